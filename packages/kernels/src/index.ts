@@ -1,0 +1,24 @@
+/**
+ * @thaw/kernels — WGSL kernels, the kernel compiler and the WebGPU runtime.
+ *
+ * Typical use:
+ *   const gpu = await Gpu.create();
+ *   const c = gpu.alloc(M * N * 4);
+ *   matmul(gpu, { a, b, c, M, N, K });
+ *   const values = await gpu.read(c);
+ *   await gpu.destroy();
+ */
+export { Gpu, type GpuOptions, type GpuStats } from './runtime/gpu.js';
+export { GpuBuffer, BufferPool, sizeClass, type PoolStats } from './runtime/buffer-pool.js';
+export { Kernel, foldWorkgroups, specializationKey, type LaunchArgs, type Workgroups } from './runtime/kernel.js';
+export { packUniforms, type UniformValue } from './runtime/uniforms.js';
+export { gpuInstance, listAdapters, requestAdapter, resolveAdapterOptions, summarizeAdapter, type AdapterOptions, type AdapterSummary } from './runtime/adapter.js';
+export { NoAdapterError, KernelLaunchError, GpuError, DeviceLostError } from './runtime/errors.js';
+export { loadManifest } from './runtime/manifest-loader.js';
+export { KernelCompileError } from './compiler/errors.js';
+export { reflectKernelFile, headerComment } from './compiler/reflect-kernel.js';
+export { compileKernels } from './compiler/compile.js';
+export type * from './compiler/manifest.js';
+export { matmul, type MatmulArgs } from './ops/matmul.js';
+export { layerNormForward, layerNormBackward, type LayerNormForwardArgs, type LayerNormBackwardArgs } from './ops/layernorm.js';
+export { fisherAccumulate, segmentTraces, packSegments, type Segment } from './ops/fisher.js';

@@ -1,0 +1,37 @@
+/** float64 reference of matmul.wgsl: C = op(A)·op(B) (+ bias), batched. */
+export interface MatmulReferenceArgs {
+  a: ArrayLike<number>;
+  b: ArrayLike<number>;
+  bias?: ArrayLike<number>;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  batch?: number;
+  batchStrideA?: number;
+  batchStrideB?: number;
+}
+
+/** Returns C as a dense batch·M·N float64 array. */
+export function matmulReference(args: MatmulReferenceArgs): Float64Array {
+  const { a, b, M, N, K } = args;
+  const batch = args.batch ?? 1;
+  const sa = args.batchStrideA ?? M * K;
+  const sb = args.batchStrideB ?? K * N;
+  const c = new Float64Array(batch * M * N);
+  for (let z = 0; z < batch; z++) {
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let sum = args.bias ? Number(args.bias[j]) : 0;
+        for (let k = 0; k < K; k++) {
+          const x = a[z * sa + (args.transA ? k * M + i : i * K + k)]!;
+          const y = b[z * sb + (args.transB ? j * K + k : k * N + j)]!;
+          sum += x * y;
+        }
+        c[z * M * N + i * N + j] = sum;
+      }
+    }
+  }
+  return c;
+}

@@ -1,0 +1,299 @@
+/**
+ * The GPU runtime: one device, a buffer pool, specialized kernels, and a
+ * batch of dispatches recorded into one compute pass and submitted together.
+ *
+ * Work is recorded, not run: `Kernel.launch` appends a dispatch to the
+ * current batch, which is submitted by `flush()`, by a read, or when it grows
+ * past `maxDispatchesPerSubmit`. Validation errors of a batch are collected
+ * with error scopes and thrown at the next synchronization point (`sync`,
+ * `read`), naming the kernels in that batch.
+ */
+import type { KernelManifest, OverrideValue } from '../compiler/manifest.js';
+import { requestAdapter, summarizeAdapter, type AdapterOptions, type AdapterSummary } from './adapter.js';
+import { BufferPool, GpuBuffer } from './buffer-pool.js';
+import { DeviceLostError, GpuError, KernelLaunchError } from './errors.js';
+import { Kernel, resolveOverrides, specializationKey, type DispatchRecorder } from './kernel.js';
+import { loadManifest } from './manifest-loader.js';
+
+/** Options of {@link Gpu.create}. */
+export interface GpuOptions extends AdapterOptions {
+  /** Submit after this many dispatches even without a sync (default 256). */
+  maxDispatchesPerSubmit?: number;
+  /** The kernel manifest (default: the one built into this package). */
+  manifest?: KernelManifest;
+}
+
+/** Counters of work sent to the device. */
+export interface GpuStats {
+  submits: number;
+  dispatches: number;
+  readbacks: number;
+}
+
+const COPY_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+const UNIFORM_USAGE = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+const READBACK_USAGE = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+
+interface PendingCheck {
+  kernels: string[];
+  errors: Promise<(GPUError | null)[]>;
+}
+
+export class Gpu implements DispatchRecorder {
+  readonly pool: BufferPool;
+  readonly stats: GpuStats = { submits: 0, dispatches: 0, readbacks: 0 };
+  readonly maxWorkgroupsPerDimension: number;
+  /** Whether passes can be timed with timestamp queries. */
+  readonly hasTimestamps: boolean;
+
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly kernels = new Map<string, Kernel>();
+  private encoder: GPUCommandEncoder | undefined;
+  private pass: GPUComputePassEncoder | undefined;
+  private batchKernels = new Set<string>();
+  private batchDispatches = 0;
+  private lastSubmitted: string[] = [];
+  private checks: PendingCheck[] = [];
+  private lostReason: string | undefined;
+  private destroyed = false;
+  private timing = false;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterSummary,
+    readonly manifest: KernelManifest,
+    private readonly maxDispatchesPerSubmit: number,
+  ) {
+    this.pool = new BufferPool(device);
+    this.maxWorkgroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
+    this.hasTimestamps = device.features.has('timestamp-query');
+    void device.lost.then((info) => {
+      if (!this.destroyed) this.lostReason = `${info.reason}: ${info.message}`;
+    });
+  }
+
+  /** Acquires an adapter and a device with every limit raised to what the adapter offers. */
+  static async create(options: GpuOptions = {}): Promise<Gpu> {
+    const adapter = await requestAdapter(options);
+    const summary = summarizeAdapter(adapter);
+    const requiredFeatures: GPUFeatureName[] = [];
+    if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+    const device = await adapter.requestDevice({ label: 'thaw', requiredFeatures, requiredLimits: summary.limits });
+    return new Gpu(device, summary, options.manifest ?? loadManifest(), options.maxDispatchesPerSubmit ?? 256);
+  }
+
+  /**
+   * The kernel `file.entry` specialized with `overrides`; the pipeline is
+   * built on first use and cached by the specialization key.
+   */
+  kernel(file: string, entry: string, overrides: Record<string, OverrideValue> = {}): Kernel {
+    const fileInfo = this.manifest.kernels.find((k) => k.name === file);
+    if (!fileInfo) throw new KernelLaunchError(`${file}.${entry}`, `no kernel file '${file}.wgsl' (kernels: ${this.manifest.kernels.map((k) => k.name).join(', ')})`);
+    const entryInfo = fileInfo.entryPoints.find((e) => e.name === entry);
+    if (!entryInfo) throw new KernelLaunchError(`${file}.${entry}`, `no entry point '${entry}' (entry points: ${fileInfo.entryPoints.map((e) => e.name).join(', ')})`);
+    const resolved = resolveOverrides(`${file}.${entry}`, fileInfo, entryInfo, overrides);
+    const key = specializationKey(file, entry, resolved);
+    let kernel = this.kernels.get(key);
+    if (!kernel) {
+      let module = this.modules.get(file);
+      if (!module) {
+        module = this.device.createShaderModule({ label: fileInfo.file, code: fileInfo.source });
+        this.modules.set(file, module);
+      }
+      this.device.pushErrorScope('validation');
+      kernel = new Kernel(this, module, fileInfo, entryInfo, resolved);
+      this.checks.push({ kernels: [key], errors: this.device.popErrorScope().then((e) => [e]) });
+      this.kernels.set(key, kernel);
+    }
+    return kernel;
+  }
+
+  /** Number of distinct specialized pipelines built so far. */
+  get pipelineCount(): number {
+    return this.kernels.size;
+  }
+
+  /** A pooled storage buffer of `bytes` bytes (contents undefined). */
+  alloc(bytes: number, label?: string): GpuBuffer {
+    this.assertAlive();
+    return this.pool.acquire(bytes, COPY_USAGE, label);
+  }
+
+  /** A pooled storage buffer holding a copy of `data`. */
+  upload(data: Float32Array | Uint32Array | Int32Array, label?: string): GpuBuffer {
+    const buffer = this.alloc(data.byteLength, label);
+    this.device.queue.writeBuffer(buffer.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return buffer;
+  }
+
+  /** Overwrites the start of `buffer` with `data` (queued before the next submit). */
+  write(buffer: GpuBuffer, data: Float32Array | Uint32Array | Int32Array): void {
+    if (data.byteLength > buffer.bytes) throw new RangeError(`writing ${data.byteLength} bytes into a ${buffer.bytes}-byte buffer`);
+    // Commands already recorded must see the old contents: submit them first.
+    this.flush();
+    this.device.queue.writeBuffer(buffer.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Returns a buffer to the pool. */
+  release(buffer: GpuBuffer): void {
+    this.pool.release(buffer);
+  }
+
+  /** @internal A uniform buffer for one dispatch of the current batch. */
+  uniformBuffer(data: ArrayBuffer): GpuBuffer {
+    const buffer = this.pool.acquire(data.byteLength, UNIFORM_USAGE, 'uniforms');
+    this.device.queue.writeBuffer(buffer.buffer, 0, data);
+    // Reusable only after this batch is submitted (the pool defers it).
+    this.pool.release(buffer);
+    return buffer;
+  }
+
+  /** @internal Records one dispatch into the current batch. */
+  record(kernel: string, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, workgroups: [number, number, number]): void {
+    this.assertAlive();
+    const pass = this.currentPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(...workgroups);
+    this.batchKernels.add(kernel);
+    this.batchDispatches++;
+    this.stats.dispatches++;
+    if (!this.timing && this.batchDispatches >= this.maxDispatchesPerSubmit) this.flush();
+  }
+
+  /** Copies `bytes` bytes between buffers, in order with the recorded dispatches. */
+  copy(src: GpuBuffer, dst: GpuBuffer, bytes = Math.min(src.bytes, dst.bytes)): void {
+    this.endPass();
+    this.currentEncoder().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
+  }
+
+  /** Submits everything recorded so far (no wait). */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    const commands = this.encoder.finish();
+    this.device.queue.submit([commands]);
+    const kernels = [...this.batchKernels];
+    this.checks.push({ kernels, errors: Promise.all([this.device.popErrorScope(), this.device.popErrorScope()]) });
+    this.lastSubmitted = kernels;
+    this.encoder = undefined;
+    this.batchKernels = new Set();
+    this.batchDispatches = 0;
+    this.stats.submits++;
+    this.pool.afterSubmit();
+  }
+
+  /** Submits, waits for the device, and throws the first error of any batch since the last sync. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.throwPendingErrors();
+  }
+
+  /** Reads `bytes` bytes (default: all the buffer's requested bytes) back to the CPU. */
+  async readBytes(buffer: GpuBuffer, bytes = buffer.bytes): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.pool.acquire(size, READBACK_USAGE, 'readback');
+    this.endPass();
+    this.currentEncoder().copyBufferToBuffer(buffer.buffer, 0, staging.buffer, 0, size);
+    this.flush();
+    this.stats.readbacks++;
+    try {
+      await staging.buffer.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (e) {
+      this.assertAlive();
+      await this.throwPendingErrors();
+      throw e;
+    }
+    const copy = staging.buffer.getMappedRange(0, size).slice(0, bytes);
+    staging.buffer.unmap();
+    this.pool.release(staging);
+    await this.throwPendingErrors();
+    return copy;
+  }
+
+  /** Reads a buffer of f32 values. */
+  async read(buffer: GpuBuffer, count = Math.floor(buffer.bytes / 4)): Promise<Float32Array> {
+    return new Float32Array(await this.readBytes(buffer, count * 4));
+  }
+
+  /**
+   * GPU time in milliseconds of the dispatches `record` makes, measured with
+   * timestamp queries around one compute pass (wall clock around submit and
+   * completion when the adapter has no timestamps).
+   */
+  async time(record: () => void): Promise<number> {
+    this.flush();
+    if (!this.hasTimestamps) {
+      await this.device.queue.onSubmittedWorkDone();
+      const start = performance.now();
+      record();
+      await this.sync();
+      return performance.now() - start;
+    }
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolved = this.pool.acquire(16, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'timestamps');
+    this.pass = this.currentEncoder().beginComputePass({
+      label: 'timed',
+      timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+    });
+    this.timing = true;
+    try {
+      record();
+    } finally {
+      this.timing = false;
+    }
+    this.endPass();
+    this.currentEncoder().resolveQuerySet(querySet, 0, 2, resolved.buffer, 0);
+    const stamps = new BigUint64Array(await this.readBytes(resolved, 16));
+    this.pool.release(resolved);
+    querySet.destroy();
+    return Number(stamps[1]! - stamps[0]!) / 1e6;
+  }
+
+  /** Waits for pending work, then destroys the device so the process can exit. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    try {
+      await this.sync();
+    } finally {
+      this.destroyed = true;
+      this.pool.trim();
+      this.device.destroy();
+    }
+  }
+
+  private currentEncoder(): GPUCommandEncoder {
+    if (!this.encoder) {
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
+      this.encoder = this.device.createCommandEncoder({ label: 'thaw batch' });
+    }
+    return this.encoder;
+  }
+
+  private currentPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.currentEncoder().beginComputePass({ label: 'thaw' });
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+
+  private assertAlive(): void {
+    if (this.destroyed) throw new Error('the Gpu was destroyed');
+    if (this.lostReason) throw new DeviceLostError(this.lastSubmitted, this.lostReason);
+  }
+
+  private async throwPendingErrors(): Promise<void> {
+    const checks = this.checks;
+    this.checks = [];
+    for (const check of checks) {
+      const error = (await check.errors).find((e) => e);
+      if (error) throw new GpuError(check.kernels, error.message);
+    }
+    this.assertAlive();
+  }
+}

@@ -1,0 +1,188 @@
+// matmul.wgsl — dense fp32 matrix product with optional transposes, bias and batch.
+//
+// MATH
+//   C[b] = op(A[b]) · op(B[b]) (+ bias, broadcast over the rows of C)
+//   op(A) is M×K, op(B) is K×N, C is M×N; op is the identity or the transpose,
+//   chosen independently for A and B (TRANS_A, TRANS_B). Those are the three
+//   products a linear layer needs: forward X·Wᵀ, input gradient dY·W, and
+//   weight gradient dYᵀ·X.
+//
+// MEMORY LAYOUT
+//   Every matrix is dense row-major in a flat fp32 buffer, bound as
+//   array<vec4<f32>> so that aligned reads move 16 bytes at a time.
+//     A stored M×K (TRANS_A = false) or K×M (TRANS_A = true)
+//     B stored K×N (TRANS_B = false) or N×K (TRANS_B = true)
+//     C stored M×N, bias stored N
+//   Element e of a buffer is component (e & 3) of vec4 number (e >> 2), so the
+//   same binding also serves the unaligned path below. Buffers are padded to a
+//   multiple of 16 bytes by the runtime's pool. Batch b starts at element
+//   b·batchStride{A,B,C}; a stride of 0 broadcasts that operand over the batch.
+//
+// TILING AND THREAD → DATA MAPPING
+//   A workgroup is 8×8 threads and owns a 32×32 tile of C; thread (x, y) owns
+//   the 4×4 register block at rows 4·(8·wg.y + y) … +3 and columns
+//   4·(8·wg.x + x) … +3. The K loop advances 4 at a time. Each step loads a
+//   4×4 block of op(A) and a 4×4 block of op(B) into mat4x4 registers and does
+//   one 4×4×4 product: 64 FMAs for 8 vec4 loads.
+//   WGSL matrices are column-major: m[j] is column j. We keep
+//     acc   with acc[r]  = row r of the C block (so acc is C_blockᵀ),
+//     tileA with tileA[r] = row r of the A block along k   (tileA = A_blockᵀ),
+//     tileB with tileB[kk] = row kk of the B block along n (tileB = B_blockᵀ),
+//   and then C_blockᵀ += B_blockᵀ · A_blockᵀ is exactly acc += tileB * tileA.
+//   A transposed operand is read along its contiguous axis and fixed with one
+//   transpose() in registers, so every case loads whole vec4s.
+//
+// VARIANTS (override constants, chosen by the launcher from the shape)
+//   ALIGNED: K, N, batch strides (and M when TRANS_A) are multiples of 4, so
+//     every 4-wide read along a contiguous axis is one aligned vec4 load and
+//     C rows are written as vec4s. Otherwise each element is read on its own
+//     with a bounds check, missing elements read as 0.
+//   HAS_BIAS: add bias[n] to every row of C.
+//
+// WHY THIS SHAPE
+//   No workgroup memory and no barriers: on Mesa's lavapipe (software Vulkan,
+//   one CPU thread runs a whole workgroup in SIMD lanes) barriers split the
+//   shader into resumable pieces and cost more than the reuse they buy; a
+//   workgroup-memory tile measured about 3 GFLOP/s against about 10 for this
+//   register block at 1024³. Larger register blocks (4×8, 8×8) were measured
+//   too: they spill on a CPU's 16 vector registers and were not faster.
+//   Bound: FLOPs (2·M·N·K); each operand element is re-read by N/4 (resp. M/4)
+//   threads and served from cache.
+
+struct MatmulParams {
+  M: u32,
+  N: u32,
+  K: u32,
+  batchStrideA: u32,
+  batchStrideB: u32,
+  batchStrideC: u32,
+}
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override ALIGNED: bool = false;
+override HAS_BIAS: bool = false;
+
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> params: MatmulParams;
+
+// One element of A or B by flat index, as the unaligned path reads it.
+fn elementA(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
+fn elementB(i: u32) -> f32 { return b[i >> 2u][i & 3u]; }
+
+// op(A)[row, k] from batch base `base`, 0 outside the M×K matrix.
+fn readA(base: u32, row: u32, k: u32) -> f32 {
+  if (row >= params.M || k >= params.K) { return 0.0; }
+  if (TRANS_A) { return elementA(base + k * params.M + row); }
+  return elementA(base + row * params.K + k);
+}
+
+// op(B)[k, col] from batch base `base`, 0 outside the K×N matrix.
+fn readB(base: u32, k: u32, col: u32) -> f32 {
+  if (k >= params.K || col >= params.N) { return 0.0; }
+  if (TRANS_B) { return elementB(base + col * params.K + k); }
+  return elementB(base + k * params.N + col);
+}
+
+// The 4×4 block of op(A) at (row0, k0), returned as A_blockᵀ (column r = row r).
+fn tileOfA(base: u32, row0: u32, k0: u32) -> mat4x4<f32> {
+  if (ALIGNED) {
+    if (TRANS_A) {
+      // Stored K×M: 4 consecutive rows of op(A) sit in one vec4 of a stored row.
+      // Rows past M are only possible when M % 4 != 0, which ALIGNED excludes.
+      let m4 = params.M >> 2u;
+      let q = (base >> 2u) + k0 * m4 + (row0 >> 2u);
+      let kRows = mat4x4<f32>(a[q], a[q + m4], a[q + 2u * m4], a[q + 3u * m4]);
+      return transpose(kRows);
+    }
+    // Stored M×K: each row of op(A) contributes one vec4 along k. A row past M
+    // repeats the last row; its results are never written.
+    let k4 = params.K >> 2u;
+    let last = params.M - 1u;
+    let q = (base >> 2u) + (k0 >> 2u);
+    return mat4x4<f32>(
+      a[q + min(row0, last) * k4],
+      a[q + min(row0 + 1u, last) * k4],
+      a[q + min(row0 + 2u, last) * k4],
+      a[q + min(row0 + 3u, last) * k4]);
+  }
+  var t: mat4x4<f32>;
+  for (var r = 0u; r < 4u; r++) {
+    t[r] = vec4<f32>(readA(base, row0 + r, k0), readA(base, row0 + r, k0 + 1u),
+                     readA(base, row0 + r, k0 + 2u), readA(base, row0 + r, k0 + 3u));
+  }
+  return t;
+}
+
+// The 4×4 block of op(B) at (k0, col0), returned as B_blockᵀ (column kk = row kk).
+fn tileOfB(base: u32, k0: u32, col0: u32) -> mat4x4<f32> {
+  if (ALIGNED) {
+    if (TRANS_B) {
+      // Stored N×K: each column of op(B) is one vec4 along k; a column past N
+      // repeats the last one and is never written.
+      let k4 = params.K >> 2u;
+      let last = params.N - 1u;
+      let q = (base >> 2u) + (k0 >> 2u);
+      let cols = mat4x4<f32>(
+        b[q + min(col0, last) * k4],
+        b[q + min(col0 + 1u, last) * k4],
+        b[q + min(col0 + 2u, last) * k4],
+        b[q + min(col0 + 3u, last) * k4]);
+      return transpose(cols);
+    }
+    // Stored K×N with N % 4 == 0: columns col0…col0+3 are one vec4 of each row.
+    let n4 = params.N >> 2u;
+    let q = (base >> 2u) + k0 * n4 + (col0 >> 2u);
+    return mat4x4<f32>(b[q], b[q + n4], b[q + 2u * n4], b[q + 3u * n4]);
+  }
+  var t: mat4x4<f32>;
+  for (var kk = 0u; kk < 4u; kk++) {
+    t[kk] = vec4<f32>(readB(base, k0 + kk, col0), readB(base, k0 + kk, col0 + 1u),
+                      readB(base, k0 + kk, col0 + 2u), readB(base, k0 + kk, col0 + 3u));
+  }
+  return t;
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let col0 = gid.x * 4u;
+  let row0 = gid.y * 4u;
+  if (row0 >= params.M || col0 >= params.N) { return; }
+  let batch = gid.z;
+  let baseA = batch * params.batchStrideA;
+  let baseB = batch * params.batchStrideB;
+  let baseC = batch * params.batchStrideC;
+
+  var acc = mat4x4<f32>();
+  for (var k0 = 0u; k0 < params.K; k0 += 4u) {
+    acc += tileOfB(baseB, k0, col0) * tileOfA(baseA, row0, k0);
+  }
+
+  var biasRow = vec4<f32>();
+  if (HAS_BIAS) {
+    if (ALIGNED) {
+      biasRow = bias[col0 >> 2u];
+    } else {
+      for (var j = 0u; j < 4u; j++) {
+        if (col0 + j < params.N) { biasRow[j] = bias[(col0 + j) >> 2u][(col0 + j) & 3u]; }
+      }
+    }
+  }
+
+  for (var r = 0u; r < 4u; r++) {
+    let row = row0 + r;
+    if (row >= params.M) { break; }
+    let value = acc[r] + biasRow;
+    let e = baseC + row * params.N + col0;
+    if (ALIGNED) {
+      c[e >> 2u] = value;
+    } else {
+      for (var j = 0u; j < 4u; j++) {
+        if (col0 + j < params.N) { c[(e + j) >> 2u][(e + j) & 3u] = value[j]; }
+      }
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { matmul } from '../src/index.js';
+import { matmulReference } from '../src/reference/index.js';
+import { firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
+
+// fp32 against float64: relative Frobenius error ≤ 1e-5 at these sizes
+// (observed ≈ 1e-7 … 3e-7; the bound leaves room for K up to a few thousand).
+const TOLERANCE = 1e-5;
+
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [7, 13, 5],
+  [65, 33, 127],
+  [128, 768, 48],
+  [32, 32, 32],
+  [3, 48, 768],
+  [64, 8, 4],
+];
+
+describe('matmul vs float64 reference', () => {
+  const gpu = useGpu();
+  for (const [M, N, K] of SHAPES) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        it(`${M}×${N}×${K} transA=${transA} transB=${transB}`, async () => {
+          const random = rng(M * 1000003 + N * 1009 + K + (transA ? 7 : 0) + (transB ? 13 : 0));
+          const a = randomArray(M * K, random);
+          const b = randomArray(K * N, random);
+          const bias = randomArray(N, random);
+          const g = gpu();
+          const [ga, gb, gbias] = [g.upload(a), g.upload(b), g.upload(bias)];
+          const gc = poisoned(g, M * N);
+          const gcNoBias = poisoned(g, M * N);
+          matmul(g, { a: ga, b: gb, c: gc, bias: gbias, M, N, K, transA, transB });
+          matmul(g, { a: ga, b: gb, c: gcNoBias, M, N, K, transA, transB });
+          const [c, cNoBias] = [await g.read(gc), await g.read(gcNoBias)];
+          expect(firstNonFinite(c)).toBe(-1);
+          expect(firstNonFinite(cNoBias)).toBe(-1);
+          expect(relativeError(c, matmulReference({ a, b, bias, M, N, K, transA, transB }))).toBeLessThan(TOLERANCE);
+          expect(relativeError(cNoBias, matmulReference({ a, b, M, N, K, transA, transB }))).toBeLessThan(TOLERANCE);
+          for (const buffer of [ga, gb, gbias, gc, gcNoBias]) g.release(buffer);
+        });
+      }
+    }
+  }
+
+  it('batches through strides, including a broadcast operand (stride 0)', async () => {
+    const g = gpu();
+    const random = rng(42);
+    for (const [M, N, K, batch] of [[5, 7, 3, 3], [16, 12, 8, 4]] as const) {
+      const a = randomArray(batch * M * K, random);
+      const b = randomArray(K * N, random); // shared by every batch item
+      const ga = g.upload(a);
+      const gb = g.upload(b);
+      const gc = poisoned(g, batch * M * N);
+      matmul(g, { a: ga, b: gb, c: gc, M, N, K, batch, batchStrideB: 0 });
+      const c = await g.read(gc);
+      expect(firstNonFinite(c)).toBe(-1);
+      const want = matmulReference({ a, b, M, N, K, batch, batchStrideB: 0 });
+      expect(relativeError(c, want)).toBeLessThan(TOLERANCE);
+      for (const buffer of [ga, gb, gc]) g.release(buffer);
+    }
+  });
+
+  it('leaves memory outside C untouched', async () => {
+    const g = gpu();
+    const random = rng(3);
+    const [M, N, K] = [5, 6, 7];
+    const ga = g.upload(randomArray(M * K, random));
+    const gb = g.upload(randomArray(K * N, random));
+    const sentinel = 12345.5;
+    const gc = g.upload(new Float32Array(M * N + 9).fill(sentinel));
+    matmul(g, { a: ga, b: gb, c: gc, M, N, K });
+    const c = await g.read(gc);
+    expect([...c.slice(M * N)]).toEqual(new Array(9).fill(sentinel));
+    for (const buffer of [ga, gb, gc]) g.release(buffer);
+  });
+
+  it('is bitwise deterministic', async () => {
+    const g = gpu();
+    const random = rng(9);
+    const [M, N, K] = [65, 33, 127];
+    const ga = g.upload(randomArray(M * K, random));
+    const gb = g.upload(randomArray(K * N, random));
+    const runs: Float32Array[] = [];
+    for (let i = 0; i < 2; i++) {
+      const gc = poisoned(g, M * N);
+      matmul(g, { a: ga, b: gb, c: gc, M, N, K });
+      runs.push(await g.read(gc));
+      g.release(gc);
+    }
+    expect(Buffer.from(runs[0]!.buffer).equals(Buffer.from(runs[1]!.buffer))).toBe(true);
+    g.release(ga);
+    g.release(gb);
+  });
+});
