@@ -169,7 +169,11 @@ export class Gpu implements DispatchRecorder {
 
   /** Submits everything recorded so far (no wait). */
   flush(): void {
-    if (!this.encoder) return;
+    if (!this.encoder) {
+      // Nothing unsubmitted can reference a released buffer: recycle now.
+      this.pool.afterSubmit();
+      return;
+    }
     this.endPass();
     const commands = this.encoder.finish();
     this.device.queue.submit([commands]);

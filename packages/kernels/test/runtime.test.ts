@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { fisherAccumulate, KernelLaunchError, matmul, sizeClass } from '../src/index.js';
+import { randomArray, rng, useGpu } from './helpers.js';
+
+describe('launch-site errors name the kernel and the binding', () => {
+  const gpu = useGpu();
+  const launchError = (launch: () => void): string => {
+    try {
+      launch();
+    } catch (e) {
+      expect(e).toBeInstanceOf(KernelLaunchError);
+      return (e as Error).message;
+    }
+    throw new Error('expected a KernelLaunchError');
+  };
+
+  it('a wrong binding name', () => {
+    const g = gpu();
+    const x = g.alloc(64);
+    const message = launchError(() =>
+      g.kernel('fisher', 'accumulate').launch({ bindings: { fisher: x, gradient: x }, uniforms: { n: 4, scale: 1 }, workgroups: [1] }));
+    expect(message).toMatch(/^fisher\.accumulate\{WG=256\}: no storage binding 'gradient' \(bindings: fisher, grad\)/);
+    g.release(x);
+  });
+
+  it('a missing binding', () => {
+    const g = gpu();
+    const x = g.alloc(64);
+    const message = launchError(() =>
+      g.kernel('fisher', 'accumulate').launch({ bindings: { fisher: x }, uniforms: { n: 4, scale: 1 }, workgroups: [1] }));
+    expect(message).toMatch(/fisher\.accumulate.*: binding 'grad' \(array<f32>\) is missing/);
+    g.release(x);
+  });
+
+  it('a buffer too small for the shape', () => {
+    const g = gpu();
+    const [a, b, c] = [g.alloc(6 * 4), g.alloc(6 * 4), g.alloc(3 * 4)];
+    const message = launchError(() => matmul(g, { a, b, c, M: 2, N: 2, K: 3 }));
+    expect(message).toMatch(/^matmul\.matmul\{.*\}: binding 'c' holds 12 bytes; this shape needs 16/);
+    for (const x of [a, b, c]) g.release(x);
+  });
+
+  it('a uniform field that does not exist, and one that is missing', () => {
+    const g = gpu();
+    const x = g.alloc(64);
+    const bindings = { fisher: x, grad: g.alloc(64) };
+    expect(launchError(() => g.kernel('fisher', 'accumulate').launch({ bindings, uniforms: { n: 4, scale: 1, alpha: 2 }, workgroups: [1] })))
+      .toMatch(/fisher\.accumulate.*: uniform struct AccumulateParams has no field 'alpha' \(fields: n, scale\)/);
+    expect(launchError(() => g.kernel('fisher', 'accumulate').launch({ bindings, uniforms: { n: 4 }, workgroups: [1] })))
+      .toMatch(/uniform field AccumulateParams\.scale is missing/);
+    expect(launchError(() => g.kernel('fisher', 'accumulate').launch({ bindings, uniforms: { n: -1, scale: 1 }, workgroups: [1] })))
+      .toMatch(/AccumulateParams\.n is u32; got -1/);
+    g.release(x);
+    g.release(bindings.grad);
+  });
+
+  it('an unknown override, kernel or entry point', () => {
+    const g = gpu();
+    expect(launchError(() => g.kernel('matmul', 'matmul', { TRANSPOSE: true }))).toMatch(/no override constant 'TRANSPOSE' \(it has: TRANS_A, TRANS_B, ALIGNED, HAS_BIAS\)/);
+    expect(launchError(() => g.kernel('matmul', 'matmul', { TRANS_A: 1 }))).toMatch(/override 'TRANS_A' is bool; got 1/);
+    expect(launchError(() => g.kernel('softmax', 'forward'))).toMatch(/no kernel file 'softmax\.wgsl'/);
+    expect(launchError(() => g.kernel('matmul', 'main'))).toMatch(/no entry point 'main' \(entry points: matmul\)/);
+  });
+
+  it('a writable binding aliased with another binding', () => {
+    const g = gpu();
+    const x = g.alloc(64);
+    expect(launchError(() => fisherAccumulate(g, { fisher: x, grad: x, n: 4, scale: 1 })))
+      .toMatch(/same buffer is bound to 'grad' and to the writable binding 'fisher'/);
+    g.release(x);
+  });
+});
+
+describe('runtime', () => {
+  const gpu = useGpu();
+
+  it('caches pipelines by specialization', () => {
+    const g = gpu();
+    const before = g.pipelineCount;
+    const k1 = g.kernel('matmul', 'matmul', { TRANS_A: true });
+    const k2 = g.kernel('matmul', 'matmul', { TRANS_A: true, TRANS_B: false });
+    expect(k2).toBe(k1);
+    expect(g.kernel('matmul', 'matmul', { TRANS_B: true })).not.toBe(k1);
+    expect(g.pipelineCount).toBe(before + 2);
+  });
+
+  it('batches many dispatches into one submit', async () => {
+    const g = gpu();
+    const random = rng(1);
+    const n = 1000;
+    const fisher = g.upload(new Float32Array(n).fill(1));
+    const grad = g.upload(randomArray(n, random));
+    await g.sync();
+    const submits = g.stats.submits;
+    for (let i = 0; i < 50; i++) fisherAccumulate(g, { fisher, grad, n, scale: 0.5 });
+    const out = await g.read(fisher);
+    expect(g.stats.submits - submits).toBe(1);
+    expect(out[0]).toBeGreaterThan(1);
+    g.release(fisher);
+    g.release(grad);
+  });
+
+  it('recycles buffers by size class and keeps live bytes balanced', async () => {
+    const g = gpu();
+    await g.sync();
+    const before = g.pool.snapshot();
+    for (let step = 0; step < 5; step++) {
+      const buffers = [g.alloc(1000), g.alloc(1024), g.alloc(40_000)];
+      for (const b of buffers) g.release(b);
+      g.flush();
+    }
+    const after = g.pool.snapshot();
+    expect(after.liveBytes).toBe(before.liveBytes);
+    // 1000 and 1024 bytes share a class: at most two new buffers were ever created.
+    expect(after.created - before.created).toBeLessThanOrEqual(3);
+    expect(sizeClass(1000)).toBe(sizeClass(1024));
+    expect(sizeClass(40_000)).toBeGreaterThanOrEqual(40_000);
+    expect(sizeClass(40_000)).toBeLessThanOrEqual(40_000 * 1.25);
+  });
+
+  it('times passes with timestamps when the adapter has them', async () => {
+    const g = gpu();
+    const random = rng(2);
+    const [M, N, K] = [64, 64, 64];
+    const a = g.upload(randomArray(M * K, random));
+    const b = g.upload(randomArray(K * N, random));
+    const c = g.alloc(M * N * 4);
+    const ms = await g.time(() => matmul(g, { a, b, c, M, N, K }));
+    expect(ms).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(60_000);
+    for (const x of [a, b, c]) g.release(x);
+  });
+});
+
+describe('device errors become exceptions with context', () => {
+  const gpu = useGpu();
+
+  it('a pipeline the device rejects is reported at the next sync, naming the kernel', async () => {
+    const g = gpu();
+    // 2048 threads per workgroup exceeds every adapter's limit; only the device can tell.
+    g.kernel('fisher', 'accumulate', { WG: 2048 });
+    await expect(g.sync()).rejects.toThrow(/GPU error in a batch with fisher\.accumulate\{WG=2048\}/);
+    await g.sync(); // reported once, then cleared
+  });
+
+  it('a lost device fails the next launch with DeviceLostError', async () => {
+    const { Gpu, DeviceLostError } = await import('../src/index.js');
+    const lost = await Gpu.create();
+    const x = lost.alloc(64);
+    const y = lost.alloc(64);
+    fisherAccumulate(lost, { fisher: x, grad: y, n: 4, scale: 1 });
+    await lost.sync();
+    lost.device.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(() => fisherAccumulate(lost, { fisher: x, grad: y, n: 4, scale: 1 })).toThrow(DeviceLostError);
+    expect(() => fisherAccumulate(lost, { fisher: x, grad: y, n: 4, scale: 1 })).toThrow(/WebGPU device lost \(destroyed.*last kernels submitted: fisher\.accumulate\{WG=256\}/);
+  });
+});
