@@ -28,7 +28,9 @@
 //     acc   with acc[r]  = row r of the C block (so acc is C_blockᵀ),
 //     tileA with tileA[r] = row r of the A block along k   (tileA = A_blockᵀ),
 //     tileB with tileB[kk] = row kk of the B block along n (tileB = B_blockᵀ),
-//   and then C_blockᵀ += B_blockᵀ · A_blockᵀ is exactly acc += tileB * tileA.
+//   and then C_blockᵀ += B_blockᵀ · A_blockᵀ is exactly acc += tileB * tileA,
+//   which the loop spells out as 16 vec4 FMAs (explicit fma measured ~10%
+//   faster than the matrix product on lavapipe, which splits mul and add).
 //   A transposed operand is read along its contiguous axis and fixed with one
 //   transpose() in registers, so every case loads whole vec4s.
 //
@@ -88,26 +90,20 @@ fn readB(base: u32, k: u32, col: u32) -> f32 {
 }
 
 // The 4×4 block of op(A) at (row0, k0), returned as A_blockᵀ (column r = row r).
-fn tileOfA(base: u32, row0: u32, k0: u32) -> mat4x4<f32> {
+// `rows` holds, for the aligned untransposed case, the vec4 index where each
+// of the four rows starts (computed once, outside the K loop).
+fn tileOfA(base: u32, row0: u32, k0: u32, rows: vec4<u32>) -> mat4x4<f32> {
   if (ALIGNED) {
     if (TRANS_A) {
       // Stored K×M: 4 consecutive rows of op(A) sit in one vec4 of a stored row.
       // Rows past M are only possible when M % 4 != 0, which ALIGNED excludes.
       let m4 = params.M >> 2u;
       let q = (base >> 2u) + k0 * m4 + (row0 >> 2u);
-      let kRows = mat4x4<f32>(a[q], a[q + m4], a[q + 2u * m4], a[q + 3u * m4]);
-      return transpose(kRows);
+      return transpose(mat4x4<f32>(a[q], a[q + m4], a[q + 2u * m4], a[q + 3u * m4]));
     }
-    // Stored M×K: each row of op(A) contributes one vec4 along k. A row past M
-    // repeats the last row; its results are never written.
-    let k4 = params.K >> 2u;
-    let last = params.M - 1u;
-    let q = (base >> 2u) + (k0 >> 2u);
-    return mat4x4<f32>(
-      a[q + min(row0, last) * k4],
-      a[q + min(row0 + 1u, last) * k4],
-      a[q + min(row0 + 2u, last) * k4],
-      a[q + min(row0 + 3u, last) * k4]);
+    // Stored M×K: each row of op(A) contributes one vec4 along k.
+    let q = rows + vec4<u32>(k0 >> 2u);
+    return mat4x4<f32>(a[q.x], a[q.y], a[q.z], a[q.w]);
   }
   var t: mat4x4<f32>;
   for (var r = 0u; r < 4u; r++) {
@@ -118,20 +114,14 @@ fn tileOfA(base: u32, row0: u32, k0: u32) -> mat4x4<f32> {
 }
 
 // The 4×4 block of op(B) at (k0, col0), returned as B_blockᵀ (column kk = row kk).
-fn tileOfB(base: u32, k0: u32, col0: u32) -> mat4x4<f32> {
+// `cols` holds, for the aligned transposed case, the vec4 index where each of
+// the four columns starts.
+fn tileOfB(base: u32, k0: u32, col0: u32, cols: vec4<u32>) -> mat4x4<f32> {
   if (ALIGNED) {
     if (TRANS_B) {
-      // Stored N×K: each column of op(B) is one vec4 along k; a column past N
-      // repeats the last one and is never written.
-      let k4 = params.K >> 2u;
-      let last = params.N - 1u;
-      let q = (base >> 2u) + (k0 >> 2u);
-      let cols = mat4x4<f32>(
-        b[q + min(col0, last) * k4],
-        b[q + min(col0 + 1u, last) * k4],
-        b[q + min(col0 + 2u, last) * k4],
-        b[q + min(col0 + 3u, last) * k4]);
-      return transpose(cols);
+      // Stored N×K: each column of op(B) is one vec4 along k.
+      let q = cols + vec4<u32>(k0 >> 2u);
+      return transpose(mat4x4<f32>(b[q.x], b[q.y], b[q.z], b[q.w]));
     }
     // Stored K×N with N % 4 == 0: columns col0…col0+3 are one vec4 of each row.
     let n4 = params.N >> 2u;
@@ -146,6 +136,14 @@ fn tileOfB(base: u32, k0: u32, col0: u32) -> mat4x4<f32> {
   return t;
 }
 
+// Vec4 index of the start of rows i, i+1, i+2, i+3 (clamped to `last`) of a
+// row-major matrix with `width` columns (a multiple of 4) at element `base`.
+// A row past the end repeats the last one; results from it are never written.
+fn rowStarts(base: u32, i: u32, last: u32, width: u32) -> vec4<u32> {
+  let r = min(vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last));
+  return vec4<u32>(base >> 2u) + r * (width >> 2u);
+}
+
 @compute @workgroup_size(8, 8, 1)
 fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
   let col0 = gid.x * 4u;
@@ -156,9 +154,19 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
   let baseB = batch * params.batchStrideB;
   let baseC = batch * params.batchStrideC;
 
+  let rowsA = rowStarts(baseA, row0, params.M - 1u, params.K);
+  let colsB = rowStarts(baseB, col0, params.N - 1u, params.K);
   var acc = mat4x4<f32>();
   for (var k0 = 0u; k0 < params.K; k0 += 4u) {
-    acc += tileOfB(baseB, k0, col0) * tileOfA(baseA, row0, k0);
+    let tb = tileOfB(baseB, k0, col0, colsB);
+    let ta = tileOfA(baseA, row0, k0, rowsA);
+    // acc += tb * ta, written as 16 vec4 FMAs (row r of C += A[r][kk] · row kk of B).
+    for (var r = 0u; r < 4u; r++) {
+      acc[r] = fma(vec4<f32>(ta[r].x), tb[0], acc[r]);
+      acc[r] = fma(vec4<f32>(ta[r].y), tb[1], acc[r]);
+      acc[r] = fma(vec4<f32>(ta[r].z), tb[2], acc[r]);
+      acc[r] = fma(vec4<f32>(ta[r].w), tb[3], acc[r]);
+    }
   }
 
   var biasRow = vec4<f32>();
