@@ -91,7 +91,9 @@ export async function requestAdapter(options: AdapterOptions = {}): Promise<GPUA
     adapter = await gpuInstance(resolved).requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
     // Dawn rejects an unknown adapter name with the list of adapters it has.
-    throw new NoAdapterError(`${detail}; ${e instanceof Error ? e.message.trim() : String(e)}`);
+    const message = e instanceof Error ? e.message : String(e);
+    const list = /Available adapters:[\s\S]*/.exec(message)?.[0].replace(/\s*\n\s*\*?\s*/g, ' ').trim();
+    throw new NoAdapterError(detail, list && !/Available adapters:$/.test(list) ? list : undefined);
   }
   if (!adapter) throw new NoAdapterError(detail);
   return adapter;

@@ -1,15 +1,19 @@
 /** No WebGPU adapter matched the request; the message says how to get one. */
 export class NoAdapterError extends Error {
-  constructor(detail: string) {
-    super(
+  constructor(detail: string, available?: string) {
+    super(available ? `No WebGPU adapter matches ${detail}. ${available}` : NoAdapterError.howToGetOne(detail));
+    this.name = 'NoAdapterError';
+  }
+
+  private static howToGetOne(detail: string): string {
+    return (
       `No WebGPU adapter found (${detail}).\n` +
         'Thaw needs a WebGPU adapter. On a machine without a GPU, install Mesa\'s software Vulkan driver (lavapipe);\n' +
         'Debian bookworm\'s own Mesa is too old for Dawn, so take it from bookworm-backports:\n' +
         "  echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/bookworm-backports.list\n" +
         '  apt-get update && apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1\n' +
-        '(`bash scripts/setup.sh` does this as root). Choose an adapter with --backend/--adapter or THAW_BACKEND/THAW_ADAPTER.',
+        '(`bash scripts/setup.sh` does this as root). Choose an adapter with --backend/--adapter or THAW_BACKEND/THAW_ADAPTER.'
     );
-    this.name = 'NoAdapterError';
   }
 }
 

@@ -1,0 +1,155 @@
+/**
+ * `thaw bench kernels`: GFLOP/s of matmul on square and transformer shapes,
+ * GB/s of layernorm and Fisher kernels, each the median of timed runs after
+ * warm-up (timestamp queries around one compute pass), and the same matmuls
+ * through the peer libraries in the same process, on the same adapter.
+ */
+import { fisherAccumulate, layerNormBackward, layerNormForward, matmul, segmentTraces, type Gpu, type GpuBuffer, type Segment } from '@thaw/kernels';
+import { loadPeers, type MatmulSpec } from './peers.js';
+import { timeMedian } from './stats.js';
+
+/** One row of the report, as `--json` prints it. */
+export interface KernelBenchResult {
+  kernel: string;
+  shape: string;
+  ms: number;
+  gflops?: number;
+  gbps?: number;
+  peers: Partial<Record<'tfjs' | 'jax', { ms: number; gflops: number; ratio: number }>>;
+}
+
+export interface KernelBenchOptions {
+  /** Tokens in the transformer shapes (default 2048: batch 32 × sequence 64). */
+  tokens: number;
+  warmup: number;
+  repeats: number;
+  /** Measure TensorFlow.js and jax-js too (default true). */
+  peers: boolean;
+  /** Called before each case with its label, for progress display. */
+  onCase?: (label: string, index: number, total: number) => void;
+  /** Notes that are not results (a missing peer, say). */
+  onNote?: (message: string) => void;
+}
+
+interface MatmulCase extends MatmulSpec {
+  kind: 'matmul';
+  label: string;
+}
+interface MemoryCase {
+  kind: 'layernorm.forward' | 'layernorm.backward' | 'fisher.accumulate' | 'fisher.segmentTraces';
+  label: string;
+  rows: number;
+  D: number;
+}
+type BenchCase = MatmulCase | MemoryCase;
+
+/** The benchmark's cases; `tokens` sets the transformer shapes. */
+export function benchCases(tokens: number): BenchCase[] {
+  const mm = (label: string, M: number, N: number, K: number, transA = false, transB = false): MatmulCase =>
+    ({ kind: 'matmul', label, M, N, K, transA, transB });
+  const T = tokens;
+  return [
+    mm('256³', 256, 256, 256),
+    mm('512³', 512, 512, 512),
+    mm('1024³', 1024, 1024, 1024),
+    mm(`linear fwd ${T}×768·(768×768)ᵀ`, T, 768, 768, false, true),
+    mm(`linear dX ${T}×768·768×768`, T, 768, 768),
+    mm(`linear dW (${T}×768)ᵀ·${T}×768`, 768, 768, T, true, false),
+    mm(`adapter down ${T}×768·(48×768)ᵀ`, T, 48, 768, false, true),
+    mm(`adapter up ${T}×48·(768×48)ᵀ`, T, 768, 48, false, true),
+    mm(`adapter dW down (${T}×48)ᵀ·${T}×768`, 48, 768, T, true, false),
+    mm(`adapter dW up (${T}×768)ᵀ·${T}×48`, 768, 48, T, true, false),
+    { kind: 'layernorm.forward', label: `${T}×768`, rows: T, D: 768 },
+    { kind: 'layernorm.backward', label: `${T}×768`, rows: T, D: 768 },
+    { kind: 'fisher.accumulate', label: '4M params', rows: 1, D: 4 * 1024 * 1024 },
+    { kind: 'fisher.segmentTraces', label: '4M params, 24 blocks', rows: 24, D: 4 * 1024 * 1024 },
+  ];
+}
+
+/** Fills a buffer with deterministic non-zero values (contents do not change timings). */
+function filled(gpu: Gpu, n: number, seed: number): GpuBuffer {
+  const data = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    data[i] = (s / 2 ** 32) * 2 - 1 || 0.5;
+  }
+  return gpu.upload(data);
+}
+
+/** The recorded work of one memory-bound case and the bytes it must move. */
+function memoryCase(gpu: Gpu, c: MemoryCase): { record: () => void; bytes: number; buffers: GpuBuffer[] } {
+  const { rows, D } = c;
+  if (c.kind === 'fisher.accumulate' || c.kind === 'fisher.segmentTraces') {
+    const n = D;
+    const fisher = filled(gpu, n, 1);
+    if (c.kind === 'fisher.accumulate') {
+      const grad = filled(gpu, n, 2);
+      return { record: () => fisherAccumulate(gpu, { fisher, grad, n, scale: 1e-3 }), bytes: 12 * n, buffers: [fisher, grad] };
+    }
+    const blocks = rows;
+    const size = Math.floor(n / blocks);
+    const segments: Segment[] = Array.from({ length: blocks }, (_, i) => ({ offset: i * size, length: size }));
+    const traces = gpu.alloc(blocks * 4);
+    return { record: () => segmentTraces(gpu, { values: fisher, traces, segments }), bytes: 4 * size * blocks, buffers: [fisher, traces] };
+  }
+  const x = filled(gpu, rows * D, 3);
+  const gamma = filled(gpu, D, 4);
+  const beta = filled(gpu, D, 5);
+  const y = gpu.alloc(rows * D * 4);
+  const mean = gpu.alloc(rows * 4);
+  const rstd = gpu.alloc(rows * 4);
+  layerNormForward(gpu, { x, gamma, beta, y, mean, rstd, rows, D });
+  const buffers = [x, gamma, beta, y, mean, rstd];
+  if (c.kind === 'layernorm.forward') {
+    // Reads x (twice, the second from cache) and writes y: 2 tensors of traffic.
+    return { record: () => layerNormForward(gpu, { x, gamma, beta, y, mean, rstd, rows, D }), bytes: 4 * (2 * rows * D + 2 * D + 2 * rows), buffers };
+  }
+  const dx = gpu.alloc(rows * D * 4);
+  const dgamma = gpu.alloc(D * 4);
+  const dbeta = gpu.alloc(D * 4);
+  buffers.push(dx, dgamma, dbeta);
+  // dx pass reads x, dy and writes dx; the parameter pass reads x and dy again.
+  return {
+    record: () => layerNormBackward(gpu, { x, gamma, mean, rstd, dy: y, dx, dgamma, dbeta, rows, D }),
+    bytes: 4 * (5 * rows * D + 4 * D + 4 * rows),
+    buffers,
+  };
+}
+
+/** Runs every case on `gpu` (and the peers on the same Dawn instance). */
+export async function runKernelBench(gpu: Gpu, instance: GPU, options: KernelBenchOptions): Promise<KernelBenchResult[]> {
+  const cases = benchCases(options.tokens);
+  const peers = options.peers ? await loadPeers(instance, (m) => options.onNote?.(m)) : [];
+  const results: KernelBenchResult[] = [];
+  try {
+    for (const [index, c] of cases.entries()) {
+      options.onCase?.(`${c.kind} ${c.label}`, index, cases.length);
+      if (c.kind === 'matmul') {
+        const { M, N, K, transA, transB } = c;
+        const [a, b] = [filled(gpu, M * K, 6), filled(gpu, K * N, 7)];
+        const out = gpu.alloc(M * N * 4);
+        const ms = await timeMedian(() => gpu.time(() => matmul(gpu, { a, b, c: out, M, N, K, transA, transB })), options.warmup, options.repeats);
+        for (const buffer of [a, b, out]) gpu.release(buffer);
+        const flops = 2 * M * N * K;
+        const gflops = flops / ms / 1e6;
+        const row: KernelBenchResult = { kernel: 'matmul', shape: c.label, ms, gflops, peers: {} };
+        for (const peer of peers) {
+          const run = await peer.matmul(c);
+          const peerMs = await timeMedian(run, options.warmup, options.repeats);
+          const peerGflops = flops / peerMs / 1e6;
+          row.peers[peer.name] = { ms: peerMs, gflops: peerGflops, ratio: gflops / peerGflops };
+        }
+        results.push(row);
+      } else {
+        const work = memoryCase(gpu, c);
+        const ms = await timeMedian(() => gpu.time(work.record), options.warmup, options.repeats);
+        for (const buffer of work.buffers) gpu.release(buffer);
+        results.push({ kernel: c.kind, shape: c.label, ms, gbps: work.bytes / ms / 1e6, peers: {} });
+      }
+    }
+  } finally {
+    for (const peer of peers) peer.close();
+  }
+  return results;
+}

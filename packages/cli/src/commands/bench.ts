@@ -1,0 +1,34 @@
+/** `thaw bench kernels`: rendering of the kernel benchmark. */
+import type { AdapterSummary } from '@thaw/kernels';
+import type { KernelBenchResult } from '../bench/kernel-bench.js';
+import { table } from '../ui/table.js';
+
+/** What `thaw bench kernels --json` prints. */
+export interface KernelBenchReport {
+  device: { name: string; vendor: string; architecture: string; backend?: string };
+  date: string;
+  timing: 'timestamp-query' | 'wall-clock';
+  results: KernelBenchResult[];
+}
+
+export function deviceOf(adapter: AdapterSummary): KernelBenchReport['device'] {
+  return { name: adapter.name, vendor: adapter.vendor, architecture: adapter.architecture, ...(adapter.backend ? { backend: adapter.backend } : {}) };
+}
+
+const fixed = (x: number | undefined, digits: number) => (x === undefined ? '-' : x.toFixed(digits));
+
+export function formatKernelBench(report: KernelBenchReport): string {
+  const rows = report.results.map((r) => [
+    r.kernel,
+    r.shape,
+    fixed(r.ms, 2),
+    r.gflops !== undefined ? `${fixed(r.gflops, 2)} GFLOP/s` : `${fixed(r.gbps, 2)} GB/s`,
+    r.peers.tfjs ? `${fixed(r.peers.tfjs.gflops, 2)} (${fixed(r.peers.tfjs.ratio, 2)}×)` : '-',
+    r.peers.jax ? `${fixed(r.peers.jax.gflops, 2)} (${fixed(r.peers.jax.ratio, 2)}×)` : '-',
+  ]);
+  return [
+    `Device: ${report.device.name} (${report.device.backend ?? 'unknown backend'}), ${report.date}, timing by ${report.timing}`,
+    '',
+    table(['kernel', 'shape', 'ms', 'Thaw', 'tfjs GFLOP/s (Thaw ÷ tfjs)', 'jax-js GFLOP/s (Thaw ÷ jax-js)'], rows),
+  ].join('\n');
+}

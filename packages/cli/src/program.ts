@@ -1,0 +1,109 @@
+/** The `thaw` command line (commander). */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions } from '@thaw/kernels';
+import { runKernelBench } from './bench/kernel-bench.js';
+import { deviceOf, formatKernelBench, type KernelBenchReport } from './commands/bench.js';
+import { devicesReport, formatDevices } from './commands/devices.js';
+import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
+import { loadManifest } from '@thaw/kernels';
+import { progressBar } from './ui/progress.js';
+
+/** Where the command writes: injectable for tests. */
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processIo: Io = {
+  out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+};
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer.`);
+    return n;
+  };
+}
+
+function adapterOptions(cmd: Command): AdapterOptions {
+  const o = cmd.optsWithGlobals<{ backend?: string; adapter?: string }>();
+  return resolveAdapterOptions({ ...(o.backend ? { backend: o.backend } : {}), ...(o.adapter ? { adapter: o.adapter } : {}) });
+}
+
+const json = (value: unknown) => JSON.stringify(value, null, 2);
+
+/** Builds the program; `io` receives everything it prints. */
+export function buildProgram(io: Io = processIo): Command {
+  const program = new Command('thaw')
+    .description('Scheduled unfreezing of task adapters and Fisher-information dynamics on any WebGPU device.')
+    .version('0.1.0')
+    .option('--backend <name>', 'Dawn backend: vulkan, metal, d3d12, opengl, null (env THAW_BACKEND)')
+    .option('--adapter <substring>', 'pick the adapter whose name contains this, e.g. llvmpipe (env THAW_ADAPTER)')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+
+  program
+    .command('devices')
+    .description('list the WebGPU adapters, the one chosen, its limits and features')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const report = await devicesReport(adapterOptions(cmd));
+      io.out(opts.json ? json(report) : formatDevices(report));
+    });
+
+  program
+    .command('kernels')
+    .description('list the compiled kernels (reflected bindings, workgroup sizes, overrides), or show one kernel\'s WGSL')
+    .argument('[name]', 'a kernel file, e.g. matmul')
+    .option('--json', 'print JSON')
+    .action((name: string | undefined, opts: { json?: boolean }) => {
+      if (name) {
+        const k = findKernel(name);
+        io.out(opts.json ? json({ ...kernelJson(k), header: k.header, source: k.source }) : k.source);
+      } else {
+        io.out(opts.json ? json(loadManifest().kernels.map(kernelJson)) : formatKernelList());
+      }
+    });
+
+  const bench = program.command('bench').description('benchmarks against peer libraries measured in the same run');
+  bench
+    .command('kernels')
+    .description('matmul GFLOP/s (and TensorFlow.js / jax-js on the same shapes), layernorm and Fisher GB/s')
+    .option('--json', 'print JSON')
+    .option('--tokens <n>', 'tokens in the transformer shapes', positiveInt('--tokens'), 2048)
+    .option('--warmup <n>', 'untimed runs before timing', positiveInt('--warmup'), 2)
+    .option('--repeats <n>', 'timed runs; the median is reported', positiveInt('--repeats'), 5)
+    .addOption(new Option('--no-peers', 'measure Thaw only'))
+    .action(async (opts: { json?: boolean; tokens: number; warmup: number; repeats: number; peers: boolean }, cmd: Command) => {
+      const selection = adapterOptions(cmd);
+      const gpu = await Gpu.create(selection);
+      try {
+        let progress = progressBar(1, 'bench kernels');
+        const results = await runKernelBench(gpu, gpuInstance(selection), {
+          tokens: opts.tokens,
+          warmup: opts.warmup,
+          repeats: opts.repeats,
+          peers: opts.peers,
+          onCase: (label, index, total) => {
+            if (index === 0) progress = progressBar(total, 'bench kernels');
+            else progress.tick(label);
+          },
+          onNote: (message) => io.err(`note: ${message}`),
+        });
+        progress.done();
+        const report: KernelBenchReport = {
+          device: deviceOf(gpu.adapter),
+          date: new Date().toISOString().slice(0, 10),
+          timing: gpu.hasTimestamps ? 'timestamp-query' : 'wall-clock',
+          results,
+        };
+        io.out(opts.json ? json(report) : formatKernelBench(report));
+      } finally {
+        await gpu.destroy();
+      }
+    });
+
+  return program;
+}
