@@ -5,7 +5,6 @@ import { buildProgram } from './program.js';
 import { exitCodeOf } from './ui/errors.js';
 
 const program = buildProgram();
-program.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

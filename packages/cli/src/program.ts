@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions } from '@thaw/kernels';
 import { runKernelBench } from './bench/kernel-bench.js';
 import { deviceOf, formatKernelBench, type KernelBenchReport } from './commands/bench.js';
-import { devicesReport, formatDevices } from './commands/devices.js';
+import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
 import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
 import { loadManifest } from '@thaw/kernels';
 import { progressBar } from './ui/progress.js';
@@ -27,6 +27,14 @@ function positiveInt(name: string) {
   };
 }
 
+function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer.`);
+    return n;
+  };
+}
+
 function adapterOptions(cmd: Command): AdapterOptions {
   const o = cmd.optsWithGlobals<{ backend?: string; adapter?: string }>();
   return resolveAdapterOptions({ ...(o.backend ? { backend: o.backend } : {}), ...(o.adapter ? { adapter: o.adapter } : {}) });
@@ -34,7 +42,7 @@ function adapterOptions(cmd: Command): AdapterOptions {
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
 
-/** Builds the program; `io` receives everything it prints. */
+/** Builds the program; `io` receives everything it prints. Failures throw (CommanderError for usage). */
 export function buildProgram(io: Io = processIo): Command {
   const program = new Command('thaw')
     .description('Scheduled unfreezing of task adapters and Fisher-information dynamics on any WebGPU device.')
@@ -42,6 +50,8 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--backend <name>', 'Dawn backend: vulkan, metal, d3d12, opengl, null (env THAW_BACKEND)')
     .option('--adapter <substring>', 'pick the adapter whose name contains this, e.g. llvmpipe (env THAW_ADAPTER)')
     .showHelpAfterError()
+    // Throw instead of exiting, so main() maps every failure to an exit code.
+    .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
 
   program
@@ -72,17 +82,19 @@ export function buildProgram(io: Io = processIo): Command {
     .command('kernels')
     .description('matmul GFLOP/s (and TensorFlow.js / jax-js on the same shapes), layernorm and Fisher GB/s')
     .option('--json', 'print JSON')
-    .option('--tokens <n>', 'tokens in the transformer shapes', positiveInt('--tokens'), 2048)
-    .option('--warmup <n>', 'untimed runs before timing', positiveInt('--warmup'), 2)
+    .option('--tokens <n>', 'tokens in the transformer shapes (default 2048, or 64 with --quick)', positiveInt('--tokens'))
+    .option('--quick', 'small shapes: a smoke test of the benchmark, not a measurement')
+    .option('--warmup <n>', 'untimed runs before timing', nonNegativeInt('--warmup'), 2)
     .option('--repeats <n>', 'timed runs; the median is reported', positiveInt('--repeats'), 5)
     .addOption(new Option('--no-peers', 'measure Thaw only'))
-    .action(async (opts: { json?: boolean; tokens: number; warmup: number; repeats: number; peers: boolean }, cmd: Command) => {
+    .action(async (opts: { json?: boolean; tokens?: number; quick?: boolean; warmup: number; repeats: number; peers: boolean }, cmd: Command) => {
       const selection = adapterOptions(cmd);
       const gpu = await Gpu.create(selection);
       try {
         let progress = progressBar(1, 'bench kernels');
         const results = await runKernelBench(gpu, gpuInstance(selection), {
-          tokens: opts.tokens,
+          tokens: opts.tokens ?? (opts.quick ? 64 : 2048),
+          quick: Boolean(opts.quick),
           warmup: opts.warmup,
           repeats: opts.repeats,
           peers: opts.peers,
@@ -94,7 +106,7 @@ export function buildProgram(io: Io = processIo): Command {
         });
         progress.done();
         const report: KernelBenchReport = {
-          device: deviceOf(gpu.adapter),
+          device: deviceOf(await chosenAdapter(selection)),
           date: new Date().toISOString().slice(0, 10),
           timing: gpu.hasTimestamps ? 'timestamp-query' : 'wall-clock',
           results,

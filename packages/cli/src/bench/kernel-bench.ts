@@ -19,8 +19,10 @@ export interface KernelBenchResult {
 }
 
 export interface KernelBenchOptions {
-  /** Tokens in the transformer shapes (default 2048: batch 32 × sequence 64). */
+  /** Tokens in the transformer shapes (2048 by default: batch 32 × sequence 64). */
   tokens: number;
+  /** Small shapes only: a smoke test of the whole benchmark, not a measurement. */
+  quick: boolean;
   warmup: number;
   repeats: number;
   /** Measure TensorFlow.js and jax-js too (default true). */
@@ -43,15 +45,16 @@ interface MemoryCase {
 }
 type BenchCase = MatmulCase | MemoryCase;
 
-/** The benchmark's cases; `tokens` sets the transformer shapes. */
-export function benchCases(tokens: number): BenchCase[] {
+/** The benchmark's cases; `tokens` sets the transformer shapes, `quick` shrinks everything. */
+export function benchCases(tokens: number, quick: boolean): BenchCase[] {
   const mm = (label: string, M: number, N: number, K: number, transA = false, transB = false): MatmulCase =>
     ({ kind: 'matmul', label, M, N, K, transA, transB });
   const T = tokens;
+  const squares = (quick ? [64, 128] : [256, 512, 1024]).map((n) => mm(`${n}³`, n, n, n));
+  const params = quick ? 64 * 1024 : 4 * 1024 * 1024;
+  const paramLabel = quick ? '64K params' : '4M params';
   return [
-    mm('256³', 256, 256, 256),
-    mm('512³', 512, 512, 512),
-    mm('1024³', 1024, 1024, 1024),
+    ...squares,
     mm(`linear fwd ${T}×768·(768×768)ᵀ`, T, 768, 768, false, true),
     mm(`linear dX ${T}×768·768×768`, T, 768, 768),
     mm(`linear dW (${T}×768)ᵀ·${T}×768`, 768, 768, T, true, false),
@@ -61,8 +64,8 @@ export function benchCases(tokens: number): BenchCase[] {
     mm(`adapter dW up (${T}×768)ᵀ·${T}×48`, 768, 48, T, true, false),
     { kind: 'layernorm.forward', label: `${T}×768`, rows: T, D: 768 },
     { kind: 'layernorm.backward', label: `${T}×768`, rows: T, D: 768 },
-    { kind: 'fisher.accumulate', label: '4M params', rows: 1, D: 4 * 1024 * 1024 },
-    { kind: 'fisher.segmentTraces', label: '4M params, 24 blocks', rows: 24, D: 4 * 1024 * 1024 },
+    { kind: 'fisher.accumulate', label: paramLabel, rows: 1, D: params },
+    { kind: 'fisher.segmentTraces', label: `${paramLabel}, 24 blocks`, rows: 24, D: params },
   ];
 }
 
@@ -119,7 +122,7 @@ function memoryCase(gpu: Gpu, c: MemoryCase): { record: () => void; bytes: numbe
 
 /** Runs every case on `gpu` (and the peers on the same Dawn instance). */
 export async function runKernelBench(gpu: Gpu, instance: GPU, options: KernelBenchOptions): Promise<KernelBenchResult[]> {
-  const cases = benchCases(options.tokens);
+  const cases = benchCases(options.tokens, options.quick);
   const peers = options.peers ? await loadPeers(instance, (m) => options.onNote?.(m)) : [];
   const results: KernelBenchResult[] = [];
   try {

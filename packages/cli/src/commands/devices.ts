@@ -32,6 +32,11 @@ export async function devicesReport(options: AdapterOptions): Promise<DevicesRep
   return { selection, adapters, chosen: { ...chosen, ...(backend ? { backend } : {}) } };
 }
 
+/** The adapter these options select, with its backend filled in from Dawn's adapter list. */
+export async function chosenAdapter(options: AdapterOptions): Promise<AdapterSummary> {
+  return (await devicesReport(options)).chosen;
+}
+
 export function formatDevices(report: DevicesReport): string {
   const c = report.chosen;
   const lines = [

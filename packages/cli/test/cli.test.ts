@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { CommanderError } from 'commander';
+import { KernelLaunchError, NoAdapterError } from '@thaw/kernels';
+import { buildProgram } from '../src/program.js';
+import { formatKernelBench, type KernelBenchReport } from '../src/commands/bench.js';
+import { exitCodeOf, UsageError } from '../src/ui/errors.js';
+import { table } from '../src/ui/table.js';
+
+/** Runs the program in-process and captures what it prints. */
+async function run(...args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const program = buildProgram({ out: (t) => out.push(t), err: (t) => err.push(t) });
+  let error: unknown;
+  try {
+    await program.parseAsync(['node', 'thaw', ...args]);
+  } catch (e) {
+    error = e;
+  }
+  return { out: out.join(''), err: err.join(''), error };
+}
+
+describe('thaw command line', () => {
+  it('has --help on every command', async () => {
+    for (const command of [[], ['devices'], ['kernels'], ['bench'], ['bench', 'kernels']]) {
+      const { out, error } = await run(...command, '--help');
+      expect(error).toBeInstanceOf(CommanderError);
+      expect((error as CommanderError).exitCode).toBe(0);
+      expect(out).toMatch(/^Usage: thaw/);
+    }
+  });
+
+  it('rejects unknown options and bad values with exit code 1', async () => {
+    const unknown = await run('kernels', '--bogus');
+    expect((unknown.error as CommanderError).exitCode).toBe(1);
+    expect(unknown.err).toMatch(/unknown option '--bogus'/);
+    const bad = await run('bench', 'kernels', '--repeats', 'zero');
+    expect((bad.error as CommanderError).exitCode).toBe(1);
+    expect(bad.err).toMatch(/--repeats must be a positive integer/);
+  });
+
+  it('names an unknown kernel and lists the real ones', async () => {
+    const { error } = await run('kernels', 'softmax');
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe("unknown kernel 'softmax'; kernels: fisher, layernorm, matmul");
+  });
+
+  it('prints the kernel manifest as JSON', async () => {
+    const { out } = await run('kernels', '--json');
+    const kernels = JSON.parse(out);
+    const matmul = kernels.find((k: { name: string }) => k.name === 'matmul');
+    expect(matmul.file).toBe('matmul.wgsl');
+    expect(matmul.entryPoints[0].workgroupSize).toEqual([8, 8, 1]);
+    expect(matmul.entryPoints[0].bindings.map((b: { name: string }) => b.name)).toEqual(['a', 'b', 'bias', 'c', 'params']);
+    expect(matmul.entryPoints[0].overrides.map((o: { name: string }) => o.name)).toEqual(['TRANS_A', 'TRANS_B', 'ALIGNED', 'HAS_BIAS']);
+  });
+
+  it('shows one kernel with its header', async () => {
+    const { out } = await run('kernels', 'fisher');
+    expect(out.startsWith('// fisher.wgsl')).toBe(true);
+    expect(out).toContain('MATH');
+  });
+});
+
+describe('exit codes', () => {
+  it('is 1 for what the user can fix and 2 for internal errors', () => {
+    expect(exitCodeOf(new UsageError('x'))).toBe(1);
+    expect(exitCodeOf(new NoAdapterError('default backend'))).toBe(1);
+    expect(exitCodeOf(new KernelLaunchError('k', 'x'))).toBe(1);
+    expect(exitCodeOf(new TypeError('bug'))).toBe(2);
+  });
+});
+
+describe('rendering', () => {
+  it('aligns markdown tables', () => {
+    expect(table(['a', 'bb'], [['ccc', 'd']])).toBe('| a   | bb |\n| --- | -- |\n| ccc | d  |');
+  });
+
+  it('shows ratios against each peer', () => {
+    const report: KernelBenchReport = {
+      device: { name: 'dev', vendor: 'v', architecture: 'a', backend: 'vulkan' },
+      date: '2026-01-01',
+      timing: 'timestamp-query',
+      results: [
+        { kernel: 'matmul', shape: '8³', ms: 2, gflops: 10, peers: { tfjs: { ms: 4, gflops: 5, ratio: 2 } } },
+        { kernel: 'fisher.accumulate', shape: 'n', ms: 1, gbps: 3, peers: {} },
+      ],
+    };
+    const text = formatKernelBench(report);
+    expect(text).toContain('| matmul            | 8³    | 2.00 | 10.00 GFLOP/s | 5.00 (2.00×)');
+    expect(text).toContain('3.00 GB/s');
+  });
+});

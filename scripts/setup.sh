@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Everything `npm start` and `npm test` need on a fresh machine, idempotent:
+#   1. Node.js 20 or newer must be present (it runs this script's npm).
+#   2. npm dependencies, installed with `npm ci` when the lockfile changed.
+#   3. A WebGPU adapter. When Dawn finds none, install Mesa's software Vulkan
+#      driver (lavapipe). Debian bookworm's own Mesa (22.3) is too old for
+#      Dawn, so on bookworm it comes from bookworm-backports.
+#   4. The build: TypeScript and the kernel compiler (turbo caches both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
+say() { echo "[setup] $*" >&2; }
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  say "Node.js $(node --version) is too old; Thaw needs Node.js 20 or newer."
+  exit 1
+fi
+
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.thaw-lock-hash
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > "$stamp"
+fi
+
+install_commands() {
+  # The commands that install lavapipe on this system, one per line.
+  . /etc/os-release 2>/dev/null || true
+  case "${ID:-}:${VERSION_CODENAME:-}" in
+    debian:bookworm)
+      echo "echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/bookworm-backports.list"
+      echo "apt-get update"
+      echo "DEBIAN_FRONTEND=noninteractive apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1"
+      ;;
+    debian:*|ubuntu:*)
+      echo "apt-get update"
+      echo "DEBIAN_FRONTEND=noninteractive apt-get install -y mesa-vulkan-drivers libvulkan1"
+      ;;
+    *) return 1 ;;
+  esac
+}
+
+if ! node scripts/probe-adapter.mjs; then
+  if ! commands=$(install_commands); then
+    say "no WebGPU adapter, and this is not Debian or Ubuntu: install a Vulkan (or Metal/D3D12) driver"
+    say "with WebGPU support, e.g. Mesa's lavapipe (package mesa-vulkan-drivers, Mesa 23 or newer), then rerun."
+    exit 1
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    say "no WebGPU adapter. Install Mesa's software Vulkan driver as root, then rerun:"
+    while IFS= read -r command; do echo "  sudo bash -c \"$command\"" >&2; done <<< "$commands"
+    exit 1
+  fi
+  say "no WebGPU adapter: installing Mesa's software Vulkan driver (lavapipe)"
+  if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    commands=$(echo "$commands" | grep -v '^echo ')
+  fi
+  while IFS= read -r command; do
+    say "+ $command"
+    bash -c "$command" >&2
+  done <<< "$commands"
+  node scripts/probe-adapter.mjs || { say "still no WebGPU adapter after installing lavapipe"; exit 1; }
+fi
+
+npx turbo run build --output-logs=errors-only

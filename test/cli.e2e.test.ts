@@ -1,0 +1,76 @@
+// End to end: the built `thaw` command, run as a user runs it, on the machine's real adapter.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const thawMain = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
+
+/** Runs `thaw …` and returns stdout, stderr and the exit code. */
+async function thaw(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('node', [thawMain, ...args], { maxBuffer: 1 << 24 });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+describe('thaw (built command)', () => {
+  it('devices --json describes the adapter it uses', async () => {
+    const { stdout, code } = await thaw('devices', '--json');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.adapters.length).toBeGreaterThan(0);
+    expect(report.adapters.filter((a: { chosen: boolean }) => a.chosen)).toHaveLength(1);
+    expect(typeof report.chosen.name).toBe('string');
+    expect(report.chosen.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
+    expect(Array.isArray(report.chosen.features)).toBe(true);
+  });
+
+  it('kernels --json lists every kernel with reflected entry points', async () => {
+    const { stdout, code } = await thaw('kernels', '--json');
+    expect(code).toBe(0);
+    const kernels = JSON.parse(stdout);
+    expect(kernels.map((k: { name: string }) => k.name)).toEqual(['fisher', 'layernorm', 'matmul']);
+    for (const k of kernels) {
+      expect(k.file).toBe(`${k.name}.wgsl`);
+      for (const e of k.entryPoints) {
+        expect(e.workgroupSize).toHaveLength(3);
+        expect(Array.isArray(e.overrides)).toBe(true);
+        for (const b of e.bindings) {
+          expect(Object.keys(b).sort()).toEqual(['access', 'binding', 'group', 'name', 'type']);
+        }
+      }
+    }
+  });
+
+  it('an unknown adapter is a user error with the available adapters', async () => {
+    const { stderr, code } = await thaw('--adapter', 'no-such-adapter-xyz', 'devices');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/thaw: No WebGPU adapter matches adapter=no-such-adapter-xyz\. Available adapters:/);
+  });
+
+  it('bench kernels --quick --json reports every kernel with peer ratios', async () => {
+    const { stdout, code } = await thaw('bench', 'kernels', '--quick', '--json', '--warmup', '1', '--repeats', '1');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(typeof report.device.name).toBe('string');
+    const kernels = new Set(report.results.map((r: { kernel: string }) => r.kernel));
+    expect([...kernels].sort()).toEqual(['fisher.accumulate', 'fisher.segmentTraces', 'layernorm.backward', 'layernorm.forward', 'matmul']);
+    for (const r of report.results) {
+      expect(r.ms).toBeGreaterThan(0);
+      if (r.kernel === 'matmul') {
+        expect(r.gflops).toBeGreaterThan(0);
+        // Both peers are devDependencies of the CLI and must have run.
+        for (const peer of ['tfjs', 'jax']) {
+          expect(r.peers[peer].gflops).toBeGreaterThan(0);
+          expect(r.peers[peer].ratio).toBeCloseTo(r.gflops / r.peers[peer].gflops, 6);
+        }
+      } else {
+        expect(r.gbps).toBeGreaterThan(0);
+      }
+    }
+  });
+});
