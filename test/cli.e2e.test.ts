@@ -33,7 +33,7 @@ describe('thaw (built command)', () => {
     const { stdout, code } = await thaw('kernels', '--json');
     expect(code).toBe(0);
     const kernels = JSON.parse(stdout);
-    expect(kernels.map((k: { name: string }) => k.name)).toEqual(['fisher', 'layernorm', 'matmul']);
+    expect(kernels.map((k: { name: string }) => k.name)).toEqual(['fisher', 'layernorm', 'matmul', 'matmul_subgroups']);
     for (const k of kernels) {
       expect(k.file).toBe(`${k.name}.wgsl`);
       for (const e of k.entryPoints) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matmul } from '../src/index.js';
+import { matmul, matmulVariant, type MatmulVariant } from '../src/index.js';
 import { matmulReference } from '../src/reference/index.js';
 import { firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
 
@@ -15,10 +15,22 @@ const SHAPES: [number, number, number][] = [
   [32, 32, 32],
   [3, 48, 768],
   [64, 8, 4],
+  [9, 260, 16],
+  [12, 260, 16],
 ];
 
-describe('matmul vs float64 reference', () => {
+// Both schedules run on every adapter that has subgroups (lavapipe does), so
+// both are checked; the portable one everywhere.
+const VARIANTS: MatmulVariant[] = ['portable', 'subgroups'];
+
+describe.each(VARIANTS)('matmul (%s) vs float64 reference', (variant) => {
   const gpu = useGpu();
+
+  it('runs on this adapter', () => {
+    // The CI adapter (lavapipe) has subgroups of 8: a GPU test never skips silently.
+    if (variant === 'subgroups') expect(matmulVariant(gpu())).toBe('subgroups');
+  });
+
   for (const [M, N, K] of SHAPES) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
@@ -31,8 +43,8 @@ describe('matmul vs float64 reference', () => {
           const [ga, gb, gbias] = [g.upload(a), g.upload(b), g.upload(bias)];
           const gc = poisoned(g, M * N);
           const gcNoBias = poisoned(g, M * N);
-          matmul(g, { a: ga, b: gb, c: gc, bias: gbias, M, N, K, transA, transB });
-          matmul(g, { a: ga, b: gb, c: gcNoBias, M, N, K, transA, transB });
+          matmul(g, { a: ga, b: gb, c: gc, bias: gbias, M, N, K, transA, transB, variant });
+          matmul(g, { a: ga, b: gb, c: gcNoBias, M, N, K, transA, transB, variant });
           const [c, cNoBias] = [await g.read(gc), await g.read(gcNoBias)];
           expect(firstNonFinite(c)).toBe(-1);
           expect(firstNonFinite(cNoBias)).toBe(-1);
@@ -53,7 +65,7 @@ describe('matmul vs float64 reference', () => {
       const ga = g.upload(a);
       const gb = g.upload(b);
       const gc = poisoned(g, batch * M * N);
-      matmul(g, { a: ga, b: gb, c: gc, M, N, K, batch, batchStrideB: 0 });
+      matmul(g, { a: ga, b: gb, c: gc, M, N, K, batch, batchStrideB: 0, variant });
       const c = await g.read(gc);
       expect(firstNonFinite(c)).toBe(-1);
       const want = matmulReference({ a, b, M, N, K, batch, batchStrideB: 0 });
@@ -70,7 +82,7 @@ describe('matmul vs float64 reference', () => {
     const gb = g.upload(randomArray(K * N, random));
     const sentinel = 12345.5;
     const gc = g.upload(new Float32Array(M * N + 9).fill(sentinel));
-    matmul(g, { a: ga, b: gb, c: gc, M, N, K });
+    matmul(g, { a: ga, b: gb, c: gc, M, N, K, variant });
     const c = await g.read(gc);
     expect([...c.slice(M * N)]).toEqual(new Array(9).fill(sentinel));
     for (const buffer of [ga, gb, gc]) g.release(buffer);
@@ -85,7 +97,7 @@ describe('matmul vs float64 reference', () => {
     const runs: Float32Array[] = [];
     for (let i = 0; i < 2; i++) {
       const gc = poisoned(g, M * N);
-      matmul(g, { a: ga, b: gb, c: gc, M, N, K });
+      matmul(g, { a: ga, b: gb, c: gc, M, N, K, variant });
       runs.push(await g.read(gc));
       g.release(gc);
     }

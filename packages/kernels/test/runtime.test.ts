@@ -36,7 +36,7 @@ describe('launch-site errors name the kernel and the binding', () => {
     const g = gpu();
     const [a, b, c] = [g.alloc(6 * 4), g.alloc(6 * 4), g.alloc(3 * 4)];
     const message = launchError(() => matmul(g, { a, b, c, M: 2, N: 2, K: 3 }));
-    expect(message).toMatch(/^matmul\.matmul\{.*\}: binding 'c' holds 12 bytes; this shape needs 16/);
+    expect(message).toMatch(/^matmul(_subgroups)?\.matmul\{.*\}: binding 'c' holds 12 bytes; this shape needs 16/);
     for (const x of [a, b, c]) g.release(x);
   });
 
@@ -154,5 +154,25 @@ describe('device errors become exceptions with context', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(() => fisherAccumulate(lost, { fisher: x, grad: y, n: 4, scale: 1 })).toThrow(DeviceLostError);
     expect(() => fisherAccumulate(lost, { fisher: x, grad: y, n: 4, scale: 1 })).toThrow(/WebGPU device lost \(destroyed.*last kernels submitted: fisher\.accumulate\{WG=256\}/);
+  });
+});
+
+describe('kernels that need device features', () => {
+  it('refuses a kernel whose `enable` the device lacks, naming the feature', async () => {
+    const { Gpu, loadManifest, reflectKernelFile } = await import('../src/index.js');
+    const source = '// half.wgsl — test.\n// MATH: y = x.\n// LAYOUT: flat.\nenable f16;\n' +
+      '@group(0) @binding(0) var<storage, read_write> y: array<f16>;\n@compute @workgroup_size(1) fn main() { y[0] = 1.0h; }\n';
+    const half = reflectKernelFile('half.wgsl', source);
+    expect(half.enables).toEqual(['f16']);
+    const base = loadManifest();
+    // The runtime never requests shader-f16, so no device here offers `f16`.
+    const g = await Gpu.create({ manifest: { ...base, kernels: [...base.kernels, half] } });
+    try {
+      expect(g.supports('half')).toBe(false);
+      expect(() => g.kernel('half', 'main')).toThrow(/half\.main: needs the device feature\(s\) shader-f16, which this device \(.*\) does not have/);
+      expect(g.supports('matmul')).toBe(true);
+    } finally {
+      await g.destroy();
+    }
   });
 });

@@ -72,6 +72,8 @@ export interface KernelFileInfo {
   header: string;
   /** The WGSL source. */
   source: string;
+  /** WGSL extensions the file enables (e.g. `subgroups`): device features it needs. */
+  enables: string[];
   overrides: OverrideDecl[];
   entryPoints: EntryPointInfo[];
 }

@@ -49,10 +49,12 @@ export function headerComment(source: string): string {
   return lines.join('\n').trim();
 }
 
-/** Default values of `override` declarations, read from the parsed AST. */
-function overrideDefaults(file: string, source: string): Map<string, OverrideValue> {
+/** Default values of `override` declarations and the `enable` directives, from the parsed AST. */
+function declarations(file: string, source: string): { defaults: Map<string, OverrideValue>; enables: string[] } {
   const defaults = new Map<string, OverrideValue>();
+  const enables: string[] = [];
   for (const node of new WgslParser().parse(source)) {
+    if (node.astNodeType === 'enable') enables.push((node as unknown as { name: string }).name);
     if (node.astNodeType !== 'override') continue;
     const decl = node as unknown as { name: string; line: number; value?: { value?: { data?: ArrayLike<number> } } };
     const literal = decl.value?.value?.data?.[0];
@@ -61,7 +63,7 @@ function overrideDefaults(file: string, source: string): Map<string, OverrideVal
     }
     defaults.set(decl.name, literal);
   }
-  return defaults;
+  return { defaults, enables };
 }
 
 function bindingOf(file: string, entry: string, v: VariableInfo): BindingInfo {
@@ -152,7 +154,7 @@ export function reflectKernelFile(file: string, source: string): KernelFileInfo 
     throw new KernelCompileError(file, `cannot parse WGSL: ${message}`, line ? Number(line) : undefined);
   }
 
-  const defaults = overrideDefaults(file, source);
+  const { defaults, enables } = declarations(file, source);
   const overrides = new Map<string, OverrideDecl>();
   for (const o of reflect.overrides) {
     const type = o.type?.name ?? '';
@@ -190,6 +192,7 @@ export function reflectKernelFile(file: string, source: string): KernelFileInfo 
     file,
     header,
     source,
+    enables,
     overrides: [...overrides.values()],
     entryPoints,
   };

@@ -19,7 +19,10 @@ export async function openShaderValidator(): Promise<ShaderValidator> {
   const instance = create(['backend=null']);
   const adapter = await instance.requestAdapter();
   if (!adapter) throw new Error('Dawn has no null backend in this build of the webgpu package; cannot validate WGSL');
-  const device = await adapter.requestDevice();
+  // Enable the shader features the null backend offers, so files that
+  // `enable subgroups;` (say) can be checked too.
+  const shaderFeatures: GPUFeatureName[] = ['subgroups', 'shader-f16'];
+  const device = await adapter.requestDevice({ requiredFeatures: shaderFeatures.filter((f) => adapter.features.has(f)) });
   return {
     async validate(file, source) {
       const module = device.createShaderModule({ label: file, code: source });

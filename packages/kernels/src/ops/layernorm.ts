@@ -3,8 +3,16 @@ import type { GpuBuffer } from '../runtime/buffer-pool.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { KernelLaunchError } from '../runtime/errors.js';
 
-/** Threads per row for the row reductions (a power of two). */
-const ROW_THREADS = 64;
+/**
+ * Threads per row for the row reductions: one subgroup's worth (a power of
+ * two, 8 to 256; 64 when the adapter does not report its subgroup size).
+ * Fewer threads per row means fewer barrier rounds: on lavapipe (8 lanes)
+ * 8 threads per row ran the forward 1.8× faster than 64.
+ */
+function rowThreads(gpu: Gpu): number {
+  const lanes = gpu.adapter.subgroupMaxSize || 64;
+  return Math.min(256, Math.max(8, 2 ** Math.round(Math.log2(lanes))));
+}
 /** Columns per workgroup in the parameter-gradient pass. */
 const COLUMN_THREADS = 64;
 
@@ -33,7 +41,7 @@ export function layerNormForward(gpu: Gpu, args: LayerNormForwardArgs): void {
   checkShape('layernorm.forward', rows, D);
   const eps = args.eps ?? 1e-5;
   if (!(eps > 0)) throw new KernelLaunchError('layernorm.forward', `eps must be positive, got ${eps}`);
-  gpu.kernel('layernorm', 'forward', { WG: ROW_THREADS }).launch({
+  gpu.kernel('layernorm', 'forward', { WG: rowThreads(gpu) }).launch({
     bindings: { x: args.x, gamma: args.gamma, beta: args.beta, y: args.y, mean: args.mean, rstd: args.rstd },
     uniforms: { rows, D, eps },
     minBytes: { x: rows * D * 4, y: rows * D * 4, gamma: D * 4, beta: D * 4, mean: rows * 4, rstd: rows * 4 },
@@ -61,7 +69,7 @@ export function layerNormBackward(gpu: Gpu, args: LayerNormBackwardArgs): void {
   checkShape('layernorm.backward', rows, D);
   const stats = { savedMean: args.mean, savedRstd: args.rstd };
   const statBytes = { savedMean: rows * 4, savedRstd: rows * 4 };
-  gpu.kernel('layernorm', 'backwardInput', { WG: ROW_THREADS }).launch({
+  gpu.kernel('layernorm', 'backwardInput', { WG: rowThreads(gpu) }).launch({
     bindings: { x: args.x, gamma: args.gamma, dy: args.dy, dx: args.dx, ...stats },
     uniforms: { rows, D },
     minBytes: { x: rows * D * 4, dy: rows * D * 4, dx: rows * D * 4, gamma: D * 4, ...statBytes },

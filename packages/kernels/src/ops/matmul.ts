@@ -1,6 +1,7 @@
 /** Launcher of matmul.wgsl: shape checks, variant choice, grid. */
 import type { GpuBuffer } from '../runtime/buffer-pool.js';
 import type { Gpu } from '../runtime/gpu.js';
+import type { OverrideValue } from '../compiler/manifest.js';
 import { KernelLaunchError } from '../runtime/errors.js';
 
 /** C = op(A)·op(B) (+ bias), optionally over a batch. */
@@ -26,14 +27,37 @@ export interface MatmulArgs {
   batchStrideA?: number;
   batchStrideB?: number;
   batchStrideC?: number;
+  /**
+   * Which schedule: `subgroups` (matmul_subgroups.wgsl, threads share A by
+   * subgroup broadcast), `portable` (matmul.wgsl), or `auto` (default):
+   * subgroups when the device has them with at least 8 lanes.
+   */
+  variant?: MatmulVariant;
 }
 
-/** Threads per workgroup are 8×8 and each owns a 4×4 block: a 32×32 tile. */
-const TILE = 32;
+export type MatmulVariant = 'auto' | 'subgroups' | 'portable';
 
 /**
- * Records C = op(A)·op(B) (+ bias). Chooses the aligned vec4 variant when K,
- * N, the batch strides (and M when A is transposed) are multiples of 4.
+ * Kernel file, overrides and C tile (rows × columns per workgroup) of a
+ * schedule for an M×N output.
+ */
+function schedule(variant: 'subgroups' | 'portable', N: number): { file: string; overrides: Record<string, OverrideValue>; rows: number; cols: number } {
+  if (variant === 'portable') return { file: 'matmul', overrides: {}, rows: 32, cols: 32 };
+  // 4 columns a thread; as many threads as N needs, between 8 and 64.
+  const threads = Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.ceil(N / 4)))));
+  return { file: 'matmul_subgroups', overrides: { WG: threads }, rows: 8, cols: 4 * threads };
+}
+
+/** The schedule `auto` picks on this device. */
+export function matmulVariant(gpu: Gpu): 'subgroups' | 'portable' {
+  // The subgroup kernel broadcasts from lanes 0…7, so it needs ≥ 8 lanes.
+  return gpu.supports('matmul_subgroups') && gpu.adapter.subgroupMinSize >= 8 ? 'subgroups' : 'portable';
+}
+
+/**
+ * Records C = op(A)·op(B) (+ bias). Chooses the schedule by device (see
+ * {@link MatmulArgs.variant}) and the aligned vec4 path when K, N, the batch
+ * strides (and M when A is transposed) are multiples of 4.
  */
 export function matmul(gpu: Gpu, args: MatmulArgs): void {
   const { M, N, K } = args;
@@ -50,7 +74,10 @@ export function matmul(gpu: Gpu, args: MatmulArgs): void {
     strideA % 4 === 0 && strideB % 4 === 0 && strideC % 4 === 0;
   const f32 = 4;
   const bindings: Record<string, GpuBuffer> = { a: args.a, b: args.b, c: args.c, bias: args.bias ?? args.a };
-  gpu.kernel('matmul', 'matmul', {
+  const variant = !args.variant || args.variant === 'auto' ? matmulVariant(gpu) : args.variant;
+  const { file, overrides, rows, cols } = schedule(variant, N);
+  gpu.kernel(file, 'matmul', {
+    ...overrides,
     TRANS_A: Boolean(args.transA),
     TRANS_B: Boolean(args.transB),
     ALIGNED: aligned,
@@ -64,6 +91,6 @@ export function matmul(gpu: Gpu, args: MatmulArgs): void {
       c: ((batch - 1) * strideC + M * N) * f32,
       ...(args.bias ? { bias: N * f32 } : {}),
     },
-    workgroups: [Math.ceil(N / TILE), Math.ceil(M / TILE), batch],
+    workgroups: [Math.ceil(N / cols), Math.ceil(M / rows), batch],
   });
 }

@@ -28,6 +28,9 @@ export interface AdapterSummary {
   /** A readable name: description, else device, else vendor. */
   name: string;
   isFallbackAdapter: boolean;
+  /** Smallest and largest subgroup size (0 when the adapter does not say). */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
   features: string[];
   limits: Record<string, number>;
 }
@@ -68,7 +71,7 @@ export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
     const value = (adapter.limits as unknown as Record<string, unknown>)[key];
     if (typeof value === 'number') limits[key] = value;
   }
-  const extra = info as unknown as { backendType?: string; isFallbackAdapter?: boolean };
+  const extra = info as unknown as { backendType?: string; isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number };
   return {
     vendor: info.vendor,
     architecture: info.architecture,
@@ -77,6 +80,8 @@ export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
     ...(extra.backendType ? { backend: extra.backendType } : {}),
     name: info.description || info.device || info.vendor || 'unnamed adapter',
     isFallbackAdapter: Boolean(extra.isFallbackAdapter),
+    subgroupMinSize: extra.subgroupMinSize ?? 0,
+    subgroupMaxSize: extra.subgroupMaxSize ?? 0,
     features: [...adapter.features].sort(),
     limits,
   };

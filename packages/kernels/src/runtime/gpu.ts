@@ -34,6 +34,11 @@ const COPY_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferU
 const UNIFORM_USAGE = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
 const READBACK_USAGE = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
 
+/** The device feature behind a WGSL `enable` extension (`f16` → `shader-f16`, `clip_distances` → `clip-distances`). */
+export function featureOf(extension: string): string {
+  return extension === 'f16' ? 'shader-f16' : extension.replace(/_/g, '-');
+}
+
 interface PendingCheck {
   kernels: string[];
   errors: Promise<(GPUError | null)[]>;
@@ -76,10 +81,17 @@ export class Gpu implements DispatchRecorder {
   static async create(options: GpuOptions = {}): Promise<Gpu> {
     const adapter = await requestAdapter(options);
     const summary = summarizeAdapter(adapter);
-    const requiredFeatures: GPUFeatureName[] = [];
-    if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+    // Timestamps for timing; subgroups for the kernels that `enable` them.
+    const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups'];
+    const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
     const device = await adapter.requestDevice({ label: 'thaw', requiredFeatures, requiredLimits: summary.limits });
     return new Gpu(device, summary, options.manifest ?? loadManifest(), options.maxDispatchesPerSubmit ?? 256);
+  }
+
+  /** Whether the device has every feature the kernel file `enable`s. */
+  supports(file: string): boolean {
+    const info = this.manifest.kernels.find((k) => k.name === file);
+    return Boolean(info && info.enables.every((e) => this.device.features.has(featureOf(e))));
   }
 
   /**
@@ -89,6 +101,9 @@ export class Gpu implements DispatchRecorder {
   kernel(file: string, entry: string, overrides: Record<string, OverrideValue> = {}): Kernel {
     const fileInfo = this.manifest.kernels.find((k) => k.name === file);
     if (!fileInfo) throw new KernelLaunchError(`${file}.${entry}`, `no kernel file '${file}.wgsl' (kernels: ${this.manifest.kernels.map((k) => k.name).join(', ')})`);
+    if (!this.supports(file)) {
+      throw new KernelLaunchError(`${file}.${entry}`, `needs the device feature(s) ${fileInfo.enables.map(featureOf).join(', ')}, which this device (${this.adapter.name}) does not have`);
+    }
     const entryInfo = fileInfo.entryPoints.find((e) => e.name === entry);
     if (!entryInfo) throw new KernelLaunchError(`${file}.${entry}`, `no entry point '${entry}' (entry points: ${fileInfo.entryPoints.map((e) => e.name).join(', ')})`);
     const resolved = resolveOverrides(`${file}.${entry}`, fileInfo, entryInfo, overrides);

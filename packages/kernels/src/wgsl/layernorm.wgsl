@@ -31,7 +31,9 @@
 // WHAT BOUNDS IT
 //   Memory: forward reads x twice (cached: a row is at most a few KiB) and
 //   writes y; backward reads x, dy once per pass. The tree costs log2(WG)
-//   barriers per reduction, which is what a software adapter pays most for.
+//   barriers per reduction, which is what a software adapter pays most for,
+//   so the launcher sets WG to one subgroup's worth of threads (8 on
+//   lavapipe, where that ran 1.8× faster than 64; 32 or 64 on GPUs).
 
 struct LayerNormParams {
   rows: u32,

@@ -41,6 +41,11 @@
 //     with a bounds check, missing elements read as 0.
 //   HAS_BIAS: add bias[n] to every row of C.
 //
+// SIBLING
+//   matmul_subgroups.wgsl is the same family for devices with subgroups: its
+//   threads share the loads of A through subgroup broadcasts, twice as fast
+//   on lavapipe. This file is the portable version every device can run.
+//
 // WHY THIS SHAPE
 //   No workgroup memory and no barriers: on Mesa's lavapipe (software Vulkan,
 //   one CPU thread runs a whole workgroup in SIMD lanes) barriers split the
@@ -144,6 +149,16 @@ fn rowStarts(base: u32, i: u32, last: u32, width: u32) -> vec4<u32> {
   return vec4<u32>(base >> 2u) + r * (width >> 2u);
 }
 
+// acc += tileB * tileA: row r of the C block gains A[r][kk] · row kk of B.
+fn accumulate(acc: ptr<function, mat4x4<f32>>, ta: mat4x4<f32>, tb: mat4x4<f32>) {
+  for (var r = 0u; r < 4u; r++) {
+    (*acc)[r] = fma(vec4<f32>(ta[r].x), tb[0], (*acc)[r]);
+    (*acc)[r] = fma(vec4<f32>(ta[r].y), tb[1], (*acc)[r]);
+    (*acc)[r] = fma(vec4<f32>(ta[r].z), tb[2], (*acc)[r]);
+    (*acc)[r] = fma(vec4<f32>(ta[r].w), tb[3], (*acc)[r]);
+  }
+}
+
 @compute @workgroup_size(8, 8, 1)
 fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
   let col0 = gid.x * 4u;
@@ -158,15 +173,7 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
   let colsB = rowStarts(baseB, col0, params.N - 1u, params.K);
   var acc = mat4x4<f32>();
   for (var k0 = 0u; k0 < params.K; k0 += 4u) {
-    let tb = tileOfB(baseB, k0, col0, colsB);
-    let ta = tileOfA(baseA, row0, k0, rowsA);
-    // acc += tb * ta, written as 16 vec4 FMAs (row r of C += A[r][kk] · row kk of B).
-    for (var r = 0u; r < 4u; r++) {
-      acc[r] = fma(vec4<f32>(ta[r].x), tb[0], acc[r]);
-      acc[r] = fma(vec4<f32>(ta[r].y), tb[1], acc[r]);
-      acc[r] = fma(vec4<f32>(ta[r].z), tb[2], acc[r]);
-      acc[r] = fma(vec4<f32>(ta[r].w), tb[3], acc[r]);
-    }
+    accumulate(&acc, tileOfA(baseA, row0, k0, rowsA), tileOfB(baseB, k0, col0, colsB));
   }
 
   var biasRow = vec4<f32>();

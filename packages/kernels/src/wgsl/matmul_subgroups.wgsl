@@ -1,0 +1,222 @@
+// matmul_subgroups.wgsl — dense fp32 matrix product whose threads share A through subgroups.
+//
+// MATH
+//   C[b] = op(A[b]) · op(B[b]) (+ bias, broadcast over the rows of C), exactly
+//   as matmul.wgsl: op(A) is M×K, op(B) is K×N, op is the identity or the
+//   transpose (TRANS_A, TRANS_B), batch b at element b·batchStride{A,B,C}.
+//   This is the same kernel family with a different schedule; the launcher
+//   picks it when the device has the `subgroups` feature with subgroups of
+//   at least 8 invocations, and matmul.wgsl otherwise.
+//
+// MEMORY LAYOUT
+//   As matmul.wgsl: dense row-major fp32 bound as array<vec4<f32>>; element e
+//   is component (e & 3) of vec4 (e >> 2). A stored M×K (or K×M when
+//   TRANS_A), B stored K×N (or N×K when TRANS_B), C M×N, bias N.
+//
+// TILING AND THREAD → DATA MAPPING
+//   A workgroup is WG threads in a row (64 by default; the launcher lowers it
+//   to 32, 16 or 8 for narrow C so fewer threads idle) and owns an 8×(4·WG)
+//   tile of C: every thread of a workgroup works on the same 8 rows, rows
+//   8·wg.y … +7, and thread x owns the 4 columns 4·(WG·wg.x + x) … +3, so it
+//   keeps an 8×4
+//   register block (two 4×4 halves, acc and acc2, as C_blockᵀ like
+//   matmul.wgsl). The K loop advances 4 at a time:
+//     B: each thread loads its own 4×4 block of op(B) (4 vec4 loads).
+//     A: the 8×4 block of op(A) is the same for every thread of the
+//        subgroup. Lane l loads one eighth of it, one vec4 (row l % 8 along
+//        k; or, when TRANS_A, stored row k0 + l % 4 across 4 rows of op(A)),
+//        and the 8 vec4s reach every lane by subgroupBroadcast from lanes
+//        0…7. Lanes past 7 load a copy, which keeps the code branch-free.
+//   Then 32 vec4 FMAs. Per 4 steps of k a thread issues 5 vec4 loads instead
+//   of the 8 + 4 of an unshared 8×4 block.
+//
+// WHY THIS SHAPE
+//   Measured on Mesa's lavapipe (CPU, 8-wide SIMD, subgroup = 8 lanes),
+//   every vector load of a thread costs a per-lane gather, and loads, not
+//   FMAs, bound the portable kernel (removing either operand's loads doubled
+//   its speed). Sharing A across the subgroup took 1024³ from about 9-10
+//   GFLOP/s (matmul.wgsl) to 18-22. Workgroup memory instead of subgroups
+//   (one barrier pair per 32 steps of k) measured about 8: barriers are
+//   expensive there. An 8×8 block per thread was only 5% faster and spills.
+//   Subgroup operations must run in uniform control flow, so threads whose
+//   columns fall past N still walk the K loop and skip only the final write.
+//   Bound: FLOPs (2·M·N·K), B re-read by M/8 workgroups.
+//
+// VARIANTS (override constants)
+//   ALIGNED: K, N, batch strides (and M when TRANS_A) are multiples of 4:
+//     whole-vec4 loads; otherwise element loads with bounds checks.
+//   HAS_BIAS: add bias[n] to every row of C.
+
+enable subgroups;
+
+struct MatmulParams {
+  M: u32,
+  N: u32,
+  K: u32,
+  batchStrideA: u32,
+  batchStrideB: u32,
+  batchStrideC: u32,
+}
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override ALIGNED: bool = false;
+override HAS_BIAS: bool = false;
+// Threads per workgroup, at least 8 (the lanes A is broadcast from).
+override WG: u32 = 64u;
+
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> params: MatmulParams;
+
+// One element of A or B by flat index, as the unaligned path reads it.
+fn elementA(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
+fn elementB(i: u32) -> f32 { return b[i >> 2u][i & 3u]; }
+
+// op(A)[row, k] from batch base `base`, 0 outside the M×K matrix.
+fn readA(base: u32, row: u32, k: u32) -> f32 {
+  if (row >= params.M || k >= params.K) { return 0.0; }
+  if (TRANS_A) { return elementA(base + k * params.M + row); }
+  return elementA(base + row * params.K + k);
+}
+
+// op(B)[k, col] from batch base `base`, 0 outside the K×N matrix.
+fn readB(base: u32, k: u32, col: u32) -> f32 {
+  if (k >= params.K || col >= params.N) { return 0.0; }
+  if (TRANS_B) { return elementB(base + col * params.K + k); }
+  return elementB(base + k * params.N + col);
+}
+
+// The 4×4 block of op(B) at (k0, col0), returned as B_blockᵀ (column kk = row kk).
+// `cols` holds, for the aligned transposed case, the vec4 index where each of
+// the four columns starts.
+fn tileOfB(base: u32, k0: u32, col0: u32, cols: vec4<u32>) -> mat4x4<f32> {
+  if (ALIGNED) {
+    if (TRANS_B) {
+      // Stored N×K: each column of op(B) is one vec4 along k.
+      let q = cols + vec4<u32>(k0 >> 2u);
+      return transpose(mat4x4<f32>(b[q.x], b[q.y], b[q.z], b[q.w]));
+    }
+    // Stored K×N with N % 4 == 0: columns col0…col0+3 are one vec4 of each row.
+    let n4 = params.N >> 2u;
+    let q = (base >> 2u) + k0 * n4 + (col0 >> 2u);
+    return mat4x4<f32>(b[q], b[q + n4], b[q + 2u * n4], b[q + 3u * n4]);
+  }
+  var t: mat4x4<f32>;
+  for (var kk = 0u; kk < 4u; kk++) {
+    t[kk] = vec4<f32>(readB(base, k0 + kk, col0), readB(base, k0 + kk, col0 + 1u),
+                      readB(base, k0 + kk, col0 + 2u), readB(base, k0 + kk, col0 + 3u));
+  }
+  return t;
+}
+
+// Vec4 index of the start of rows i, i+1, i+2, i+3 (clamped to `last`) of a
+// row-major matrix with `width` columns (a multiple of 4) at element `base`.
+// A row past the end repeats the last one; results from it are never written.
+fn rowStarts(base: u32, i: u32, last: u32, width: u32) -> vec4<u32> {
+  let r = min(vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last));
+  return vec4<u32>(base >> 2u) + r * (width >> 2u);
+}
+
+// This lane's share of the 8×4 block of op(A) at (row0, k0): see the header.
+// `rowStart` is, for the aligned untransposed case, the vec4 index where the
+// lane's row starts.
+fn sliceOfA(base: u32, row0: u32, k0: u32, lane: u32, rowStart: u32) -> vec4<f32> {
+  if (TRANS_A) {
+    // Stored row k0 + lane % 4, op(A) rows row0 + 4·((lane / 4) % 2) … +3.
+    let k = k0 + (lane & 3u);
+    let row = row0 + 4u * ((lane >> 2u) & 1u);
+    if (ALIGNED) {
+      // K and M are multiples of 4: the 4 rows are all in range or all out.
+      if (row >= params.M) { return vec4<f32>(); }
+      return a[((base + k * params.M + row) >> 2u)];
+    }
+    return vec4<f32>(readA(base, row, k), readA(base, row + 1u, k), readA(base, row + 2u, k), readA(base, row + 3u, k));
+  }
+  if (ALIGNED) { return a[rowStart + (k0 >> 2u)]; }
+  let row = row0 + (lane & 7u);
+  return vec4<f32>(readA(base, row, k0), readA(base, row, k0 + 1u), readA(base, row, k0 + 2u), readA(base, row, k0 + 3u));
+}
+
+// Rows 0…3 (half = false) or 4…7 (half = true) of the A block as A_blockᵀ,
+// gathered from lanes 0…7 by broadcast. The broadcast lane ids must be
+// constants, hence the two spelled-out halves.
+fn blockOfA(slice: vec4<f32>, upper: bool) -> mat4x4<f32> {
+  var m: mat4x4<f32>;
+  if (upper) {
+    m = mat4x4<f32>(subgroupBroadcast(slice, 4u), subgroupBroadcast(slice, 5u),
+                    subgroupBroadcast(slice, 6u), subgroupBroadcast(slice, 7u));
+  } else {
+    m = mat4x4<f32>(subgroupBroadcast(slice, 0u), subgroupBroadcast(slice, 1u),
+                    subgroupBroadcast(slice, 2u), subgroupBroadcast(slice, 3u));
+  }
+  // Untransposed, column j is row j of the block; transposed, column j holds
+  // k = k0 + j across 4 rows, so one transpose gives the same form.
+  if (TRANS_A) { return transpose(m); }
+  return m;
+}
+
+// acc += tileB * tileA: row r of the C block gains A[r][kk] · row kk of B.
+fn accumulate(acc: ptr<function, mat4x4<f32>>, ta: mat4x4<f32>, tb: mat4x4<f32>) {
+  for (var r = 0u; r < 4u; r++) {
+    (*acc)[r] = fma(vec4<f32>(ta[r].x), tb[0], (*acc)[r]);
+    (*acc)[r] = fma(vec4<f32>(ta[r].y), tb[1], (*acc)[r]);
+    (*acc)[r] = fma(vec4<f32>(ta[r].z), tb[2], (*acc)[r]);
+    (*acc)[r] = fma(vec4<f32>(ta[r].w), tb[3], (*acc)[r]);
+  }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn matmul(@builtin(global_invocation_id) gid: vec3<u32>,
+          @builtin(workgroup_id) wid: vec3<u32>,
+          @builtin(subgroup_invocation_id) lane: u32) {
+  let col0 = gid.x * 4u;
+  let row0 = wid.y * 8u;
+  if (row0 >= params.M) { return; }  // uniform across the workgroup
+  let batch = gid.z;
+  let baseA = batch * params.batchStrideA;
+  let baseB = batch * params.batchStrideB;
+  let baseC = batch * params.batchStrideC;
+
+  let lastCol = params.N - 1u;
+  let colsB = rowStarts(baseB, min(col0, lastCol), lastCol, params.K);
+  let rowStart = (baseA >> 2u) + min(row0 + (lane & 7u), params.M - 1u) * (params.K >> 2u);
+  var acc = mat4x4<f32>();
+  var acc2 = mat4x4<f32>();
+  for (var k0 = 0u; k0 < params.K; k0 += 4u) {
+    let tb = tileOfB(baseB, k0, min(col0, lastCol), colsB);
+    let slice = sliceOfA(baseA, row0, k0, lane, rowStart);
+    accumulate(&acc, blockOfA(slice, false), tb);
+    accumulate(&acc2, blockOfA(slice, true), tb);
+  }
+  if (col0 >= params.N) { return; }
+
+  var biasRow = vec4<f32>();
+  if (HAS_BIAS) {
+    if (ALIGNED) {
+      biasRow = bias[col0 >> 2u];
+    } else {
+      for (var j = 0u; j < 4u; j++) {
+        if (col0 + j < params.N) { biasRow[j] = bias[(col0 + j) >> 2u][(col0 + j) & 3u]; }
+      }
+    }
+  }
+
+  for (var r = 0u; r < 8u; r++) {
+    let row = row0 + r;
+    if (row >= params.M) { break; }
+    var value = acc2[r & 3u];
+    if (r < 4u) { value = acc[r]; }
+    value += biasRow;
+    let e = baseC + row * params.N + col0;
+    if (ALIGNED) {
+      c[e >> 2u] = value;
+    } else {
+      for (var j = 0u; j < 4u; j++) {
+        if (col0 + j < params.N) { c[(e + j) >> 2u][(e + j) & 3u] = value[j]; }
+      }
+    }
+  }
+}
