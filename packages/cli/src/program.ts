@@ -1,6 +1,6 @@
 /** The `thaw` command line (commander). */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions } from '@thaw/kernels';
+import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions, type MatmulVariant } from '@thaw/kernels';
 import { runKernelBench } from './bench/kernel-bench.js';
 import { deviceOf, formatKernelBench, type KernelBenchReport } from './commands/bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
@@ -87,7 +87,8 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--warmup <n>', 'untimed runs before timing', nonNegativeInt('--warmup'), 2)
     .option('--repeats <n>', 'timed runs; the median is reported', positiveInt('--repeats'), 5)
     .addOption(new Option('--no-peers', 'measure Thaw only'))
-    .action(async (opts: { json?: boolean; tokens?: number; quick?: boolean; warmup: number; repeats: number; peers: boolean }, cmd: Command) => {
+    .addOption(new Option('--matmul <variant>', 'matmul schedule').choices(['auto', 'subgroups', 'portable']).default('auto'))
+    .action(async (opts: { json?: boolean; tokens?: number; quick?: boolean; warmup: number; repeats: number; peers: boolean; matmul: MatmulVariant }, cmd: Command) => {
       const selection = adapterOptions(cmd);
       const gpu = await Gpu.create(selection);
       try {
@@ -98,6 +99,7 @@ export function buildProgram(io: Io = processIo): Command {
           warmup: opts.warmup,
           repeats: opts.repeats,
           peers: opts.peers,
+          matmulVariant: opts.matmul,
           onCase: (label, index, total) => {
             if (index === 0) progress = progressBar(total, 'bench kernels');
             else progress.tick(label);

@@ -82,12 +82,12 @@ describe('rendering', () => {
       date: '2026-01-01',
       timing: 'timestamp-query',
       results: [
-        { kernel: 'matmul', shape: '8³', ms: 2, gflops: 10, peers: { tfjs: { ms: 4, gflops: 5, ratio: 2 } } },
+        { kernel: 'matmul', shape: '8³', variant: 'portable', ms: 2, gflops: 10, peers: { tfjs: { ms: 4, gflops: 5, ratio: 2 } } },
         { kernel: 'fisher.accumulate', shape: 'n', ms: 1, gbps: 3, peers: {} },
       ],
     };
     const text = formatKernelBench(report);
-    expect(text).toContain('| matmul            | 8³    | 2.00 | 10.00 GFLOP/s | 5.00 (2.00×)');
+    expect(text).toContain('| matmul (portable) | 8³    | 2.00 | 10.00 GFLOP/s | 5.00 (2.00×)');
     expect(text).toContain('3.00 GB/s');
   });
 });

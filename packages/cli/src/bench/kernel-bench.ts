@@ -4,7 +4,7 @@
  * warm-up (timestamp queries around one compute pass), and the same matmuls
  * through the peer libraries in the same process, on the same adapter.
  */
-import { fisherAccumulate, layerNormBackward, layerNormForward, matmul, segmentTraces, type Gpu, type GpuBuffer, type Segment } from '@thaw/kernels';
+import { fisherAccumulate, layerNormBackward, layerNormForward, matmul, matmulVariant, segmentTraces, type Gpu, type GpuBuffer, type MatmulVariant, type Segment } from '@thaw/kernels';
 import { loadPeers, type MatmulSpec } from './peers.js';
 import { timeMedian } from './stats.js';
 
@@ -12,6 +12,8 @@ import { timeMedian } from './stats.js';
 export interface KernelBenchResult {
   kernel: string;
   shape: string;
+  /** For matmul: the schedule that ran (`subgroups` or `portable`). */
+  variant?: string;
   ms: number;
   gflops?: number;
   gbps?: number;
@@ -27,6 +29,8 @@ export interface KernelBenchOptions {
   repeats: number;
   /** Measure TensorFlow.js and jax-js too (default true). */
   peers: boolean;
+  /** Matmul schedule (default `auto`: the one training would use on this device). */
+  matmulVariant: MatmulVariant;
   /** Called before each case with its label, for progress display. */
   onCase?: (label: string, index: number, total: number) => void;
   /** Notes that are not results (a missing peer, say). */
@@ -132,11 +136,13 @@ export async function runKernelBench(gpu: Gpu, instance: GPU, options: KernelBen
         const { M, N, K, transA, transB } = c;
         const [a, b] = [filled(gpu, M * K, 6), filled(gpu, K * N, 7)];
         const out = gpu.alloc(M * N * 4);
-        const ms = await timeMedian(() => gpu.time(() => matmul(gpu, { a, b, c: out, M, N, K, transA, transB })), options.warmup, options.repeats);
+        const variant = options.matmulVariant;
+        const ms = await timeMedian(() => gpu.time(() => matmul(gpu, { a, b, c: out, M, N, K, transA, transB, variant })), options.warmup, options.repeats);
         for (const buffer of [a, b, out]) gpu.release(buffer);
         const flops = 2 * M * N * K;
         const gflops = flops / ms / 1e6;
-        const row: KernelBenchResult = { kernel: 'matmul', shape: c.label, ms, gflops, peers: {} };
+        const ran = variant === 'auto' ? matmulVariant(gpu) : variant;
+        const row: KernelBenchResult = { kernel: 'matmul', shape: c.label, variant: ran, ms, gflops, peers: {} };
         for (const peer of peers) {
           const run = await peer.matmul(c);
           const peerMs = await timeMedian(run, options.warmup, options.repeats);

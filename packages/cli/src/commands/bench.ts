@@ -19,7 +19,7 @@ const fixed = (x: number | undefined, digits: number) => (x === undefined ? '-' 
 
 export function formatKernelBench(report: KernelBenchReport): string {
   const rows = report.results.map((r) => [
-    r.kernel,
+    r.variant ? `${r.kernel} (${r.variant})` : r.kernel,
     r.shape,
     fixed(r.ms, 2),
     r.gflops !== undefined ? `${fixed(r.gflops, 2)} GFLOP/s` : `${fixed(r.gbps, 2)} GB/s`,
