@@ -19,6 +19,6 @@ export { KernelCompileError } from './compiler/errors.js';
 export { reflectKernelFile, headerComment } from './compiler/reflect-kernel.js';
 export { compileKernels } from './compiler/compile.js';
 export type * from './compiler/manifest.js';
-export { matmul, matmulVariant, type MatmulArgs, type MatmulVariant } from './ops/matmul.js';
+export { matmul, matmulVariant, type MatmulArgs, type MatmulShape, type MatmulVariant } from './ops/matmul.js';
 export { layerNormForward, layerNormBackward, type LayerNormForwardArgs, type LayerNormBackwardArgs } from './ops/layernorm.js';
 export { fisherAccumulate, segmentTraces, packSegments, type Segment } from './ops/fisher.js';

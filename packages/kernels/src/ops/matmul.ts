@@ -4,13 +4,8 @@ import type { Gpu } from '../runtime/gpu.js';
 import type { OverrideValue } from '../compiler/manifest.js';
 import { KernelLaunchError } from '../runtime/errors.js';
 
-/** C = op(A)·op(B) (+ bias), optionally over a batch. */
-export interface MatmulArgs {
-  a: GpuBuffer;
-  b: GpuBuffer;
-  c: GpuBuffer;
-  /** Added to every row of C (length N). */
-  bias?: GpuBuffer;
+/** The shape of C = op(A)·op(B), shared by the launcher and the reference. */
+export interface MatmulShape {
   /** Rows of op(A) and C. */
   M: number;
   /** Columns of op(B) and C. */
@@ -26,6 +21,16 @@ export interface MatmulArgs {
   /** Elements between consecutive batch items; 0 broadcasts. Defaults: dense (M·K, K·N, M·N). */
   batchStrideA?: number;
   batchStrideB?: number;
+}
+
+/** C = op(A)·op(B) (+ bias), optionally over a batch. */
+export interface MatmulArgs extends MatmulShape {
+  a: GpuBuffer;
+  b: GpuBuffer;
+  c: GpuBuffer;
+  /** Added to every row of C (length N). */
+  bias?: GpuBuffer;
+  /** Elements between consecutive batch items of C (default M·N). */
   batchStrideC?: number;
   /**
    * Which schedule: `subgroups` (matmul_subgroups.wgsl, threads share A by

@@ -1,16 +1,10 @@
 /** float64 reference of matmul.wgsl: C = op(A)·op(B) (+ bias), batched. */
-export interface MatmulReferenceArgs {
+import type { MatmulShape } from '../ops/matmul.js';
+
+export interface MatmulReferenceArgs extends MatmulShape {
   a: ArrayLike<number>;
   b: ArrayLike<number>;
   bias?: ArrayLike<number>;
-  M: number;
-  N: number;
-  K: number;
-  transA?: boolean;
-  transB?: boolean;
-  batch?: number;
-  batchStrideA?: number;
-  batchStrideB?: number;
 }
 
 /** Returns C as a dense batch·M·N float64 array. */
