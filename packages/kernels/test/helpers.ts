@@ -30,6 +30,19 @@ export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): 
   return Math.sqrt(num / den);
 }
 
+/**
+ * Relative Frobenius error ‖got − want‖/‖want‖, or, when want is exactly zero,
+ * the largest |got| (so an all-zero expectation is checked, not divided by).
+ */
+export function errorAgainst(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let den = 0;
+  for (let i = 0; i < want.length; i++) den += want[i]! ** 2;
+  if (den > 0) return relativeError(got, want);
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]!));
+  return worst;
+}
+
 /** Index of the first non-finite value, or -1: an element the kernel never wrote. */
 export function firstNonFinite(values: ArrayLike<number>): number {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;

@@ -1,0 +1,42 @@
+/** float64 references of elementwise.wgsl. */
+
+/**
+ * erf to about 1e-15: the Maclaurin series below |x| = 3, the continued
+ * fraction of erfc (evaluated by Lentz's method) above.
+ */
+export function erf(x: number): number {
+  const a = Math.abs(x);
+  if (a < 3) {
+    let term = a;
+    let sum = a;
+    for (let n = 1; n < 200 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= (-a * a) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc(a) = exp(−a²)/√π · 1/(a + 1/2/(a + 1/(a + 3/2/(a + …)))).
+  const tiny = 1e-300;
+  let f = a;
+  let C = a;
+  let D = 0;
+  for (let n = 1; n < 500; n++) {
+    const an = n / 2;
+    D = a + an * D;
+    D = 1 / (Math.abs(D) < tiny ? tiny : D);
+    C = a + an / C;
+    if (Math.abs(C) < tiny) C = tiny;
+    const delta = C * D;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
+  return Math.sign(x) * (1 - erfc);
+}
+
+const phi = (x: number) => 0.5 * (1 + erf(x / Math.SQRT2));
+
+export const geluReference = (x: number): number => x * phi(x);
+export const geluDerivativeReference = (x: number): number => phi(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+export const reluReference = (x: number): number => Math.max(x, 0);
+export const reluDerivativeReference = (x: number): number => (x > 0 ? 1 : 0);

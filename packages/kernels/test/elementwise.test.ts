@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { activation, activationBackward, axpby, columnSums, type Activation } from '../src/index.js';
+import { columnSumsReference, erf, geluDerivativeReference, geluReference, reluDerivativeReference, reluReference } from '../src/reference/index.js';
+import { errorAgainst, firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
+
+// Pointwise fp32 maps against float64: relative Frobenius error ≤ 1e-6
+// (GELU's erfc approximation has relative error < 1.2e-7).
+const TOLERANCE = 1e-6;
+const SIZES = [1, 7, 255, 256, 257, 3001];
+
+const REFERENCES: Record<Activation, { f: (x: number) => number; df: (x: number) => number }> = {
+  gelu: { f: geluReference, df: geluDerivativeReference },
+  relu: { f: reluReference, df: reluDerivativeReference },
+};
+
+describe('float64 references', () => {
+  it('erf matches known values', () => {
+    expect(erf(0.5)).toBeCloseTo(0.5204998778130465, 15);
+    expect(erf(1)).toBeCloseTo(0.8427007929497149, 15);
+    expect(erf(3)).toBeCloseTo(0.9999779095030014, 15);
+    expect(erf(-2)).toBeCloseTo(-0.9953222650189527, 14);
+  });
+
+  it('GELU derivative agrees with central finite differences', () => {
+    for (const x of [-3.5, -1.2, -0.3, 0.01, 0.7, 2.4, 4]) {
+      const h = 1e-6;
+      expect(geluDerivativeReference(x)).toBeCloseTo((geluReference(x + h) - geluReference(x - h)) / (2 * h), 7);
+    }
+  });
+});
+
+describe('elementwise kernels vs float64 reference', () => {
+  const gpu = useGpu();
+
+  for (const kind of ['gelu', 'relu'] as const) {
+    it(`${kind} forward and backward`, async () => {
+      const g = gpu();
+      const random = rng(kind === 'gelu' ? 1 : 2);
+      for (const n of SIZES) {
+        const x = randomArray(n, random).map((v) => 4 * v);
+        const dy = randomArray(n, random);
+        const [gx, gdy] = [g.upload(x), g.upload(dy)];
+        const [gout, gdx] = [poisoned(g, n), poisoned(g, n)];
+        activation(g, kind, { x: gx, out: gout, n });
+        activationBackward(g, kind, { x: gx, dy: gdy, out: gdx, n });
+        const [out, dx] = [await g.read(gout), await g.read(gdx)];
+        expect(firstNonFinite(out)).toBe(-1);
+        expect(firstNonFinite(dx)).toBe(-1);
+        const ref = REFERENCES[kind];
+        expect(errorAgainst(out, Array.from(x, ref.f))).toBeLessThan(TOLERANCE);
+        expect(errorAgainst(dx, Array.from(x, (v, i) => dy[i]! * ref.df(v)))).toBeLessThan(TOLERANCE);
+        for (const b of [gx, gdy, gout, gdx]) g.release(b);
+      }
+    });
+  }
+
+  it('axpby', async () => {
+    const g = gpu();
+    const random = rng(3);
+    for (const n of SIZES) {
+      const [x, y] = [randomArray(n, random), randomArray(n, random)];
+      const [gx, gy, gout] = [g.upload(x), g.upload(y), poisoned(g, n)];
+      axpby(g, { x: gx, y: gy, out: gout, n, alpha: 0.75, beta: -1.5 });
+      const out = await g.read(gout);
+      expect(relativeError(out, Array.from(x, (v, i) => 0.75 * v - 1.5 * y[i]!))).toBeLessThan(TOLERANCE);
+      for (const b of [gx, gy, gout]) g.release(b);
+    }
+  });
+
+  it('columnSums', async () => {
+    const g = gpu();
+    const random = rng(4);
+    for (const [rows, cols] of [[1, 1], [7, 13], [65, 3], [300, 129]] as const) {
+      const x = randomArray(rows * cols, random);
+      const [gx, gout] = [g.upload(x), poisoned(g, cols)];
+      columnSums(g, { x: gx, out: gout, rows, cols });
+      const out = await g.read(gout);
+      expect(firstNonFinite(out)).toBe(-1);
+      // Sequential fp32 sums of `rows` terms of size ≤ 1.
+      const want = columnSumsReference(x, rows, cols);
+      out.forEach((v, j) => expect(Math.abs(v - want[j]!)).toBeLessThanOrEqual(rows * rows * 2 ** -24 + 1e-7));
+      g.release(gx);
+      g.release(gout);
+    }
+  });
+});
