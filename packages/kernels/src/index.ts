@@ -22,7 +22,7 @@ export type * from './compiler/manifest.js';
 export { matmul, matmulVariant, type MatmulArgs, type MatmulShape, type MatmulVariant } from './ops/matmul.js';
 export { layerNormForward, layerNormBackward, type LayerNormForwardArgs, type LayerNormBackwardArgs } from './ops/layernorm.js';
 export { fisherAccumulate, segmentTraces, packSegments, type Segment } from './ops/fisher.js';
-export { axpby, activation, activationBackward, type Activation } from './ops/elementwise.js';
+export { axpby, activation, activationBackward, scaleBy, fillWith, type Activation } from './ops/elementwise.js';
 export { columnSums } from './ops/reduce.js';
 export { softmaxCrossEntropy } from './ops/softmax-xent.js';
 export { adamwStep, sgdStep, sumSquares, clipFactor, type AdamWStepArgs } from './ops/optimizer.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activation, activationBackward, axpby, columnSums, type Activation } from '../src/index.js';
+import { activation, activationBackward, axpby, columnSums, fillWith, scaleBy, type Activation } from '../src/index.js';
 import { columnSumsReference, erf, geluDerivativeReference, geluReference, reluDerivativeReference, reluReference } from '../src/reference/index.js';
 import { errorAgainst, firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
 
@@ -64,6 +64,20 @@ describe('elementwise kernels vs float64 reference', () => {
       const out = await g.read(gout);
       expect(relativeError(out, Array.from(x, (v, i) => 0.75 * v - 1.5 * y[i]!))).toBeLessThan(TOLERANCE);
       for (const b of [gx, gy, gout]) g.release(b);
+    }
+  });
+
+  it('scaleBy and fillWith read their factor from a GPU scalar', async () => {
+    const g = gpu();
+    const random = rng(5);
+    for (const n of SIZES) {
+      const x = randomArray(n, random);
+      const [gx, gs, gout, gfill] = [g.upload(x), g.upload(new Float32Array([-1.75])), poisoned(g, n), poisoned(g, n)];
+      scaleBy(g, { x: gx, scalar: gs, out: gout, n, alpha: 0.5 });
+      fillWith(g, { scalar: gs, out: gfill, n, alpha: 2 });
+      expect(relativeError(await g.read(gout), Array.from(x, (v) => -0.875 * v))).toBeLessThan(TOLERANCE);
+      expect([...(await g.read(gfill))].every((v) => v === -3.5)).toBe(true);
+      for (const b of [gx, gs, gout, gfill]) g.release(b);
     }
   });
 

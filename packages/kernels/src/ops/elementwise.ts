@@ -46,3 +46,25 @@ export function activationBackward(gpu: Gpu, kind: Activation, args: { x: GpuBuf
     workgroups: grid(gpu, `elementwise.${kind}Backward`, n),
   });
 }
+
+/** out = alpha · scalar[0] · x over n elements: multiply by a value that lives on the GPU. */
+export function scaleBy(gpu: Gpu, args: { x: GpuBuffer; scalar: GpuBuffer; out: GpuBuffer; n: number; alpha: number }): void {
+  const { n } = args;
+  gpu.kernel('elementwise', 'scaleBy', { WG: THREADS }).launch({
+    bindings: { x: args.x, scalar: args.scalar, out: args.out },
+    uniforms: { n, alpha: args.alpha },
+    minBytes: { x: 4 * n, scalar: 4, out: 4 * n },
+    workgroups: grid(gpu, 'elementwise.scaleBy', n),
+  });
+}
+
+/** out = alpha · scalar[0] in each of n elements. */
+export function fillWith(gpu: Gpu, args: { scalar: GpuBuffer; out: GpuBuffer; n: number; alpha: number }): void {
+  const { n } = args;
+  gpu.kernel('elementwise', 'fillWith', { WG: THREADS }).launch({
+    bindings: { scalar: args.scalar, out: args.out },
+    uniforms: { n, alpha: args.alpha },
+    minBytes: { scalar: 4, out: 4 * n },
+    workgroups: grid(gpu, 'elementwise.fillWith', n),
+  });
+}

@@ -57,13 +57,14 @@ export interface LayerNormBackwardArgs {
   rstd: GpuBuffer;
   dy: GpuBuffer;
   dx: GpuBuffer;
-  dgamma: GpuBuffer;
-  dbeta: GpuBuffer;
+  /** dgamma and dbeta: give both, or neither to skip that pass (frozen γ, β). */
+  dgamma?: GpuBuffer;
+  dbeta?: GpuBuffer;
   rows: number;
   D: number;
 }
 
-/** Records the layernorm backward pass: dx, then dgamma and dbeta. */
+/** Records the layernorm backward pass: dx, then (when asked for) dgamma and dbeta. */
 export function layerNormBackward(gpu: Gpu, args: LayerNormBackwardArgs): void {
   const { rows, D } = args;
   checkShape('layernorm.backward', rows, D);
@@ -75,6 +76,8 @@ export function layerNormBackward(gpu: Gpu, args: LayerNormBackwardArgs): void {
     minBytes: { x: rows * D * 4, dy: rows * D * 4, dx: rows * D * 4, gamma: D * 4, ...statBytes },
     workgroups: [rows],
   });
+  if (!args.dgamma && !args.dbeta) return;
+  if (!args.dgamma || !args.dbeta) throw new KernelLaunchError('layernorm.backward', 'give both dgamma and dbeta, or neither');
   gpu.kernel('layernorm', 'backwardParams', { WG: COLUMN_THREADS }).launch({
     bindings: { x: args.x, dy: args.dy, dgamma: args.dgamma, dbeta: args.dbeta, ...stats },
     uniforms: { rows, D },

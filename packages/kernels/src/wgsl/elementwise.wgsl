@@ -6,6 +6,8 @@
 //                 is out = g with alpha = beta = 1 and y = δ)
 //   gelu:         out_i = x_i · Φ(x_i),  Φ(x) = ½ (1 + erf(x / √2))     (the erf form)
 //   geluBackward: out_i = dy_i · (Φ(x_i) + x_i · φ(x_i)),  φ(x) = e^{−x²/2} / √(2π)
+//   scaleBy:      out_i = alpha · s · x_i      (s = scalar[0], a value on the GPU)
+//   fillWith:     out_i = alpha · s            (broadcast of a GPU scalar)
 //   relu:         out_i = max(x_i, 0)
 //   reluBackward: out_i = dy_i if x_i > 0 else 0
 //   WGSL has no erf. Φ is computed as ½·erfc(−x/√2) with the Chebyshev-fitted
@@ -29,6 +31,11 @@ struct AxpbyParams {
   beta: f32,
 }
 
+struct ScaleParams {
+  n: u32,
+  alpha: f32,
+}
+
 struct Size {
   n: u32,
 }
@@ -41,6 +48,8 @@ override WG: u32 = 256u;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> axpbyParams: AxpbyParams;
 @group(0) @binding(5) var<uniform> size: Size;
+@group(0) @binding(6) var<storage, read> scalar: array<f32>;
+@group(0) @binding(7) var<uniform> scaled: ScaleParams;
 
 fn flatIndex(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
   return gid.y * groups.x * WG + gid.x;
@@ -69,6 +78,20 @@ fn axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
   let i = flatIndex(gid, groups);
   if (i >= axpbyParams.n) { return; }
   out[i] = axpbyParams.alpha * x[i] + axpbyParams.beta * y[i];
+}
+
+@compute @workgroup_size(WG)
+fn scaleBy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = flatIndex(gid, groups);
+  if (i >= scaled.n) { return; }
+  out[i] = scaled.alpha * scalar[0] * x[i];
+}
+
+@compute @workgroup_size(WG)
+fn fillWith(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = flatIndex(gid, groups);
+  if (i >= scaled.n) { return; }
+  out[i] = scaled.alpha * scalar[0];
 }
 
 @compute @workgroup_size(WG)

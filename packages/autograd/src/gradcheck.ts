@@ -1,0 +1,119 @@
+/**
+ * gradcheck: an op's GPU gradients against its float64 reference, and the
+ * reference's analytic gradients against central finite differences.
+ *
+ * With a fixed random R of the output's shape, the scalar L = ⟨op(inputs), R⟩
+ * has dL/d input = the op's vector-Jacobian product with R. The GPU side runs
+ * the op and backward seeded with R; the reference side evaluates its
+ * backward with R; finite differences perturb each input element of the
+ * reference by ±h.
+ */
+import type { Graph } from './graph.js';
+import type { ReferenceOp } from './reference.js';
+import type { Tensor } from './tensor.js';
+
+/** What gradcheck needs to know about one op application. */
+export interface GradcheckCase {
+  /** Input values (float64, also uploaded as fp32). */
+  inputs: Float64Array[];
+  shapes: number[][];
+  /** Which inputs are differentiable (default: all). */
+  differentiable?: boolean[];
+  /** The op on GPU tensors. */
+  run(tensors: Tensor[]): Tensor;
+  reference: ReferenceOp;
+  /** Seed for R. */
+  seed?: number;
+  /** Step of the finite differences (default 1e-6). */
+  h?: number;
+  /** At most this many elements per input are checked by finite differences (default 64). */
+  samples?: number;
+}
+
+/** Relative errors per input (Frobenius over the checked elements). */
+export interface GradcheckReport {
+  /** ‖GPU output − reference output‖ / ‖reference output‖. */
+  forward: number;
+  /** ‖GPU gradient − reference gradient‖ / ‖reference gradient‖, per input (NaN for non-differentiable ones). */
+  gpuVsReference: number[];
+  /** ‖reference gradient − finite differences‖ / ‖finite differences‖ over sampled elements, per input. */
+  referenceVsFiniteDifferences: number[];
+}
+
+function relative(got: ArrayLike<number>, want: ArrayLike<number>, indices?: number[]): number {
+  let num = 0;
+  let den = 0;
+  for (const i of indices ?? Array.from({ length: want.length }, (_, k) => k)) {
+    num += (got[i]! - want[i]!) ** 2;
+    den += want[i]! ** 2;
+  }
+  if (den === 0) return Math.sqrt(num);
+  return Math.sqrt(num / den);
+}
+
+/** A small deterministic PRNG (mulberry32) for R and the sampled elements. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Runs the checks; the caller asserts on the report with its tolerances. */
+export async function gradcheck(graph: Graph, c: GradcheckCase): Promise<GradcheckReport> {
+  const rand = random(c.seed ?? 1234);
+  const differentiable = c.differentiable ?? c.inputs.map(() => true);
+  const refOut = c.reference.forward(c.inputs);
+  const R = Float64Array.from(refOut, () => rand() * 2 - 1);
+  const loss = (inputs: Float64Array[]) => c.reference.forward(inputs).reduce((s, v, i) => s + v * R[i]!, 0);
+
+  // GPU: forward, then backward seeded with R.
+  const params = c.inputs.map((x, i) => graph.parameter(Float32Array.from(x), c.shapes[i]!, `input${i}`, differentiable[i]));
+  let forward = NaN;
+  const gpuGrads: (Float32Array | undefined)[] = [];
+  try {
+    const out = graph.scope(() => c.run(params));
+    const seed = graph.tensor(Float32Array.from(R), out.shape, 'R');
+    forward = relative(await out.read(), refOut);
+    graph.backward(out, seed);
+    out.dispose();
+    seed.dispose();
+    for (const p of params) gpuGrads.push(p.grad ? await p.grad.read() : undefined);
+  } finally {
+    graph.zeroGrad(params);
+    for (const p of params) p.dispose();
+  }
+
+  const refGrads = c.reference.backward(c.inputs, R);
+  const h = c.h ?? 1e-6;
+  const gpuVsReference: number[] = [];
+  const referenceVsFiniteDifferences: number[] = [];
+  c.inputs.forEach((x, k) => {
+    const ref = refGrads[k];
+    if (!differentiable[k] || !ref) {
+      gpuVsReference.push(NaN);
+      referenceVsFiniteDifferences.push(NaN);
+      return;
+    }
+    const gpu = gpuGrads[k];
+    gpuVsReference.push(gpu ? relative(gpu, ref) : Infinity);
+    const count = Math.min(x.length, c.samples ?? 64);
+    const indices = count === x.length ? Array.from({ length: count }, (_, i) => i) : Array.from({ length: count }, () => Math.floor(rand() * x.length));
+    const fd = new Float64Array(x.length);
+    for (const i of indices) {
+      const keep = x[i]!;
+      x[i] = keep + h;
+      const up = loss(c.inputs);
+      x[i] = keep - h;
+      const down = loss(c.inputs);
+      x[i] = keep;
+      fd[i] = (up - down) / (2 * h);
+    }
+    referenceVsFiniteDifferences.push(relative(ref, fd, indices));
+  });
+  return { forward, gpuVsReference, referenceVsFiniteDifferences };
+}

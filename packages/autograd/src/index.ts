@@ -1,0 +1,18 @@
+/**
+ * @thaw/autograd — reverse-mode autograd on GPU buffers.
+ *
+ *   const graph = new Graph(gpu);
+ *   const w = graph.parameter(data, [out, inp], 'w');
+ *   graph.scope(() => {
+ *     const loss = crossEntropy(linear(x, w), labels);
+ *     graph.backward(loss);          // w.grad now holds dL/dw
+ *   });
+ */
+export { Graph, type TapeNode } from './graph.js';
+export { Tensor, sizeOf } from './tensor.js';
+export type { ReferenceOp } from './reference.js';
+export { gradcheck, type GradcheckCase, type GradcheckReport } from './gradcheck.js';
+export { linear, linearReference } from './ops/linear.js';
+export { add, scale, gelu, relu, addReference, scaleReference, geluReferenceOp, reluReferenceOp } from './ops/pointwise.js';
+export { layerNorm, layerNormReference } from './ops/layernorm.js';
+export { mean, crossEntropy, meanReference, crossEntropyReference, type CrossEntropyOptions } from './ops/loss.js';

@@ -1,0 +1,84 @@
+/**
+ * Pointwise ops: add (the residual connection), scale, GELU (erf form), ReLU.
+ *   add:   y = a + b          da = dy, db = dy
+ *   scale: y = α·x            dx = α·dy
+ *   gelu:  y = x·Φ(x)         dx = dy·(Φ(x) + x·φ(x))
+ *   relu:  y = max(x, 0)      dx = dy·[x > 0]
+ */
+import { activation, activationBackward, axpby, type Activation } from '@thaw/kernels';
+import { geluDerivativeReference, geluReference, reluDerivativeReference, reluReference } from '@thaw/kernels/reference';
+import type { ReferenceOp } from '../reference.js';
+import type { Tensor } from '../tensor.js';
+
+function sameShape(op: string, a: Tensor, b: Tensor): void {
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
+    throw new Error(`${op}: shapes [${a.shape}] and [${b.shape}] differ`);
+  }
+}
+
+/** α·x + β·y as a new tensor of x's shape. */
+function combine(x: Tensor, y: Tensor, alpha: number, beta: number, name: string): Tensor {
+  const out = x.graph.empty(x.shape, name);
+  axpby(x.graph.gpu, { x: x.buffer, y: y.buffer, out: out.buffer, n: x.size, alpha, beta });
+  return out;
+}
+
+/** a + b (same shapes). */
+export function add(a: Tensor, b: Tensor): Tensor {
+  sameShape('add', a, b);
+  return a.graph.record({
+    op: 'add',
+    inputs: [a, b],
+    saved: [],
+    // The same gradient flows to both inputs; each gets its own copy so
+    // that later accumulation never aliases.
+    backward: (dy) => [a.requiresGrad ? combine(dy, dy, 1, 0, 'add.da') : undefined, b.requiresGrad ? combine(dy, dy, 1, 0, 'add.db') : undefined],
+  }, combine(a, b, 1, 1, 'add'));
+}
+
+/** α·x. */
+export function scale(x: Tensor, alpha: number): Tensor {
+  return x.graph.record({
+    op: 'scale',
+    inputs: [x],
+    saved: [],
+    backward: (dy) => [combine(dy, dy, alpha, 0, 'scale.dx')],
+  }, combine(x, x, alpha, 0, 'scale'));
+}
+
+function pointwise(kind: Activation, x: Tensor): Tensor {
+  const graph = x.graph;
+  const y = graph.empty(x.shape, kind);
+  activation(graph.gpu, kind, { x: x.buffer, out: y.buffer, n: x.size });
+  return graph.record({
+    op: kind,
+    inputs: [x],
+    saved: [],
+    backward(dy) {
+      const dx = graph.empty(x.shape, `${kind}.dx`);
+      activationBackward(graph.gpu, kind, { x: x.buffer, dy: dy.buffer, out: dx.buffer, n: x.size });
+      return [dx];
+    },
+  }, y);
+}
+
+/** GELU, erf form: x·Φ(x). */
+export const gelu = (x: Tensor): Tensor => pointwise('gelu', x);
+/** ReLU: max(x, 0). */
+export const relu = (x: Tensor): Tensor => pointwise('relu', x);
+
+/** float64 twins. */
+export const addReference: ReferenceOp = {
+  forward: ([a, b]) => a!.map((v, i) => v + b![i]!),
+  backward: (_, dy) => [dy.slice(), dy.slice()],
+};
+export const scaleReference = (alpha: number): ReferenceOp => ({
+  forward: ([x]) => x!.map((v) => alpha * v),
+  backward: (_, dy) => [dy.map((v) => alpha * v)],
+});
+const pointwiseReference = (f: (x: number) => number, df: (x: number) => number): ReferenceOp => ({
+  forward: ([x]) => x!.map(f),
+  backward: ([x], dy) => [x!.map((v, i) => dy[i]! * df(v))],
+});
+export const geluReferenceOp = pointwiseReference(geluReference, geluDerivativeReference);
+export const reluReferenceOp = pointwiseReference(reluReference, reluDerivativeReference);

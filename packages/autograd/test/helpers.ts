@@ -1,0 +1,38 @@
+/** Test helpers: one Gpu and Graph per file, seeded random inputs. */
+import { afterAll, beforeAll } from 'vitest';
+import { Gpu } from '@thaw/kernels';
+import { Graph } from '../src/index.js';
+
+/** mulberry32, uniform in [0, 1). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n float64 values uniform in ±[0.1, 1) times `scale`, never zero, exactly representable in fp32. */
+export function randomInput(n: number, random: () => number, scale = 1): Float64Array {
+  return Float64Array.from({ length: n }, () => Math.fround(scale * (0.1 + 0.9 * random()) * (random() < 0.5 ? -1 : 1)));
+}
+
+/** One Gpu and one Graph for the test file. */
+export function useGraph(): () => Graph {
+  let gpu: Gpu | undefined;
+  let graph: Graph | undefined;
+  beforeAll(async () => {
+    gpu = await Gpu.create();
+    graph = new Graph(gpu);
+  });
+  afterAll(async () => {
+    await gpu?.destroy();
+  });
+  return () => {
+    if (!graph) throw new Error('graph not created');
+    return graph;
+  };
+}
