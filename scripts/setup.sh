@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything `npm start` and `npm test` need on a fresh machine, idempotent:
-#   1. Node.js 20 or newer must be present (it runs this script's npm).
+#   1. Node.js 20.19 or newer must be present (it runs this script's npm;
+#      vitest's vite needs ^20.19 or >= 22.12).
 #   2. npm dependencies, installed with `npm ci` when the lockfile changed.
 #   3. A WebGPU adapter. When Dawn finds none, install Mesa's software Vulkan
 #      driver (lavapipe). Debian bookworm's own Mesa (22.3) is too old for
@@ -11,9 +12,8 @@ cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 say() { echo "[setup] $*" >&2; }
 
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 20 ]; then
-  say "Node.js $(node --version) is too old; Thaw needs Node.js 20 or newer."
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  say "Node.js $(node --version) is too old; Thaw needs Node.js 20.19 or newer."
   exit 1
 fi
 
@@ -49,12 +49,17 @@ if ! node scripts/probe-adapter.mjs; then
     exit 1
   fi
   if [ "$(id -u)" -ne 0 ]; then
-    say "no WebGPU adapter. Install Mesa's software Vulkan driver as root, then rerun:"
+    say "no WebGPU adapter. Install Mesa's software Vulkan driver as root, then rerun."
+    say "With sudo:"
     while IFS= read -r command; do echo "  sudo bash -c \"$command\"" >&2; done <<< "$commands"
+    say "Or with su:"
+    while IFS= read -r command; do echo "  su -c \"$command\"" >&2; done <<< "$commands"
     exit 1
   fi
   say "no WebGPU adapter: installing Mesa's software Vulkan driver (lavapipe)"
-  if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  # Skip adding the suite only when apt already uses it (not when a
+  # commented-out or disabled entry merely mentions it).
+  if apt-cache policy 2>/dev/null | grep -q 'bookworm-backports'; then
     commands=$(echo "$commands" | grep -v '^echo ')
   fi
   while IFS= read -r command; do

@@ -62,6 +62,25 @@ describe('launch-site errors name the kernel and the binding', () => {
     expect(launchError(() => g.kernel('matmul', 'main'))).toMatch(/no entry point 'main' \(entry points: matmul\)/);
   });
 
+  it('a buffer that was already released', () => {
+    const g = gpu();
+    const [x, y] = [g.alloc(64), g.alloc(64)];
+    g.release(y);
+    expect(launchError(() => fisherAccumulate(g, { fisher: x, grad: y, n: 4, scale: 1 })))
+      .toMatch(/binding 'grad' is a buffer that was already released/);
+    g.release(x);
+  });
+
+  it('a binding larger than the device can bind', () => {
+    const g = gpu();
+    const huge = g.alloc(g.maxStorageBindingBytes + 4);
+    const small = g.alloc(64);
+    expect(launchError(() => fisherAccumulate(g, { fisher: small, grad: huge, n: 4, scale: 1 })))
+      .toMatch(/binding 'grad' is \d+ bytes; this device binds at most \d+/);
+    g.release(huge);
+    g.release(small);
+  });
+
   it('a writable binding aliased with another binding', () => {
     const g = gpu();
     const x = g.alloc(64);
@@ -125,10 +144,37 @@ describe('runtime', () => {
     const a = g.upload(randomArray(M * K, random));
     const b = g.upload(randomArray(K * N, random));
     const c = g.alloc(M * N * 4);
-    const ms = await g.time(() => matmul(g, { a, b, c, M, N, K }));
+    // 100 launches: long enough for coarse (quantized) timestamps on fast GPUs.
+    const ms = await g.time(() => {
+      for (let i = 0; i < 100; i++) matmul(g, { a, b, c, M, N, K });
+    });
     expect(ms).toBeGreaterThan(0);
     expect(ms).toBeLessThan(60_000);
     for (const x of [a, b, c]) g.release(x);
+  });
+});
+
+describe('grids past 65535 workgroups are folded', () => {
+  const gpu = useGpu();
+
+  it('layernorm and segment sums over 70000 rows', async () => {
+    const { layerNormForward, segmentTraces } = await import('../src/index.js');
+    const { layerNormForwardReference } = await import('../src/reference/index.js');
+    const g = gpu();
+    const random = rng(7);
+    const [rows, D] = [70_000, 3];
+    const x = randomArray(rows * D, random);
+    const [gx, gg, gb] = [g.upload(x), g.upload(new Float32Array([1, 2, 3])), g.upload(new Float32Array([0.5, 0.5, 0.5]))];
+    const [gy, gm, gr, gt] = [g.alloc(4 * rows * D), g.alloc(4 * rows), g.alloc(4 * rows), g.alloc(4 * rows)];
+    layerNormForward(g, { x: gx, gamma: gg, beta: gb, y: gy, mean: gm, rstd: gr, rows, D });
+    segmentTraces(g, { values: gx, traces: gt, segments: Array.from({ length: rows }, (_, i) => ({ offset: i * D, length: D })) });
+    const [y, traces] = [await g.read(gy), await g.read(gt)];
+    const want = layerNormForwardReference(x, [1, 2, 3], [0.5, 0.5, 0.5], rows, D).y;
+    for (const row of [0, 65_534, 65_535, 65_536, rows - 1]) {
+      for (let d = 0; d < D; d++) expect(y[row * D + d]).toBeCloseTo(want[row * D + d]!, 4);
+      expect(traces[row]).toBeCloseTo(x[row * D]! + x[row * D + 1]! + x[row * D + 2]!, 5);
+    }
+    for (const b of [gx, gg, gb, gy, gm, gr, gt]) g.release(b);
   });
 });
 

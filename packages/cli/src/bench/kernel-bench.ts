@@ -6,7 +6,7 @@
  */
 import { fisherAccumulate, layerNormBackward, layerNormForward, matmul, matmulVariant, segmentTraces, type Gpu, type GpuBuffer, type MatmulVariant, type Segment } from '@thaw/kernels';
 import { loadPeers, type MatmulSpec } from './peers.js';
-import { timeMedian } from './stats.js';
+import { timeGpu, timeMedian } from './stats.js';
 
 /** One row of the report, as `--json` prints it. */
 export interface KernelBenchResult {
@@ -137,7 +137,7 @@ export async function runKernelBench(gpu: Gpu, instance: GPU, options: KernelBen
         const [a, b] = [filled(gpu, M * K, 6), filled(gpu, K * N, 7)];
         const out = gpu.alloc(M * N * 4);
         const variant = options.matmulVariant;
-        const ms = await timeMedian(() => gpu.time(() => matmul(gpu, { a, b, c: out, M, N, K, transA, transB, variant })), options.warmup, options.repeats);
+        const ms = await timeGpu((r) => gpu.time(r), () => matmul(gpu, { a, b, c: out, M, N, K, transA, transB, variant }), options.warmup, options.repeats);
         for (const buffer of [a, b, out]) gpu.release(buffer);
         const flops = 2 * M * N * K;
         const gflops = flops / ms / 1e6;
@@ -152,7 +152,7 @@ export async function runKernelBench(gpu: Gpu, instance: GPU, options: KernelBen
         results.push(row);
       } else {
         const work = memoryCase(gpu, c);
-        const ms = await timeMedian(() => gpu.time(work.record), options.warmup, options.repeats);
+        const ms = await timeGpu((r) => gpu.time(r), work.record, options.warmup, options.repeats);
         for (const buffer of work.buffers) gpu.release(buffer);
         results.push({ kernel: c.kind, shape: c.label, ms, gbps: work.bytes / ms / 1e6, peers: {} });
       }

@@ -12,3 +12,18 @@ export async function timeMedian(run: () => Promise<number>, warmup: number, rep
   for (let i = 0; i < repeats; i++) times.push(await run());
   return median(times);
 }
+
+/**
+ * Milliseconds per call of `record` on the GPU: the median of `repeats`
+ * timed passes after `warmup`, each pass repeating `record` often enough to
+ * last at least 1 ms, because timestamp queries are coarse (Dawn quantizes
+ * them to tens of microseconds).
+ */
+export async function timeGpu(time: (record: () => void) => Promise<number>, record: () => void, warmup: number, repeats: number): Promise<number> {
+  let inner = 1;
+  const pass = () => time(() => {
+    for (let i = 0; i < inner; i++) record();
+  });
+  for (let ms = await pass(); ms < 1 && inner < 4096; ms = await pass()) inner *= 4;
+  return (await timeMedian(pass, warmup, repeats)) / inner;
+}

@@ -44,14 +44,16 @@ export function packSegments(segments: readonly Segment[]): Uint32Array {
 export function segmentTraces(gpu: Gpu, args: { values: GpuBuffer; traces: GpuBuffer; segments: readonly Segment[] }): void {
   const count = args.segments.length;
   if (count < 1) throw new KernelLaunchError('fisher.segmentTraces', 'no segments');
-  const end = Math.max(...args.segments.map((s) => s.offset + s.length));
+  // The furthest element any segment reads (empty segments read nothing).
+  let end = 0;
+  for (const s of args.segments) if (s.length > 0) end = Math.max(end, s.offset + s.length);
   const segments = gpu.upload(packSegments(args.segments), 'segments');
   try {
     gpu.kernel('fisher', 'segmentTraces', { WG: THREADS }).launch({
       bindings: { values: args.values, segments, traces: args.traces },
       uniforms: { segmentCount: count },
       minBytes: { values: end * 4, segments: count * 8, traces: count * 4 },
-      workgroups: [count],
+      workgroups: foldWorkgroups(count, gpu.maxWorkgroupsPerDimension),
     });
   } finally {
     // Safe before the submit: the pool reuses it only after this batch is sent.

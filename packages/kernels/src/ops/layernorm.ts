@@ -2,6 +2,7 @@
 import type { GpuBuffer } from '../runtime/buffer-pool.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { KernelLaunchError } from '../runtime/errors.js';
+import { foldWorkgroups } from '../runtime/kernel.js';
 
 /**
  * Threads per row for the row reductions: one subgroup's worth (a power of
@@ -45,7 +46,7 @@ export function layerNormForward(gpu: Gpu, args: LayerNormForwardArgs): void {
     bindings: { x: args.x, gamma: args.gamma, beta: args.beta, y: args.y, mean: args.mean, rstd: args.rstd },
     uniforms: { rows, D, eps },
     minBytes: { x: rows * D * 4, y: rows * D * 4, gamma: D * 4, beta: D * 4, mean: rows * 4, rstd: rows * 4 },
-    workgroups: [rows],
+    workgroups: foldWorkgroups(rows, gpu.maxWorkgroupsPerDimension),
   });
 }
 
@@ -74,7 +75,7 @@ export function layerNormBackward(gpu: Gpu, args: LayerNormBackwardArgs): void {
     bindings: { x: args.x, gamma: args.gamma, dy: args.dy, dx: args.dx, ...stats },
     uniforms: { rows, D },
     minBytes: { x: rows * D * 4, dy: rows * D * 4, dx: rows * D * 4, gamma: D * 4, ...statBytes },
-    workgroups: [rows],
+    workgroups: foldWorkgroups(rows, gpu.maxWorkgroupsPerDimension),
   });
   if (!args.dgamma && !args.dbeta) return;
   if (!args.dgamma || !args.dbeta) throw new KernelLaunchError('layernorm.backward', 'give both dgamma and dbeta, or neither');

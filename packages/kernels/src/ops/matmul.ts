@@ -74,12 +74,15 @@ export function matmul(gpu: Gpu, args: MatmulArgs): void {
   const strideA = args.batchStrideA ?? M * K;
   const strideB = args.batchStrideB ?? K * N;
   const strideC = args.batchStrideC ?? M * N;
-  if (strideC < M * N) throw new KernelLaunchError(name, `batchStrideC ${strideC} is smaller than M·N = ${M * N}: batch items of C would overlap`);
+  if (batch > 1 && strideC < M * N) throw new KernelLaunchError(name, `batchStrideC ${strideC} is smaller than M·N = ${M * N}: batch items of C would overlap`);
   const aligned = K % 4 === 0 && N % 4 === 0 && (!args.transA || M % 4 === 0) &&
     strideA % 4 === 0 && strideB % 4 === 0 && strideC % 4 === 0;
   const f32 = 4;
   const bindings: Record<string, GpuBuffer> = { a: args.a, b: args.b, c: args.c, bias: args.bias ?? args.a };
   const variant = !args.variant || args.variant === 'auto' ? matmulVariant(gpu) : args.variant;
+  if (variant === 'subgroups' && gpu.adapter.subgroupMinSize < 8) {
+    throw new KernelLaunchError('matmul_subgroups.matmul', `needs subgroups of at least 8 invocations; this adapter's smallest is ${gpu.adapter.subgroupMinSize || 'unknown'}`);
+  }
   const { file, overrides, rows, cols } = schedule(variant, N);
   gpu.kernel(file, 'matmul', {
     ...overrides,

@@ -2,6 +2,7 @@
 import type { GpuBuffer } from '../runtime/buffer-pool.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { KernelLaunchError } from '../runtime/errors.js';
+import { foldWorkgroups } from '../runtime/kernel.js';
 
 /** Threads per row (a power of two). */
 const ROW_THREADS = 32;
@@ -29,6 +30,6 @@ export function softmaxCrossEntropy(gpu: Gpu, args: {
     bindings: { logits: args.logits, labels: args.labels, losses: args.losses, dlogits: args.dlogits },
     uniforms: { rows, C, scale },
     minBytes: { logits: 4 * rows * C, labels: 4 * rows, losses: 4 * rows, dlogits: 4 * rows * C },
-    workgroups: [rows],
+    workgroups: foldWorkgroups(rows, gpu.maxWorkgroupsPerDimension),
   });
 }

@@ -1,7 +1,8 @@
 /**
- * Adapter discovery. Dawn's node binding wants exactly one `create()` per
- * process, kept alive for as long as any device lives, so the instance is a
- * module-level singleton per option set.
+ * Adapter discovery. Dawn's node binding wants each `create()` result kept
+ * alive for as long as its devices live, so instances are module-level
+ * singletons, one per option set; `listAdapters` alone makes a short-lived
+ * instance of its own, which opens no device.
  */
 import { create, globals } from 'webgpu';
 import { NoAdapterError } from './errors.js';

@@ -2,7 +2,8 @@
  * A pool of GPU buffers, recycled by (usage, size class).
  *
  * Sizes are rounded up to a class with four steps per power of two (at most
- * 25% slack), at least 256 bytes, so tensors of nearby sizes share buffers.
+ * 25% slack from 1 KiB up; below that, classes are multiples of 256 bytes),
+ * so tensors of nearby sizes share buffers.
  * A released buffer is not reused until the commands already recorded with it
  * have been submitted: a `queue.writeBuffer` into a reused buffer would
  * otherwise land before those commands run.
@@ -63,6 +64,11 @@ export class BufferPool {
     this.stats.liveBytes += size;
     this.stats.liveBuffers++;
     return handle;
+  }
+
+  /** Whether `handle` is handed out and not yet released. */
+  isLive(handle: GpuBuffer): boolean {
+    return this.live.has(handle);
   }
 
   /** Returns a buffer; it becomes reusable after the next submit. */

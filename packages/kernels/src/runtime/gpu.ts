@@ -48,6 +48,7 @@ export class Gpu implements DispatchRecorder {
   readonly pool: BufferPool;
   readonly stats: GpuStats = { submits: 0, dispatches: 0, readbacks: 0 };
   readonly maxWorkgroupsPerDimension: number;
+  readonly maxStorageBindingBytes: number;
   /** Whether passes can be timed with timestamp queries. */
   readonly hasTimestamps: boolean;
 
@@ -71,7 +72,11 @@ export class Gpu implements DispatchRecorder {
   ) {
     this.pool = new BufferPool(device);
     this.maxWorkgroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
+    this.maxStorageBindingBytes = device.limits.maxStorageBufferBindingSize;
     this.hasTimestamps = device.features.has('timestamp-query');
+    // Error scopes are always open: everything between two submits (uploads,
+    // bind groups, dispatches) is checked, and reported with that batch.
+    this.openScopes();
     void device.lost.then((info) => {
       if (!this.destroyed) this.lostReason = `${info.reason}: ${info.message}`;
     });
@@ -154,6 +159,11 @@ export class Gpu implements DispatchRecorder {
     this.pool.release(buffer);
   }
 
+  /** @internal Whether `buffer` is still handed out by the pool. */
+  isLive(buffer: GpuBuffer): boolean {
+    return this.pool.isLive(buffer);
+  }
+
   /** @internal A uniform buffer for one dispatch of the current batch. */
   uniformBuffer(data: ArrayBuffer): GpuBuffer {
     const buffer = this.pool.acquire(data.byteLength, UNIFORM_USAGE, 'uniforms');
@@ -193,7 +203,8 @@ export class Gpu implements DispatchRecorder {
     const commands = this.encoder.finish();
     this.device.queue.submit([commands]);
     const kernels = [...this.batchKernels];
-    this.checks.push({ kernels, errors: Promise.all([this.device.popErrorScope(), this.device.popErrorScope()]) });
+    this.checks.push({ kernels, errors: this.closeScopes() });
+    this.openScopes();
     this.lastSubmitted = kernels;
     this.encoder = undefined;
     this.batchKernels = new Set();
@@ -205,28 +216,36 @@ export class Gpu implements DispatchRecorder {
   /** Submits, waits for the device, and throws the first error of any batch since the last sync. */
   async sync(): Promise<void> {
     this.flush();
+    // Errors of work outside any batch (an upload with nothing recorded after it).
+    this.checks.push({ kernels: [], errors: this.closeScopes() });
+    this.openScopes();
     await this.device.queue.onSubmittedWorkDone();
     await this.throwPendingErrors();
   }
 
   /** Reads `bytes` bytes (default: all the buffer's requested bytes) back to the CPU. */
   async readBytes(buffer: GpuBuffer, bytes = buffer.bytes): Promise<ArrayBuffer> {
+    if (!this.pool.isLive(buffer)) throw new Error('reading a buffer that was already released');
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.pool.acquire(size, READBACK_USAGE, 'readback');
-    this.endPass();
-    this.currentEncoder().copyBufferToBuffer(buffer.buffer, 0, staging.buffer, 0, size);
-    this.flush();
-    this.stats.readbacks++;
+    let copy: ArrayBuffer;
     try {
-      await staging.buffer.mapAsync(GPUMapMode.READ, 0, size);
-    } catch (e) {
-      this.assertAlive();
-      await this.throwPendingErrors();
-      throw e;
+      this.endPass();
+      this.currentEncoder().copyBufferToBuffer(buffer.buffer, 0, staging.buffer, 0, size);
+      this.flush();
+      this.stats.readbacks++;
+      try {
+        await staging.buffer.mapAsync(GPUMapMode.READ, 0, size);
+      } catch (e) {
+        this.assertAlive();
+        await this.throwPendingErrors();
+        throw e;
+      }
+      copy = staging.buffer.getMappedRange(0, size).slice(0, bytes);
+      staging.buffer.unmap();
+    } finally {
+      this.pool.release(staging);
     }
-    const copy = staging.buffer.getMappedRange(0, size).slice(0, bytes);
-    staging.buffer.unmap();
-    this.pool.release(staging);
     await this.throwPendingErrors();
     return copy;
   }
@@ -252,22 +271,25 @@ export class Gpu implements DispatchRecorder {
     }
     const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
     const resolved = this.pool.acquire(16, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'timestamps');
-    this.pass = this.currentEncoder().beginComputePass({
-      label: 'timed',
-      timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
-    });
-    this.timing = true;
     try {
-      record();
+      this.pass = this.currentEncoder().beginComputePass({
+        label: 'timed',
+        timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+      });
+      this.timing = true;
+      try {
+        record();
+      } finally {
+        this.timing = false;
+        this.endPass();
+      }
+      this.currentEncoder().resolveQuerySet(querySet, 0, 2, resolved.buffer, 0);
+      const stamps = new BigUint64Array(await this.readBytes(resolved, 16));
+      return Number(stamps[1]! - stamps[0]!) / 1e6;
     } finally {
-      this.timing = false;
+      this.pool.release(resolved);
+      querySet.destroy();
     }
-    this.endPass();
-    this.currentEncoder().resolveQuerySet(querySet, 0, 2, resolved.buffer, 0);
-    const stamps = new BigUint64Array(await this.readBytes(resolved, 16));
-    this.pool.release(resolved);
-    querySet.destroy();
-    return Number(stamps[1]! - stamps[0]!) / 1e6;
   }
 
   /** Waits for pending work, then destroys the device so the process can exit. */
@@ -277,18 +299,24 @@ export class Gpu implements DispatchRecorder {
       await this.sync();
     } finally {
       this.destroyed = true;
+      void this.closeScopes();
       this.pool.trim();
       this.device.destroy();
     }
   }
 
   private currentEncoder(): GPUCommandEncoder {
-    if (!this.encoder) {
-      this.device.pushErrorScope('out-of-memory');
-      this.device.pushErrorScope('validation');
-      this.encoder = this.device.createCommandEncoder({ label: 'thaw batch' });
-    }
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'thaw batch' });
     return this.encoder;
+  }
+
+  private openScopes(): void {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+  }
+
+  private closeScopes(): Promise<(GPUError | null)[]> {
+    return Promise.all([this.device.popErrorScope(), this.device.popErrorScope()]);
   }
 
   private currentPass(): GPUComputePassEncoder {

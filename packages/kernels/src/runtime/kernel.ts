@@ -28,6 +28,10 @@ export interface LaunchArgs {
 export interface DispatchRecorder {
   readonly device: GPUDevice;
   readonly maxWorkgroupsPerDimension: number;
+  /** The largest storage binding the device accepts, in bytes. */
+  readonly maxStorageBindingBytes: number;
+  /** Whether a pooled buffer is still handed out (not released). */
+  isLive(buffer: GpuBuffer): boolean;
   /** A uniform buffer holding `data`, valid for the current batch. */
   uniformBuffer(data: ArrayBuffer): GpuBuffer;
   /** Records one dispatch into the current batch. */
@@ -110,7 +114,11 @@ export class Kernel {
     for (const b of storage) {
       const buffer = args.bindings[b.name];
       if (!buffer) throw new KernelLaunchError(this.name, `binding '${b.name}' (${b.type}) is missing`);
+      if (!this.recorder.isLive(buffer)) throw new KernelLaunchError(this.name, `binding '${b.name}' is a buffer that was already released`);
       if (!(buffer.usage & GPUBufferUsage.STORAGE)) throw new KernelLaunchError(this.name, `binding '${b.name}' needs a buffer with STORAGE usage`);
+      if (buffer.buffer.size > this.recorder.maxStorageBindingBytes) {
+        throw new KernelLaunchError(this.name, `binding '${b.name}' is ${buffer.buffer.size} bytes; this device binds at most ${this.recorder.maxStorageBindingBytes}`);
+      }
       const need = Math.max(args.minBytes?.[b.name] ?? 0, 4);
       if (buffer.bytes < need) {
         throw new KernelLaunchError(this.name, `binding '${b.name}' holds ${buffer.bytes} bytes; this shape needs ${need}`);

@@ -60,9 +60,10 @@ fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 }
 
 @compute @workgroup_size(WG)
-fn segmentTraces(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn segmentTraces(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+                 @builtin(num_workgroups) groups: vec3<u32>) {
   let t = lid.x;
-  let segment = wid.x;
+  let segment = wid.y * groups.x + wid.x;  // folded 2D grid past 65535 segments
   if (segment >= traceParams.segmentCount) { return; }
   let offset = segments[segment].x;
   let length = segments[segment].y;

@@ -18,7 +18,9 @@
 //   mean, rstd: one fp32 per row.
 //
 // THREAD → DATA MAPPING
-//   forward, backwardInput: one workgroup of WG threads per row. Thread t sums
+//   forward, backwardInput: one workgroup of WG threads per row (workgroup
+//     (x, y) of an x-wide grid takes row y·x_count + x, so more than 65535
+//     rows fit in a folded 2D grid). Thread t sums
 //     elements t, t+WG, t+2·WG, … in that order; the WG partial sums are then
 //     added by a fixed binary tree in workgroup memory. Both orders are fixed,
 //     so results are bitwise reproducible run to run. The variance is a second
@@ -99,9 +101,12 @@ fn workgroupSum2(t: u32, value: vec2<f32>) -> vec2<f32> {
 }
 
 @compute @workgroup_size(WG)
-fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+           @builtin(num_workgroups) groups: vec3<u32>) {
   let t = lid.x;
-  let row = wid.x;  // uniform across the workgroup, so the early return keeps barriers uniform
+  // The grid is folded into 2D past 65535 rows. The row is uniform across
+  // the workgroup, so the early return keeps the barriers uniform.
+  let row = wid.y * groups.x + wid.x;
   if (row >= params.rows) { return; }
   let base = row * params.D;
   let invD = 1.0 / f32(params.D);
@@ -127,9 +132,10 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
 }
 
 @compute @workgroup_size(WG)
-fn backwardInput(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn backwardInput(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+                 @builtin(num_workgroups) groups: vec3<u32>) {
   let t = lid.x;
-  let row = wid.x;
+  let row = wid.y * groups.x + wid.x;
   if (row >= shape.rows) { return; }
   let base = row * shape.D;
   let mu = savedMean[row];

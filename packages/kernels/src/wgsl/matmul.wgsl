@@ -8,12 +8,15 @@
 //   weight gradient dYᵀ·X.
 //
 // MEMORY LAYOUT
-//   Every matrix is dense row-major in a flat fp32 buffer, bound as
-//   array<vec4<f32>> so that aligned reads move 16 bytes at a time.
+//   Every matrix is dense row-major in a flat fp32 buffer. A, B and bias are
+//   bound as array<vec4<f32>> so that aligned reads move 16 bytes at a time;
+//   C is bound as array<f32> and written one element at a time: WGSL allows a
+//   write to one component of a vector to touch the whole vector, so two
+//   threads writing neighbouring components of one vec4 (N % 4 ≠ 0) would race.
 //     A stored M×K (TRANS_A = false) or K×M (TRANS_A = true)
 //     B stored K×N (TRANS_B = false) or N×K (TRANS_B = true)
 //     C stored M×N, bias stored N
-//   Element e of a buffer is component (e & 3) of vec4 number (e >> 2), so the
+//   Element e of A or B is component (e & 3) of vec4 number (e >> 2), so the
 //   same binding also serves the unaligned path below. Buffers are padded to a
 //   multiple of 16 bytes by the runtime's pool. Batch b starts at element
 //   b·batchStride{A,B,C}; a stride of 0 broadcasts that operand over the batch.
@@ -37,8 +40,8 @@
 // VARIANTS (override constants, chosen by the launcher from the shape)
 //   ALIGNED: K, N, batch strides (and M when TRANS_A) are multiples of 4, so
 //     every 4-wide read along a contiguous axis is one aligned vec4 load and
-//     C rows are written as vec4s. Otherwise each element is read on its own
-//     with a bounds check, missing elements read as 0.
+//     no column of C needs a bounds check. Otherwise each element is read on
+//     its own with a bounds check, missing elements read as 0.
 //   HAS_BIAS: add bias[n] to every row of C.
 //
 // SIBLING
@@ -73,7 +76,7 @@ override HAS_BIAS: bool = false;
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
 
 // One element of A or B by flat index, as the unaligned path reads it.
@@ -192,12 +195,8 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (row >= params.M) { break; }
     let value = acc[r] + biasRow;
     let e = baseC + row * params.N + col0;
-    if (ALIGNED) {
-      c[e >> 2u] = value;
-    } else {
-      for (var j = 0u; j < 4u; j++) {
-        if (col0 + j < params.N) { c[(e + j) >> 2u][(e + j) & 3u] = value[j]; }
-      }
+    for (var j = 0u; j < 4u; j++) {
+      if (ALIGNED || col0 + j < params.N) { c[e + j] = value[j]; }
     }
   }
 }

@@ -9,8 +9,9 @@
 //   at least 8 invocations, and matmul.wgsl otherwise.
 //
 // MEMORY LAYOUT
-//   As matmul.wgsl: dense row-major fp32 bound as array<vec4<f32>>; element e
-//   is component (e & 3) of vec4 (e >> 2). A stored M×K (or K×M when
+//   As matmul.wgsl: dense row-major fp32; A, B, bias bound as
+//   array<vec4<f32>> (element e is component (e & 3) of vec4 (e >> 2)), C as
+//   array<f32> so that no two threads write parts of one vector. A stored M×K (or K×M when
 //   TRANS_A), B stored K×N (or N×K when TRANS_B), C M×N, bias N.
 //
 // TILING AND THREAD → DATA MAPPING
@@ -68,7 +69,7 @@ override WG: u32 = 64u;
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
 
 // One element of A or B by flat index, as the unaligned path reads it.
@@ -211,12 +212,8 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>,
     if (r < 4u) { value = acc[r]; }
     value += biasRow;
     let e = baseC + row * params.N + col0;
-    if (ALIGNED) {
-      c[e >> 2u] = value;
-    } else {
-      for (var j = 0u; j < 4u; j++) {
-        if (col0 + j < params.N) { c[(e + j) >> 2u][(e + j) & 3u] = value[j]; }
-      }
+    for (var j = 0u; j < 4u; j++) {
+      if (ALIGNED || col0 + j < params.N) { c[e + j] = value[j]; }
     }
   }
 }

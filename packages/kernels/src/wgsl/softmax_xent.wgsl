@@ -55,9 +55,10 @@ fn workgroupReduce(t: u32, value: f32, useMax: bool) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn forwardBackward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn forwardBackward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+                   @builtin(num_workgroups) groups: vec3<u32>) {
   let t = lid.x;
-  let row = wid.x;
+  let row = wid.y * groups.x + wid.x;  // folded 2D grid past 65535 rows
   if (row >= params.rows) { return; }
   let base = row * params.C;
   let label = labels[row];
