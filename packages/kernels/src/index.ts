@@ -26,3 +26,7 @@ export { axpby, activation, activationBackward, scaleBy, fillWith, type Activati
 export { columnSums } from './ops/reduce.js';
 export { softmaxCrossEntropy } from './ops/softmax-xent.js';
 export { adamwStep, sgdStep, sumSquares, clipFactor, type AdamWStepArgs } from './ops/optimizer.js';
+export { permute, copyColumns, stridesOf, permutedShape } from './ops/layout.js';
+export { softmaxForward, softmaxBackward } from './ops/softmax.js';
+export { embeddingGather, embeddingScatterAdd, embeddingIndex } from './ops/embedding.js';
+export { dropout, dropoutKeepMask } from './ops/dropout.js';

@@ -6,3 +6,4 @@ export { erf, geluReference, geluDerivativeReference, reluReference, reluDerivat
 export { columnSumsReference } from './reduce.js';
 export { softmaxCrossEntropyReference } from './softmax-xent.js';
 export { clipFactorReference, adamwReference, sgdReference } from './optimizer.js';
+export { permuteReference, softmaxReference, softmaxBackwardReference, embeddingReference, embeddingBackwardReference } from './layout.js';

@@ -1,0 +1,56 @@
+// dropout.wgsl — inverted dropout driven by a counter-based random number generator.
+//
+// MATH
+//   keep_i = u_i ≥ p,   u_i = hash(seed, stream, i) / 2³²  ∈ [0, 1)
+//   forward:   y_i  = keep_i ? x_i / (1 − p) : 0
+//   backward:  dx_i = keep_i ? dy_i / (1 − p) : 0
+//   The mask is a pure function of (seed, stream, i): nothing is stored
+//   between forward and backward, and a run is reproducible from its seed.
+//   The host picks a fresh stream per call (e.g. from the step and the call
+//   site). hash is a few rounds of the `lowbias32` integer mixer (Wellons);
+//   the float64 reference in TypeScript computes the same bits.
+//
+// MEMORY LAYOUT
+//   Flat fp32 arrays of n elements.
+//
+// THREAD → DATA MAPPING
+//   One thread per element, grid folded into 2D past the per-dimension limit.
+//
+// WHAT BOUNDS IT
+//   Memory (8 bytes per element); the hash is a handful of integer ops.
+
+struct Params {
+  n: u32,
+  seed: u32,
+  stream: u32,
+  p: f32,
+}
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+fn lowbias32(v: u32) -> u32 {
+  var h = v;
+  h ^= h >> 16u;
+  h *= 0x7feb352du;
+  h ^= h >> 15u;
+  h *= 0x846ca68bu;
+  h ^= h >> 16u;
+  return h;
+}
+
+fn keep(i: u32) -> bool {
+  let h = lowbias32(lowbias32(lowbias32(params.seed) ^ params.stream) ^ i);
+  return f32(h >> 8u) * (1.0 / 16777216.0) >= params.p;
+}
+
+// forward and backward are the same map: x (or dy) masked and rescaled.
+@compute @workgroup_size(WG)
+fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = gid.y * groups.x * WG + gid.x;
+  if (i >= params.n) { return; }
+  out[i] = select(0.0, x[i] / (1.0 - params.p), keep(i));
+}
