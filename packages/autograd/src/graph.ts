@@ -54,6 +54,14 @@ export class Graph {
     return tensor;
   }
 
+  /** A tensor of another shape over the same storage (no copy), owned by the current scope. */
+  view(of: Tensor, shape: readonly number[], name = of.name): Tensor {
+    if (sizeOf(shape) !== of.size) throw new Error(`cannot view [${of.shape}] (${of.size} elements) as [${shape}]`);
+    const tensor = new Tensor(this, shape, of, false, name);
+    this.scopes.at(-1)?.add(tensor);
+    return tensor;
+  }
+
   /** A tensor holding `data`, owned by the current scope. */
   tensor(data: Float32Array, shape: readonly number[], name = ''): Tensor {
     if (data.length !== sizeOf(shape)) throw new RangeError(`tensor ${name || ''} of shape [${shape}] needs ${sizeOf(shape)} values, got ${data.length}`);

@@ -15,4 +15,10 @@ export { gradcheck, type GradcheckCase, type GradcheckReport } from './gradcheck
 export { linear, linearReference } from './ops/linear.js';
 export { add, scale, gelu, relu, addReference, scaleReference, geluReferenceOp, reluReferenceOp } from './ops/pointwise.js';
 export { layerNorm, layerNormReference } from './ops/layernorm.js';
-export { mean, crossEntropy, meanReference, crossEntropyReference, type CrossEntropyOptions } from './ops/loss.js';
+export { sum, mean, crossEntropy, reduceReference, crossEntropyReference, type CrossEntropyOptions } from './ops/loss.js';
+export { reshape, permute, splitHeads, mergeHeads, concat, permuteReferenceOp, concatReference } from './ops/shape.js';
+export { bmm, bmmReference } from './ops/bmm.js';
+export { softmax, softmaxReferenceOp, type SoftmaxOptions } from './ops/softmax.js';
+export { embedding, embeddingReferenceOp } from './ops/embedding.js';
+export { dropout, dropoutReference, type DropoutRandomness } from './ops/dropout.js';
+export { multiHeadAttention, multiHeadAttentionReference, type AttentionWeights, type AttentionOptions } from './ops/attention.js';

@@ -1,10 +1,23 @@
-/** A tensor: a shape and a pooled GPU buffer, with an optional gradient. */
+/** A tensor: a shape over reference-counted GPU storage, with an optional gradient. */
 import type { GpuBuffer } from '@thaw/kernels';
 import type { Graph, TapeNode } from './graph.js';
 
 /** Number of elements of a shape. */
 export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((n, d) => n * d, 1);
+}
+
+/** A pooled buffer shared by a tensor and its views; released with the last of them. */
+class Storage {
+  private refs = 1;
+  constructor(private readonly graph: Graph, readonly buffer: GpuBuffer) {}
+  retain(): this {
+    this.refs++;
+    return this;
+  }
+  release(): void {
+    if (--this.refs === 0) this.graph.gpu.release(this.buffer);
+  }
 }
 
 export class Tensor {
@@ -14,18 +27,28 @@ export class Tensor {
   grad: Tensor | undefined;
   /** The op that produced this tensor, when it was recorded on the tape. */
   creator: TapeNode | undefined;
+  private readonly storage: Storage;
   private released = false;
 
   constructor(
     readonly graph: Graph,
     readonly shape: readonly number[],
-    readonly buffer: GpuBuffer,
+    storage: GpuBuffer | Tensor,
     /** Whether gradients flow to this tensor (set on parameters; derived for op outputs). */
     public requiresGrad: boolean,
     readonly name = '',
   ) {
     this.size = sizeOf(shape);
-    if (buffer.bytes < 4 * this.size) throw new RangeError(`tensor ${name || '(unnamed)'} of shape [${shape}] needs ${4 * this.size} bytes; its buffer holds ${buffer.bytes}`);
+    // A Tensor argument makes this a view sharing its storage (a reshape).
+    this.storage = storage instanceof Tensor ? storage.storage.retain() : new Storage(graph, storage);
+    if (this.buffer.bytes < 4 * this.size) {
+      throw new RangeError(`tensor ${name || '(unnamed)'} of shape [${shape}] needs ${4 * this.size} bytes; its buffer holds ${this.buffer.bytes}`);
+    }
+  }
+
+  /** The GPU buffer (shared with views of this tensor). */
+  get buffer(): GpuBuffer {
+    return this.storage.buffer;
   }
 
   /** Whether dispose() was called. */
@@ -39,11 +62,11 @@ export class Tensor {
     return this.graph.gpu.read(this.buffer, this.size);
   }
 
-  /** Returns the buffer to the pool; the tensor must not be used again. */
+  /** Drops this tensor's hold on its storage; the tensor must not be used again. */
   dispose(): void {
     if (this.released) return;
     this.released = true;
-    this.graph.gpu.release(this.buffer);
+    this.storage.release();
   }
 
   /** Throws if the tensor was disposed. */

@@ -1,6 +1,7 @@
 /**
- * Reductions to a scalar: mean, and the fused softmax cross-entropy with an
- * ignore index (mean over the rows that count).
+ * Reductions to a scalar: sum, mean, and the fused softmax cross-entropy
+ * with an ignore index (mean over the rows that count).
+ *   sum:           y = Σ x                  dx_i = dy
  *   mean:          y = (1/n) Σ x            dx_i = dy / n
  *   crossEntropy:  y = (1/m) Σ_{rows with a label} −log softmax(z_r)[t_r]
  *                  dz = dy · (softmax(z) − onehot(t)) / m, 0 on ignored rows
@@ -24,20 +25,26 @@ function scaledSum(x: Tensor, factor: number, name: string): Tensor {
   return out;
 }
 
-/** The mean of all elements, as a scalar tensor. */
-export function mean(x: Tensor): Tensor {
+/** factor·Σx as a scalar tensor; dx_i = factor·dy. */
+function reduceTo(x: Tensor, factor: number, op: string): Tensor {
   const graph = x.graph;
   return graph.record({
-    op: 'mean',
+    op,
     inputs: [x],
     saved: [],
     backward(dy) {
-      const dx = graph.empty(x.shape, 'mean.dx');
-      fillWith(graph.gpu, { scalar: dy.buffer, out: dx.buffer, n: x.size, alpha: 1 / x.size });
+      const dx = graph.empty(x.shape, `${op}.dx`);
+      fillWith(graph.gpu, { scalar: dy.buffer, out: dx.buffer, n: x.size, alpha: factor });
       return [dx];
     },
-  }, scaledSum(x, 1 / x.size, 'mean'));
+  }, scaledSum(x, factor, op));
 }
+
+/** The sum of all elements, as a scalar tensor. */
+export const sum = (x: Tensor): Tensor => reduceTo(x, 1, 'sum');
+
+/** The mean of all elements, as a scalar tensor. */
+export const mean = (x: Tensor): Tensor => reduceTo(x, 1 / x.size, 'mean');
 
 /** Options of {@link crossEntropy}. */
 export interface CrossEntropyOptions {
@@ -87,11 +94,12 @@ export function crossEntropy(logits: Tensor, labels: Int32Array, options: CrossE
   }, loss);
 }
 
-/** float64 twins. */
-export function meanReference(): ReferenceOp {
+/** float64 twins of sum (mean = false) and mean. */
+export function reduceReference(meanOf = true): ReferenceOp {
+  const factor = (n: number) => (meanOf ? 1 / n : 1);
   return {
-    forward: ([x]) => Float64Array.of(x!.reduce((s, v) => s + v, 0) / x!.length),
-    backward: ([x], dy) => [new Float64Array(x!.length).fill(dy[0]! / x!.length)],
+    forward: ([x]) => Float64Array.of(x!.reduce((s, v) => s + v, 0) * factor(x!.length)),
+    backward: ([x], dy) => [new Float64Array(x!.length).fill(dy[0]! * factor(x!.length))],
   };
 }
 
