@@ -62,11 +62,15 @@ export class Graph {
     return tensor;
   }
 
-  /** A tensor holding `data`, owned by the current scope. */
+  /**
+   * A tensor holding `data`, owned by the current scope. (A fresh pooled
+   * buffer is never referenced by unsubmitted work, so the upload needs no
+   * flush: it keeps the step in one batch.)
+   */
   tensor(data: Float32Array, shape: readonly number[], name = ''): Tensor {
     if (data.length !== sizeOf(shape)) throw new RangeError(`tensor ${name || ''} of shape [${shape}] needs ${sizeOf(shape)} values, got ${data.length}`);
-    const tensor = this.empty(shape, name);
-    this.gpu.write(tensor.buffer, data);
+    const tensor = new Tensor(this, shape, this.gpu.upload(data, name || 'tensor'), false, name);
+    this.scopes.at(-1)?.add(tensor);
     return tensor;
   }
 
@@ -77,9 +81,7 @@ export class Graph {
    */
   parameter(data: Float32Array, shape: readonly number[], name: string, trainable = true): Tensor {
     if (data.length !== sizeOf(shape)) throw new RangeError(`parameter ${name} of shape [${shape}] needs ${sizeOf(shape)} values, got ${data.length}`);
-    const tensor = new Tensor(this, shape, this.gpu.alloc(4 * data.length, name), trainable, name);
-    this.gpu.write(tensor.buffer, data);
-    return tensor;
+    return new Tensor(this, shape, this.gpu.upload(data, name), trainable, name);
   }
 
   /** Runs `fn` without recording: no tape, no saved activations. */

@@ -4,9 +4,9 @@
  *
  * Work is recorded, not run: `Kernel.launch` appends a dispatch to the
  * current batch, which is submitted by `flush()`, by a read, or when it grows
- * past `maxDispatchesPerSubmit`. Validation errors of a batch are collected
- * with error scopes and thrown at the next synchronization point (`sync`,
- * `read`), naming the kernels in that batch.
+ * past `maxDispatchesPerSubmit`. Validation errors are collected with error
+ * scopes that stay open between synchronization points (`sync`, `read`),
+ * where they are thrown naming the kernels submitted since the last one.
  */
 import type { KernelManifest, OverrideValue } from '../compiler/manifest.js';
 import { requestAdapter, summarizeAdapter, type AdapterOptions, type AdapterSummary } from './adapter.js';
@@ -57,6 +57,10 @@ export class Gpu implements DispatchRecorder {
   private encoder: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
   private batchKernels = new Set<string>();
+  /** Completion of the work submitted at the last throttle(). */
+  private inFlight: Promise<void> | undefined;
+  /** Kernels submitted since the error scopes were last checked. */
+  private uncheckedKernels = new Set<string>();
   private batchDispatches = 0;
   private lastSubmitted: string[] = [];
   private checks: PendingCheck[] = [];
@@ -203,8 +207,7 @@ export class Gpu implements DispatchRecorder {
     const commands = this.encoder.finish();
     this.device.queue.submit([commands]);
     const kernels = [...this.batchKernels];
-    this.checks.push({ kernels, errors: this.closeScopes() });
-    this.openScopes();
+    for (const k of kernels) this.uncheckedKernels.add(k);
     this.lastSubmitted = kernels;
     this.encoder = undefined;
     this.batchKernels = new Set();
@@ -213,12 +216,26 @@ export class Gpu implements DispatchRecorder {
     this.pool.afterSubmit();
   }
 
+  /**
+   * Backpressure for loops: submits what is recorded, then waits until the
+   * work submitted at the previous call has finished, so at most one step
+   * runs ahead of the GPU while the next is being recorded. A loop that
+   * never waits lets Dawn's queue grow without bound (on lavapipe the
+   * process crashed after about 400 unawaited submits); call this once per
+   * training step.
+   */
+  async throttle(): Promise<void> {
+    this.flush();
+    const previous = this.inFlight;
+    this.inFlight = this.device.queue.onSubmittedWorkDone();
+    await previous;
+    this.assertAlive();
+  }
+
   /** Submits, waits for the device, and throws the first error of any batch since the last sync. */
   async sync(): Promise<void> {
     this.flush();
-    // Errors of work outside any batch (an upload with nothing recorded after it).
-    this.checks.push({ kernels: [], errors: this.closeScopes() });
-    this.openScopes();
+    this.checkScopes();
     await this.device.queue.onSubmittedWorkDone();
     await this.throwPendingErrors();
   }
@@ -233,6 +250,7 @@ export class Gpu implements DispatchRecorder {
       this.endPass();
       this.currentEncoder().copyBufferToBuffer(buffer.buffer, 0, staging.buffer, 0, size);
       this.flush();
+      this.checkScopes();
       this.stats.readbacks++;
       try {
         await staging.buffer.mapAsync(GPUMapMode.READ, 0, size);
@@ -308,6 +326,17 @@ export class Gpu implements DispatchRecorder {
   private currentEncoder(): GPUCommandEncoder {
     if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'thaw batch' });
     return this.encoder;
+  }
+
+  /**
+   * Closes the error scopes over everything since the last check (many
+   * submits may share them) and opens new ones. Only synchronization points
+   * do this, so a loop that never waits does not pile up pending promises.
+   */
+  private checkScopes(): void {
+    this.checks.push({ kernels: [...this.uncheckedKernels], errors: this.closeScopes() });
+    this.uncheckedKernels = new Set();
+    this.openScopes();
   }
 
   private openScopes(): void {

@@ -1,0 +1,6 @@
+/**
+ * @thaw/adapters — the encoder (and, as the project grows, adapters, heads,
+ * schedules, Fisher, training, data and formats).
+ */
+export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode } from './model/encoder.js';
+export { normal, uniform } from './model/random.js';

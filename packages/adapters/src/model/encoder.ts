@@ -1,0 +1,160 @@
+/**
+ * A BERT / XLM-R style encoder: word + position (+ token type) embeddings with
+ * LayerNorm, then post-LN layers of multi-head self-attention and a GELU
+ * feed-forward block. Parameters carry Hugging Face names
+ * (`roberta.encoder.layer.{i}.attention.self.query.weight`, …) so real
+ * checkpoints map onto them one to one.
+ *
+ *   h0   = LN_emb(E_word[ids] + E_pos[positions] + E_type[types])
+ *   a    = LN_attn(Dropout(Wo · MHA(h)) + h)
+ *   out  = LN_out(Dropout(W2 · gelu(W1 · a)) + a)
+ */
+import {
+  add, dropout, embedding, gelu, layerNorm, linear, multiHeadAttention, type DropoutRandomness, type Graph, type Tensor,
+} from '@thaw/autograd';
+import { normal, uniform } from './random.js';
+
+/** Shape of an encoder (names follow Hugging Face's config.json). */
+export interface EncoderConfig {
+  /** Parameter name prefix: `roberta` (XLM-R) or `bert` (mBERT). */
+  prefix: string;
+  vocabSize: number;
+  hiddenSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  intermediateSize: number;
+  maxPositionEmbeddings: number;
+  typeVocabSize: number;
+  layerNormEps: number;
+  hiddenDropoutProb: number;
+  attentionProbsDropoutProb: number;
+  /** Added to 0, 1, 2, … to get position ids (XLM-R: padding_idx + 1 = 2; BERT: 0). */
+  positionOffset: number;
+}
+
+/** One forward pass's inputs. */
+export interface EncoderInput {
+  /** Token ids, batch × sequence. */
+  ids: Int32Array;
+  batch: number;
+  sequence: number;
+  /** 1 for tokens, 0 for padding (batch × sequence); default all 1. */
+  attentionMask?: Float32Array;
+  /** Token type ids (default all 0). */
+  tokenTypes?: Int32Array;
+}
+
+/** Dropout on (training) or off (evaluation), and where its random numbers come from. */
+export interface ForwardMode {
+  train: boolean;
+  /** The run's seed and the step: dropout masks are a function of both. */
+  seed?: number;
+  step?: number;
+}
+
+/** Builds the parameter names of a layer. */
+const layerName = (prefix: string, i: number, rest: string) => `${prefix}.encoder.layer.${i}.${rest}`;
+
+export class Encoder {
+  /** Every parameter, by Hugging Face name, in a fixed order. */
+  readonly params = new Map<string, Tensor>();
+
+  constructor(readonly graph: Graph, readonly config: EncoderConfig, seed: number) {
+    const c = config;
+    const random = uniform(seed);
+    const D = c.hiddenSize;
+    const weight = (name: string, shape: number[]) => this.add(name, normal(shape.reduce((a, b) => a * b, 1), 0.02, random), shape);
+    const constant = (name: string, n: number, value: number) => this.add(name, new Float32Array(n).fill(value), [n]);
+    const dense = (name: string, out: number, inp: number) => {
+      weight(`${name}.weight`, [out, inp]);
+      constant(`${name}.bias`, out, 0);
+    };
+    const norm = (name: string) => {
+      constant(`${name}.weight`, D, 1);
+      constant(`${name}.bias`, D, 0);
+    };
+    const p = c.prefix;
+    weight(`${p}.embeddings.word_embeddings.weight`, [c.vocabSize, D]);
+    weight(`${p}.embeddings.position_embeddings.weight`, [c.maxPositionEmbeddings, D]);
+    weight(`${p}.embeddings.token_type_embeddings.weight`, [c.typeVocabSize, D]);
+    norm(`${p}.embeddings.LayerNorm`);
+    for (let i = 0; i < c.numHiddenLayers; i++) {
+      for (const proj of ['query', 'key', 'value']) dense(layerName(p, i, `attention.self.${proj}`), D, D);
+      dense(layerName(p, i, 'attention.output.dense'), D, D);
+      norm(layerName(p, i, 'attention.output.LayerNorm'));
+      dense(layerName(p, i, 'intermediate.dense'), c.intermediateSize, D);
+      dense(layerName(p, i, 'output.dense'), D, c.intermediateSize);
+      norm(layerName(p, i, 'output.LayerNorm'));
+    }
+  }
+
+  /** The parameter called `name`; throws naming it when it does not exist. */
+  param(name: string): Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new Error(`encoder has no parameter '${name}'`);
+    return t;
+  }
+
+  /** Sets requiresGrad on every parameter (true: full fine-tuning; false: a frozen base). */
+  setTrainable(trainable: boolean): void {
+    for (const t of this.params.values()) t.requiresGrad = trainable;
+  }
+
+  /** Hidden states [batch, sequence, hidden] of the last layer. */
+  forward(input: EncoderInput, mode: ForwardMode): Tensor {
+    const c = this.config;
+    const g = this.graph;
+    const { batch: B, sequence: T } = input;
+    const p = c.prefix;
+    if (input.ids.length !== B * T) throw new Error(`encoder: ${input.ids.length} ids for batch ${B} × sequence ${T}`);
+    if (T + c.positionOffset > c.maxPositionEmbeddings) throw new Error(`encoder: sequence ${T} exceeds ${c.maxPositionEmbeddings - c.positionOffset} positions`);
+
+    // Dropout streams: one per call site of this step, in call order.
+    let site = 0;
+    const drop = (x: Tensor, rate: number): Tensor => {
+      if (!mode.train || rate === 0) return x;
+      const random: DropoutRandomness = { seed: mode.seed ?? 0, stream: (mode.step ?? 0) * 4096 + site++ };
+      return dropout(x, rate, random);
+    };
+
+    const positions = Int32Array.from({ length: B * T }, (_, i) => (i % T) + c.positionOffset);
+    const types = input.tokenTypes ?? new Int32Array(B * T);
+    let h = add(
+      add(embedding(this.param(`${p}.embeddings.word_embeddings.weight`), input.ids, [B, T]),
+        embedding(this.param(`${p}.embeddings.position_embeddings.weight`), positions, [B, T])),
+      embedding(this.param(`${p}.embeddings.token_type_embeddings.weight`), types, [B, T]));
+    h = drop(layerNorm(h, this.param(`${p}.embeddings.LayerNorm.weight`), this.param(`${p}.embeddings.LayerNorm.bias`), c.layerNormEps), c.hiddenDropoutProb);
+
+    const mask = input.attentionMask ? g.tensor(input.attentionMask, [B, T], 'attention_mask') : undefined;
+    for (let i = 0; i < c.numHiddenLayers; i++) {
+      const w = (rest: string) => this.param(layerName(p, i, rest));
+      const dense = (name: string, x: Tensor) => linear(x, w(`${name}.weight`), w(`${name}.bias`));
+      const context = multiHeadAttention(h, {
+        query: { weight: w('attention.self.query.weight'), bias: w('attention.self.query.bias') },
+        key: { weight: w('attention.self.key.weight'), bias: w('attention.self.key.bias') },
+        value: { weight: w('attention.self.value.weight'), bias: w('attention.self.value.bias') },
+      }, {
+        heads: c.numAttentionHeads,
+        ...(mask ? { mask } : {}),
+        ...(mode.train && c.attentionProbsDropoutProb > 0
+          ? { dropout: c.attentionProbsDropoutProb, random: { seed: mode.seed ?? 0, stream: (mode.step ?? 0) * 4096 + site++ } }
+          : {}),
+      });
+      const attended = layerNorm(add(drop(dense('attention.output.dense', context), c.hiddenDropoutProb), h),
+        w('attention.output.LayerNorm.weight'), w('attention.output.LayerNorm.bias'), c.layerNormEps);
+      const ffn = drop(dense('output.dense', gelu(dense('intermediate.dense', attended))), c.hiddenDropoutProb);
+      h = layerNorm(add(ffn, attended), w('output.LayerNorm.weight'), w('output.LayerNorm.bias'), c.layerNormEps);
+    }
+    return h;
+  }
+
+  /** Releases every parameter. */
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+    this.params.clear();
+  }
+
+  private add(name: string, data: Float32Array, shape: number[]): void {
+    this.params.set(name, this.graph.parameter(data, shape, name));
+  }
+}

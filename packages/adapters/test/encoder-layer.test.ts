@@ -1,0 +1,75 @@
+// A full encoder layer (embeddings, attention, FFN, post-LN), forward and
+// backward, against its float64 twin: forward directly, every parameter's
+// gradient against central finite differences of the float64 forward.
+import { describe, expect, it } from 'vitest';
+import { Encoder } from '../src/index.js';
+import { encoderReference, tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
+import { uniform } from '../src/index.js';
+
+describe('encoder layer end to end', () => {
+  const graph = useGraph();
+
+  it('forward and every parameter gradient match the float64 reference', async () => {
+    const g = graph();
+    const config = tinyConfig({ numHiddenLayers: 1, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
+    const encoder = new Encoder(g, config, 3);
+    // Non-trivial LayerNorm parameters, so their gradients are exercised too.
+    const random = uniform(9);
+    for (const [name, t] of encoder.params) {
+      if (name.includes('LayerNorm') || name.endsWith('.bias')) {
+        g.gpu.write(t.buffer, Float32Array.from({ length: t.size }, () => (name.endsWith('weight') ? 1 : 0) + (random() - 0.5) * 0.4));
+      }
+    }
+    const [B, T] = [2, 5];
+    const batch = tinyBatch(config, B, T, 4, 5);
+    const R = Float64Array.from({ length: B * T * config.hiddenSize }, () => random() * 2 - 1);
+    const params = new Map<string, Float64Array>();
+    for (const [name, t] of encoder.params) params.set(name, Float64Array.from(await t.read()));
+
+    const seed = g.tensor(Float32Array.from(R), [B, T, config.hiddenSize], 'R');
+    const out = g.scope(() => {
+      const h = encoder.forward({ ids: batch.ids, batch: B, sequence: T, attentionMask: batch.mask }, { train: false });
+      g.backward(h, seed);
+      return h;
+    });
+    const want = encoderReference(config, params, batch.ids, batch.mask, B, T);
+    const got = await out.read();
+    let num = 0;
+    let den = 0;
+    want.forEach((w, i) => {
+      num += (got[i]! - w) ** 2;
+      den += w * w;
+    });
+    expect(Math.sqrt(num / den)).toBeLessThan(1e-5);
+    out.dispose();
+    seed.dispose();
+
+    const loss = () => encoderReference(config, params, batch.ids, batch.mask, B, T).reduce((s, v, i) => s + v * R[i]!, 0);
+    const h = 1e-6;
+    for (const [name, t] of encoder.params) {
+      const grad = await t.grad!.read();
+      const values = params.get(name)!;
+      // Up to 12 elements per parameter; for the embeddings, rows the batch uses.
+      const used = name.includes('word_embeddings') ? [...new Set(batch.ids)].flatMap((id) => [id * config.hiddenSize, id * config.hiddenSize + 3])
+        : name.includes('position_embeddings') ? [2 * config.hiddenSize, 4 * config.hiddenSize + 1] : Array.from({ length: Math.min(values.length, 12) }, (_, k) => Math.floor((k * values.length) / Math.min(values.length, 12)));
+      let n2 = 0;
+      let d2 = 0;
+      for (const i of used) {
+        const keep = values[i]!;
+        values[i] = keep + h;
+        const up = loss();
+        values[i] = keep - h;
+        const down = loss();
+        values[i] = keep;
+        const fd = (up - down) / (2 * h);
+        n2 += (grad[i]! - fd) ** 2;
+        d2 += fd * fd;
+      }
+      // The key bias has an exactly zero gradient (softmax is shift-invariant).
+      if (name.endsWith('attention.self.key.bias')) expect(Math.sqrt(n2)).toBeLessThan(1e-5);
+      else expect(Math.sqrt(n2 / d2), name).toBeLessThan(1e-4);
+    }
+    g.zeroGrad(encoder.params.values());
+    encoder.dispose();
+  });
+});

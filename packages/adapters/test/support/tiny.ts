@@ -1,0 +1,105 @@
+/** Small encoders and a token-classification task for tests (and the f64 twin of the encoder). */
+import { afterAll, beforeAll } from 'vitest';
+import { Gpu } from '@thaw/kernels';
+import { embeddingReference, geluReference, layerNormForwardReference, matmulReference } from '@thaw/kernels/reference';
+import { AdamW, crossEntropy, Graph, linear, multiHeadAttentionReference, type Tensor } from '@thaw/autograd';
+import { Encoder, uniform, type EncoderConfig } from '../../src/index.js';
+
+export function tinyConfig(overrides: Partial<EncoderConfig> = {}): EncoderConfig {
+  return {
+    prefix: 'roberta', vocabSize: 13, hiddenSize: 16, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 32,
+    maxPositionEmbeddings: 12, typeVocabSize: 1, layerNormEps: 1e-5, hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1,
+    positionOffset: 2, ...overrides,
+  };
+}
+
+/** One Gpu and Graph per test file. */
+export function useGraph(): () => Graph {
+  let gpu: Gpu | undefined;
+  let graph: Graph | undefined;
+  beforeAll(async () => {
+    gpu = await Gpu.create();
+    graph = new Graph(gpu);
+  });
+  afterAll(async () => {
+    await gpu?.destroy();
+  });
+  return () => graph!;
+}
+
+/** A fixed batch: ids, a padding mask (the last two tokens of row 1 are padding), labels that depend on token identity. */
+export function tinyBatch(config: EncoderConfig, batch: number, sequence: number, seed: number, classes: number) {
+  const random = uniform(seed);
+  const ids = Int32Array.from({ length: batch * sequence }, () => Math.floor(random() * config.vocabSize));
+  const mask = Float32Array.from({ length: batch * sequence }, (_, i) => (Math.floor(i / sequence) === 1 && i % sequence >= sequence - 2 ? 0 : 1));
+  const labels = Int32Array.from(ids, (id, i) => (mask[i] ? id % classes : -100));
+  return { ids, mask, labels, batch, sequence };
+}
+
+/** Encoder + token classifier trained with AdamW; `step()` returns the loss tensor's value. */
+export function tinyTrainer(graph: Graph, config: EncoderConfig, seed: number, classes = 5) {
+  const encoder = new Encoder(graph, config, seed);
+  const random = uniform(seed + 1);
+  const D = config.hiddenSize;
+  const head = {
+    weight: graph.parameter(Float32Array.from({ length: classes * D }, () => (random() - 0.5) * 0.2), [classes, D], 'classifier.weight'),
+    bias: graph.parameter(new Float32Array(classes), [classes], 'classifier.bias'),
+  };
+  const params = [...encoder.params.values(), head.weight, head.bias];
+  const optimizer = new AdamW(graph, params, { lr: 1e-3, weightDecay: 0.01 });
+  let step = 0;
+  /** One training step; the loss stays on the GPU unless read. */
+  const trainStep = (batch: ReturnType<typeof tinyBatch>): Tensor => {
+    const loss = graph.scope(() => {
+      const hidden = encoder.forward({ ids: batch.ids, batch: batch.batch, sequence: batch.sequence, attentionMask: batch.mask }, { train: true, seed, step });
+      const l = crossEntropy(linear(hidden, head.weight, head.bias), batch.labels);
+      graph.backward(l);
+      return l;
+    });
+    optimizer.update();
+    optimizer.zeroGrad();
+    step++;
+    return loss;
+  };
+  const dispose = () => {
+    optimizer.dispose();
+    encoder.dispose();
+    head.weight.dispose();
+    head.bias.dispose();
+  };
+  return { encoder, head, params, optimizer, trainStep, dispose };
+}
+
+/**
+ * float64 forward of {@link Encoder} without dropout, from float64 copies of
+ * its parameters (by name): the reference for the end-to-end layer check.
+ */
+export function encoderReference(c: EncoderConfig, params: Map<string, Float64Array>, ids: Int32Array, mask: Float32Array, B: number, T: number): Float64Array {
+  const P = (name: string) => {
+    const v = params.get(name);
+    if (!v) throw new Error(`no parameter ${name}`);
+    return v;
+  };
+  const D = c.hiddenSize;
+  const p = c.prefix;
+  const rows = B * T;
+  const addArrays = (a: Float64Array, b: Float64Array) => a.map((v, i) => v + b[i]!);
+  const positions = Int32Array.from({ length: rows }, (_, i) => (i % T) + c.positionOffset);
+  let h = addArrays(addArrays(embeddingReference(P(`${p}.embeddings.word_embeddings.weight`), ids, D),
+    embeddingReference(P(`${p}.embeddings.position_embeddings.weight`), positions, D)),
+    embeddingReference(P(`${p}.embeddings.token_type_embeddings.weight`), new Int32Array(rows), D));
+  const ln = (x: Float64Array, name: string) => layerNormForwardReference(x, P(`${name}.weight`), P(`${name}.bias`), rows, D, c.layerNormEps).y;
+  const dense = (x: Float64Array, name: string, inF: number, outF: number) =>
+    matmulReference({ a: x, b: P(`${name}.weight`), bias: P(`${name}.bias`), M: rows, N: outF, K: inF, transB: true });
+  h = ln(h, `${p}.embeddings.LayerNorm`);
+  for (let i = 0; i < c.numHiddenLayers; i++) {
+    const L = `${p}.encoder.layer.${i}`;
+    const ctx = multiHeadAttentionReference(h, P(`${L}.attention.self.query.weight`), P(`${L}.attention.self.query.bias`),
+      P(`${L}.attention.self.key.weight`), P(`${L}.attention.self.key.bias`), P(`${L}.attention.self.value.weight`), P(`${L}.attention.self.value.bias`),
+      { B, T, D, heads: c.numAttentionHeads }, mask);
+    const attended = ln(addArrays(dense(ctx, `${L}.attention.output.dense`, D, D), h), `${L}.attention.output.LayerNorm`);
+    const inner = dense(attended, `${L}.intermediate.dense`, D, c.intermediateSize).map(geluReference);
+    h = ln(addArrays(dense(inner, `${L}.output.dense`, c.intermediateSize, D), attended), `${L}.output.LayerNorm`);
+  }
+  return h;
+}
