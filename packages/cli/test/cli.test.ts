@@ -40,9 +40,9 @@ describe('thaw command line', () => {
   });
 
   it('names an unknown kernel and lists the real ones', async () => {
-    const { error } = await run('kernels', 'softmax');
+    const { error } = await run('kernels', 'flash_attention');
     expect(error).toBeInstanceOf(UsageError);
-    expect((error as Error).message).toMatch(/^unknown kernel 'softmax'; kernels: elementwise, fisher, layernorm, matmul, matmul_subgroups, /);
+    expect((error as Error).message).toMatch(/^unknown kernel 'flash_attention'; kernels: dropout, elementwise, embedding, fisher, layernorm, layout, matmul, /);
   });
 
   it('prints the kernel manifest as JSON', async () => {
