@@ -77,3 +77,28 @@ describe('thaw (built command)', () => {
     }
   });
 });
+
+describe('thaw bench step (built command)', () => {
+  it('--json reports both configurations with kernel shares', async () => {
+    const { stdout, code } = await thaw('bench', 'step', '--json', '--batch', '2', '--sequence', '8', '--steps', '1', '--warmup', '0');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.configs.map((c: { name: string }) => c.name)).toEqual(['full', 'frozen-base']);
+    for (const c of report.configs) {
+      expect(c.msPerStep).toBeGreaterThan(0);
+      expect(c.tokensPerSec).toBeGreaterThan(0);
+      expect(c.submitsPerStep).toBeGreaterThanOrEqual(1);
+      const shares = Object.values(c.kernelShare) as number[];
+      expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+      expect(Object.keys(c.kernelShare)).toContain('matmul_subgroups');
+    }
+    expect(report.configs[1].trainableFraction).toBeLessThan(report.configs[0].trainableFraction);
+    expect(report.configs[0].trainableFraction).toBe(1);
+  });
+
+  it('rejects a sequence longer than the position table', async () => {
+    const { stderr, code } = await thaw('bench', 'step', '--sequence', '500');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/--sequence must be at most 128/);
+  });
+});

@@ -2,11 +2,13 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions, type MatmulVariant } from '@thaw/kernels';
 import { runKernelBench } from './bench/kernel-bench.js';
-import { deviceOf, formatKernelBench, type KernelBenchReport } from './commands/bench.js';
+import { runStepBench } from './bench/step-bench.js';
+import { deviceOf, formatKernelBench, formatStepBench, type KernelBenchReport, type StepBenchReport } from './commands/bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
 import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
 import { loadManifest } from '@thaw/kernels';
 import { progressBar } from './ui/progress.js';
+import { UsageError } from './ui/errors.js';
 
 /** Where the command writes: injectable for tests. */
 export interface Io {
@@ -114,6 +116,34 @@ export function buildProgram(io: Io = processIo): Command {
           results,
         };
         io.out(opts.json ? json(report) : formatKernelBench(report));
+      } finally {
+        await gpu.destroy();
+      }
+    });
+
+  bench
+    .command('step')
+    .description('training-step throughput of a 4-layer encoder, all trainable vs. frozen base; kernel time shares')
+    .option('--json', 'print JSON')
+    .option('--batch <n>', 'sequences per step', positiveInt('--batch'), 32)
+    .option('--sequence <n>', 'tokens per sequence (at most 128)', positiveInt('--sequence'), 64)
+    .option('--warmup <n>', 'untimed steps first', nonNegativeInt('--warmup'), 2)
+    .option('--steps <n>', 'timed steps', positiveInt('--steps'), 5)
+    .action(async (opts: { json?: boolean; batch: number; sequence: number; warmup: number; steps: number }, cmd: Command) => {
+      if (opts.sequence > 128) throw new UsageError('--sequence must be at most 128 (the benchmark encoder has 130 positions).');
+      const selection = adapterOptions(cmd);
+      const gpu = await Gpu.create(selection);
+      try {
+        const progress = progressBar(2, 'bench step');
+        const configs = await runStepBench(gpu, { ...opts, onProgress: (label) => progress.tick(label) });
+        progress.done();
+        const report: StepBenchReport = {
+          device: deviceOf(await chosenAdapter(selection)),
+          date: new Date().toISOString().slice(0, 10),
+          shape: { layers: 4, hidden: 128, heads: 4, ffn: 512, sequence: opts.sequence, batch: opts.batch },
+          configs,
+        };
+        io.out(opts.json ? json(report) : formatStepBench(report));
       } finally {
         await gpu.destroy();
       }

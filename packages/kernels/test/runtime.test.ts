@@ -154,6 +154,29 @@ describe('runtime', () => {
   });
 });
 
+describe('profiling', () => {
+  const gpu = useGpu();
+
+  it('times every dispatch and groups the time by kernel', async () => {
+    const g = gpu();
+    const random = rng(12);
+    const n = 4096;
+    const [x, y] = [g.upload(randomArray(n, random)), g.upload(randomArray(n, random))];
+    const c = g.alloc(64 * 64 * 4);
+    const times = await g.profile(() => {
+      for (let i = 0; i < 3; i++) fisherAccumulate(g, { fisher: x, grad: y, n, scale: 1 });
+      matmul(g, { a: x, b: y, c, M: 64, N: 64, K: 64 });
+    });
+    const names = [...times.keys()];
+    expect(names).toHaveLength(2);
+    expect(names).toContain('fisher.accumulate{WG=256}');
+    expect(names.some((k) => k.startsWith('matmul'))).toBe(true);
+    for (const ms of times.values()) expect(ms).toBeGreaterThanOrEqual(0);
+    expect([...times.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    for (const b of [x, y, c]) g.release(b);
+  });
+});
+
 describe('grids past 65535 workgroups are folded', () => {
   const gpu = useGpu();
 

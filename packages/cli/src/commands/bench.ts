@@ -1,6 +1,7 @@
 /** `thaw bench kernels`: rendering of the kernel benchmark. */
 import type { AdapterSummary } from '@thaw/kernels';
 import type { KernelBenchResult } from '../bench/kernel-bench.js';
+import type { StepBenchResult } from '../bench/step-bench.js';
 import { table } from '../ui/table.js';
 
 /** What `thaw bench kernels --json` prints. */
@@ -30,5 +31,36 @@ export function formatKernelBench(report: KernelBenchReport): string {
     `Device: ${report.device.name} (${report.device.backend ?? 'unknown backend'}), ${report.date}, timing by ${report.timing}`,
     '',
     table(['kernel', 'shape', 'ms', 'Thaw', 'tfjs GFLOP/s (Thaw ÷ tfjs)', 'jax-js GFLOP/s (Thaw ÷ jax-js)'], rows),
+  ].join('\n');
+}
+
+/** What `thaw bench step --json` prints. */
+export interface StepBenchReport {
+  device: KernelBenchReport['device'];
+  date: string;
+  shape: { layers: number; hidden: number; heads: number; ffn: number; sequence: number; batch: number };
+  configs: StepBenchResult[];
+}
+
+export function formatStepBench(report: StepBenchReport): string {
+  const s = report.shape;
+  const families = [...new Set(report.configs.flatMap((c) => Object.keys(c.kernelShare)))];
+  const rows = report.configs.map((c) => [
+    c.name,
+    `${(100 * c.trainableFraction).toFixed(2)}%`,
+    c.msPerStep.toFixed(1),
+    c.tokensPerSec.toFixed(0),
+    c.submitsPerStep.toFixed(1),
+  ]);
+  const shares = families.map((f) => [f, ...report.configs.map((c) => `${(100 * (c.kernelShare[f] ?? 0)).toFixed(1)}%`)]);
+  return [
+    `Device: ${report.device.name} (${report.device.backend ?? 'unknown backend'}), ${report.date}`,
+    `Encoder: ${s.layers} layers, d ${s.hidden}, ${s.heads} heads, FFN ${s.ffn}; batch ${s.batch} × sequence ${s.sequence}; AdamW, clipping at 1.0`,
+    '',
+    table(['config', 'trainable', 'ms/step', 'tokens/s', 'submits/step'], rows),
+    '',
+    'Share of GPU time per kernel family (one profiled step):',
+    '',
+    table(['family', ...report.configs.map((c) => c.name)], shares),
   ].join('\n');
 }

@@ -57,6 +57,8 @@ export class Gpu implements DispatchRecorder {
   private encoder: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
   private batchKernels = new Set<string>();
+  /** Per-dispatch timestamps while profile() records. */
+  private profiling: { querySet: GPUQuerySet; capacity: number; labels: string[] } | undefined;
   /** Completion of the work submitted at the last throttle(). */
   private inFlight: Promise<void> | undefined;
   /** Kernels submitted since the error scopes were last checked. */
@@ -180,6 +182,17 @@ export class Gpu implements DispatchRecorder {
   /** @internal Records one dispatch into the current batch. */
   record(kernel: string, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, workgroups: [number, number, number]): void {
     this.assertAlive();
+    const profile = this.profiling;
+    if (profile && profile.labels.length * 2 + 2 <= profile.capacity) {
+      // Profiling: this dispatch gets a pass of its own between two timestamps.
+      this.endPass();
+      const i = profile.labels.length;
+      this.pass = this.currentEncoder().beginComputePass({
+        label: kernel,
+        timestampWrites: { querySet: profile.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+      });
+      profile.labels.push(kernel);
+    }
     const pass = this.currentPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -187,6 +200,7 @@ export class Gpu implements DispatchRecorder {
     this.batchKernels.add(kernel);
     this.batchDispatches++;
     this.stats.dispatches++;
+    if (profile) this.endPass();
     if (!this.timing && this.batchDispatches >= this.maxDispatchesPerSubmit) this.flush();
   }
 
@@ -304,6 +318,42 @@ export class Gpu implements DispatchRecorder {
       this.currentEncoder().resolveQuerySet(querySet, 0, 2, resolved.buffer, 0);
       const stamps = new BigUint64Array(await this.readBytes(resolved, 16));
       return Number(stamps[1]! - stamps[0]!) / 1e6;
+    } finally {
+      this.pool.release(resolved);
+      querySet.destroy();
+    }
+  }
+
+  /**
+   * GPU milliseconds per kernel of the dispatches `record` makes (each in
+   * its own timed pass, so the total is a little above an unprofiled run),
+   * keyed by specialized kernel name; at most `maxDispatches` are timed.
+   * Needs timestamp queries.
+   */
+  async profile(record: () => void | Promise<void>, maxDispatches = 2048): Promise<Map<string, number>> {
+    if (!this.hasTimestamps) throw new Error(`profile() needs timestamp queries, which ${this.adapter.name} does not offer`);
+    if (this.profiling) throw new Error('profile() calls cannot nest');
+    this.flush();
+    const capacity = Math.min(2 * maxDispatches, 4096);
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: capacity });
+    const profile = { querySet, capacity, labels: [] as string[] };
+    this.profiling = profile;
+    try {
+      await record();
+    } finally {
+      this.profiling = undefined;
+      this.endPass();
+    }
+    const bytes = 8 * Math.max(2, 2 * profile.labels.length);
+    const resolved = this.pool.acquire(bytes, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'timestamps');
+    try {
+      if (profile.labels.length) this.currentEncoder().resolveQuerySet(querySet, 0, 2 * profile.labels.length, resolved.buffer, 0);
+      const stamps = new BigUint64Array(await this.readBytes(resolved, bytes));
+      const totals = new Map<string, number>();
+      profile.labels.forEach((label, i) => {
+        totals.set(label, (totals.get(label) ?? 0) + Number(stamps[2 * i + 1]! - stamps[2 * i]!) / 1e6);
+      });
+      return totals;
     } finally {
       this.pool.release(resolved);
       querySet.destroy();
