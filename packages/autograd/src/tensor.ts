@@ -40,6 +40,7 @@ export class Tensor {
   ) {
     this.size = sizeOf(shape);
     // A Tensor argument makes this a view sharing its storage (a reshape).
+    if (storage instanceof Tensor) storage.assertLive();
     this.storage = storage instanceof Tensor ? storage.storage.retain() : new Storage(graph, storage);
     if (this.buffer.bytes < 4 * this.size) {
       throw new RangeError(`tensor ${name || '(unnamed)'} of shape [${shape}] needs ${4 * this.size} bytes; its buffer holds ${this.buffer.bytes}`);
