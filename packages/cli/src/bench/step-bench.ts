@@ -16,6 +16,7 @@ export interface StepBenchResult {
   tokensPerSec: number;
   msPerStep: number;
   submitsPerStep: number;
+  dispatchesPerStep: number;
   /** Trainable parameters / all parameters. */
   trainableFraction: number;
   /** GPU time share per kernel family (file name), from one profiled step. */
@@ -82,7 +83,7 @@ async function benchConfig(gpu: Gpu, name: 'full' | 'frozen-base', o: StepBenchO
       await gpu.throttle();
     }
     await gpu.sync();
-    const submits = gpu.stats.submits;
+    const { submits, dispatches } = gpu.stats;
     const start = performance.now();
     for (let i = 0; i < o.steps; i++) {
       trainStep();
@@ -91,6 +92,7 @@ async function benchConfig(gpu: Gpu, name: 'full' | 'frozen-base', o: StepBenchO
     await gpu.sync();
     const msPerStep = (performance.now() - start) / o.steps;
     const submitsPerStep = (gpu.stats.submits - submits) / o.steps;
+    const dispatchesPerStep = (gpu.stats.dispatches - dispatches) / o.steps;
     const perKernel = await gpu.profile(trainStep);
     const families = new Map<string, number>();
     for (const [kernel, ms] of perKernel) {
@@ -99,7 +101,7 @@ async function benchConfig(gpu: Gpu, name: 'full' | 'frozen-base', o: StepBenchO
     }
     const gpuMs = [...families.values()].reduce((a, b) => a + b, 0);
     const kernelShare = Object.fromEntries([...families].sort((a, b) => b[1] - a[1]).map(([f, ms]) => [f, ms / gpuMs]));
-    return { name, tokensPerSec: tokens / (msPerStep / 1000), msPerStep, submitsPerStep, trainableFraction: trainable / total, kernelShare };
+    return { name, tokensPerSec: tokens / (msPerStep / 1000), msPerStep, submitsPerStep, dispatchesPerStep, trainableFraction: trainable / total, kernelShare };
   } finally {
     optimizer.dispose();
     encoder.dispose();

@@ -51,13 +51,14 @@ export function formatStepBench(report: StepBenchReport): string {
     c.msPerStep.toFixed(1),
     c.tokensPerSec.toFixed(0),
     c.submitsPerStep.toFixed(1),
+    c.dispatchesPerStep.toFixed(0),
   ]);
   const shares = families.map((f) => [f, ...report.configs.map((c) => `${(100 * (c.kernelShare[f] ?? 0)).toFixed(1)}%`)]);
   return [
     `Device: ${report.device.name} (${report.device.backend ?? 'unknown backend'}), ${report.date}`,
     `Encoder: ${s.layers} layers, d ${s.hidden}, ${s.heads} heads, FFN ${s.ffn}; batch ${s.batch} × sequence ${s.sequence}; AdamW, clipping at 1.0`,
     '',
-    table(['config', 'trainable', 'ms/step', 'tokens/s', 'submits/step'], rows),
+    table(['config', 'trainable', 'ms/step', 'tokens/s', 'submits/step', 'dispatches/step'], rows),
     '',
     'Share of GPU time per kernel family (one profiled step):',
     '',
