@@ -8,6 +8,7 @@
  * backward with R; finite differences perturb each input element of the
  * reference by ±h.
  */
+import { mulberry32, relativeError } from '@thaw/kernels/reference';
 import type { Graph } from './graph.js';
 import type { ReferenceOp } from './reference.js';
 import type { Tensor } from './tensor.js';
@@ -44,32 +45,9 @@ export interface GradcheckReport {
   referenceVsFiniteDifferences: number[];
 }
 
-function relative(got: ArrayLike<number>, want: ArrayLike<number>, indices?: number[]): number {
-  let num = 0;
-  let den = 0;
-  for (const i of indices ?? Array.from({ length: want.length }, (_, k) => k)) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  if (den === 0) return Math.sqrt(num);
-  return Math.sqrt(num / den);
-}
-
-/** A small deterministic PRNG (mulberry32) for R and the sampled elements. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Runs the checks; the caller asserts on the report with its tolerances. */
 export async function gradcheck(graph: Graph, c: GradcheckCase): Promise<GradcheckReport> {
-  const rand = random(c.seed ?? 1234);
+  const rand = mulberry32(c.seed ?? 1234);
   const differentiable = c.differentiable ?? c.inputs.map(() => true);
   const refOut = c.reference.forward(c.inputs);
   const R = Float64Array.from(refOut, () => rand() * 2 - 1);
@@ -82,7 +60,7 @@ export async function gradcheck(graph: Graph, c: GradcheckCase): Promise<Gradche
   try {
     const out = graph.scope(() => c.run(params));
     const seed = graph.tensor(Float32Array.from(R), out.shape, 'R');
-    forward = relative(await out.read(), refOut);
+    forward = relativeError(await out.read(), refOut);
     graph.backward(out, seed);
     out.dispose();
     seed.dispose();
@@ -117,10 +95,10 @@ export async function gradcheck(graph: Graph, c: GradcheckCase): Promise<Gradche
       fd[i] = (up - down) / (2 * h);
     }
     if (ref) {
-      gpuVsReference.push(gpu ? relative(gpu, ref) : Infinity);
-      referenceVsFiniteDifferences.push(relative(ref, fd, indices));
+      gpuVsReference.push(gpu ? relativeError(gpu, ref) : Infinity);
+      referenceVsFiniteDifferences.push(relativeError(ref, fd, indices));
     } else {
-      gpuVsReference.push(gpu ? relative(gpu, fd, indices) : Infinity);
+      gpuVsReference.push(gpu ? relativeError(gpu, fd, indices) : Infinity);
       referenceVsFiniteDifferences.push(NaN);
     }
   });

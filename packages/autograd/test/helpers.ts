@@ -1,19 +1,11 @@
 /** Test helpers: one Gpu and Graph per file, seeded random inputs. */
 import { afterAll, beforeAll } from 'vitest';
 import { Gpu } from '@thaw/kernels';
+import { mulberry32 } from '@thaw/kernels/reference';
 import { Graph } from '../src/index.js';
 
-/** mulberry32, uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of every test. */
+export const rng = mulberry32;
 
 /** n float64 values uniform in ±[0.1, 1) times `scale`, never zero, exactly representable in fp32. */
 export function randomInput(n: number, random: () => number, scale = 1): Float64Array {

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { adamwReference, clipFactorReference, sgdReference } from '@thaw/kernels/reference';
+import { adamwReference, clipFactorReference, relativeError as relative, sgdReference } from '@thaw/kernels/reference';
 import { AdamW, constantLr, linearLr, SGD, type Tensor } from '../src/index.js';
 import { randomInput, rng, useGraph } from './helpers.js';
-
-const relative = (got: ArrayLike<number>, want: ArrayLike<number>) => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-};
 
 describe('learning-rate schedules', () => {
   it('constant and linear decay with optional warmup', () => {

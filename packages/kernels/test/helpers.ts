@@ -1,33 +1,15 @@
 /** Shared test helpers: a seeded RNG, poisoned buffers, error norms, one Gpu per file. */
 import { afterAll, beforeAll } from 'vitest';
 import { Gpu, type GpuBuffer } from '../src/index.js';
+import { mulberry32, relativeError } from '../src/reference/index.js';
 
-/** mulberry32: a small, fast, seeded PRNG with uniform output in [0, 1). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of every test. */
+export const rng = mulberry32;
+export { relativeError };
 
 /** n values uniform in ±[0.1, 1): random signs, never zero. */
 export function randomArray(n: number, random: () => number): Float32Array {
   return Float32Array.from({ length: n }, () => (0.1 + 0.9 * random()) * (random() < 0.5 ? -1 : 1));
-}
-
-/** ‖got − want‖_F / ‖want‖_F. */
-export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 /**

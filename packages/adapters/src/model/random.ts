@@ -1,16 +1,9 @@
 /** Seeded random numbers for weight initialization (reproducible from a seed). */
 
-/** mulberry32: uniform in [0, 1). */
-export function uniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '@thaw/kernels/reference';
+
+/** Uniform in [0, 1), reproducible from the seed (mulberry32). */
+export const uniform = mulberry32;
 
 /** n samples of N(0, std²) by Box–Muller. */
 export function normal(n: number, std: number, random: () => number): Float32Array {
