@@ -14,6 +14,7 @@ import { sizeOf, Tensor } from './tensor.js';
 /** One recorded op: what backward needs to push the output's gradient to the inputs. */
 export interface TapeNode {
   op: string;
+  /** Where gradients go (not kept alive by the tape unless also in `saved`). */
   inputs: readonly Tensor[];
   output: Tensor;
   /**
@@ -22,7 +23,11 @@ export interface TapeNode {
    * `requiresGrad`: that is how frozen weights skip their weight-gradient work.
    */
   backward(gradOut: Tensor): (Tensor | undefined)[];
-  /** Tensors kept alive for backward (released with the node). */
+  /**
+   * Every tensor backward reads (inputs or helpers such as saved statistics):
+   * the tape keeps exactly these alive, and lets go of them as soon as the
+   * node has run. Inputs that backward does not read are not kept.
+   */
   saved: readonly Tensor[];
 }
 
@@ -105,9 +110,12 @@ export class Graph {
     let result: T;
     try {
       result = fn();
-    } finally {
+    } catch (error) {
       this.scopes.pop();
+      for (const tensor of mine) this.release(tensor);
+      throw error;
     }
+    this.scopes.pop();
     const kept = new Set(tensorsIn(result));
     const parent = this.scopes.at(-1);
     for (const tensor of mine) {
@@ -127,7 +135,7 @@ export class Graph {
     }
     const full: TapeNode = { ...node, output };
     output.creator = full;
-    for (const t of [...node.inputs, ...node.saved]) this.pins.set(t, (this.pins.get(t) ?? 0) + 1);
+    for (const t of node.saved) this.pins.set(t, (this.pins.get(t) ?? 0) + 1);
     this.tape.push(full);
     return output;
   }
@@ -159,6 +167,12 @@ export class Graph {
           if (input.creator) grads.set(input, this.accumulate(grads.get(input), g, input.name));
           else this.accumulateLeaf(input, g);
         });
+        // This node is done: free its output's gradient and what it saved,
+        // so memory during backward shrinks as the forward's did grow.
+        grads.delete(node.output);
+        if (gradOut !== seed) gradOut.dispose();
+        for (const t of node.saved) this.unpin(t);
+        node.saved = [];
       }
     } finally {
       this.noGradDepth--;
@@ -173,8 +187,10 @@ export class Graph {
     const tape = this.tape;
     this.tape = [];
     for (const node of tape) {
+      // The output no longer leads anywhere: it must not be mistaken for a leaf later.
       node.output.creator = undefined;
-      for (const t of [...node.inputs, ...node.saved]) this.unpin(t);
+      node.output.requiresGrad = false;
+      for (const t of node.saved) this.unpin(t);
     }
   }
 
@@ -222,10 +238,10 @@ export class Graph {
   }
 }
 
-/** Every Tensor in a value: itself, or inside arrays and plain objects. */
+/** Every Tensor in a value: itself, or inside arrays and plain objects (not class instances). */
 function tensorsIn(value: unknown): Tensor[] {
   if (value instanceof Tensor) return [value];
   if (Array.isArray(value)) return value.flatMap(tensorsIn);
-  if (value && typeof value === 'object') return Object.values(value).flatMap(tensorsIn);
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) return Object.values(value).flatMap(tensorsIn);
   return [];
 }

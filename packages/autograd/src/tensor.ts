@@ -63,10 +63,12 @@ export class Tensor {
     return this.graph.gpu.read(this.buffer, this.size);
   }
 
-  /** Drops this tensor's hold on its storage; the tensor must not be used again. */
+  /** Drops this tensor's hold on its storage (and its gradient); the tensor must not be used again. */
   dispose(): void {
     if (this.released) return;
     this.released = true;
+    this.grad?.dispose();
+    this.grad = undefined;
     this.storage.release();
   }
 

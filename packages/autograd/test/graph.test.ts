@@ -1,6 +1,6 @@
 // The tape, scopes, noGrad, views and gradient accumulation.
 import { describe, expect, it } from 'vitest';
-import { add, linear, mean, reshape, scale, sum } from '../src/index.js';
+import { add, gelu, layerNorm, linear, mean, reshape, scale, sum } from '../src/index.js';
 import { useGraph } from './helpers.js';
 
 describe('graph', () => {
@@ -71,5 +71,95 @@ describe('graph', () => {
     expect(() => g.backward(y)).toThrow(/has 2 elements; pass a seed gradient/);
     g.clearTape();
     for (const t of [c, p, y]) t.dispose();
+  });
+
+  it('frees each node\'s gradient and saved tensors as backward passes it', async () => {
+    const g = graph();
+    const pool = g.gpu.pool;
+    const x = g.parameter(new Float32Array(64).fill(0.5), [64], 'x');
+    const peakDuring = (layers: number) => {
+      let peak = 0;
+      const acquire = pool.acquire.bind(pool);
+      pool.acquire = (...args: Parameters<typeof pool.acquire>) => {
+        const b = acquire(...args);
+        peak = Math.max(peak, pool.snapshot().liveBuffers);
+        return b;
+      };
+      try {
+        g.scope(() => {
+          let h = x;
+          for (let i = 0; i < layers; i++) h = gelu(h);
+          const afterForward = pool.snapshot().liveBuffers;
+          peak = afterForward;
+          g.backward(sum(h));
+          return afterForward;
+        });
+      } finally {
+        pool.acquire = acquire;
+      }
+      g.zeroGrad([x]);
+      return peak;
+    };
+    // Backward adds a bounded number of buffers over the forward's, whatever the depth.
+    const [p10, p40] = [peakDuring(10), peakDuring(40)];
+    expect(p40 - p10).toBeLessThanOrEqual(30 + 2);
+    x.dispose();
+  });
+
+  it('releases a throwing scope\'s tensors, and keeps only tensors a result holds directly', () => {
+    const g = graph();
+    const live = () => g.gpu.pool.snapshot().liveBuffers;
+    const before = live();
+    expect(() => g.scope(() => {
+      g.tensor(new Float32Array([1, 2]), [2]);
+      throw new Error('boom');
+    })).toThrow('boom');
+    expect(live()).toBe(before);
+    class Holder {
+      constructor(readonly inner: unknown) {}
+    }
+    const kept = g.scope(() => {
+      const t = g.tensor(new Float32Array([1]), [1]);
+      return { t, holder: new Holder(g.tensor(new Float32Array([2]), [1])) };
+    });
+    // The plain object's tensor is kept; one inside a class instance is not.
+    expect(live()).toBe(before + 1);
+    kept.t.dispose();
+    expect(live()).toBe(before);
+  });
+
+  it('disposing a parameter releases its gradient too; a reused output is not a leaf', () => {
+    const g = graph();
+    const live = () => g.gpu.pool.snapshot().liveBuffers;
+    const before = live();
+    const p = g.parameter(new Float32Array([1, 2, 3]), [3], 'p');
+    const cached = g.scope(() => scale(p, 2));
+    g.scope(() => g.backward(sum(cached)));
+    expect(p.grad).toBeDefined();
+    // After backward the cached output no longer requires a gradient.
+    expect(cached.requiresGrad).toBe(false);
+    p.dispose();
+    cached.dispose();
+    expect(live()).toBe(before);
+  });
+
+  it('skips the layernorm input pass when its input leads to nothing trainable', () => {
+    const g = graph();
+    const x = g.tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], 'x');
+    const gamma = g.parameter(new Float32Array([1, 1, 1]), [3], 'gamma');
+    const beta = g.parameter(new Float32Array([0, 0, 0]), [3], 'beta');
+    const before = g.gpu.stats.dispatches;
+    g.scope(() => g.backward(sum(layerNorm(x, gamma, beta))));
+    const kernels = g.gpu.stats.dispatches - before;
+    const withInput = (() => {
+      const xp = g.parameter(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], 'xp');
+      const b2 = g.gpu.stats.dispatches;
+      g.scope(() => g.backward(sum(layerNorm(xp, gamma, beta))));
+      const n = g.gpu.stats.dispatches - b2;
+      xp.dispose();
+      return n;
+    })();
+    expect(withInput).toBe(kernels + 2); // + the input pass and x's gradient copy
+    for (const t of [x, gamma, beta]) t.dispose();
   });
 });

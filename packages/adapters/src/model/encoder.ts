@@ -28,8 +28,13 @@ export interface EncoderConfig {
   layerNormEps: number;
   hiddenDropoutProb: number;
   attentionProbsDropoutProb: number;
-  /** Added to 0, 1, 2, … to get position ids (XLM-R: padding_idx + 1 = 2; BERT: 0). */
+  /**
+   * 0 for BERT (positions 0, 1, 2, …); for XLM-R, padding_idx + 1 = 2
+   * (non-padding tokens count up from it, padding gets padding_idx).
+   */
   positionOffset: number;
+  /** Id of the padding token (XLM-R 1, mBERT 0). */
+  padTokenId: number;
 }
 
 /** One forward pass's inputs. */
@@ -47,9 +52,11 @@ export interface EncoderInput {
 /** Dropout on (training) or off (evaluation), and where its random numbers come from. */
 export interface ForwardMode {
   train: boolean;
-  /** The run's seed and the step: dropout masks are a function of both. */
+  /** The run's seed and the step (both required when training with dropout): masks are a function of them. */
   seed?: number;
   step?: number;
+  /** Micro-batch within the step (gradient accumulation), so each gets its own masks. Default 0. */
+  microBatch?: number;
 }
 
 /** Builds the parameter names of a layer. */
@@ -109,15 +116,16 @@ export class Encoder {
     if (input.ids.length !== B * T) throw new Error(`encoder: ${input.ids.length} ids for batch ${B} × sequence ${T}`);
     if (T + c.positionOffset > c.maxPositionEmbeddings) throw new Error(`encoder: sequence ${T} exceeds ${c.maxPositionEmbeddings - c.positionOffset} positions`);
 
-    // Dropout streams: one per call site of this step, in call order.
+    // Dropout streams: one per call site of this step and micro-batch, in call order.
+    const dropping = mode.train && (c.hiddenDropoutProb > 0 || c.attentionProbsDropoutProb > 0);
+    if (dropping && (mode.seed === undefined || mode.step === undefined)) {
+      throw new Error('encoder: training with dropout needs mode.seed and mode.step (otherwise every step would reuse the same masks)');
+    }
     let site = 0;
-    const drop = (x: Tensor, rate: number): Tensor => {
-      if (!mode.train || rate === 0) return x;
-      const random: DropoutRandomness = { seed: mode.seed ?? 0, stream: (mode.step ?? 0) * 4096 + site++ };
-      return dropout(x, rate, random);
-    };
+    const nextRandom = (): DropoutRandomness => ({ seed: mode.seed!, stream: ((mode.step! * 64 + (mode.microBatch ?? 0)) * 1024 + site++) >>> 0 });
+    const drop = (x: Tensor, rate: number): Tensor => (mode.train && rate > 0 ? dropout(x, rate, nextRandom()) : x);
 
-    const positions = Int32Array.from({ length: B * T }, (_, i) => (i % T) + c.positionOffset);
+    const positions = this.positionIds(input.ids, B, T);
     const types = input.tokenTypes ?? new Int32Array(B * T);
     let h = add(
       add(embedding(this.param(`${p}.embeddings.word_embeddings.weight`), input.ids, [B, T]),
@@ -136,9 +144,7 @@ export class Encoder {
       }, {
         heads: c.numAttentionHeads,
         ...(mask ? { mask } : {}),
-        ...(mode.train && c.attentionProbsDropoutProb > 0
-          ? { dropout: c.attentionProbsDropoutProb, random: { seed: mode.seed ?? 0, stream: (mode.step ?? 0) * 4096 + site++ } }
-          : {}),
+        ...(mode.train && c.attentionProbsDropoutProb > 0 ? { dropout: c.attentionProbsDropoutProb, random: nextRandom() } : {}),
       });
       const attended = layerNorm(add(drop(dense('attention.output.dense', context), c.hiddenDropoutProb), h),
         w('attention.output.LayerNorm.weight'), w('attention.output.LayerNorm.bias'), c.layerNormEps);
@@ -146,6 +152,26 @@ export class Encoder {
       h = layerNorm(add(ffn, attended), w('output.LayerNorm.weight'), w('output.LayerNorm.bias'), c.layerNormEps);
     }
     return h;
+  }
+
+  /**
+   * Position ids. With positionOffset 0 (BERT): 0, 1, 2, … per row. Otherwise
+   * as XLM-R computes them: non-padding tokens count up from padTokenId + 1
+   * (= positionOffset), padding tokens get padTokenId.
+   */
+  positionIds(ids: Int32Array, B: number, T: number): Int32Array {
+    const c = this.config;
+    if (c.positionOffset === 0) return Int32Array.from({ length: B * T }, (_, i) => i % T);
+    const pad = c.positionOffset - 1;
+    const out = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      let count = 0;
+      for (let t = 0; t < T; t++) {
+        const i = b * T + t;
+        out[i] = ids[i] === c.padTokenId ? pad : pad + ++count;
+      }
+    }
+    return out;
   }
 
   /** Releases every parameter. */

@@ -9,7 +9,7 @@ export function tinyConfig(overrides: Partial<EncoderConfig> = {}): EncoderConfi
   return {
     prefix: 'roberta', vocabSize: 13, hiddenSize: 16, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 32,
     maxPositionEmbeddings: 12, typeVocabSize: 1, layerNormEps: 1e-5, hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1,
-    positionOffset: 2, ...overrides,
+    positionOffset: 2, padTokenId: 1, ...overrides,
   };
 }
 
@@ -30,8 +30,9 @@ export function useGraph(): () => Graph {
 /** A fixed batch: ids, a padding mask (the last two tokens of row 1 are padding), labels that depend on token identity. */
 export function tinyBatch(config: EncoderConfig, batch: number, sequence: number, seed: number, classes: number) {
   const random = uniform(seed);
-  const ids = Int32Array.from({ length: batch * sequence }, () => Math.floor(random() * config.vocabSize));
   const mask = Float32Array.from({ length: batch * sequence }, (_, i) => (Math.floor(i / sequence) === 1 && i % sequence >= sequence - 2 ? 0 : 1));
+  // Real tokens avoid the padding id; padded positions hold it.
+  const ids = Int32Array.from(mask, (m) => (m ? 2 + Math.floor(random() * (config.vocabSize - 2)) : config.padTokenId));
   const labels = Int32Array.from(ids, (id, i) => (mask[i] ? id % classes : -100));
   return { ids, mask, labels, batch, sequence };
 }
@@ -84,7 +85,13 @@ export function encoderReference(c: EncoderConfig, params: Map<string, Float64Ar
   const p = c.prefix;
   const rows = B * T;
   const addArrays = (a: Float64Array, b: Float64Array) => a.map((v, i) => v + b[i]!);
-  const positions = Int32Array.from({ length: rows }, (_, i) => (i % T) + c.positionOffset);
+  // XLM-R position ids: cumulative count of non-padding tokens, + padding_idx; padding gets padding_idx.
+  const pad = c.positionOffset - 1;
+  const positions = new Int32Array(rows);
+  for (let b = 0; b < B; b++) {
+    let count = 0;
+    for (let t = 0; t < T; t++) positions[b * T + t] = ids[b * T + t] === c.padTokenId ? pad : pad + ++count;
+  }
   let h = addArrays(addArrays(embeddingReference(P(`${p}.embeddings.word_embeddings.weight`), ids, D),
     embeddingReference(P(`${p}.embeddings.position_embeddings.weight`), positions, D)),
     embeddingReference(P(`${p}.embeddings.token_type_embeddings.weight`), new Int32Array(rows), D));

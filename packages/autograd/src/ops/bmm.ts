@@ -16,7 +16,9 @@ export function bmm(a: Tensor, b: Tensor, transB = false): Tensor {
   const [b0, b1] = b.shape.slice(-2) as [number, number];
   const [KB, N] = transB ? [b1, b0] : [b0, b1];
   const batch = a.size / (M * K);
-  if (KB !== K || b.size / (b0 * b1) !== batch || a.shape.length !== b.shape.length) {
+  const leadA = a.shape.slice(0, -2);
+  const leadB = b.shape.slice(0, -2);
+  if (KB !== K || leadA.length !== leadB.length || leadA.some((d, i) => d !== leadB[i])) {
     throw new Error(`bmm: [${a.shape}] and [${b.shape}]${transB ? 'ᵀ' : ''} do not multiply`);
   }
   const c = graph.empty([...a.shape.slice(0, -2), M, N], 'bmm');
@@ -24,7 +26,7 @@ export function bmm(a: Tensor, b: Tensor, transB = false): Tensor {
   return graph.record({
     op: 'bmm',
     inputs: [a, b],
-    saved: [],
+    saved: [...(a.requiresGrad ? [b] : []), ...(b.requiresGrad ? [a] : [])],
     backward(dc) {
       let da: Tensor | undefined;
       let db: Tensor | undefined;

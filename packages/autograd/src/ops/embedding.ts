@@ -15,8 +15,10 @@ export function embedding(table: Tensor, ids: Uint32Array | Int32Array, idShape:
   const [vocab, D] = table.shape as [number, number];
   const tokens = ids.length;
   if (idShape.reduce((a, b) => a * b, 1) !== tokens) throw new Error(`embedding: id shape [${idShape}] does not hold ${tokens} ids`);
-  // Validates every id and builds the CSR index for the backward.
-  const index = embeddingIndex(ids, vocab);
+  for (let t = 0; t < tokens; t++) {
+    const v = ids[t]!;
+    if (!Number.isInteger(v) || v < 0 || v >= vocab) throw new Error(`embedding: token ${t} has id ${v}, outside 0…${vocab - 1} of ${table.name || 'the table'}`);
+  }
   const idBuffer = gpu.upload(Uint32Array.from(ids), 'ids');
   const out = graph.empty([...idShape, D], 'embedding');
   embeddingGather(gpu, { table: table.buffer, ids: idBuffer, out: out.buffer, tokens, vocab, D });
@@ -26,6 +28,8 @@ export function embedding(table: Tensor, ids: Uint32Array | Int32Array, idShape:
     inputs: [table],
     saved: [],
     backward(dOut) {
+      // The CSR index is built only when a trainable table needs it.
+      const index = embeddingIndex(ids, vocab);
       const offsets = gpu.upload(index.offsets, 'embedding.offsets');
       const positions = gpu.upload(index.positions, 'embedding.positions');
       const dTable = graph.empty(table.shape, 'embedding.dTable');

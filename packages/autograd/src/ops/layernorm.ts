@@ -22,19 +22,19 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   return graph.record({
     op: 'layerNorm',
     inputs: [x, gamma, beta],
-    saved: [mean, rstd],
+    saved: [x, gamma, mean, rstd],
     backward(dy) {
-      // dx is always needed to continue the chain; the parameter pass runs
-      // only when γ or β is trainable (they are computed together).
-      const dx = graph.empty(x.shape, 'layernorm.dx');
+      // Each pass runs only when its results are needed: dx when x leads to
+      // something trainable, dγ and dβ (computed together) when either is trainable.
+      const dx = x.requiresGrad ? graph.empty(x.shape, 'layernorm.dx') : undefined;
       const params = gamma.requiresGrad || beta.requiresGrad;
       const dgamma = params ? graph.empty(gamma.shape, 'layernorm.dgamma') : undefined;
       const dbeta = params ? graph.empty(beta.shape, 'layernorm.dbeta') : undefined;
       layerNormBackward(gpu, {
-        x: x.buffer, gamma: gamma.buffer, mean: mean.buffer, rstd: rstd.buffer, dy: dy.buffer, dx: dx.buffer,
-        ...(dgamma && dbeta ? { dgamma: dgamma.buffer, dbeta: dbeta.buffer } : {}), rows, D,
+        x: x.buffer, gamma: gamma.buffer, mean: mean.buffer, rstd: rstd.buffer, dy: dy.buffer,
+        ...(dx ? { dx: dx.buffer } : {}), ...(dgamma && dbeta ? { dgamma: dgamma.buffer, dbeta: dbeta.buffer } : {}), rows, D,
       });
-      return [x.requiresGrad ? dx : undefined, gamma.requiresGrad ? dgamma : undefined, beta.requiresGrad ? dbeta : undefined];
+      return [dx, gamma.requiresGrad ? dgamma : undefined, beta.requiresGrad ? dbeta : undefined];
     },
   }, y);
 }

@@ -22,7 +22,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   return graph.record({
     op: 'linear',
     inputs: bias ? [x, weight, bias] : [x, weight],
-    saved: [],
+    // dx reads W, dW reads x: keep only what a trainable path needs.
+    saved: [...(x.requiresGrad ? [weight] : []), ...(weight.requiresGrad ? [x] : [])],
     backward(dy) {
       let dx: Tensor | undefined;
       let dw: Tensor | undefined;

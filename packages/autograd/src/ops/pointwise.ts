@@ -30,9 +30,9 @@ export function add(a: Tensor, b: Tensor): Tensor {
     op: 'add',
     inputs: [a, b],
     saved: [],
-    // The same gradient flows to both inputs; each gets its own copy so
-    // that later accumulation never aliases.
-    backward: (dy) => [a.requiresGrad ? combine(dy, dy, 1, 0, 'add.da') : undefined, b.requiresGrad ? combine(dy, dy, 1, 0, 'add.db') : undefined],
+    // The same gradient flows to both inputs, as views of dy (no copy:
+    // accumulation always writes a new buffer, never into a gradient).
+    backward: (dy) => [a.requiresGrad ? a.graph.view(dy, a.shape, 'add.da') : undefined, b.requiresGrad ? a.graph.view(dy, b.shape, 'add.db') : undefined],
   }, combine(a, b, 1, 1, 'add'));
 }
 
@@ -53,7 +53,7 @@ function pointwise(kind: Activation, x: Tensor): Tensor {
   return graph.record({
     op: kind,
     inputs: [x],
-    saved: [],
+    saved: [x],
     backward(dy) {
       const dx = graph.empty(x.shape, `${kind}.dx`);
       activationBackward(graph.gpu, kind, { x: x.buffer, dy: dy.buffer, out: dx.buffer, n: x.size });

@@ -33,7 +33,7 @@ export interface StepBenchOptions {
 
 const CONFIG: EncoderConfig = {
   prefix: 'roberta', vocabSize: 1000, hiddenSize: 128, numHiddenLayers: 4, numAttentionHeads: 4, intermediateSize: 512,
-  maxPositionEmbeddings: 130, typeVocabSize: 1, layerNormEps: 1e-5, hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1, positionOffset: 2,
+  maxPositionEmbeddings: 130, typeVocabSize: 1, layerNormEps: 1e-5, hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1, positionOffset: 2, padTokenId: 1,
 };
 const CLASSES = 8;
 
@@ -65,7 +65,8 @@ async function benchConfig(gpu: Gpu, name: 'full' | 'frozen-base', o: StepBenchO
   const trainable = params.filter((p) => p.requiresGrad).reduce((s, p) => s + p.size, 0);
   const optimizer = new AdamW(graph, params, { lr: 1e-4, weightDecay: 0.01 });
   const tokens = o.batch * o.sequence;
-  const ids = Int32Array.from({ length: tokens }, () => Math.floor(random() * CONFIG.vocabSize));
+  // Ids 2 … vocab − 1: no padding token (1) and no BOS (0).
+  const ids = Int32Array.from({ length: tokens }, () => 2 + Math.floor(random() * (CONFIG.vocabSize - 2)));
   const labels = Int32Array.from(ids, (id) => id % CLASSES);
   let step = 0;
   const trainStep = () => {

@@ -57,7 +57,8 @@ export interface LayerNormBackwardArgs {
   mean: GpuBuffer;
   rstd: GpuBuffer;
   dy: GpuBuffer;
-  dx: GpuBuffer;
+  /** Leave out to skip the input-gradient pass (x leads to nothing trainable). */
+  dx?: GpuBuffer;
   /** dgamma and dbeta: give both, or neither to skip that pass (frozen γ, β). */
   dgamma?: GpuBuffer;
   dbeta?: GpuBuffer;
@@ -65,18 +66,20 @@ export interface LayerNormBackwardArgs {
   D: number;
 }
 
-/** Records the layernorm backward pass: dx, then (when asked for) dgamma and dbeta. */
+/** Records the layernorm backward passes that are asked for: dx, and dgamma with dbeta. */
 export function layerNormBackward(gpu: Gpu, args: LayerNormBackwardArgs): void {
   const { rows, D } = args;
   checkShape('layernorm.backward', rows, D);
   const stats = { savedMean: args.mean, savedRstd: args.rstd };
   const statBytes = { savedMean: rows * 4, savedRstd: rows * 4 };
-  gpu.kernel('layernorm', 'backwardInput', { WG: rowThreads(gpu) }).launch({
-    bindings: { x: args.x, gamma: args.gamma, dy: args.dy, dx: args.dx, ...stats },
-    uniforms: { rows, D },
-    minBytes: { x: rows * D * 4, dy: rows * D * 4, dx: rows * D * 4, gamma: D * 4, ...statBytes },
-    workgroups: foldWorkgroups(rows, gpu.maxWorkgroupsPerDimension),
-  });
+  if (args.dx) {
+    gpu.kernel('layernorm', 'backwardInput', { WG: rowThreads(gpu) }).launch({
+      bindings: { x: args.x, gamma: args.gamma, dy: args.dy, dx: args.dx, ...stats },
+      uniforms: { rows, D },
+      minBytes: { x: rows * D * 4, dy: rows * D * 4, dx: rows * D * 4, gamma: D * 4, ...statBytes },
+      workgroups: foldWorkgroups(rows, gpu.maxWorkgroupsPerDimension),
+    });
+  }
   if (!args.dgamma && !args.dbeta) return;
   if (!args.dgamma || !args.dbeta) throw new KernelLaunchError('layernorm.backward', 'give both dgamma and dbeta, or neither');
   gpu.kernel('layernorm', 'backwardParams', { WG: COLUMN_THREADS }).launch({
