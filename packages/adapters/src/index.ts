@@ -4,3 +4,5 @@
  */
 export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode } from './model/encoder.js';
 export { normal, uniform } from './model/random.js';
+export { policy, fixedOrder, OFFICIAL_SCHEDULES, type Policy, type SelectContext, type Selection } from './schedules/policies.js';
+export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type UnfreezeTiming } from './schedules/algorithm1.js';
