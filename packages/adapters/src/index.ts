@@ -2,7 +2,9 @@
  * @thaw/adapters — the encoder (and, as the project grows, adapters, heads,
  * schedules, Fisher, training, data and formats).
  */
-export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode } from './model/encoder.js';
+export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup } from './model/encoder.js';
+export { BottleneckAdapter, type BottleneckConfig, type BottleneckLocation } from './adapters/bottleneck.js';
+export { Stack } from './adapters/stack.js';
 export { normal, uniform } from './model/random.js';
 export { policy, fixedOrder, OFFICIAL_SCHEDULES, type Policy, type SelectContext, type Selection } from './schedules/policies.js';
 export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type UnfreezeTiming } from './schedules/algorithm1.js';

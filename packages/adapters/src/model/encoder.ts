@@ -14,6 +14,14 @@ import {
 } from '@thaw/autograd';
 import { normal, uniform } from './random.js';
 
+/**
+ * What the encoder asks of active adapters: the residual-and-norm of a
+ * sub-block (`LN(h + x)` without adapters). See adapters/stack.ts.
+ */
+export interface AdapterSetup {
+  apply(layer: number, location: 'output' | 'attention.output', h: Tensor, x: Tensor, ln: { weight: Tensor; bias: Tensor; eps: number }): Tensor;
+}
+
 /** Shape of an encoder (names follow Hugging Face's config.json). */
 export interface EncoderConfig {
   /** Parameter name prefix: `roberta` (XLM-R) or `bert` (mBERT). */
@@ -107,8 +115,8 @@ export class Encoder {
     for (const t of this.params.values()) t.requiresGrad = trainable;
   }
 
-  /** Hidden states [batch, sequence, hidden] of the last layer. */
-  forward(input: EncoderInput, mode: ForwardMode): Tensor {
+  /** Hidden states [batch, sequence, hidden] of the last layer, with `adapters` active if given. */
+  forward(input: EncoderInput, mode: ForwardMode, adapters?: AdapterSetup): Tensor {
     const c = this.config;
     const g = this.graph;
     const { batch: B, sequence: T } = input;
@@ -146,10 +154,14 @@ export class Encoder {
         ...(mask ? { mask } : {}),
         ...(mode.train && c.attentionProbsDropoutProb > 0 ? { dropout: c.attentionProbsDropoutProb, random: nextRandom() } : {}),
       });
-      const attended = layerNorm(add(drop(dense('attention.output.dense', context), c.hiddenDropoutProb), h),
-        w('attention.output.LayerNorm.weight'), w('attention.output.LayerNorm.bias'), c.layerNormEps);
+      const norm = (name: string) => ({ weight: w(`${name}.LayerNorm.weight`), bias: w(`${name}.LayerNorm.bias`), eps: c.layerNormEps });
+      const residual = (location: 'output' | 'attention.output', out: Tensor, input: Tensor) => {
+        const ln = norm(location);
+        return adapters ? adapters.apply(i, location, out, input, ln) : layerNorm(add(out, input), ln.weight, ln.bias, ln.eps);
+      };
+      const attended = residual('attention.output', drop(dense('attention.output.dense', context), c.hiddenDropoutProb), h);
       const ffn = drop(dense('output.dense', gelu(dense('intermediate.dense', attended))), c.hiddenDropoutProb);
-      h = layerNorm(add(ffn, attended), w('output.LayerNorm.weight'), w('output.LayerNorm.bias'), c.layerNormEps);
+      h = residual('output', ffn, attended);
     }
     return h;
   }

@@ -75,7 +75,7 @@ export function tinyTrainer(graph: Graph, config: EncoderConfig, seed: number, c
  * float64 forward of {@link Encoder} without dropout, from float64 copies of
  * its parameters (by name): the reference for the end-to-end layer check.
  */
-export function encoderReference(c: EncoderConfig, params: Map<string, Float64Array>, ids: Int32Array, mask: Float32Array, B: number, T: number): Float64Array {
+export function encoderReference(c: EncoderConfig, params: Map<string, Float64Array>, ids: Int32Array, mask: Float32Array, B: number, T: number, stack: { name: string; bottleneck: number }[] = []): Float64Array {
   const P = (name: string) => {
     const v = params.get(name);
     if (!v) throw new Error(`no parameter ${name}`);
@@ -106,7 +106,15 @@ export function encoderReference(c: EncoderConfig, params: Map<string, Float64Ar
       { B, T, D, heads: c.numAttentionHeads }, mask);
     const attended = ln(addArrays(dense(ctx, `${L}.attention.output.dense`, D, D), h), `${L}.attention.output.LayerNorm`);
     const inner = dense(attended, `${L}.intermediate.dense`, D, c.intermediateSize).map(geluReference);
-    h = ln(addArrays(dense(inner, `${L}.output.dense`, c.intermediateSize, D), attended), `${L}.output.LayerNorm`);
+    // Stack(a1, a2, …) at the FFN output: r += A(LN(r + x)) per adapter, then LN(r + x).
+    let r = dense(inner, `${L}.output.dense`, c.intermediateSize, D);
+    for (const { name, bottleneck } of stack) {
+      const A = `${L}.output.adapters.${name}`;
+      const z = ln(addArrays(r, attended), `${L}.output.LayerNorm`);
+      const down = matmulReference({ a: z, b: P(`${A}.adapter_down.0.weight`), bias: P(`${A}.adapter_down.0.bias`), M: rows, N: bottleneck, K: D, transB: true }).map((v) => Math.max(v, 0));
+      r = addArrays(r, matmulReference({ a: down, b: P(`${A}.adapter_up.weight`), bias: P(`${A}.adapter_up.bias`), M: rows, N: D, K: bottleneck, transB: true }));
+    }
+    h = ln(addArrays(r, attended), `${L}.output.LayerNorm`);
   }
   return h;
 }

@@ -1,0 +1,97 @@
+/**
+ * The bottleneck adapter after a sub-block's output: AdapterHub's `seq_bn`
+ * (Pfeiffer / MAD-X: after the FFN only) and `double_seq_bn` (Houlsby: after
+ * the attention output and after the FFN).
+ *
+ *   A(z) = W_up · f(W_down · z + b_down) + b_up          f = ReLU (AdapterHub's pfeiffer default)
+ *
+ * Parameters per layer i and location (`output` = after the FFN,
+ * `attention.output` = after attention), in AdapterHub's names:
+ *   {prefix}.encoder.layer.{i}.{location}.adapters.{name}.adapter_down.0.weight   [d, D]
+ *   … .adapter_down.0.bias [d], .adapter_up.weight [D, d], .adapter_up.bias [D]
+ * with d = D / reductionFactor. Initialization "bert": weights N(0, 0.02²), biases 0.
+ */
+import { linear, relu, type Graph, type Tensor } from '@thaw/autograd';
+import { normal, uniform } from '../model/random.js';
+
+/** Where a bottleneck sits in a layer. */
+export type BottleneckLocation = 'output' | 'attention.output';
+
+/** Configuration of a bottleneck adapter (AdapterHub's names where they exist). */
+export interface BottleneckConfig {
+  /** `seq_bn` (after the FFN) or `double_seq_bn` (after attention and after the FFN). */
+  architecture: 'seq_bn' | 'double_seq_bn';
+  reductionFactor: number;
+}
+
+export class BottleneckAdapter {
+  /** Parameters by AdapterHub name, in a fixed order. */
+  readonly params = new Map<string, Tensor>();
+  readonly locations: BottleneckLocation[];
+  readonly bottleneck: number;
+
+  constructor(
+    readonly graph: Graph,
+    /** The adapter's name, e.g. `en` or `xnli`. */
+    readonly name: string,
+    readonly config: BottleneckConfig,
+    readonly model: { prefix: string; hiddenSize: number; layers: number },
+    seed: number,
+  ) {
+    this.locations = config.architecture === 'seq_bn' ? ['output'] : ['attention.output', 'output'];
+    this.bottleneck = Math.max(1, Math.floor(model.hiddenSize / config.reductionFactor));
+    const D = model.hiddenSize;
+    const d = this.bottleneck;
+    const random = uniform(seed);
+    for (let i = 0; i < model.layers; i++) {
+      for (const location of this.locations) {
+        const base = this.prefix(i, location);
+        this.add(`${base}.adapter_down.0.weight`, normal(d * D, 0.02, random), [d, D]);
+        this.add(`${base}.adapter_down.0.bias`, new Float32Array(d), [d]);
+        this.add(`${base}.adapter_up.weight`, normal(D * d, 0.02, random), [D, d]);
+        this.add(`${base}.adapter_up.bias`, new Float32Array(D), [D]);
+      }
+    }
+  }
+
+  /** Whether the adapter acts at this location. */
+  has(location: BottleneckLocation): boolean {
+    return this.locations.includes(location);
+  }
+
+  /** A(z) for layer i at a location. */
+  forward(layer: number, location: BottleneckLocation, z: Tensor): Tensor {
+    const p = (rest: string) => this.param(`${this.prefix(layer, location)}.${rest}`);
+    return linear(relu(linear(z, p('adapter_down.0.weight'), p('adapter_down.0.bias'))), p('adapter_up.weight'), p('adapter_up.bias'));
+  }
+
+  /** Every parameter of layer i's adapter: one block of scheduled unfreezing. */
+  block(layer: number): Tensor[] {
+    const prefixes = this.locations.map((l) => `${this.prefix(layer, l)}.`);
+    return [...this.params].filter(([n]) => prefixes.some((p) => n.startsWith(p))).map(([, t]) => t);
+  }
+
+  param(name: string): Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new Error(`adapter '${this.name}' has no parameter '${name}'`);
+    return t;
+  }
+
+  /** Sets requiresGrad on every parameter. */
+  setTrainable(trainable: boolean): void {
+    for (const t of this.params.values()) t.requiresGrad = trainable;
+  }
+
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+    this.params.clear();
+  }
+
+  private prefix(layer: number, location: BottleneckLocation): string {
+    return `${this.model.prefix}.encoder.layer.${layer}.${location}.adapters.${this.name}`;
+  }
+
+  private add(name: string, data: Float32Array, shape: number[]): void {
+    this.params.set(name, this.graph.parameter(data, shape, name));
+  }
+}

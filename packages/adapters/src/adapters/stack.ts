@@ -1,0 +1,29 @@
+/**
+ * Stack(a1, a2, …): AdapterHub's composition of bottleneck adapters at one
+ * location of a layer (paper-spec §1.3, formats-and-adapters §1.3). With
+ * h the sub-block's output (after dense and dropout, before the residual),
+ * x its input and LN the layer's own pretrained LayerNorm:
+ *
+ *   r_0 = h
+ *   r_n = r_{n−1} + A_n(LN(r_{n−1} + x))     for each adapter in the stack
+ *   out = LN(r_last + x)
+ *
+ * The same LN and the same x are used at every stage. With no adapter at
+ * the location this is the plain post-LN residual, LN(h + x).
+ */
+import { add, layerNorm, type Tensor } from '@thaw/autograd';
+import type { BottleneckAdapter, BottleneckLocation } from './bottleneck.js';
+
+export class Stack {
+  constructor(readonly adapters: readonly BottleneckAdapter[]) {}
+
+  /** The residual-and-norm of layer `layer` at `location`, with the stack's adapters applied. */
+  apply(layer: number, location: BottleneckLocation, h: Tensor, x: Tensor, ln: { weight: Tensor; bias: Tensor; eps: number }): Tensor {
+    let r = h;
+    for (const adapter of this.adapters) {
+      if (!adapter.has(location)) continue;
+      r = add(r, adapter.forward(layer, location, layerNorm(add(r, x), ln.weight, ln.bias, ln.eps)));
+    }
+    return layerNorm(add(r, x), ln.weight, ln.bias, ln.eps);
+  }
+}

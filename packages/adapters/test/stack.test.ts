@@ -1,0 +1,97 @@
+// MAD-X: Stack(lang, task) at the FFN output, forward and backward against the
+// float64 formula; the language adapter stays bit-identical through training.
+import { describe, expect, it } from 'vitest';
+import { relativeError } from '@thaw/kernels/reference';
+import { AdamW, crossEntropy, linear } from '@thaw/autograd';
+import { BottleneckAdapter, Encoder, Stack, uniform } from '../src/index.js';
+import { encoderReference, tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
+
+describe('Stack(lang, task)', () => {
+  const graph = useGraph();
+
+  it('matches the float64 formula, forward and task-adapter gradients; frozen parts get none', async () => {
+    const g = graph();
+    const config = tinyConfig({ numHiddenLayers: 2, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
+    const model = { prefix: config.prefix, hiddenSize: 8, layers: 2 };
+    const encoder = new Encoder(g, config, 1);
+    const lang = new BottleneckAdapter(g, 'en', { architecture: 'seq_bn', reductionFactor: 2 }, model, 2);
+    const task = new BottleneckAdapter(g, 'xnli', { architecture: 'seq_bn', reductionFactor: 4 }, model, 3);
+    // Non-zero biases so that every term of the formula matters.
+    const random = uniform(4);
+    for (const a of [lang, task]) for (const [n, t] of a.params) if (n.endsWith('bias')) g.gpu.write(t.buffer, Float32Array.from({ length: t.size }, () => random() - 0.5));
+    encoder.setTrainable(false);
+    lang.setTrainable(false);
+    const [B, T] = [2, 5];
+    const batch = tinyBatch(config, B, T, 6, 3);
+    const R = Float64Array.from({ length: B * T * 8 }, () => random() * 2 - 1);
+    const seed = g.tensor(Float32Array.from(R), [B, T, 8], 'R');
+    const out = g.scope(() => {
+      const h = encoder.forward({ ids: batch.ids, batch: B, sequence: T, attentionMask: batch.mask }, { train: false }, new Stack([lang, task]));
+      g.backward(h, seed);
+      return h;
+    });
+    const params = new Map<string, Float64Array>();
+    for (const m of [encoder.params, lang.params, task.params]) for (const [n, t] of m) params.set(n, Float64Array.from(await t.read()));
+    const stack = [{ name: 'en', bottleneck: lang.bottleneck }, { name: 'xnli', bottleneck: task.bottleneck }];
+    const reference = () => encoderReference(config, params, batch.ids, batch.mask, B, T, stack);
+    expect(relativeError(await out.read(), reference())).toBeLessThan(1e-5);
+    // Without adapters the output differs: the stack is really applied.
+    expect(relativeError(await out.read(), encoderReference(config, params, batch.ids, batch.mask, B, T))).toBeGreaterThan(1e-3);
+
+    const loss = () => reference().reduce((s, v, i) => s + v * R[i]!, 0);
+    for (const [name, t] of task.params) {
+      const values = params.get(name)!;
+      const grad = await t.grad!.read();
+      const indices = Array.from({ length: Math.min(6, values.length) }, (_, k) => Math.floor((k * values.length) / Math.min(6, values.length)));
+      const fd = new Float64Array(values.length);
+      for (const i of indices) {
+        const keep = values[i]!;
+        values[i] = keep + 1e-6;
+        const up = loss();
+        values[i] = keep - 1e-6;
+        const down = loss();
+        values[i] = keep;
+        fd[i] = (up - down) / 2e-6;
+      }
+      expect(relativeError(grad, fd, indices), name).toBeLessThan(1e-4);
+    }
+    for (const t of [...encoder.params.values(), ...lang.params.values()]) expect(t.grad).toBeUndefined();
+    out.dispose();
+    seed.dispose();
+    g.zeroGrad(task.params.values());
+    for (const x of [encoder, lang, task]) x.dispose();
+  });
+
+  it('training the task adapter leaves the language adapter and the base bit-identical', async () => {
+    const g = graph();
+    const config = tinyConfig();
+    const model = { prefix: config.prefix, hiddenSize: config.hiddenSize, layers: config.numHiddenLayers };
+    const encoder = new Encoder(g, config, 1);
+    const lang = new BottleneckAdapter(g, 'en', { architecture: 'seq_bn', reductionFactor: 2 }, model, 2);
+    const task = new BottleneckAdapter(g, 'xnli', { architecture: 'seq_bn', reductionFactor: 4 }, model, 3);
+    encoder.setTrainable(false);
+    lang.setTrainable(false);
+    const head = g.parameter(Float32Array.from({ length: 5 * config.hiddenSize }, (_, i) => Math.sin(i) * 0.1), [5, config.hiddenSize], 'head');
+    const frozenBefore = await Promise.all([...lang.params.values(), ...encoder.params.values()].map((t) => t.read()));
+    const taskBefore = await Promise.all([...task.params.values()].map((t) => t.read()));
+    const optimizer = new AdamW(g, [...encoder.params.values(), ...lang.params.values(), ...task.params.values(), head], { lr: 1e-2 });
+    const stack = new Stack([lang, task]);
+    for (let step = 0; step < 5; step++) {
+      const batch = tinyBatch(config, 2, 6, step, 5);
+      g.scope(() => {
+        const h = encoder.forward({ ids: batch.ids, batch: 2, sequence: 6, attentionMask: batch.mask }, { train: true, seed: 1, step }, stack);
+        g.backward(crossEntropy(linear(h, head), batch.labels));
+      });
+      optimizer.update();
+      optimizer.zeroGrad();
+      await g.gpu.throttle();
+    }
+    const frozenAfter = await Promise.all([...lang.params.values(), ...encoder.params.values()].map((t) => t.read()));
+    frozenAfter.forEach((v, i) => expect(Buffer.from(v.buffer).equals(Buffer.from(frozenBefore[i]!.buffer))).toBe(true));
+    const taskAfter = await Promise.all([...task.params.values()].map((t) => t.read()));
+    expect(taskAfter.some((v, i) => !Buffer.from(v.buffer).equals(Buffer.from(taskBefore[i]!.buffer)))).toBe(true);
+    optimizer.dispose();
+    head.dispose();
+    for (const x of [encoder, lang, task]) x.dispose();
+  });
+});
