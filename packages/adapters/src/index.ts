@@ -8,3 +8,4 @@ export { Stack } from './adapters/stack.js';
 export { normal, uniform } from './model/random.js';
 export { policy, fixedOrder, OFFICIAL_SCHEDULES, type Policy, type SelectContext, type Selection } from './schedules/policies.js';
 export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type UnfreezeTiming } from './schedules/algorithm1.js';
+export { fisherTraces, type FisherOptions, type FisherBatch } from './fisher/traces.js';

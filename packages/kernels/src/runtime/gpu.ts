@@ -204,10 +204,14 @@ export class Gpu implements DispatchRecorder {
     if (!this.timing && this.batchDispatches >= this.maxDispatchesPerSubmit) this.flush();
   }
 
-  /** Copies `bytes` bytes between buffers, in order with the recorded dispatches. */
-  copy(src: GpuBuffer, dst: GpuBuffer, bytes = Math.min(src.bytes, dst.bytes)): void {
+  /** Copies `bytes` bytes between buffers (offsets in bytes, multiples of 4), in order with the recorded dispatches. */
+  copy(src: GpuBuffer, dst: GpuBuffer, bytes = Math.min(src.bytes, dst.bytes), srcOffset = 0, dstOffset = 0): void {
+    const size = Math.ceil(bytes / 4) * 4;
+    if (srcOffset % 4 || dstOffset % 4 || srcOffset + size > src.buffer.size || dstOffset + size > dst.buffer.size) {
+      throw new RangeError(`copy of ${bytes} bytes from offset ${srcOffset} to offset ${dstOffset} is out of range or misaligned`);
+    }
     this.endPass();
-    this.currentEncoder().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
+    this.currentEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, size);
   }
 
   /** Submits everything recorded so far (no wait). */
