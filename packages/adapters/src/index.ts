@@ -9,3 +9,4 @@ export { normal, uniform } from './model/random.js';
 export { policy, fixedOrder, OFFICIAL_SCHEDULES, type Policy, type SelectContext, type Selection } from './schedules/policies.js';
 export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type UnfreezeTiming } from './schedules/algorithm1.js';
 export { fisherTraces, type FisherOptions, type FisherBatch } from './fisher/traces.js';
+export { readSafetensors, writeSafetensors, SafetensorsError, type HostTensor } from './io/safetensors.js';
