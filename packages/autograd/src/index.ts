@@ -22,5 +22,5 @@ export { softmax, softmaxReferenceOp, type SoftmaxOptions } from './ops/softmax.
 export { embedding, embeddingReferenceOp } from './ops/embedding.js';
 export { dropout, dropoutReference, type DropoutRandomness } from './ops/dropout.js';
 export { multiHeadAttention, multiHeadAttentionReference, type AttentionWeights, type AttentionOptions } from './ops/attention.js';
-export { AdamW, SGD, type OptimizerOptions, type AdamWOptions } from './optim/optimizer.js';
+export { AdamW, SGD, type OptimizerOptions, type AdamWOptions, type OptimizerState } from './optim/optimizer.js';
 export { constantLr, linearLr, type LrSchedule } from './optim/schedule.js';

@@ -7,7 +7,8 @@
  * problem; writing goes through a temporary file and a rename, so a crash
  * never leaves half a file.
  */
-import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 /** A host tensor: shape and float32 values. */
 export interface HostTensor {
@@ -95,7 +96,7 @@ export async function readSafetensors(path: string): Promise<{ tensors: Map<stri
   return { tensors, metadata };
 }
 
-/** Writes float32 tensors (sorted by name) and string metadata, atomically. */
+/** Writes float32 tensors (sorted by name) and string metadata, atomically (creating the folder). */
 export async function writeSafetensors(path: string, tensors: Map<string, HostTensor>, metadata: Record<string, string> = {}): Promise<void> {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
@@ -121,6 +122,7 @@ export async function writeSafetensors(path: string, tensors: Map<string, HostTe
     at += data.byteLength;
   }
   const temp = `${path}.${process.pid}.tmp`;
+  await mkdir(dirname(path), { recursive: true });
   try {
     await writeFile(temp, out);
     const handle = await open(temp, 'r');

@@ -50,6 +50,18 @@ export class UnfreezeSchedule {
     this.policy = makePolicy(options.policy, options.layers, options.seed ?? 0);
   }
 
+  /** What a checkpoint must hold to resume the schedule exactly. */
+  state(): { round: number; trainable: number[] } {
+    return { round: this.round, trainable: this.trainableBlocks };
+  }
+
+  /** Restores a state from {@link state} (before visiting the next step). */
+  restore(state: { round: number; trainable: number[] }): void {
+    this.round = state.round;
+    this.trainable.clear();
+    for (const j of state.trainable) this.trainable.add(j);
+  }
+
   /** Blocks trainable now, ascending. */
   get trainableBlocks(): number[] {
     return [...this.trainable].sort((a, b) => a - b);

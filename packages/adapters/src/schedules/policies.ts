@@ -109,18 +109,18 @@ export function policy(name: string, layers: number, seed = 0): Policy {
       return ordered(name, (L) => all(L).reverse());
     case 'gu-rev':
       return ordered(name, all);
-    case 'rand': {
-      const random = mulberry32(seed);
+    case 'rand':
       return {
         name,
         trainsBase: false,
         async select({ round, frozen }) {
           if (round === 0) return { blocks: frozen.includes(layers - 1) ? [layers - 1] : [] };
           if (!frozen.length) return { blocks: [] };
+          // A generator per (seed, round): the choice has no hidden state, so a resumed run repeats it.
+          const random = mulberry32(((seed >>> 0) * 4099 + round) >>> 0);
           return { blocks: [frozen[Math.floor(random() * frozen.length)]!] };
         },
       };
-    }
     case 'fun':
       return {
         name,

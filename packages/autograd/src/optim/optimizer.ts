@@ -32,6 +32,12 @@ export interface AdamWOptions extends OptimizerOptions {
   eps?: number;
 }
 
+/** A serializable optimizer state (see Optimizer.exportState). */
+export interface OptimizerState {
+  step: number;
+  params: { index: number; steps: number; m?: Float32Array; v?: Float32Array }[];
+}
+
 interface ParamState {
   /** Updates this parameter has had. */
   steps: number;
@@ -83,6 +89,41 @@ abstract class Optimizer {
   /** The global gradient norm before clipping, of the last step (a readback; NaN without clipping). */
   async lastGradNorm(): Promise<number> {
     return (await this.graph.gpu.read(this.clip))[1]!;
+  }
+
+  /**
+   * The optimizer's state, for a checkpoint: its step, and for every
+   * parameter that has been updated (by index in `params`) its update count
+   * and, for AdamW, its moments. Reads the moments back from the GPU.
+   */
+  async exportState(): Promise<OptimizerState> {
+    const gpu = this.graph.gpu;
+    const params: OptimizerState['params'] = [];
+    for (const [index, p] of this.params.entries()) {
+      const s = this.state.get(p);
+      if (!s) continue;
+      params.push({ index, steps: s.steps, ...(s.moments ? { m: await gpu.read(s.moments.m, p.size), v: await gpu.read(s.moments.v, p.size) } : {}) });
+    }
+    return { step: this.step, params };
+  }
+
+  /** Restores a state from {@link exportState} (same parameter list, same order). */
+  importState(state: OptimizerState): void {
+    const gpu = this.graph.gpu;
+    for (const s of this.state.values()) {
+      if (s.moments) {
+        gpu.release(s.moments.m);
+        gpu.release(s.moments.v);
+      }
+    }
+    this.state.clear();
+    this.step = state.step;
+    for (const entry of state.params) {
+      const p = this.params[entry.index];
+      if (!p) throw new Error(`optimizer state names parameter ${entry.index}; the optimizer has ${this.params.length}`);
+      const moments = entry.m && entry.v ? { m: gpu.upload(entry.m, `${p.name}.m`), v: gpu.upload(entry.v, `${p.name}.v`) } : undefined;
+      this.state.set(p, { steps: entry.steps, ...(moments ? { moments } : {}) });
+    }
   }
 
   /** Releases every parameter's gradient. */

@@ -1,0 +1,279 @@
+/**
+ * The trainer: AdamW (linear or constant LR, no warmup by default, global-norm
+ * clipping at 1.0) over a model whose task-adapter blocks are unfrozen by an
+ * {@link UnfreezeSchedule}, with tr(F) tracking, evaluation and best-checkpoint
+ * selection on the source dev set, exact resume, and the run directory:
+ *
+ *   config.json     every option, the seed, the adapter
+ *   log.jsonl       per step: step, loss, lr, trainable blocks, tr(F) per block when tracked
+ *   events.jsonl    unfreeze events {step, blocks, policy, scores?}
+ *   checkpoints/best/adapter.safetensors   task adapter + head at the best dev metric
+ *   checkpoints/last/…                     everything needed to resume bit for bit
+ *   results.json    the caller's final evaluation, when given
+ *
+ * Progress goes to callbacks; nothing here prints.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { AdamW, constantLr, linearLr, type Graph, type OptimizerState, type Tensor } from '@thaw/autograd';
+import { fisherTraces, type FisherBatch, type FisherOptions } from '../fisher/traces.js';
+import { readSafetensors, writeSafetensors, type HostTensor } from '../io/safetensors.js';
+import type { ForwardMode } from '../model/encoder.js';
+import { UnfreezeSchedule, type UnfreezeEvent, type UnfreezeTiming } from '../schedules/algorithm1.js';
+import { appendJsonLine, truncateJsonLines, writeJsonAtomic } from './run-dir.js';
+
+/** What the trainer needs of a model: its parameters by role, a loss and eval logits. */
+export interface TaskModel<B> {
+  /** Every parameter, in a fixed order (the optimizer's). */
+  params: readonly Tensor[];
+  /** Task-adapter blocks, by layer (0 = bottom). */
+  blocks: readonly (readonly Tensor[])[];
+  /** Head parameters: trainable from step 0 under every schedule. */
+  head: readonly Tensor[];
+  /** Base-model parameters: trainable only under the `full` schedule. */
+  base: readonly Tensor[];
+  /** Scalar training loss of a batch. */
+  loss(batch: B, mode: ForwardMode): Tensor;
+  /** Evaluation-mode logits [rows, classes] of a batch, for tr(F). */
+  fisherBatch(batch: B): FisherBatch;
+  /** The tensors a checkpoint holds (task adapter + head), by AdapterHub name. */
+  checkpoint: ReadonlyMap<string, Tensor>;
+}
+
+/** What the trainer needs of the data. */
+export interface TaskData<B> {
+  /** The training batch of step `step`: a function of the seed and the step only (so a resumed run sees the same data). */
+  trainBatch(step: number): B;
+  /** `count` batches from a fresh shuffle drawn with `seed`, for tr(F). */
+  fisherBatches(seed: number, count: number): B[];
+  /** The source dev metric in [0, 1] of the model as it is now. */
+  evaluateDev(): Promise<number>;
+}
+
+export interface TrainerOptions {
+  out: string;
+  steps: number;
+  lr: number;
+  lrSchedule?: 'linear' | 'constant';
+  warmupSteps?: number;
+  weightDecay?: number;
+  maxGradNorm?: number | null;
+  /** Unfreezing policy, interval k and timing (see schedules/). */
+  policy: string;
+  k: number;
+  timing?: UnfreezeTiming;
+  seed: number;
+  /** Evaluate on the dev set (and save checkpoints) every n steps (and at the end). */
+  evalEvery: number;
+  /** Track tr(F) per block every n steps (0: never). */
+  fisherEvery?: number;
+  /** Batches per tr(F) estimate (default 41, as the official code). */
+  fisherBatches?: number;
+  fisher?: FisherOptions;
+  /** Continue from checkpoints/last when it exists. */
+  resume?: boolean;
+  /** Anything else to record in config.json (model, adapter, versions). */
+  extraConfig?: Record<string, unknown>;
+}
+
+/** Per-step progress, for a CLI to render. */
+export interface StepReport {
+  step: number;
+  loss: number;
+  lr: number;
+  trainableBlocks: number[];
+  stepsPerSecond: number;
+}
+
+export interface TrainerCallbacks {
+  onStep?(report: StepReport): void;
+  onEvent?(event: UnfreezeEvent): void;
+  onEval?(step: number, metric: number, best: boolean): void;
+}
+
+/** A run stopped because the loss stopped being a number. */
+export class NonFiniteLossError extends Error {
+  constructor(readonly step: number, readonly loss: number, out: string) {
+    super(`loss is ${loss} at step ${step}; the run stopped. The last good checkpoint is in ${join(out, 'checkpoints')}`);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+/** The outcome of a run. */
+export interface TrainSummary {
+  steps: number;
+  bestStep: number;
+  bestDev: number;
+}
+
+async function hostTensors(tensors: Iterable<[string, Tensor]>): Promise<Map<string, HostTensor>> {
+  const out = new Map<string, HostTensor>();
+  for (const [name, t] of tensors) out.set(name, { shape: [...t.shape], data: await t.read() });
+  return out;
+}
+
+export class Trainer<B> {
+  private readonly schedule: UnfreezeSchedule;
+  private readonly optimizer: AdamW;
+
+  constructor(
+    private readonly graph: Graph,
+    private readonly model: TaskModel<B>,
+    private readonly data: TaskData<B>,
+    private readonly options: TrainerOptions,
+  ) {
+    const o = options;
+    if (!Number.isInteger(o.steps) || o.steps < 1) throw new Error(`--steps must be a positive integer, got ${o.steps}`);
+    if (!Number.isInteger(o.evalEvery) || o.evalEvery < 1) throw new Error(`--eval-every must be a positive integer, got ${o.evalEvery}`);
+    this.schedule = new UnfreezeSchedule({ policy: o.policy, layers: model.blocks.length, k: o.k, seed: o.seed, timing: o.timing ?? 'paper' });
+    const lr = (o.lrSchedule ?? 'linear') === 'linear' ? linearLr(o.lr, o.steps, o.warmupSteps ?? 0) : constantLr(o.lr);
+    this.optimizer = new AdamW(graph, model.params, { lr, weightDecay: o.weightDecay ?? 0, maxGradNorm: o.maxGradNorm === undefined ? 1.0 : o.maxGradNorm });
+  }
+
+  /** Runs (or resumes) training; returns the best dev metric and its step. */
+  async run(callbacks: TrainerCallbacks = {}): Promise<TrainSummary> {
+    const o = this.options;
+    const m = this.model;
+    const gpu = this.graph.gpu;
+    const path = (name: string) => join(o.out, name);
+    let start = 0;
+    let best = { step: -1, metric: -Infinity };
+    // Trainable from step 0: the head, and the base under `full`. Blocks follow the schedule.
+    for (const p of m.params) p.requiresGrad = false;
+    for (const p of m.head) p.requiresGrad = true;
+    if (this.schedule.policy.trainsBase) for (const p of m.base) p.requiresGrad = true;
+
+    if (o.resume && existsSync(path('checkpoints/last/state.json'))) {
+      const resumed = await this.loadLast();
+      start = resumed.step;
+      best = resumed.best;
+      await truncateJsonLines(path('log.jsonl'), start);
+      await truncateJsonLines(path('events.jsonl'), start);
+    } else {
+      await writeJsonAtomic(path('config.json'), { ...o, extraConfig: undefined, ...o.extraConfig, layers: m.blocks.length });
+    }
+
+    const fisherScores = (step: number) => async () => {
+      const traces = await this.traces(step);
+      return new Map(traces.map((t, j) => [j, t] as const));
+    };
+    let last = performance.now();
+    for (let step = start; step < o.steps; step++) {
+      const event = await this.schedule.at(step, this.schedule.policy.name === 'fun' ? fisherScores(step) : undefined);
+      if (event) {
+        for (const j of event.blocks) for (const p of m.blocks[j]!) p.requiresGrad = true;
+        await appendJsonLine(path('events.jsonl'), event);
+        callbacks.onEvent?.(event);
+      }
+      const tracked = o.fisherEvery && step % o.fisherEvery === 0 ? await this.traces(step) : undefined;
+      const lr = this.optimizer.lr;
+      const batch = this.data.trainBatch(step);
+      const loss = this.graph.scope(() => {
+        const l = m.loss(batch, { train: true, seed: o.seed, step });
+        this.graph.backward(l);
+        return l;
+      });
+      const value = (await loss.read())[0]!;
+      loss.dispose();
+      if (!Number.isFinite(value)) {
+        this.optimizer.zeroGrad();
+        throw new NonFiniteLossError(step, value, o.out);
+      }
+      this.optimizer.update();
+      this.optimizer.zeroGrad();
+      const trainableBlocks = this.schedule.trainableBlocks;
+      const line: Record<string, unknown> = { step, loss: value, lr, trainableBlocks };
+      if (tracked) {
+        // Raw per block, and their sum normalized by the number of trainable blocks (paper Fig. 3).
+        line.fisher = tracked;
+        line.fisherPerTrainableBlock = tracked.reduce((a, b) => a + b, 0) / Math.max(1, trainableBlocks.length);
+      }
+      await appendJsonLine(path('log.jsonl'), line);
+      const now = performance.now();
+      callbacks.onStep?.({ step, loss: value, lr, trainableBlocks, stepsPerSecond: 1000 / Math.max(1e-9, now - last) });
+      last = now;
+      const done = step + 1;
+      if (done % o.evalEvery === 0 || done === o.steps) {
+        const metric = await this.data.evaluateDev();
+        const improved = metric > best.metric;
+        if (improved) {
+          best = { step: done, metric };
+          await writeSafetensors(path('checkpoints/best/adapter.safetensors'), await hostTensors(m.checkpoint), { step: String(done), dev: String(metric) });
+          await writeJsonAtomic(path('checkpoints/best/state.json'), { step: done, dev: metric });
+        }
+        callbacks.onEval?.(done, metric, improved);
+        await this.saveLast(done, best);
+      }
+      await gpu.throttle();
+    }
+    return { steps: o.steps, bestStep: best.step, bestDev: best.metric };
+  }
+
+  /** Releases the optimizer (the model belongs to the caller). */
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+
+  /** tr(F) of every block on the current weights, from a fresh shuffle seeded by the run seed and the step. */
+  private async traces(step: number): Promise<number[]> {
+    const batches = this.data.fisherBatches((this.options.seed * 1_000_003 + step) >>> 0, this.options.fisherBatches ?? 41);
+    return fisherTraces(this.graph, {
+      blocks: this.model.blocks,
+      params: this.model.params,
+      batches: batches.map((b) => this.model.fisherBatch(b)),
+      options: { ...this.options.fisher, seed: (this.options.fisher?.seed ?? this.options.seed) + step },
+    });
+  }
+
+  /** checkpoints/last: every parameter, the optimizer's moments, and the schedule and counters. */
+  private async saveLast(step: number, best: { step: number; metric: number }): Promise<void> {
+    const dir = join(this.options.out, 'checkpoints/last');
+    const params = this.model.params.map((p, i) => [`${i}:${p.name}`, p] as [string, Tensor]);
+    await writeSafetensors(join(dir, 'params.safetensors'), await hostTensors(params));
+    const state = await this.optimizer.exportState();
+    const moments = new Map<string, HostTensor>();
+    for (const e of state.params) {
+      if (e.m && e.v) {
+        moments.set(`${e.index}.m`, { shape: [e.m.length], data: e.m });
+        moments.set(`${e.index}.v`, { shape: [e.v.length], data: e.v });
+      }
+    }
+    await writeSafetensors(join(dir, 'optimizer.safetensors'), moments);
+    await writeJsonAtomic(join(dir, 'state.json'), {
+      step,
+      best,
+      schedule: this.schedule.state(),
+      optimizer: { step: state.step, params: state.params.map(({ index, steps }) => ({ index, steps })) },
+      trainable: this.model.params.map((p) => p.requiresGrad),
+    });
+  }
+
+  private async loadLast(): Promise<{ step: number; best: { step: number; metric: number } }> {
+    const dir = join(this.options.out, 'checkpoints/last');
+    const { readFile } = await import('node:fs/promises');
+    const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as {
+      step: number; best: { step: number; metric: number }; schedule: { round: number; trainable: number[] };
+      optimizer: { step: number; params: { index: number; steps: number }[] }; trainable: boolean[];
+    };
+    const { tensors } = await readSafetensors(join(dir, 'params.safetensors'));
+    this.model.params.forEach((p, i) => {
+      const t = tensors.get(`${i}:${p.name}`);
+      if (!t || t.data.length !== p.size) throw new Error(`${join(dir, 'params.safetensors')}: no tensor '${i}:${p.name}' of ${p.size} values; was the run made with another model?`);
+      this.graph.gpu.write(p.buffer, t.data);
+      p.requiresGrad = state.trainable[i] ?? false;
+    });
+    const moments = (await readSafetensors(join(dir, 'optimizer.safetensors'))).tensors;
+    const optimizerState: OptimizerState = {
+      step: state.optimizer.step,
+      params: state.optimizer.params.map(({ index, steps }) => {
+        const mm = moments.get(`${index}.m`);
+        const vv = moments.get(`${index}.v`);
+        return { index, steps, ...(mm && vv ? { m: mm.data, v: vv.data } : {}) };
+      }),
+    };
+    this.optimizer.importState(optimizerState);
+    this.schedule.restore(state.schedule);
+    // The stored bests survive JSON only as finite numbers.
+    return { step: state.step, best: { step: state.best.step, metric: state.best.metric ?? -Infinity } };
+  }
+}

@@ -1,0 +1,91 @@
+// The trainer: run directory, unfreeze events, best checkpoint, exact resume,
+// and a clean stop on a non-finite loss.
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { NonFiniteLossError, readSafetensors, Trainer, type TrainerOptions } from '../src/index.js';
+import { useGraph } from './support/tiny.js';
+import { toyTask } from './support/toy-task.js';
+
+const lines = async (path: string) => (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('trainer', () => {
+  const graph = useGraph();
+
+  it('writes the run directory: config, per-step log with tr(F), unfreeze events, best checkpoint', async () => {
+    const g = graph();
+    const out = await mkdtemp(join(tmpdir(), 'thaw-run-'));
+    const toy = toyTask(g);
+    const trainer = new Trainer(g, toy.taskModel, toy.data, { out, steps: 8, lr: 1e-2, policy: 'gu', k: 3, seed: 1, evalEvery: 4, fisherEvery: 4, fisherBatches: 2 });
+    const events: number[][] = [];
+    const summary = await trainer.run({ onEvent: (e) => events.push(e.blocks) });
+    expect(events).toEqual([[1], [0]]);
+    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ policy: 'gu', k: 3, seed: 1, steps: 8, layers: 2 });
+    const log = await lines(join(out, 'log.jsonl'));
+    expect(log.map((l) => l.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(log.every((l) => Number.isFinite(l.loss))).toBe(true);
+    expect(log.map((l) => l.trainableBlocks)).toEqual([[1], [1], [1], [0, 1], [0, 1], [0, 1], [0, 1], [0, 1]]);
+    // tr(F) tracked at steps 0 and 4: the frozen block is not scored by the tracker.
+    expect((log[0]!.fisher as number[])).toHaveLength(2);
+    expect((log[4]!.fisherPerTrainableBlock as number)).toBeGreaterThan(0);
+    expect(await lines(join(out, 'events.jsonl'))).toEqual([{ step: 0, blocks: [1], policy: 'gu' }, { step: 3, blocks: [0], policy: 'gu' }]);
+    const best = await readSafetensors(join(out, 'checkpoints/best/adapter.safetensors'));
+    expect([...best.tensors.keys()]).toContain('roberta.encoder.layer.0.output.adapters.toy.adapter_down.0.weight');
+    expect([...best.tensors.keys()]).toContain('heads.toy.bias');
+    expect([...best.tensors.keys()].some((n) => n.includes('adapters.a.'))).toBe(false);
+    expect(summary.bestStep).toBeGreaterThan(0);
+    trainer.dispose();
+    toy.dispose();
+  });
+
+  it('a resumed run continues bit for bit like an uninterrupted one', async () => {
+    const g = graph();
+    const options = (out: string): TrainerOptions => ({ out, steps: 10, lr: 1e-2, policy: 'fun', k: 3, seed: 2, evalEvery: 4, fisherBatches: 2 });
+    const straightDir = await mkdtemp(join(tmpdir(), 'thaw-run-'));
+    const straight = toyTask(g, 5);
+    const t1 = new Trainer(g, straight.taskModel, straight.data, options(straightDir));
+    await t1.run();
+    t1.dispose();
+    straight.dispose();
+
+    const resumedDir = await mkdtemp(join(tmpdir(), 'thaw-run-'));
+    const first = toyTask(g, 5);
+    const t2 = new Trainer(g, first.taskModel, first.data, options(resumedDir));
+    // Interrupted during step 9, after the checkpoint of step 8.
+    await expect(t2.run({ onStep: ({ step }) => { if (step === 8) throw new Error('interrupted'); } })).rejects.toThrow('interrupted');
+    t2.dispose();
+    first.dispose();
+    // A fresh process would build a fresh model: weights, moments and schedule come from the checkpoint.
+    const second = toyTask(g, 5, 77);
+    const t3 = new Trainer(g, second.taskModel, second.data, { ...options(resumedDir), resume: true });
+    await t3.run();
+    t3.dispose();
+    second.dispose();
+
+    const a = await lines(join(straightDir, 'log.jsonl'));
+    const b = await lines(join(resumedDir, 'log.jsonl'));
+    expect(b).toEqual(a);
+    expect(await lines(join(resumedDir, 'events.jsonl'))).toEqual(await lines(join(straightDir, 'events.jsonl')));
+  });
+
+  it('stops on a non-finite loss with a clear error and the last good checkpoint intact', async () => {
+    const g = graph();
+    const out = await mkdtemp(join(tmpdir(), 'thaw-run-'));
+    const toy = toyTask(g, 3);
+    const trainer = new Trainer(g, toy.taskModel, toy.data, { out, steps: 6, lr: 1e-2, policy: 'standard', k: 1, seed: 3, evalEvery: 1 });
+    const poison = ({ step }: { step: number }) => {
+      if (step === 2) g.gpu.write(toy.head.bias.buffer, new Float32Array([Number.NaN, 0, 0]));
+    };
+    const error = await trainer.run({ onStep: poison }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NonFiniteLossError);
+    expect((error as Error).message).toMatch(/loss is NaN at step 3; the run stopped\. The last good checkpoint is in .*checkpoints/);
+    const best = await readSafetensors(join(out, 'checkpoints/best/adapter.safetensors'));
+    for (const t of best.tensors.values()) expect(t.data.every(Number.isFinite)).toBe(true);
+    const state = JSON.parse(await readFile(join(out, 'checkpoints/last/state.json'), 'utf8'));
+    expect(state.step).toBe(3);
+    trainer.dispose();
+    toy.dispose();
+  });
+});
