@@ -62,6 +62,24 @@ describe('Stack(lang, task)', () => {
     for (const x of [encoder, lang, task]) x.dispose();
   });
 
+  it('a Houlsby adapter (double_seq_bn) acts after attention and after the FFN, reading r itself', async () => {
+    const g = graph();
+    const config = tinyConfig({ numHiddenLayers: 1, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
+    const encoder = new Encoder(g, config, 1);
+    const houlsby = new BottleneckAdapter(g, 'h', { architecture: 'double_seq_bn', reductionFactor: 2 }, { prefix: config.prefix, hiddenSize: 8, layers: 1 }, 5);
+    expect([...houlsby.params.keys()].filter((n) => n.includes('attention.output.adapters.h.'))).toHaveLength(4);
+    const [B, T] = [2, 4];
+    const batch = tinyBatch(config, B, T, 8, 3);
+    const out = g.noGrad(() => g.scope(() => encoder.forward({ ids: batch.ids, batch: B, sequence: T, attentionMask: batch.mask }, { train: false }, new Stack([houlsby]))));
+    const params = new Map<string, Float64Array>();
+    for (const m of [encoder.params, houlsby.params]) for (const [n, t] of m) params.set(n, Float64Array.from(await t.read()));
+    const want = encoderReference(config, params, batch.ids, batch.mask, B, T, [{ name: 'h', bottleneck: houlsby.bottleneck, houlsby: true }]);
+    expect(relativeError(await out.read(), want)).toBeLessThan(1e-5);
+    out.dispose();
+    encoder.dispose();
+    houlsby.dispose();
+  });
+
   it('training the task adapter leaves the language adapter and the base bit-identical', async () => {
     const g = graph();
     const config = tinyConfig();

@@ -5,6 +5,10 @@
  *
  *   A(z) = W_up · f(W_down · z + b_down) + b_up          f = ReLU (AdapterHub's pfeiffer default)
  *
+ * What A reads (AdapterHub's `original_ln_before`): seq_bn reads LN(r + x),
+ * the sub-block output after the layer's own LayerNorm; double_seq_bn
+ * (Houlsby) reads r itself. See Stack for the residuals.
+ *
  * Parameters per layer i and location (`output` = after the FFN,
  * `attention.output` = after attention), in AdapterHub's names:
  *   {prefix}.encoder.layer.{i}.{location}.adapters.{name}.adapter_down.0.weight   [d, D]
@@ -29,6 +33,8 @@ export class BottleneckAdapter {
   readonly params = new Map<string, Tensor>();
   readonly locations: BottleneckLocation[];
   readonly bottleneck: number;
+  /** AdapterHub's original_ln_before: the adapter reads LN(r + x) (seq_bn) rather than r (double_seq_bn). */
+  readonly originalLnBefore: boolean;
 
   constructor(
     readonly graph: Graph,
@@ -40,6 +46,7 @@ export class BottleneckAdapter {
   ) {
     this.locations = config.architecture === 'seq_bn' ? ['output'] : ['attention.output', 'output'];
     this.bottleneck = Math.max(1, Math.floor(model.hiddenSize / config.reductionFactor));
+    this.originalLnBefore = config.architecture === 'seq_bn';
     const D = model.hiddenSize;
     const d = this.bottleneck;
     const random = uniform(seed);

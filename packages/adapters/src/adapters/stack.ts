@@ -5,11 +5,13 @@
  * x its input and LN the layer's own pretrained LayerNorm:
  *
  *   r_0 = h
- *   r_n = r_{n−1} + A_n(LN(r_{n−1} + x))     for each adapter in the stack
+ *   r_n = r_{n−1} + A_n(LN(r_{n−1} + x))     seq_bn (Pfeiffer / MAD-X)
+ *   r_n = r_{n−1} + A_n(r_{n−1})             double_seq_bn (Houlsby: no LN before)
  *   out = LN(r_last + x)
  *
  * The same LN and the same x are used at every stage. With no adapter at
- * the location this is the plain post-LN residual, LN(h + x).
+ * the location this is the plain post-LN residual, LN(h + x); a single
+ * Houlsby adapter gives LN(h + A(h) + x).
  */
 import { add, layerNorm, type Tensor } from '@thaw/autograd';
 import type { BottleneckAdapter, BottleneckLocation } from './bottleneck.js';
@@ -22,7 +24,8 @@ export class Stack {
     let r = h;
     for (const adapter of this.adapters) {
       if (!adapter.has(location)) continue;
-      r = add(r, adapter.forward(layer, location, layerNorm(add(r, x), ln.weight, ln.bias, ln.eps)));
+      const input = adapter.originalLnBefore ? layerNorm(add(r, x), ln.weight, ln.bias, ln.eps) : r;
+      r = add(r, adapter.forward(layer, location, input));
     }
     return layerNorm(add(r, x), ln.weight, ln.bias, ln.eps);
   }

@@ -75,7 +75,7 @@ export function tinyTrainer(graph: Graph, config: EncoderConfig, seed: number, c
  * float64 forward of {@link Encoder} without dropout, from float64 copies of
  * its parameters (by name): the reference for the end-to-end layer check.
  */
-export function encoderReference(c: EncoderConfig, params: Map<string, Float64Array>, ids: Int32Array, mask: Float32Array, B: number, T: number, stack: { name: string; bottleneck: number }[] = []): Float64Array {
+export function encoderReference(c: EncoderConfig, params: Map<string, Float64Array>, ids: Int32Array, mask: Float32Array, B: number, T: number, stack: { name: string; bottleneck: number; houlsby?: boolean }[] = []): Float64Array {
   const P = (name: string) => {
     const v = params.get(name);
     if (!v) throw new Error(`no parameter ${name}`);
@@ -104,17 +104,22 @@ export function encoderReference(c: EncoderConfig, params: Map<string, Float64Ar
     const ctx = multiHeadAttentionReference(h, P(`${L}.attention.self.query.weight`), P(`${L}.attention.self.query.bias`),
       P(`${L}.attention.self.key.weight`), P(`${L}.attention.self.key.bias`), P(`${L}.attention.self.value.weight`), P(`${L}.attention.self.value.bias`),
       { B, T, D, heads: c.numAttentionHeads }, mask);
-    const attended = ln(addArrays(dense(ctx, `${L}.attention.output.dense`, D, D), h), `${L}.attention.output.LayerNorm`);
+    // A Houlsby adapter acts after attention too: r += A(r), then LN(r + x).
+    const adapt = (r0: Float64Array, x: Float64Array, location: string, lnName: string) => {
+      let r = r0;
+      for (const { name, bottleneck, houlsby } of stack) {
+        if (location === 'attention.output' && !houlsby) continue;
+        const A = `${L}.${location}.adapters.${name}`;
+        const z = houlsby ? r : ln(addArrays(r, x), lnName);
+        const down = matmulReference({ a: z, b: P(`${A}.adapter_down.0.weight`), bias: P(`${A}.adapter_down.0.bias`), M: rows, N: bottleneck, K: D, transB: true }).map((v) => Math.max(v, 0));
+        r = addArrays(r, matmulReference({ a: down, b: P(`${A}.adapter_up.weight`), bias: P(`${A}.adapter_up.bias`), M: rows, N: D, K: bottleneck, transB: true }));
+      }
+      return ln(addArrays(r, x), lnName);
+    };
+    const attended = adapt(dense(ctx, `${L}.attention.output.dense`, D, D), h, 'attention.output', `${L}.attention.output.LayerNorm`);
     const inner = dense(attended, `${L}.intermediate.dense`, D, c.intermediateSize).map(geluReference);
-    // Stack(a1, a2, …) at the FFN output: r += A(LN(r + x)) per adapter, then LN(r + x).
-    let r = dense(inner, `${L}.output.dense`, c.intermediateSize, D);
-    for (const { name, bottleneck } of stack) {
-      const A = `${L}.output.adapters.${name}`;
-      const z = ln(addArrays(r, attended), `${L}.output.LayerNorm`);
-      const down = matmulReference({ a: z, b: P(`${A}.adapter_down.0.weight`), bias: P(`${A}.adapter_down.0.bias`), M: rows, N: bottleneck, K: D, transB: true }).map((v) => Math.max(v, 0));
-      r = addArrays(r, matmulReference({ a: down, b: P(`${A}.adapter_up.weight`), bias: P(`${A}.adapter_up.bias`), M: rows, N: D, K: bottleneck, transB: true }));
-    }
-    h = ln(addArrays(r, attended), `${L}.output.LayerNorm`);
+    // Stack(a1, a2, …) at the FFN output: r += A(LN(r + x)) (Pfeiffer) or A(r) (Houlsby), then LN(r + x).
+    h = adapt(dense(inner, `${L}.output.dense`, c.intermediateSize, D), attended, 'output', `${L}.output.LayerNorm`);
   }
   return h;
 }
