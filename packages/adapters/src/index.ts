@@ -4,7 +4,8 @@
  */
 export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup } from './model/encoder.js';
 export { BottleneckAdapter, type BottleneckConfig, type BottleneckLocation } from './adapters/bottleneck.js';
-export { Stack } from './adapters/stack.js';
+export { Stack, type StackMember } from './adapters/stack.js';
+export { LoraAdapter, type LoraConfig, type LoraTarget } from './adapters/lora.js';
 export { normal, uniform } from './model/random.js';
 export { policy, fixedOrder, OFFICIAL_SCHEDULES, type Policy, type SelectContext, type Selection } from './schedules/policies.js';
 export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type UnfreezeTiming } from './schedules/algorithm1.js';

@@ -14,16 +14,27 @@
  * Houlsby adapter gives LN(h + A(h) + x).
  */
 import { add, layerNorm, type Tensor } from '@thaw/autograd';
-import type { BottleneckAdapter, BottleneckLocation } from './bottleneck.js';
+import { BottleneckAdapter, type BottleneckLocation } from './bottleneck.js';
+import { LoraAdapter, type LoraTarget } from './lora.js';
+
+/** Adapters a Stack can hold. */
+export type StackMember = BottleneckAdapter | LoraAdapter;
 
 export class Stack {
-  constructor(readonly adapters: readonly BottleneckAdapter[]) {}
+  constructor(readonly adapters: readonly StackMember[]) {}
+
+  /** The sum of the LoRA updates of layer i's query or value projection (undefined if none). */
+  projectionDelta(layer: number, target: LoraTarget): ((x: Tensor) => Tensor) | undefined {
+    const loras = this.adapters.filter((a): a is LoraAdapter => a instanceof LoraAdapter);
+    if (!loras.length) return undefined;
+    return (x) => loras.map((l) => l.delta(layer, target, x)).reduce((a, b) => add(a, b));
+  }
 
   /** The residual-and-norm of layer `layer` at `location`, with the stack's adapters applied. */
   apply(layer: number, location: BottleneckLocation, h: Tensor, x: Tensor, ln: { weight: Tensor; bias: Tensor; eps: number }): Tensor {
     let r = h;
     for (const adapter of this.adapters) {
-      if (!adapter.has(location)) continue;
+      if (!(adapter instanceof BottleneckAdapter) || !adapter.has(location)) continue;
       const input = adapter.originalLnBefore ? layerNorm(add(r, x), ln.weight, ln.bias, ln.eps) : r;
       r = add(r, adapter.forward(layer, location, input));
     }

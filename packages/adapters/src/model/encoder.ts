@@ -20,6 +20,8 @@ import { normal, uniform } from './random.js';
  */
 export interface AdapterSetup {
   apply(layer: number, location: 'output' | 'attention.output', h: Tensor, x: Tensor, ln: { weight: Tensor; bias: Tensor; eps: number }): Tensor;
+  /** An update added to layer i's query or value projection (LoRA), if any. */
+  projectionDelta?(layer: number, target: 'query' | 'value'): ((x: Tensor) => Tensor) | undefined;
 }
 
 /** Shape of an encoder (names follow Hugging Face's config.json). */
@@ -145,11 +147,11 @@ export class Encoder {
     for (let i = 0; i < c.numHiddenLayers; i++) {
       const w = (rest: string) => this.param(layerName(p, i, rest));
       const dense = (name: string, x: Tensor) => linear(x, w(`${name}.weight`), w(`${name}.bias`));
-      const context = multiHeadAttention(h, {
-        query: { weight: w('attention.self.query.weight'), bias: w('attention.self.query.bias') },
-        key: { weight: w('attention.self.key.weight'), bias: w('attention.self.key.bias') },
-        value: { weight: w('attention.self.value.weight'), bias: w('attention.self.value.bias') },
-      }, {
+      const projection = (name: 'query' | 'key' | 'value') => {
+        const delta = name === 'key' ? undefined : adapters?.projectionDelta?.(i, name);
+        return { weight: w(`attention.self.${name}.weight`), bias: w(`attention.self.${name}.bias`), ...(delta ? { delta } : {}) };
+      };
+      const context = multiHeadAttention(h, { query: projection('query'), key: projection('key'), value: projection('value') }, {
         heads: c.numAttentionHeads,
         ...(mask ? { mask } : {}),
         ...(mode.train && c.attentionProbsDropoutProb > 0 ? { dropout: c.attentionProbsDropoutProb, random: nextRandom() } : {}),

@@ -10,17 +10,25 @@
  */
 import { matmulReference, permuteReference, softmaxReference } from '@thaw/kernels/reference';
 import { bmm } from './bmm.js';
+import { add } from './pointwise.js';
 import { dropout, type DropoutRandomness } from './dropout.js';
 import { linear } from './linear.js';
 import { mergeHeads, splitHeads } from './shape.js';
 import { softmax } from './softmax.js';
 import type { Tensor } from '../tensor.js';
 
+/** One projection: x·Wᵀ + b, plus `delta(x)` when given (a LoRA update, say). */
+export interface Projection {
+  weight: Tensor;
+  bias?: Tensor;
+  delta?: (x: Tensor) => Tensor;
+}
+
 /** The projections of one attention block (Hugging Face names: query, key, value). */
 export interface AttentionWeights {
-  query: { weight: Tensor; bias?: Tensor };
-  key: { weight: Tensor; bias?: Tensor };
-  value: { weight: Tensor; bias?: Tensor };
+  query: Projection;
+  key: Projection;
+  value: Projection;
 }
 
 export interface AttentionOptions {
@@ -40,9 +48,11 @@ export function multiHeadAttention(x: Tensor, w: AttentionWeights, options: Atte
   if (options.mask && (options.mask.shape.length !== 2 || options.mask.shape[0] !== B || options.mask.shape[1] !== T)) {
     throw new Error(`multiHeadAttention: mask [${options.mask.shape}] is not [${B}, ${T}]`);
   }
-  const q = splitHeads(linear(x, w.query.weight, w.query.bias), heads);
-  const k = splitHeads(linear(x, w.key.weight, w.key.bias), heads);
-  const v = splitHeads(linear(x, w.value.weight, w.value.bias), heads);
+  const project = (p: Projection) => {
+    const y = linear(x, p.weight, p.bias);
+    return splitHeads(p.delta ? add(y, p.delta(x)) : y, heads);
+  };
+  const [q, k, v] = [project(w.query), project(w.key), project(w.value)];
   const scores = bmm(q, k, true);
   let p = softmax(scores, { scale: 1 / Math.sqrt(D / heads), ...(options.mask ? { mask: options.mask, rowsPerBatch: heads * T } : {}) });
   if (options.dropout) {
