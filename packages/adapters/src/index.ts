@@ -12,3 +12,4 @@ export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type Unfree
 export { fisherTraces, type FisherOptions, type FisherBatch } from './fisher/traces.js';
 export { readSafetensors, writeSafetensors, SafetensorsError, type HostTensor } from './io/safetensors.js';
 export { Trainer, NonFiniteLossError, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary } from './train/trainer.js';
+export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstToken } from './heads/heads.js';

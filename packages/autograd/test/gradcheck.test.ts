@@ -6,7 +6,7 @@ import {
   add, addReference, crossEntropy, crossEntropyReference, gelu, geluReferenceOp, gradcheck, layerNorm, layerNormReference,
   linear, linearReference, mean, reduceReference, sum, relu, reluReferenceOp, scale, scaleReference, type GradcheckCase,
   bmm, bmmReference, concat, concatReference, dropout, dropoutReference, embedding, embeddingReferenceOp, multiHeadAttention,
-  multiHeadAttentionReference, permute, permuteReferenceOp, reshape, softmax, softmaxReferenceOp,
+  multiHeadAttentionReference, permute, permuteReferenceOp, reshape, softmax, softmaxReferenceOp, sliceColumns, sliceColumnsReference, tanh, tanhReferenceOp,
 } from '../src/index.js';
 import { randomInput, rng, useGraph } from './helpers.js';
 
@@ -40,6 +40,7 @@ for (const n of [1, 7, 300]) {
   add_(`scale ${n}`, (r) => ({ inputs: [randomInput(n, r)], shapes: [[n]], run: ([x]) => scale(x!, -0.37), reference: scaleReference(-0.37) }));
   add_(`gelu ${n}`, (r) => ({ inputs: [randomInput(n, r, 3)], shapes: [[n]], run: ([x]) => gelu(x!), reference: geluReferenceOp }));
   add_(`relu ${n}`, (r) => ({ inputs: [randomInput(n, r, 3)], shapes: [[n]], run: ([x]) => relu(x!), reference: reluReferenceOp }));
+  add_(`tanh ${n}`, (r) => ({ inputs: [randomInput(n, r, 3)], shapes: [[n]], run: ([x]) => tanh(x!), reference: tanhReferenceOp }));
   add_(`mean ${n}`, (r) => ({ inputs: [randomInput(n, r)], shapes: [[n]], run: ([x]) => mean(x!), reference: reduceReference(true) }));
   add_(`sum ${n}`, (r) => ({ inputs: [randomInput(n, r)], shapes: [[n]], run: ([x]) => sum(x!), reference: reduceReference(false) }));
 }
@@ -80,6 +81,14 @@ for (const [rows, widths] of [[1, [1, 1]], [3, [2, 5, 1]], [7, [16, 3]]] as [num
     shapes: widths.map((w) => [rows, w]),
     run: (xs) => concat(xs),
     reference: concatReference(rows, widths),
+  }));
+}
+for (const [rows, cols, offset, width] of [[1, 1, 0, 1], [3, 7, 2, 4], [5, 12, 0, 6], [4, 12, 6, 6]] as const) {
+  add_(`sliceColumns ${rows}×${cols} [${offset}, ${offset + width})`, (r) => ({
+    inputs: [randomInput(rows * cols, r)],
+    shapes: [[rows, cols]],
+    run: ([x]) => sliceColumns(x!, offset, width),
+    reference: sliceColumnsReference(rows, cols, offset, width),
   }));
 }
 for (const [batch, M, K, N] of [[1, 1, 1, 1], [3, 5, 7, 4], [8, 13, 16, 13]] as const) {

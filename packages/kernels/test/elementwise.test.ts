@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { activation, activationBackward, axpby, columnSums, fillWith, scaleBy, type Activation } from '../src/index.js';
-import { columnSumsReference, erf, geluDerivativeReference, geluReference, reluDerivativeReference, reluReference } from '../src/reference/index.js';
+import { columnSumsReference, erf, geluDerivativeReference, geluReference, reluDerivativeReference, reluReference, tanhDerivativeReference, tanhReference } from '../src/reference/index.js';
 import { errorAgainst, firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
 
 // Pointwise fp32 maps against float64: relative Frobenius error ≤ 1e-6
@@ -11,6 +11,7 @@ const SIZES = [1, 7, 255, 256, 257, 3001];
 const REFERENCES: Record<Activation, { f: (x: number) => number; df: (x: number) => number }> = {
   gelu: { f: geluReference, df: geluDerivativeReference },
   relu: { f: reluReference, df: reluDerivativeReference },
+  tanh: { f: tanhReference, df: tanhDerivativeReference },
 };
 
 describe('float64 references', () => {
@@ -32,10 +33,10 @@ describe('float64 references', () => {
 describe('elementwise kernels vs float64 reference', () => {
   const gpu = useGpu();
 
-  for (const kind of ['gelu', 'relu'] as const) {
+  for (const kind of ['gelu', 'relu', 'tanh'] as const) {
     it(`${kind} forward and backward`, async () => {
       const g = gpu();
-      const random = rng(kind === 'gelu' ? 1 : 2);
+      const random = rng(kind.length * 7 + kind.charCodeAt(0));
       for (const n of SIZES) {
         const x = randomArray(n, random).map((v) => 4 * v);
         const dy = randomArray(n, random);

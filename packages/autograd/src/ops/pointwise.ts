@@ -4,9 +4,10 @@
  *   scale: y = α·x            dx = α·dy
  *   gelu:  y = x·Φ(x)         dx = dy·(Φ(x) + x·φ(x))
  *   relu:  y = max(x, 0)      dx = dy·[x > 0]
+ *   tanh:  y = tanh(x)        dx = dy·(1 − y²)
  */
 import { activation, activationBackward, axpby, type Activation } from '@thaw/kernels';
-import { geluDerivativeReference, geluReference, reluDerivativeReference, reluReference } from '@thaw/kernels/reference';
+import { geluDerivativeReference, geluReference, reluDerivativeReference, reluReference, tanhDerivativeReference, tanhReference } from '@thaw/kernels/reference';
 import type { ReferenceOp } from '../reference.js';
 import type { Tensor } from '../tensor.js';
 
@@ -66,6 +67,8 @@ function pointwise(kind: Activation, x: Tensor): Tensor {
 export const gelu = (x: Tensor): Tensor => pointwise('gelu', x);
 /** ReLU: max(x, 0). */
 export const relu = (x: Tensor): Tensor => pointwise('relu', x);
+/** tanh (the pooler and RoBERTa classification head). */
+export const tanh = (x: Tensor): Tensor => pointwise('tanh', x);
 
 /** float64 twins. */
 export const addReference: ReferenceOp = {
@@ -82,3 +85,4 @@ const pointwiseReference = (f: (x: number) => number, df: (x: number) => number)
 });
 export const geluReferenceOp = pointwiseReference(geluReference, geluDerivativeReference);
 export const reluReferenceOp = pointwiseReference(reluReference, reluDerivativeReference);
+export const tanhReferenceOp = pointwiseReference(tanhReference, tanhDerivativeReference);

@@ -1,11 +1,12 @@
 /**
  * Shape ops: reshape (a view, no copy), permute (transpose, split and merge of
- * attention heads) and concatenation along the last axis.
+ * attention heads), concatenation and slicing along the last axis.
  *   reshape:  dx = dy viewed in x's shape
  *   permute:  dx = dy permuted by the inverse permutation
  *   concat:   dx_k = the columns of dy that came from x_k
+ *   slice:    dx = dy in the sliced columns, 0 elsewhere
  */
-import { copyColumns, permute as permuteKernel, permutedShape } from '@thaw/kernels';
+import { copyColumns, fillWith, permute as permuteKernel, permutedShape } from '@thaw/kernels';
 import { permuteReference } from '@thaw/kernels/reference';
 import type { ReferenceOp } from '../reference.js';
 import type { Tensor } from '../tensor.js';
@@ -81,7 +82,42 @@ export function concat(xs: readonly Tensor[]): Tensor {
   }, y);
 }
 
+/** Columns offset … offset + width − 1 of the last axis (e.g. token 0 of [B, T·D] rows, or half a hidden vector). */
+export function sliceColumns(x: Tensor, offset: number, width: number): Tensor {
+  const graph = x.graph;
+  const cols = x.shape.at(-1)!;
+  if (!Number.isInteger(offset) || !Number.isInteger(width) || offset < 0 || width < 1 || offset + width > cols) {
+    throw new Error(`sliceColumns: columns ${offset}…${offset + width - 1} are outside the ${cols} of [${x.shape}]`);
+  }
+  const rows = x.size / cols;
+  const y = graph.empty([...x.shape.slice(0, -1), width], 'slice');
+  copyColumns(graph.gpu, { src: x.buffer, dst: y.buffer, rows, width, inCols: cols, outCols: width, srcOffset: offset, dstOffset: 0 });
+  return graph.record({
+    op: 'sliceColumns',
+    inputs: [x],
+    saved: [],
+    backward(dy) {
+      const dx = graph.empty(x.shape, 'slice.dx');
+      const zero = graph.tensor(new Float32Array([0]), [1], 'zero');
+      fillWith(graph.gpu, { scalar: zero.buffer, out: dx.buffer, n: x.size, alpha: 1 });
+      copyColumns(graph.gpu, { src: dy.buffer, dst: dx.buffer, rows, width, inCols: width, outCols: cols, srcOffset: 0, dstOffset: offset });
+      return [dx];
+    },
+  }, y);
+}
+
 /** float64 twins. */
+export function sliceColumnsReference(rows: number, cols: number, offset: number, width: number): ReferenceOp {
+  return {
+    forward: ([x]) => Float64Array.from({ length: rows * width }, (_, e) => x![Math.floor(e / width) * cols + offset + (e % width)]!),
+    backward: (_, dy) => {
+      const dx = new Float64Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) dx[r * cols + offset + j] = dy[r * width + j]!;
+      return [dx];
+    },
+  };
+}
+
 export function permuteReferenceOp(shape: readonly number[], perm: readonly number[]): ReferenceOp {
   const inverse = perm.map((_, k) => perm.indexOf(k));
   return {

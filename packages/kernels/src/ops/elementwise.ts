@@ -23,7 +23,7 @@ export function axpby(gpu: Gpu, args: { x: GpuBuffer; y: GpuBuffer; out: GpuBuff
 }
 
 /** The pointwise activations and their derivatives. */
-export type Activation = 'gelu' | 'relu';
+export type Activation = 'gelu' | 'relu' | 'tanh';
 
 /** out = act(x) over n elements. */
 export function activation(gpu: Gpu, kind: Activation, args: { x: GpuBuffer; out: GpuBuffer; n: number }): void {

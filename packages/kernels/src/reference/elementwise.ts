@@ -40,3 +40,5 @@ export const geluReference = (x: number): number => x * phi(x);
 export const geluDerivativeReference = (x: number): number => phi(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
 export const reluReference = (x: number): number => Math.max(x, 0);
 export const reluDerivativeReference = (x: number): number => (x > 0 ? 1 : 0);
+export const tanhReference = (x: number): number => Math.tanh(x);
+export const tanhDerivativeReference = (x: number): number => 1 - Math.tanh(x) ** 2;

@@ -1,4 +1,4 @@
-// elementwise.wgsl — pointwise maps and their derivatives: axpby, GELU, ReLU.
+// elementwise.wgsl — pointwise maps and their derivatives: axpby, GELU, ReLU, tanh.
 //
 // MATH
 //   axpby:        out_i = alpha · x_i + beta · y_i
@@ -10,6 +10,8 @@
 //   fillWith:     out_i = alpha · s            (broadcast of a GPU scalar)
 //   relu:         out_i = max(x_i, 0)
 //   reluBackward: out_i = dy_i if x_i > 0 else 0
+//   tanh:         out_i = tanh(x_i)
+//   tanhBackward: out_i = dy_i · (1 − tanh²(x_i))
 //   WGSL has no erf. Φ is computed as ½·erfc(−x/√2) with the Chebyshev-fitted
 //   erfc of Numerical Recipes (`erfcc`, relative error < 1.2e-7 everywhere),
 //   so Φ keeps its relative accuracy deep in the negative tail, where
@@ -114,6 +116,28 @@ fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
   out[i] = max(x[i], 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn tanh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = flatIndex(gid, groups);
+  if (i >= size.n) { return; }
+  out[i] = tanhStable(x[i]);
+}
+
+@compute @workgroup_size(WG)
+fn tanhBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = flatIndex(gid, groups);
+  if (i >= size.n) { return; }
+  let t = tanhStable(x[i]);
+  out[i] = dy[i] * (1.0 - t * t);
+}
+
+// tanh through exp(−2|x|) ≤ 1: no overflow for large |x| (some drivers
+// compute the builtin as a ratio of exponentials that overflows to NaN).
+fn tanhStable(v: f32) -> f32 {
+  let e = exp(-2.0 * abs(v));
+  return sign(v) * (1.0 - e) / (1.0 + e);
 }
 
 @compute @workgroup_size(WG)

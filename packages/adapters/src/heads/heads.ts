@@ -1,0 +1,133 @@
+/**
+ * Prediction heads on top of the encoder's hidden states [B, T, D]. All are
+ * trainable from step 0 under every schedule (paper-spec §1.4).
+ *
+ *   classification   z = W_out · dropout(tanh(W · dropout(h_0) + b)) + b_out   on the first token
+ *                    (AdapterHub's flex head: heads.{name}.1 = dense, heads.{name}.4 = output)
+ *   multiple choice  the same on each choice's first token, one score per choice,
+ *                    softmax over the choices (input [B·choices, T, D])
+ *   span QA          [start, end] = h·Wᵀ + b per token (heads.{name}.0), one
+ *                    cross-entropy over positions for the start and one for the end, averaged
+ *   masked LM        z = E · LN(gelu(W·h + b)) + bias, the decoder tied to the word
+ *                    embeddings E (Hugging Face: lm_head.dense, lm_head.layer_norm, lm_head.bias)
+ */
+import { add, crossEntropy, dropout, gelu, layerNorm, linear, reshape, scale, sliceColumns, tanh, type DropoutRandomness, type Graph, type Tensor } from '@thaw/autograd';
+import { normal, uniform } from '../model/random.js';
+import type { ForwardMode } from '../model/encoder.js';
+
+/** What every head has: its parameters by name. */
+abstract class Head {
+  readonly params = new Map<string, Tensor>();
+  protected readonly random: () => number;
+
+  constructor(protected readonly graph: Graph, readonly name: string, seed: number) {
+    this.random = uniform(seed);
+  }
+
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+    this.params.clear();
+  }
+
+  protected dense(name: string, out: number, inp: number): void {
+    this.params.set(`${name}.weight`, this.graph.parameter(normal(out * inp, 0.02, this.random), [out, inp], `${name}.weight`));
+    this.params.set(`${name}.bias`, this.graph.parameter(new Float32Array(out), [out], `${name}.bias`));
+  }
+
+  protected apply(name: string, x: Tensor): Tensor {
+    return linear(x, this.params.get(`${name}.weight`)!, this.params.get(`${name}.bias`)!);
+  }
+}
+
+/** Dropout for a head, with its own stream range so it never reuses the encoder's masks. */
+function headDropout(x: Tensor, p: number, mode: ForwardMode, site: number): Tensor {
+  if (!mode.train || p === 0) return x;
+  const random: DropoutRandomness = { seed: mode.seed ?? 0, stream: (((mode.step ?? 0) * 64 + (mode.microBatch ?? 0)) * 1024 + 1000 + site) >>> 0 };
+  return dropout(x, p, random);
+}
+
+/** The first token's hidden state of each sequence: [B, T, D] → [B, D]. */
+export function firstToken(h: Tensor): Tensor {
+  const [B, T, D] = h.shape as [number, number, number];
+  return sliceColumns(reshape(h, [B, T * D]), 0, D);
+}
+
+/** Sequence classification on the first token (XNLI-style). */
+export class ClassificationHead extends Head {
+  constructor(graph: Graph, name: string, readonly hidden: number, readonly classes: number, readonly dropoutRate: number, seed: number) {
+    super(graph, name, seed);
+    this.dense(`heads.${name}.1`, hidden, hidden);
+    this.dense(`heads.${name}.4`, classes, hidden);
+  }
+
+  /** Logits [B, classes] (for multiple choice: [B·choices, 1]). */
+  logits(h: Tensor, mode: ForwardMode): Tensor {
+    const x = headDropout(firstToken(h), this.dropoutRate, mode, 0);
+    const pooled = tanh(this.apply(`heads.${this.name}.1`, x));
+    return this.apply(`heads.${this.name}.4`, headDropout(pooled, this.dropoutRate, mode, 1));
+  }
+
+  loss(h: Tensor, labels: Int32Array, mode: ForwardMode): Tensor {
+    return crossEntropy(this.logits(h, mode), labels);
+  }
+}
+
+/** Multiple choice (XCOPA-style): hidden states of every (example, choice) pair, one score per choice. */
+export class MultipleChoiceHead extends ClassificationHead {
+  constructor(graph: Graph, name: string, hidden: number, readonly choices: number, dropoutRate: number, seed: number) {
+    super(graph, name, hidden, 1, dropoutRate, seed);
+  }
+
+  /** Scores [B, choices] from hidden states [B·choices, T, D]. */
+  override logits(h: Tensor, mode: ForwardMode): Tensor {
+    const scores = super.logits(h, mode);
+    return reshape(scores, [scores.size / this.choices, this.choices]);
+  }
+}
+
+/** Span extraction (XQuAD/MLQA-style): start and end logits over the positions of each sequence. */
+export class SpanHead extends Head {
+  constructor(graph: Graph, name: string, readonly hidden: number, seed: number) {
+    super(graph, name, seed);
+    this.dense(`heads.${name}.0`, 2, hidden);
+  }
+
+  /** { start, end }: logits [B, T] each. */
+  logits(h: Tensor): { start: Tensor; end: Tensor } {
+    const [B, T] = h.shape as [number, number, number];
+    const both = reshape(this.apply(`heads.${this.name}.0`, h), [B * T, 2]);
+    return { start: reshape(sliceColumns(both, 0, 1), [B, T]), end: reshape(sliceColumns(both, 1, 1), [B, T]) };
+  }
+
+  /** (CE(start) + CE(end)) / 2, positions given per sequence (−100: ignore). */
+  loss(h: Tensor, starts: Int32Array, ends: Int32Array): Tensor {
+    const { start, end } = this.logits(h);
+    const total = add(crossEntropy(start, starts), crossEntropy(end, ends));
+    return scale(total, 0.5);
+  }
+}
+
+/** Masked-LM head with the decoder tied to the word embeddings. */
+export class MaskedLmHead extends Head {
+  constructor(graph: Graph, readonly hidden: number, readonly wordEmbeddings: Tensor, readonly eps: number, seed: number) {
+    super(graph, 'lm_head', seed);
+    this.dense('lm_head.dense', hidden, hidden);
+    this.params.set('lm_head.layer_norm.weight', graph.parameter(new Float32Array(hidden).fill(1), [hidden], 'lm_head.layer_norm.weight'));
+    this.params.set('lm_head.layer_norm.bias', graph.parameter(new Float32Array(hidden), [hidden], 'lm_head.layer_norm.bias'));
+    const vocab = wordEmbeddings.shape[0]!;
+    this.params.set('lm_head.bias', graph.parameter(new Float32Array(vocab), [vocab], 'lm_head.bias'));
+  }
+
+  /** Vocabulary logits [B·T, vocab]. */
+  logits(h: Tensor): Tensor {
+    const [B, T, D] = h.shape as [number, number, number];
+    const x = gelu(this.apply('lm_head.dense', reshape(h, [B * T, D])));
+    const normed = layerNorm(x, this.params.get('lm_head.layer_norm.weight')!, this.params.get('lm_head.layer_norm.bias')!, this.eps);
+    return linear(normed, this.wordEmbeddings, this.params.get('lm_head.bias')!);
+  }
+
+  /** Mean cross-entropy over the masked positions (labels −100 elsewhere). */
+  loss(h: Tensor, labels: Int32Array): Tensor {
+    return crossEntropy(this.logits(h), labels);
+  }
+}

@@ -1,0 +1,101 @@
+// Heads: loss on random hidden states against float64 formulas, and the
+// gradient with respect to the hidden states against finite differences.
+import { describe, expect, it } from 'vitest';
+import { gradcheck, type Tensor } from '@thaw/autograd';
+import { layerNormForwardReference, matmulReference, softmaxCrossEntropyReference, geluReference } from '@thaw/kernels/reference';
+import { ClassificationHead, MaskedLmHead, MultipleChoiceHead, SpanHead, uniform } from '../src/index.js';
+import { useGraph } from './support/tiny.js';
+
+const mean = (xs: ArrayLike<number>, labels: ArrayLike<number>) => {
+  const counted = Array.from(labels).filter((l) => l >= 0).length;
+  return Array.from(xs).reduce((a, b) => a + b, 0) / counted;
+};
+const ce = (logits: Float64Array, labels: Int32Array, C: number) => mean(softmaxCrossEntropyReference(logits, labels, labels.length, C, 1).losses, labels);
+const host = async (m: Map<string, Tensor>) => new Map(await Promise.all([...m].map(async ([n, t]) => [n, Float64Array.from(await t.read())] as const)));
+const firstTokens = (h: Float64Array, B: number, T: number, D: number) => Float64Array.from({ length: B * D }, (_, e) => h[Math.floor(e / D) * T * D + (e % D)]!);
+
+describe('heads', () => {
+  const graph = useGraph();
+  const [B, T, D] = [4, 5, 6];
+
+  it('classification and multiple choice: tanh pooler on the first token', async () => {
+    const g = graph();
+    const random = uniform(1);
+    for (const kind of ['classification', 'choice'] as const) {
+      const head = kind === 'classification' ? new ClassificationHead(g, 'xnli', D, 3, 0.1, 2) : new MultipleChoiceHead(g, 'copa', D, 2, 0.1, 2);
+      const C = kind === 'classification' ? 3 : 2;
+      const rows = kind === 'classification' ? B : B / 2;
+      const labels = Int32Array.from({ length: rows }, (_, i) => i % C);
+      const p = await host(head.params);
+      const n = head.name;
+      const reference = ([h]: Float64Array[]) => {
+        const pooled = matmulReference({ a: firstTokens(h!, B, T, D), b: p.get(`heads.${n}.1.weight`)!, bias: p.get(`heads.${n}.1.bias`)!, M: B, N: D, K: D, transB: true }).map(Math.tanh);
+        const out = matmulReference({ a: pooled, b: p.get(`heads.${n}.4.weight`)!, bias: p.get(`heads.${n}.4.bias`)!, M: B, N: kind === 'classification' ? 3 : 1, K: D, transB: true });
+        return Float64Array.of(ce(out, labels, C));
+      };
+      const report = await gradcheck(g, {
+        inputs: [Float64Array.from({ length: B * T * D }, () => Math.fround(random() * 2 - 1))],
+        shapes: [[B, T, D]],
+        run: ([h]) => head.loss(h!, labels, { train: false }),
+        reference: { forward: reference },
+        samples: 30,
+      });
+      expect(report.forward).toBeLessThan(1e-5);
+      expect(report.gpuVsReference[0]).toBeLessThan(1e-4);
+      head.dispose();
+    }
+  });
+
+  it('span QA: start and end cross-entropies over positions, averaged', async () => {
+    const g = graph();
+    const random = uniform(3);
+    const head = new SpanHead(g, 'squad', D, 4);
+    const starts = Int32Array.from([0, 2, 4, -100]);
+    const ends = Int32Array.from([1, 2, 4, -100]);
+    const p = await host(head.params);
+    const reference = ([h]: Float64Array[]) => {
+      const both = matmulReference({ a: h!, b: p.get('heads.squad.0.weight')!, bias: p.get('heads.squad.0.bias')!, M: B * T, N: 2, K: D, transB: true });
+      const start = Float64Array.from({ length: B * T }, (_, i) => both[2 * i]!);
+      const end = Float64Array.from({ length: B * T }, (_, i) => both[2 * i + 1]!);
+      return Float64Array.of((ce(start, starts, T) + ce(end, ends, T)) / 2);
+    };
+    const report = await gradcheck(g, {
+      inputs: [Float64Array.from({ length: B * T * D }, () => Math.fround(random() * 2 - 1))],
+      shapes: [[B, T, D]],
+      run: ([h]) => head.loss(h!, starts, ends),
+      reference: { forward: reference },
+      samples: 30,
+    });
+    expect(report.forward).toBeLessThan(1e-5);
+    expect(report.gpuVsReference[0]).toBeLessThan(1e-4);
+    head.dispose();
+  });
+
+  it('masked LM: decoder tied to the word embeddings, loss over masked positions', async () => {
+    const g = graph();
+    const random = uniform(5);
+    const vocab = 11;
+    const embeddings = g.parameter(Float32Array.from({ length: vocab * D }, () => random() - 0.5), [vocab, D], 'word_embeddings', false);
+    const head = new MaskedLmHead(g, D, embeddings, 1e-5, 6);
+    const labels = Int32Array.from({ length: B * T }, (_, i) => (i % 3 === 0 ? i % vocab : -100));
+    const p = await host(head.params);
+    const E = Float64Array.from(await embeddings.read());
+    const reference = ([h]: Float64Array[]) => {
+      const x = matmulReference({ a: h!, b: p.get('lm_head.dense.weight')!, bias: p.get('lm_head.dense.bias')!, M: B * T, N: D, K: D, transB: true }).map(geluReference);
+      const normed = layerNormForwardReference(x, p.get('lm_head.layer_norm.weight')!, p.get('lm_head.layer_norm.bias')!, B * T, D, 1e-5).y;
+      const logits = matmulReference({ a: normed, b: E, bias: p.get('lm_head.bias')!, M: B * T, N: vocab, K: D, transB: true });
+      return Float64Array.of(ce(logits, labels, vocab));
+    };
+    const report = await gradcheck(g, {
+      inputs: [Float64Array.from({ length: B * T * D }, () => Math.fround(random() * 2 - 1))],
+      shapes: [[B, T, D]],
+      run: ([h]) => head.loss(h!, labels),
+      reference: { forward: reference },
+      samples: 30,
+    });
+    expect(report.forward).toBeLessThan(1e-5);
+    expect(report.gpuVsReference[0]).toBeLessThan(1e-4);
+    head.dispose();
+    embeddings.dispose();
+  });
+});
