@@ -23,6 +23,12 @@ export type StackMember = BottleneckAdapter | LoraAdapter;
 export class Stack {
   constructor(readonly adapters: readonly StackMember[]) {}
 
+  /** The embeddings' output through the first adapter's invertible adapter, if it has one. */
+  embeddings(h: Tensor): Tensor {
+    const first = this.adapters[0];
+    return first instanceof BottleneckAdapter && first.invertible ? first.invert(h) : h;
+  }
+
   /** The sum of the LoRA updates of layer i's query or value projection (undefined if none). */
   projectionDelta(layer: number, target: LoraTarget): ((x: Tensor) => Tensor) | undefined {
     const loras = this.adapters.filter((a): a is LoraAdapter => a instanceof LoraAdapter);

@@ -20,6 +20,8 @@ import { normal, uniform } from './random.js';
  */
 export interface AdapterSetup {
   apply(layer: number, location: 'output' | 'attention.output', h: Tensor, x: Tensor, ln: { weight: Tensor; bias: Tensor; eps: number }): Tensor;
+  /** The embeddings' output after the invertible adapter, if any. */
+  embeddings?(h: Tensor): Tensor;
   /** An update added to layer i's query or value projection (LoRA), if any. */
   projectionDelta?(layer: number, target: 'query' | 'value'): ((x: Tensor) => Tensor) | undefined;
 }
@@ -142,6 +144,7 @@ export class Encoder {
         embedding(this.param(`${p}.embeddings.position_embeddings.weight`), positions, [B, T])),
       embedding(this.param(`${p}.embeddings.token_type_embeddings.weight`), types, [B, T]));
     h = drop(layerNorm(h, this.param(`${p}.embeddings.LayerNorm.weight`), this.param(`${p}.embeddings.LayerNorm.bias`), c.layerNormEps), c.hiddenDropoutProb);
+    if (adapters?.embeddings) h = adapters.embeddings(h);
 
     const mask = input.attentionMask ? g.tensor(input.attentionMask, [B, T], 'attention_mask') : undefined;
     for (let i = 0; i < c.numHiddenLayers; i++) {
