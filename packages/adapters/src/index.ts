@@ -5,11 +5,12 @@
 export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup } from './model/encoder.js';
 export { BottleneckAdapter, type BottleneckConfig, type BottleneckLocation } from './adapters/bottleneck.js';
 export { Stack, type StackMember } from './adapters/stack.js';
+export { NiceCoupling } from './adapters/invertible.js';
 export { LoraAdapter, type LoraConfig, type LoraTarget } from './adapters/lora.js';
 export { normal, uniform } from './model/random.js';
 export { policy, fixedOrder, OFFICIAL_SCHEDULES, type Policy, type SelectContext, type Selection } from './schedules/policies.js';
 export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type UnfreezeTiming } from './schedules/algorithm1.js';
 export { fisherTraces, type FisherOptions, type FisherBatch } from './fisher/traces.js';
 export { readSafetensors, writeSafetensors, SafetensorsError, type HostTensor } from './io/safetensors.js';
-export { Trainer, NonFiniteLossError, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary } from './train/trainer.js';
+export { Trainer, NonFiniteLossError, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
 export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstToken } from './heads/heads.js';

@@ -17,7 +17,15 @@ describe('trainer', () => {
     const g = graph();
     const out = await mkdtemp(join(tmpdir(), 'thaw-run-'));
     const toy = toyTask(g);
-    const trainer = new Trainer(g, toy.taskModel, toy.data, { out, steps: 8, lr: 1e-2, policy: 'gu', k: 3, seed: 1, evalEvery: 4, fisherEvery: 4, fisherBatches: 2 });
+    let evaluatedHeadBias: Float32Array | undefined;
+    const trainer = new Trainer(g, toy.taskModel, toy.data, {
+      out, steps: 8, lr: 1e-2, policy: 'gu', k: 3, seed: 1, evalEvery: 4, fisherEvery: 4, fisherBatches: 2,
+      finalEvaluation: async () => {
+        evaluatedHeadBias = await toy.head.bias.read();
+        const dev = await toy.data.evaluateDev();
+        return { task: 'toy', metric: 'accuracy', source: { lang: 'a', dev }, targets: { b: dev / 2 }, targetAverage: dev / 2 };
+      },
+    });
     const events: number[][] = [];
     const summary = await trainer.run({ onEvent: (e) => events.push(e.blocks) });
     expect(events).toEqual([[1], [0]]);
@@ -36,6 +44,10 @@ describe('trainer', () => {
     expect([...best.tensors.keys()]).toContain('heads.toy.bias');
     expect([...best.tensors.keys()].some((n) => n.includes('adapters.a.'))).toBe(false);
     expect(summary.bestStep).toBeGreaterThan(0);
+    // results.json comes from the best checkpoint's weights.
+    expect([...evaluatedHeadBias!]).toEqual([...best.tensors.get('heads.toy.bias')!.data]);
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+    expect(results).toMatchObject({ task: 'toy', metric: 'accuracy', source: { lang: 'a', dev: summary.bestDev } });
     trainer.dispose();
     toy.dispose();
   });

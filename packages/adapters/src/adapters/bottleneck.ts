@@ -16,13 +16,10 @@
  * with d = D / reductionFactor. Initialization "bert": weights N(0, 0.02²), biases 0.
  *
  * With `invertible` ("pfeiffer+inv", MAD-X language adapters) the adapter
- * also has a NICE coupling block applied to the embeddings' output:
- *   x = [x1 | x2] (halves of D);  y1 = x1 + F(x2);  y2 = x2 + G(y1);  out = [y1 | y2]
- *   F, G: Linear(D/2 → D/(2·r_inv)), ReLU, Linear(→ D/2)
- * named {prefix}.invertible_adapters.{name}.{F|G}.{0|2}.{weight|bias}. Only the
- * first adapter of an active Stack applies it (AdapterHub's rule).
+ * also owns a NICE coupling on the embeddings (invertible.ts).
  */
-import { add, concat, linear, relu, sliceColumns, type Graph, type Tensor } from '@thaw/autograd';
+import { linear, relu, type Graph, type Tensor } from '@thaw/autograd';
+import { NiceCoupling } from './invertible.js';
 import { normal, uniform } from '../model/random.js';
 
 /** Where a bottleneck sits in a layer. */
@@ -44,6 +41,8 @@ export class BottleneckAdapter {
   readonly bottleneck: number;
   /** AdapterHub's original_ln_before: the adapter reads LN(r + x) (seq_bn) rather than r (double_seq_bn). */
   readonly originalLnBefore: boolean;
+  /** The NICE coupling on the embeddings, for "pfeiffer+inv" adapters. */
+  readonly invertible: NiceCoupling | undefined;
 
   constructor(
     readonly graph: Graph,
@@ -69,37 +68,9 @@ export class BottleneckAdapter {
       }
     }
     if (config.invertible) {
-      if (D % 2) throw new Error(`adapter '${name}': an invertible adapter needs an even hidden size, got ${D}`);
-      const half = D / 2;
-      const inner = Math.max(1, Math.floor(half / config.invertible.reductionFactor));
-      for (const f of ['F', 'G']) {
-        const base = `${model.prefix}.invertible_adapters.${name}.${f}`;
-        this.add(`${base}.0.weight`, normal(inner * half, 0.02, random), [inner, half]);
-        this.add(`${base}.0.bias`, new Float32Array(inner), [inner]);
-        this.add(`${base}.2.weight`, normal(half * inner, 0.02, random), [half, inner]);
-        this.add(`${base}.2.bias`, new Float32Array(half), [half]);
-      }
+      this.invertible = new NiceCoupling(graph, `${model.prefix}.invertible_adapters.${name}`, D, config.invertible.reductionFactor, random);
+      for (const [n, t] of this.invertible.params) this.params.set(n, t);
     }
-  }
-
-  /** Whether the adapter has an invertible (NICE) part. */
-  get invertible(): boolean {
-    return Boolean(this.config.invertible);
-  }
-
-  /** The NICE coupling on embeddings [B, T, D] (see the module comment). */
-  invert(h: Tensor): Tensor {
-    const D = this.model.hiddenSize;
-    const half = D / 2;
-    const sub = (f: 'F' | 'G', x: Tensor) => {
-      const p = (rest: string) => this.param(`${this.model.prefix}.invertible_adapters.${this.name}.${f}.${rest}`);
-      return linear(relu(linear(x, p('0.weight'), p('0.bias'))), p('2.weight'), p('2.bias'));
-    };
-    const x1 = sliceColumns(h, 0, half);
-    const x2 = sliceColumns(h, half, half);
-    const y1 = add(x1, sub('F', x2));
-    const y2 = add(x2, sub('G', y1));
-    return concat([y1, y2]);
   }
 
   /** Whether the adapter acts at this location. */

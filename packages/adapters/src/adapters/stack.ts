@@ -26,7 +26,7 @@ export class Stack {
   /** The embeddings' output through the first adapter's invertible adapter, if it has one. */
   embeddings(h: Tensor): Tensor {
     const first = this.adapters[0];
-    return first instanceof BottleneckAdapter && first.invertible ? first.invert(h) : h;
+    return first instanceof BottleneckAdapter && first.invertible ? first.invertible.forward(h) : h;
   }
 
   /** The sum of the LoRA updates of layer i's query or value projection (undefined if none). */

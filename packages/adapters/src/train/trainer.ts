@@ -74,6 +74,21 @@ export interface TrainerOptions {
   resume?: boolean;
   /** Anything else to record in config.json (model, adapter, versions). */
   extraConfig?: Record<string, unknown>;
+  /**
+   * Called at the end with the best checkpoint's weights restored into the
+   * model: its result (source and zero-shot target metrics, see the design's
+   * results.json) is written to results.json.
+   */
+  finalEvaluation?: () => Promise<RunResults>;
+}
+
+/** results.json of a run (metrics are fractions in [0, 1]). */
+export interface RunResults {
+  task: string;
+  metric: string;
+  source: { lang: string; dev: number; test?: number };
+  targets: Record<string, number>;
+  targetAverage: number;
 }
 
 /** Per-step progress, for a CLI to render. */
@@ -205,6 +220,16 @@ export class Trainer<B> {
         await this.saveLast(done, best);
       }
       await gpu.throttle();
+    }
+    if (o.finalEvaluation && best.step >= 0) {
+      // Evaluate what model selection chose: the best checkpoint, not the last step.
+      const { tensors } = await readSafetensors(path('checkpoints/best/adapter.safetensors'));
+      for (const [name, t] of m.checkpoint) {
+        const saved = tensors.get(name);
+        if (!saved) throw new Error(`${path('checkpoints/best/adapter.safetensors')}: no tensor '${name}'`);
+        gpu.write(t.buffer, saved.data);
+      }
+      await writeJsonAtomic(path('results.json'), await o.finalEvaluation());
     }
     return { steps: o.steps, bestStep: best.step, bestDev: best.metric };
   }
