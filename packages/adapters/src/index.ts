@@ -3,6 +3,7 @@
  * schedules, Fisher, training, data and formats).
  */
 export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup } from './model/encoder.js';
+export type { Adapter } from './adapters/adapter.js';
 export { BottleneckAdapter, type BottleneckConfig, type BottleneckLocation } from './adapters/bottleneck.js';
 export { Stack, type StackMember } from './adapters/stack.js';
 export { NiceCoupling } from './adapters/invertible.js';

@@ -19,6 +19,7 @@
  * also owns a NICE coupling on the embeddings (invertible.ts).
  */
 import { linear, relu, type Graph, type Tensor } from '@thaw/autograd';
+import type { Adapter } from './adapter.js';
 import { NiceCoupling } from './invertible.js';
 import { normal, uniform } from '../model/random.js';
 
@@ -34,7 +35,7 @@ export interface BottleneckConfig {
   invertible?: { reductionFactor: number };
 }
 
-export class BottleneckAdapter {
+export class BottleneckAdapter implements Adapter {
   /** Parameters by AdapterHub name, in a fixed order. */
   readonly params = new Map<string, Tensor>();
   readonly locations: BottleneckLocation[];

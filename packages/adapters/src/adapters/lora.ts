@@ -11,6 +11,7 @@
  */
 import { linear, scale, type Graph, type Tensor } from '@thaw/autograd';
 import { uniform } from '../model/random.js';
+import type { Adapter } from './adapter.js';
 
 export interface LoraConfig {
   r: number;
@@ -19,7 +20,7 @@ export interface LoraConfig {
 
 export type LoraTarget = 'query' | 'value';
 
-export class LoraAdapter {
+export class LoraAdapter implements Adapter {
   readonly params = new Map<string, Tensor>();
   readonly targets: LoraTarget[] = ['query', 'value'];
 
