@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { relativeError } from '@thaw/kernels/reference';
 import { Encoder, LoraAdapter, Stack, uniform } from '../src/index.js';
-import { encoderReference, tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
+import { encoderReference, finiteDifferenceError, tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
 
 describe('LoRA', () => {
   const graph = useGraph();
@@ -51,18 +51,7 @@ describe('LoRA', () => {
     for (const [name, t] of lora.params) {
       const values = params.get(name)!;
       const grad = await t.grad!.read();
-      const indices = [0, 3, values.length - 1];
-      const fd = new Float64Array(values.length);
-      for (const i of indices) {
-        const keep = values[i]!;
-        values[i] = keep + 1e-6;
-        const up = loss();
-        values[i] = keep - 1e-6;
-        const down = loss();
-        values[i] = keep;
-        fd[i] = (up - down) / 2e-6;
-      }
-      expect(relativeError(grad, fd, indices), name).toBeLessThan(1e-4);
+      expect(finiteDifferenceError(values, grad, [0, 3, values.length - 1], loss), name).toBeLessThan(1e-4);
     }
     expect(lora.block(0)).toHaveLength(4);
     out.dispose();

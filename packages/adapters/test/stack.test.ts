@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { relativeError } from '@thaw/kernels/reference';
 import { AdamW, crossEntropy, linear } from '@thaw/autograd';
 import { BottleneckAdapter, Encoder, Stack, uniform } from '../src/index.js';
-import { encoderReference, tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
+import { encoderReference, finiteDifferenceError, tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
 
 describe('Stack(lang, task)', () => {
   const graph = useGraph();
@@ -43,17 +43,7 @@ describe('Stack(lang, task)', () => {
       const values = params.get(name)!;
       const grad = await t.grad!.read();
       const indices = Array.from({ length: Math.min(6, values.length) }, (_, k) => Math.floor((k * values.length) / Math.min(6, values.length)));
-      const fd = new Float64Array(values.length);
-      for (const i of indices) {
-        const keep = values[i]!;
-        values[i] = keep + 1e-6;
-        const up = loss();
-        values[i] = keep - 1e-6;
-        const down = loss();
-        values[i] = keep;
-        fd[i] = (up - down) / 2e-6;
-      }
-      expect(relativeError(grad, fd, indices), name).toBeLessThan(1e-4);
+      expect(finiteDifferenceError(values, grad, indices, loss), name).toBeLessThan(1e-4);
     }
     for (const t of [...encoder.params.values(), ...lang.params.values()]) expect(t.grad).toBeUndefined();
     out.dispose();

@@ -1,7 +1,7 @@
 /** Small encoders and a token-classification task for tests (and the f64 twin of the encoder). */
 import { afterAll, beforeAll } from 'vitest';
 import { Gpu } from '@thaw/kernels';
-import { embeddingReference, geluReference, layerNormForwardReference, matmulReference } from '@thaw/kernels/reference';
+import { embeddingReference, geluReference, layerNormForwardReference, matmulReference, relativeError } from '@thaw/kernels/reference';
 import { AdamW, crossEntropy, Graph, linear, multiHeadAttentionReference, type Tensor } from '@thaw/autograd';
 import { Encoder, uniform, type EncoderConfig } from '../../src/index.js';
 
@@ -122,4 +122,22 @@ export function encoderReference(c: EncoderConfig, params: Map<string, Float64Ar
     h = adapt(dense(inner, `${L}.output.dense`, c.intermediateSize, D), attended, 'output', `${L}.output.LayerNorm`);
   }
   return h;
+}
+
+/**
+ * Relative error of a GPU gradient against central finite differences of a
+ * float64 loss over the chosen elements of `values` (perturbed in place and restored).
+ */
+export function finiteDifferenceError(values: Float64Array, grad: ArrayLike<number>, indices: number[], loss: () => number, h = 1e-6): number {
+  const fd = new Float64Array(values.length);
+  for (const i of indices) {
+    const keep = values[i]!;
+    values[i] = keep + h;
+    const up = loss();
+    values[i] = keep - h;
+    const down = loss();
+    values[i] = keep;
+    fd[i] = (up - down) / (2 * h);
+  }
+  return relativeError(grad, fd, indices);
 }
