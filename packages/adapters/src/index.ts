@@ -13,5 +13,5 @@ export { policy, fixedOrder, OFFICIAL_SCHEDULES, type Policy, type SelectContext
 export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type UnfreezeTiming } from './schedules/algorithm1.js';
 export { fisherTraces, type FisherOptions, type FisherBatch } from './fisher/traces.js';
 export { readSafetensors, writeSafetensors, SafetensorsError, type HostTensor } from './io/safetensors.js';
-export { Trainer, NonFiniteLossError, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
+export { Trainer, NonFiniteError, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
 export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstToken } from './heads/heads.js';

@@ -4,7 +4,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NonFiniteLossError, readSafetensors, Trainer, type TrainerOptions } from '../src/index.js';
+import { NonFiniteError, readSafetensors, Trainer, type TrainerOptions } from '../src/index.js';
 import { useGraph } from './support/tiny.js';
 import { toyTask } from './support/toy-task.js';
 
@@ -35,9 +35,14 @@ describe('trainer', () => {
     expect(log.map((l) => l.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(log.every((l) => Number.isFinite(l.loss))).toBe(true);
     expect(log.map((l) => l.trainableBlocks)).toEqual([[1], [1], [1], [0, 1], [0, 1], [0, 1], [0, 1], [0, 1]]);
-    // tr(F) tracked at steps 0 and 4: the frozen block is not scored by the tracker.
-    expect((log[0]!.fisher as number[])).toHaveLength(2);
-    expect((log[4]!.fisherPerTrainableBlock as number)).toBeGreaterThan(0);
+    // tr(F) tracked at steps 0 and 4 for trainable blocks only (frozen ones read 0),
+    // normalized by the number of trainable blocks.
+    const [f0, f4] = [log[0]!.fisher as number[], log[4]!.fisher as number[]];
+    expect(f0[0]).toBe(0);
+    expect(f0[1]).toBeGreaterThan(0);
+    expect(log[0]!.fisherPerTrainableBlock).toBeCloseTo(f0[1]!, 12);
+    expect(f4.every((t) => t > 0)).toBe(true);
+    expect(log[4]!.fisherPerTrainableBlock).toBeCloseTo((f4[0]! + f4[1]!) / 2, 12);
     expect(await lines(join(out, 'events.jsonl'))).toEqual([{ step: 0, blocks: [1], policy: 'gu' }, { step: 3, blocks: [0], policy: 'gu' }]);
     const best = await readSafetensors(join(out, 'checkpoints/best/adapter.safetensors'));
     expect([...best.tensors.keys()]).toContain('roberta.encoder.layer.0.output.adapters.toy.adapter_down.0.weight');
@@ -82,22 +87,45 @@ describe('trainer', () => {
     expect(await lines(join(resumedDir, 'events.jsonl'))).toEqual(await lines(join(straightDir, 'events.jsonl')));
   });
 
-  it('stops on a non-finite loss with a clear error and the last good checkpoint intact', async () => {
+  it('stops on a non-finite loss or weights with a clear error and the last good checkpoint intact', async () => {
+    const g = graph();
+    // Weights poisoned after step 2's update: caught before the checkpoint of step 3 is written.
+    // Poisoned between checkpoints (evalEvery 2): the loss of step 3 is NaN.
+    for (const [evalEvery, message] of [[1, /parameter heads\.toy\.bias is not finite at step 3; the run stopped\./], [2, /loss is NaN at step 3; the run stopped\./]] as const) {
+      const out = await mkdtemp(join(tmpdir(), 'thaw-run-'));
+      const toy = toyTask(g, 3);
+      const trainer = new Trainer(g, toy.taskModel, toy.data, { out, steps: 6, lr: 1e-2, policy: 'standard', k: 1, seed: 3, evalEvery });
+      const poison = ({ step }: { step: number }) => {
+        if (step === 2) g.gpu.write(toy.head.bias.buffer, new Float32Array([Number.NaN, 0, 0]));
+      };
+      const error = await trainer.run({ onStep: poison }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NonFiniteError);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).toMatch(/The last good checkpoint is in .*checkpoints/);
+      const best = await readSafetensors(join(out, 'checkpoints/best/adapter.safetensors'));
+      for (const t of best.tensors.values()) expect(t.data.every(Number.isFinite)).toBe(true);
+      const last = await readSafetensors(join(out, 'checkpoints/last/params.safetensors'));
+      for (const t of last.tensors.values()) expect(t.data.every(Number.isFinite)).toBe(true);
+      expect(JSON.parse(await readFile(join(out, 'checkpoints/last/state.json'), 'utf8')).step).toBe(2);
+      trainer.dispose();
+      toy.dispose();
+    }
+  });
+
+  it('refuses to overwrite a run, and to resume with other options', async () => {
     const g = graph();
     const out = await mkdtemp(join(tmpdir(), 'thaw-run-'));
-    const toy = toyTask(g, 3);
-    const trainer = new Trainer(g, toy.taskModel, toy.data, { out, steps: 6, lr: 1e-2, policy: 'standard', k: 1, seed: 3, evalEvery: 1 });
-    const poison = ({ step }: { step: number }) => {
-      if (step === 2) g.gpu.write(toy.head.bias.buffer, new Float32Array([Number.NaN, 0, 0]));
-    };
-    const error = await trainer.run({ onStep: poison }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(NonFiniteLossError);
-    expect((error as Error).message).toMatch(/loss is NaN at step 3; the run stopped\. The last good checkpoint is in .*checkpoints/);
-    const best = await readSafetensors(join(out, 'checkpoints/best/adapter.safetensors'));
-    for (const t of best.tensors.values()) expect(t.data.every(Number.isFinite)).toBe(true);
-    const state = JSON.parse(await readFile(join(out, 'checkpoints/last/state.json'), 'utf8'));
-    expect(state.step).toBe(3);
-    trainer.dispose();
+    const toy = toyTask(g, 4);
+    const options: TrainerOptions = { out, steps: 2, lr: 1e-2, policy: 'standard', k: 1, seed: 4, evalEvery: 1 };
+    const t1 = new Trainer(g, toy.taskModel, toy.data, options);
+    await t1.run();
+    t1.dispose();
+    const t2 = new Trainer(g, toy.taskModel, toy.data, options);
+    await expect(t2.run()).rejects.toThrow(/already holds a run; use --resume to continue it, or another --out/);
+    t2.dispose();
+    const t3 = new Trainer(g, toy.taskModel, toy.data, { ...options, lr: 5e-3, resume: true });
+    await expect(t3.run()).rejects.toThrow(/--resume: .*config\.json was written with other options \(lr\)/);
+    t3.dispose();
     toy.dispose();
   });
 });

@@ -1,5 +1,5 @@
 /** The run directory's files, each written so that a crash never leaves a half-written one. */
-import { mkdir, readFile, rename, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** Writes JSON through a temporary file and a rename. */
@@ -7,7 +7,26 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await mkdir(dirname(path), { recursive: true });
   const temp = `${path}.${process.pid}.tmp`;
   await writeFile(temp, JSON.stringify(value, null, 2) + '\n');
+  const handle = await open(temp, 'r');
+  await handle.sync();
+  await handle.close();
   await rename(temp, path);
+}
+
+/**
+ * Replaces the folder `path` by `staged` (a complete sibling folder) so that
+ * readers see either the old set of files or the new one, never a mix.
+ */
+export async function swapFolder(staged: string, path: string): Promise<void> {
+  const old = `${path}.old-${process.pid}`;
+  await rm(old, { recursive: true, force: true });
+  try {
+    await rename(path, old);
+  } catch {
+    // No previous folder.
+  }
+  await rename(staged, path);
+  await rm(old, { recursive: true, force: true });
 }
 
 /** Appends one JSON object as a line (jsonl). */
@@ -24,7 +43,14 @@ export async function truncateJsonLines(path: string, step: number): Promise<voi
   } catch {
     return;
   }
-  const kept = text.split('\n').filter((line) => line.trim() && (JSON.parse(line) as { step: number }).step < step);
+  // A line cut short by a crash does not parse: it is dropped with the rest past `step`.
+  const kept = text.split('\n').filter((line) => {
+    try {
+      return line.trim() !== '' && (JSON.parse(line) as { step: number }).step < step;
+    } catch {
+      return false;
+    }
+  });
   const temp = `${path}.${process.pid}.tmp`;
   await writeFile(temp, kept.map((l) => l + '\n').join(''));
   await rename(temp, path);

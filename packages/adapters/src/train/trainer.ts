@@ -14,13 +14,14 @@
  * Progress goes to callbacks; nothing here prints.
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AdamW, constantLr, linearLr, type Graph, type OptimizerState, type Tensor } from '@thaw/autograd';
 import { fisherTraces, type FisherBatch, type FisherOptions } from '../fisher/traces.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../io/safetensors.js';
 import type { ForwardMode } from '../model/encoder.js';
 import { UnfreezeSchedule, type UnfreezeEvent, type UnfreezeTiming } from '../schedules/algorithm1.js';
-import { appendJsonLine, truncateJsonLines, writeJsonAtomic } from './run-dir.js';
+import { appendJsonLine, swapFolder, truncateJsonLines, writeJsonAtomic } from './run-dir.js';
 
 /** What the trainer needs of a model: its parameters by role, a loss and eval logits. */
 export interface TaskModel<B> {
@@ -106,11 +107,11 @@ export interface TrainerCallbacks {
   onEval?(step: number, metric: number, best: boolean): void;
 }
 
-/** A run stopped because the loss stopped being a number. */
-export class NonFiniteLossError extends Error {
-  constructor(readonly step: number, readonly loss: number, out: string) {
-    super(`loss is ${loss} at step ${step}; the run stopped. The last good checkpoint is in ${join(out, 'checkpoints')}`);
-    this.name = 'NonFiniteLossError';
+/** A run stopped because its loss or its weights stopped being numbers. */
+export class NonFiniteError extends Error {
+  constructor(readonly step: number, what: string, out: string) {
+    super(`${what} at step ${step}; the run stopped. The last good checkpoint is in ${join(out, 'checkpoints')}`);
+    this.name = 'NonFiniteError';
   }
 }
 
@@ -119,6 +120,14 @@ export interface TrainSummary {
   steps: number;
   bestStep: number;
   bestDev: number;
+}
+
+/** The tensors, unless one holds a NaN or an infinity (then a NonFiniteError naming it). */
+function finite(tensors: Map<string, HostTensor>, step: number, out: string): Map<string, HostTensor> {
+  for (const [name, t] of tensors) {
+    if (!t.data.every(Number.isFinite)) throw new NonFiniteError(step, `parameter ${name.replace(/^\d+:/, '')} is not finite`, out);
+  }
+  return tensors;
 }
 
 async function hostTensors(tensors: Iterable<[string, Tensor]>): Promise<Map<string, HostTensor>> {
@@ -158,14 +167,24 @@ export class Trainer<B> {
     for (const p of m.head) p.requiresGrad = true;
     if (this.schedule.policy.trainsBase) for (const p of m.base) p.requiresGrad = true;
 
+    const config = JSON.parse(JSON.stringify({ ...o, resume: undefined, finalEvaluation: undefined, extraConfig: undefined, ...o.extraConfig, layers: m.blocks.length })) as Record<string, unknown>;
     if (o.resume && existsSync(path('checkpoints/last/state.json'))) {
+      const saved = JSON.parse(await readFile(path('config.json'), 'utf8')) as Record<string, unknown>;
+      const changed = Object.keys({ ...saved, ...config }).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(config[k]));
+      if (changed.length) throw new Error(`--resume: ${path('config.json')} was written with other options (${changed.join(', ')}); resume with the same options, or start a new run with another --out`);
       const resumed = await this.loadLast();
       start = resumed.step;
       best = resumed.best;
       await truncateJsonLines(path('log.jsonl'), start);
       await truncateJsonLines(path('events.jsonl'), start);
     } else {
-      await writeJsonAtomic(path('config.json'), { ...o, extraConfig: undefined, ...o.extraConfig, layers: m.blocks.length });
+      if (!o.resume && existsSync(path('config.json'))) {
+        throw new Error(`${o.out} already holds a run; use --resume to continue it, or another --out`);
+      }
+      // A run that never reached its first checkpoint starts over.
+      await truncateJsonLines(path('log.jsonl'), 0);
+      await truncateJsonLines(path('events.jsonl'), 0);
+      await writeJsonAtomic(path('config.json'), config);
     }
 
     const fisherScores = (step: number) => async () => {
@@ -180,7 +199,7 @@ export class Trainer<B> {
         await appendJsonLine(path('events.jsonl'), event);
         callbacks.onEvent?.(event);
       }
-      const tracked = o.fisherEvery && step % o.fisherEvery === 0 ? await this.traces(step) : undefined;
+      const tracked = o.fisherEvery && step % o.fisherEvery === 0 ? await this.traces(step, this.schedule.trainableBlocks) : undefined;
       const lr = this.optimizer.lr;
       const batch = this.data.trainBatch(step);
       const loss = this.graph.scope(() => {
@@ -192,14 +211,15 @@ export class Trainer<B> {
       loss.dispose();
       if (!Number.isFinite(value)) {
         this.optimizer.zeroGrad();
-        throw new NonFiniteLossError(step, value, o.out);
+        throw new NonFiniteError(step, `loss is ${value}`, o.out);
       }
       this.optimizer.update();
       this.optimizer.zeroGrad();
       const trainableBlocks = this.schedule.trainableBlocks;
       const line: Record<string, unknown> = { step, loss: value, lr, trainableBlocks };
       if (tracked) {
-        // Raw per block, and their sum normalized by the number of trainable blocks (paper Fig. 3).
+        // Raw per block (frozen blocks 0, as the official tracker), and the sum
+        // normalized by the number of trainable blocks (paper Fig. 3).
         line.fisher = tracked;
         line.fisherPerTrainableBlock = tracked.reduce((a, b) => a + b, 0) / Math.max(1, trainableBlocks.length);
       }
@@ -210,11 +230,15 @@ export class Trainer<B> {
       const done = step + 1;
       if (done % o.evalEvery === 0 || done === o.steps) {
         const metric = await this.data.evaluateDev();
+        if (!Number.isFinite(metric)) throw new NonFiniteError(done, `the dev metric is ${metric}`, o.out);
         const improved = metric > best.metric;
         if (improved) {
+          const tensors = finite(await hostTensors(this.checkpointTensors()), done, o.out);
+          const staged = path(`checkpoints/best.tmp-${process.pid}`);
+          await writeSafetensors(join(staged, 'adapter.safetensors'), tensors, { step: String(done), dev: String(metric) });
+          await writeJsonAtomic(join(staged, 'state.json'), { step: done, dev: metric });
+          await swapFolder(staged, path('checkpoints/best'));
           best = { step: done, metric };
-          await writeSafetensors(path('checkpoints/best/adapter.safetensors'), await hostTensors(m.checkpoint), { step: String(done), dev: String(metric) });
-          await writeJsonAtomic(path('checkpoints/best/state.json'), { step: done, dev: metric });
         }
         callbacks.onEval?.(done, metric, improved);
         await this.saveLast(done, best);
@@ -224,7 +248,7 @@ export class Trainer<B> {
     if (o.finalEvaluation && best.step >= 0) {
       // Evaluate what model selection chose: the best checkpoint, not the last step.
       const { tensors } = await readSafetensors(path('checkpoints/best/adapter.safetensors'));
-      for (const [name, t] of m.checkpoint) {
+      for (const [name, t] of this.checkpointTensors()) {
         const saved = tensors.get(name);
         if (!saved) throw new Error(`${path('checkpoints/best/adapter.safetensors')}: no tensor '${name}'`);
         gpu.write(t.buffer, saved.data);
@@ -239,22 +263,41 @@ export class Trainer<B> {
     this.optimizer.dispose();
   }
 
-  /** tr(F) of every block on the current weights, from a fresh shuffle seeded by the run seed and the step. */
-  private async traces(step: number): Promise<number[]> {
+  /**
+   * tr(F) on the current weights, from a fresh shuffle seeded by the run seed
+   * and the step: of every block (FUN scores frozen blocks too), or of the
+   * blocks in `only` (the tracker), the others reported as 0.
+   */
+  private async traces(step: number, only?: number[]): Promise<number[]> {
     const batches = this.data.fisherBatches((this.options.seed * 1_000_003 + step) >>> 0, this.options.fisherBatches ?? 41);
-    return fisherTraces(this.graph, {
-      blocks: this.model.blocks,
+    const chosen = only ?? this.model.blocks.map((_, j) => j);
+    const scores = chosen.length ? await fisherTraces(this.graph, {
+      blocks: chosen.map((j) => this.model.blocks[j]!),
       params: this.model.params,
       batches: batches.map((b) => this.model.fisherBatch(b)),
       options: { ...this.options.fisher, seed: (this.options.fisher?.seed ?? this.options.seed) + step },
-    });
+    }) : [];
+    const all = new Array<number>(this.model.blocks.length).fill(0);
+    chosen.forEach((j, i) => { all[j] = scores[i]!; });
+    return all;
   }
 
-  /** checkpoints/last: every parameter, the optimizer's moments, and the schedule and counters. */
+  /** The tensors of the best checkpoint: the task adapter and head, and the base too when it trains (full). */
+  private checkpointTensors(): [string, Tensor][] {
+    const tensors = [...this.model.checkpoint];
+    if (this.schedule.policy.trainsBase) for (const p of this.model.base) tensors.push([p.name, p]);
+    return tensors;
+  }
+
+  /**
+   * checkpoints/last: every parameter, the optimizer's moments, and the
+   * schedule and counters, staged in a sibling folder and swapped in whole,
+   * and only when every weight is finite.
+   */
   private async saveLast(step: number, best: { step: number; metric: number }): Promise<void> {
-    const dir = join(this.options.out, 'checkpoints/last');
+    const dir = join(this.options.out, `checkpoints/last.tmp-${process.pid}`);
     const params = this.model.params.map((p, i) => [`${i}:${p.name}`, p] as [string, Tensor]);
-    await writeSafetensors(join(dir, 'params.safetensors'), await hostTensors(params));
+    await writeSafetensors(join(dir, 'params.safetensors'), finite(await hostTensors(params), step, this.options.out));
     const state = await this.optimizer.exportState();
     const moments = new Map<string, HostTensor>();
     for (const e of state.params) {
@@ -271,11 +314,11 @@ export class Trainer<B> {
       optimizer: { step: state.step, params: state.params.map(({ index, steps }) => ({ index, steps })) },
       trainable: this.model.params.map((p) => p.requiresGrad),
     });
+    await swapFolder(dir, join(this.options.out, 'checkpoints/last'));
   }
 
   private async loadLast(): Promise<{ step: number; best: { step: number; metric: number } }> {
     const dir = join(this.options.out, 'checkpoints/last');
-    const { readFile } = await import('node:fs/promises');
     const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as {
       step: number; best: { step: number; metric: number }; schedule: { round: number; trainable: number[] };
       optimizer: { step: number; params: { index: number; steps: number }[] }; trainable: boolean[];
