@@ -49,12 +49,12 @@ describe('heads', () => {
   it('span QA: start and end cross-entropies over positions, averaged', async () => {
     const g = graph();
     const random = uniform(3);
-    const head = new SpanHead(g, 'squad', D, 4);
+    const head = new SpanHead(g, 'squad', D, 0.1, 4);
     const starts = Int32Array.from([0, 2, 4, -100]);
     const ends = Int32Array.from([1, 2, 4, -100]);
     const p = await host(head.params);
     const reference = ([h]: Float64Array[]) => {
-      const both = matmulReference({ a: h!, b: p.get('heads.squad.0.weight')!, bias: p.get('heads.squad.0.bias')!, M: B * T, N: 2, K: D, transB: true });
+      const both = matmulReference({ a: h!, b: p.get('heads.squad.1.weight')!, bias: p.get('heads.squad.1.bias')!, M: B * T, N: 2, K: D, transB: true });
       const start = Float64Array.from({ length: B * T }, (_, i) => both[2 * i]!);
       const end = Float64Array.from({ length: B * T }, (_, i) => both[2 * i + 1]!);
       return Float64Array.of((ce(start, starts, T) + ce(end, ends, T)) / 2);

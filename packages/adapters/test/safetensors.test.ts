@@ -34,6 +34,18 @@ describe('safetensors', () => {
     }
   });
 
+  it('skips integer tensors such as old checkpoints\' position_ids', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-st-'));
+    const path = join(dir, 'ids.safetensors');
+    const data = Buffer.alloc(16 + 4);
+    data.writeFloatLE(2.5, 16);
+    await writeFile(path, rawFile({ position_ids: { dtype: 'I64', shape: [2], data_offsets: [0, 16] }, w: { dtype: 'F32', shape: [1], data_offsets: [16, 20] } }, data));
+    const { tensors, skipped } = await readSafetensors(path);
+    expect(skipped).toEqual(['position_ids']);
+    expect([...tensors.keys()]).toEqual(['w']);
+    expect(tensors.get('w')!.data[0]).toBe(2.5);
+  });
+
   it('reads F16, BF16 and F64 as float32', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'thaw-st-'));
     const path = join(dir, 'mixed.safetensors');
@@ -56,7 +68,7 @@ describe('safetensors', () => {
       ['short', Buffer.from([1, 2, 3]), /shorter than the 8-byte header length/],
       ['huge-header', Buffer.concat([Buffer.from([255, 255, 0, 0, 0, 0, 0, 0]), Buffer.alloc(8)]), /header length \d+ does not fit/],
       ['not-json', rawFile({}, Buffer.alloc(0)).fill(0x78, 8, 10), /header is not valid JSON/],
-      ['dtype', rawFile({ x: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, Buffer.alloc(8)), /tensor 'x' has dtype I64/],
+      ['dtype', rawFile({ x: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, Buffer.alloc(8)), /tensor 'x' has dtype C64/],
       ['size', rawFile({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, Buffer.alloc(8)), /needs 12 bytes; its offsets span 8/],
       ['hole', rawFile({ x: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Buffer.alloc(8)), /starts at byte 4 but the previous data ends at 0/],
       ['trailing', rawFile({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(8)), /cover 4 of 8 data bytes/],

@@ -18,7 +18,7 @@
  * With `invertible` ("pfeiffer+inv", MAD-X language adapters) the adapter
  * also owns a NICE coupling on the embeddings (invertible.ts).
  */
-import { linear, relu, type Graph, type Tensor } from '@thaw/autograd';
+import { gelu, linear, relu, type Graph, type Tensor } from '@thaw/autograd';
 import type { Adapter } from './adapter.js';
 import { NiceCoupling } from './invertible.js';
 import { normal, uniform } from '../model/random.js';
@@ -33,6 +33,12 @@ export interface BottleneckConfig {
   reductionFactor: number;
   /** A NICE invertible adapter on the embeddings, with its reduction factor (MAD-X: 2). */
   invertible?: { reductionFactor: number };
+  /**
+   * f of the bottleneck (and of the NICE sub-networks): `relu` (AdapterHub's
+   * pfeiffer default, and the default here) or `gelu` (mBERT MAD-X language
+   * adapters). AdapterHub's Houlsby default, swish, is not available yet.
+   */
+  nonLinearity?: 'relu' | 'gelu';
 }
 
 export class BottleneckAdapter implements Adapter {
@@ -69,7 +75,7 @@ export class BottleneckAdapter implements Adapter {
       }
     }
     if (config.invertible) {
-      this.invertible = new NiceCoupling(graph, `${model.prefix}.invertible_adapters.${name}`, D, config.invertible.reductionFactor, random);
+      this.invertible = new NiceCoupling(graph, `${model.prefix}.invertible_adapters.${name}`, D, config.invertible.reductionFactor, random, config.nonLinearity ?? 'relu');
       for (const [n, t] of this.invertible.params) this.params.set(n, t);
     }
   }
@@ -82,7 +88,8 @@ export class BottleneckAdapter implements Adapter {
   /** A(z) for layer i at a location. */
   forward(layer: number, location: BottleneckLocation, z: Tensor): Tensor {
     const p = (rest: string) => this.param(`${this.prefix(layer, location)}.${rest}`);
-    return linear(relu(linear(z, p('adapter_down.0.weight'), p('adapter_down.0.bias'))), p('adapter_up.weight'), p('adapter_up.bias'));
+    const f = this.config.nonLinearity === 'gelu' ? gelu : relu;
+    return linear(f(linear(z, p('adapter_down.0.weight'), p('adapter_down.0.bias'))), p('adapter_up.weight'), p('adapter_up.bias'));
   }
 
   /** Every parameter of layer i's adapter: one block of scheduled unfreezing. */

@@ -11,14 +11,14 @@
  * {prefix}.invertible_adapters.{name}.{F|G}.{0|2}.{weight|bias}. Only the
  * first adapter of an active Stack applies it (AdapterHub's rule).
  */
-import { add, concat, linear, relu, sliceColumns, type Graph, type Tensor } from '@thaw/autograd';
+import { add, concat, gelu, linear, relu, sliceColumns, type Graph, type Tensor } from '@thaw/autograd';
 import { normal } from '../model/random.js';
 
 export class NiceCoupling {
   readonly params = new Map<string, Tensor>();
   private readonly half: number;
 
-  constructor(graph: Graph, readonly prefix: string, hidden: number, reductionFactor: number, random: () => number) {
+  constructor(graph: Graph, readonly prefix: string, hidden: number, reductionFactor: number, random: () => number, readonly nonLinearity: 'relu' | 'gelu' = 'relu') {
     if (hidden % 2) throw new Error(`${prefix}: an invertible adapter needs an even hidden size, got ${hidden}`);
     this.half = hidden / 2;
     const inner = Math.max(1, Math.floor(this.half / reductionFactor));
@@ -36,7 +36,8 @@ export class NiceCoupling {
   forward(h: Tensor): Tensor {
     const sub = (f: 'F' | 'G', x: Tensor) => {
       const p = (rest: string) => this.params.get(`${this.prefix}.${f}.${rest}`)!;
-      return linear(relu(linear(x, p('0.weight'), p('0.bias'))), p('2.weight'), p('2.bias'));
+      const activation = this.nonLinearity === 'gelu' ? gelu : relu;
+      return linear(activation(linear(x, p('0.weight'), p('0.bias'))), p('2.weight'), p('2.bias'));
     };
     const x1 = sliceColumns(h, 0, this.half);
     const x2 = sliceColumns(h, this.half, this.half);

@@ -6,14 +6,14 @@
  *                    (AdapterHub's flex head: heads.{name}.1 = dense, heads.{name}.4 = output)
  *   multiple choice  the same on each choice's first token, one score per choice,
  *                    softmax over the choices (input [B·choices, T, D])
- *   span QA          [start, end] = h·Wᵀ + b per token (heads.{name}.0), one
+ *   span QA          [start, end] = dropout(h)·Wᵀ + b per token (heads.{name}.1), one
  *                    cross-entropy over positions for the start and one for the end, averaged
  *   masked LM        z = E · LN(gelu(W·h + b)) + bias, the decoder tied to the word
  *                    embeddings E (Hugging Face: lm_head.dense, lm_head.layer_norm, lm_head.bias)
  */
 import { add, crossEntropy, dropout, gelu, layerNorm, linear, reshape, scale, sliceColumns, tanh, type DropoutRandomness, type Graph, type Tensor } from '@thaw/autograd';
 import { normal, uniform } from '../model/random.js';
-import type { ForwardMode } from '../model/encoder.js';
+import { stepSeed, type ForwardMode } from '../model/encoder.js';
 
 /** What every head has: its parameters by name. */
 abstract class Head {
@@ -42,7 +42,7 @@ abstract class Head {
 /** Dropout for a head, with its own stream range so it never reuses the encoder's masks. */
 function headDropout(x: Tensor, p: number, mode: ForwardMode, site: number): Tensor {
   if (!mode.train || p === 0) return x;
-  const random: DropoutRandomness = { seed: mode.seed ?? 0, stream: (((mode.step ?? 0) * 64 + (mode.microBatch ?? 0)) * 1024 + 1000 + site) >>> 0 };
+  const random: DropoutRandomness = { seed: stepSeed(mode.seed ?? 0, mode.step ?? 0), stream: ((mode.microBatch ?? 0) * 1024 + 1000 + site) >>> 0 };
   return dropout(x, p, random);
 }
 
@@ -87,21 +87,22 @@ export class MultipleChoiceHead extends ClassificationHead {
 
 /** Span extraction (XQuAD/MLQA-style): start and end logits over the positions of each sequence. */
 export class SpanHead extends Head {
-  constructor(graph: Graph, name: string, readonly hidden: number, seed: number) {
+  constructor(graph: Graph, name: string, readonly hidden: number, readonly dropoutRate: number, seed: number) {
     super(graph, name, seed);
-    this.dense(`heads.${name}.0`, 2, hidden);
+    // AdapterHub's QA head is [Dropout, Linear]: the linear layer is index 1.
+    this.dense(`heads.${name}.1`, 2, hidden);
   }
 
   /** { start, end }: logits [B, T] each. */
-  logits(h: Tensor): { start: Tensor; end: Tensor } {
+  logits(h: Tensor, mode: ForwardMode = { train: false }): { start: Tensor; end: Tensor } {
     const [B, T] = h.shape as [number, number, number];
-    const both = reshape(this.apply(`heads.${this.name}.0`, h), [B * T, 2]);
+    const both = reshape(this.apply(`heads.${this.name}.1`, headDropout(h, this.dropoutRate, mode, 0)), [B * T, 2]);
     return { start: reshape(sliceColumns(both, 0, 1), [B, T]), end: reshape(sliceColumns(both, 1, 1), [B, T]) };
   }
 
   /** (CE(start) + CE(end)) / 2, positions given per sequence (−100: ignore). */
-  loss(h: Tensor, starts: Int32Array, ends: Int32Array): Tensor {
-    const { start, end } = this.logits(h);
+  loss(h: Tensor, starts: Int32Array, ends: Int32Array, mode: ForwardMode = { train: false }): Tensor {
+    const { start, end } = this.logits(h, mode);
     const total = add(crossEntropy(start, starts), crossEntropy(end, ends));
     return scale(total, 0.5);
   }

@@ -26,6 +26,8 @@ export class SafetensorsError extends Error {
 
 const MAX_HEADER = 100_000_000;
 const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+/** Integer and boolean tensors (e.g. old checkpoints' position_ids buffers) are skipped, not rejected. */
+const SKIPPED: Record<string, number> = { I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 /** float16 bits → number. */
 function halfToFloat(h: number): number {
@@ -38,7 +40,7 @@ function halfToFloat(h: number): number {
 }
 
 /** Reads every tensor (F32, F16, BF16 and F64 are converted to float32) and the metadata. */
-export async function readSafetensors(path: string): Promise<{ tensors: Map<string, HostTensor>; metadata: Record<string, string> }> {
+export async function readSafetensors(path: string): Promise<{ tensors: Map<string, HostTensor>; metadata: Record<string, string>; skipped: string[] }> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -61,11 +63,12 @@ export async function readSafetensors(path: string): Promise<{ tensors: Map<stri
   const entries = Object.entries(header).filter(([k]) => k !== '__metadata__');
   const spans: [number, number, string][] = [];
   const tensors = new Map<string, HostTensor>();
+  const skipped: string[] = [];
   for (const [name, raw] of entries) {
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const dtype = String(info.dtype);
-    const width = BYTES[dtype];
-    if (!width) throw new SafetensorsError(path, `tensor '${name}' has dtype ${dtype}; Thaw reads F32, F16, BF16 and F64`);
+    const width = BYTES[dtype] ?? SKIPPED[dtype];
+    if (!width) throw new SafetensorsError(path, `tensor '${name}' has dtype ${dtype}; Thaw reads F32, F16, BF16 and F64 (and skips integer tensors)`);
     const shape = info.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new SafetensorsError(path, `tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
     const offsets = info.data_offsets;
@@ -76,6 +79,10 @@ export async function readSafetensors(path: string): Promise<{ tensors: Map<stri
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     if (end - begin !== count * width) throw new SafetensorsError(path, `tensor '${name}' of shape [${shape}] ${dtype} needs ${count * width} bytes; its offsets span ${end - begin}`);
     spans.push([begin, end, name]);
+    if (!BYTES[dtype]) {
+      skipped.push(name);
+      continue;
+    }
     const values = new Float32Array(count);
     const view = new DataView(data.buffer, data.byteOffset + begin, end - begin);
     for (let i = 0; i < count; i++) {
@@ -93,7 +100,7 @@ export async function readSafetensors(path: string): Promise<{ tensors: Map<stri
     covered = end;
   }
   if (covered !== data.length) throw new SafetensorsError(path, `the tensors cover ${covered} of ${data.length} data bytes`);
-  return { tensors, metadata };
+  return { tensors, metadata, skipped };
 }
 
 /** Writes float32 tensors (sorted by name) and string metadata, atomically (creating the folder). */

@@ -71,6 +71,18 @@ export interface ForwardMode {
   microBatch?: number;
 }
 
+/**
+ * The dropout seed of one step: the run's seed and the step mixed by a
+ * 32-bit hash, so masks never repeat with the step (a stream counter alone
+ * would wrap after 2³² / 65536 steps).
+ */
+export function stepSeed(seed: number, step: number): number {
+  let h = (seed ^ Math.imul(step >>> 0, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /** Builds the parameter names of a layer. */
 const layerName = (prefix: string, i: number, rest: string) => `${prefix}.encoder.layer.${i}.${rest}`;
 
@@ -134,7 +146,7 @@ export class Encoder {
       throw new Error('encoder: training with dropout needs mode.seed and mode.step (otherwise every step would reuse the same masks)');
     }
     let site = 0;
-    const nextRandom = (): DropoutRandomness => ({ seed: mode.seed!, stream: ((mode.step! * 64 + (mode.microBatch ?? 0)) * 1024 + site++) >>> 0 });
+    const nextRandom = (): DropoutRandomness => ({ seed: stepSeed(mode.seed!, mode.step!), stream: ((mode.microBatch ?? 0) * 1024 + site++) >>> 0 });
     const drop = (x: Tensor, rate: number): Tensor => (mode.train && rate > 0 ? dropout(x, rate, nextRandom()) : x);
 
     const positions = this.positionIds(input.ids, B, T);

@@ -8,7 +8,10 @@
  * forward). `official-code` reproduces the released code: the m-th point
  * (m ≥ 1) at step m·k − 1 for fun, rand and fixed orders and lpft, but at
  * (m+1)·k − 1 for gu, whose top block therefore trains alone for 2k − 1
- * steps (paper-spec §2.1, §9). gu-rev follows gu.
+ * steps (paper-spec §2.1, §9). The code's bottom-up run was most likely
+ * its fixed order `schedule-rev` (layer 11 first, then 0 … 10, on the
+ * m·k − 1 clock): use `fixed:schedule-rev` with this timing to reproduce it;
+ * `gu-rev` here is the plain bottom-up order on the same clock.
  */
 import { policy as makePolicy, type Policy, type Selection } from './policies.js';
 
@@ -75,8 +78,7 @@ export class UnfreezeSchedule {
   /** The step of unfreeze point number `round` (0-based) under the chosen timing. */
   stepOfRound(round: number): number {
     if (this.timing === 'paper' || round === 0) return round * this.k;
-    const late = this.policy.name === 'gu' || this.policy.name === 'gu-rev';
-    return (late ? round + 1 : round) * this.k - 1;
+    return (this.policy.name === 'gu' ? round + 1 : round) * this.k - 1;
   }
 
   /**
