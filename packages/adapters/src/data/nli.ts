@@ -1,0 +1,89 @@
+/**
+ * NLI on the suite (like XNLI): a premise and a hypothesis, labelled
+ * entailment (0), neutral (1) or contradiction (2) by their meanings.
+ *
+ * Following what made the prototype learnable without shortcuts
+ * (suite-findings.md): the hypothesis drops the premise's adjectives at
+ * random, the same way for every label, so length says nothing; an
+ * entailment keeps the meaning; a contradiction flips the polarity; a
+ * neutral hypothesis changes one content element (the verb, the subject,
+ * the object, swaps them, or changes an adjective) and flips the polarity
+ * half of the time, so "polarity differs" does not imply contradiction.
+ * Every language realizes the same meanings for a given seed, so dev and
+ * test sets are parallel across languages, like XNLI's translations.
+ */
+import { mulberry32 } from '@thaw/kernels/reference';
+import { ADJECTIVES, VERBS, entity, meaning, type Entity, type Meaning } from './meanings.js';
+import type { Language } from './languages.js';
+
+export const NLI_LABELS = ['entailment', 'neutral', 'contradiction'] as const;
+
+/** A pair of meanings with its label. */
+export interface NliMeaning {
+  premise: Meaning;
+  hypothesis: Meaning;
+  label: 0 | 1 | 2;
+}
+
+export interface NliExample {
+  premise: string[];
+  hypothesis: string[];
+  label: 0 | 1 | 2;
+}
+
+const withoutAdjective = (e: Entity): Entity => ({ noun: e.noun, cls: e.cls });
+
+/** One content change that keeps the sentence well-formed and its length unchanged. */
+function changeOneElement(m: Meaning, random: () => number): Meaning {
+  for (;;) {
+    const kind = Math.floor(random() * 5);
+    if (kind === 0) {
+      const verbs = Object.keys(VERBS).filter((v) => v !== m.verb && VERBS[v]!.subject.includes(m.subject.cls) && VERBS[v]!.object.includes(m.object.cls));
+      if (verbs.length) return { ...m, verb: verbs[Math.floor(random() * verbs.length)]! };
+    } else if (kind === 1 || kind === 2) {
+      const role = kind === 1 ? 'subject' : 'object';
+      const e = m[role];
+      const other = entity([e.cls], random, 0);
+      // Same kind (name for name, common noun for common noun): articles, and so lengths, stay the same.
+      const sameKind = other.noun.slice(0, 2) === e.noun.slice(0, 2);
+      if (sameKind && other.noun !== e.noun && other.noun !== m[role === 'subject' ? 'object' : 'subject'].noun) {
+        return { ...m, [role]: { ...other, ...(e.adjective ? { adjective: e.adjective } : {}) } };
+      }
+    } else if (kind === 3) {
+      const prefs = VERBS[m.verb]!;
+      if (m.subject.noun !== m.object.noun && prefs.subject.includes(m.object.cls) && prefs.object.includes(m.subject.cls)) {
+        return { ...m, subject: m.object, object: m.subject };
+      }
+    } else {
+      const role = random() < 0.5 ? 'subject' : 'object';
+      const e = m[role];
+      if (e.adjective) {
+        const others = ADJECTIVES.map((a) => `a:${a}`).filter((a) => a !== e.adjective);
+        return { ...m, [role]: { ...e, adjective: others[Math.floor(random() * others.length)]! } };
+      }
+    }
+  }
+}
+
+/** `n` labelled meaning pairs, balanced over the labels, reproducible from the seed. */
+export function nliMeanings(seed: number, n: number): NliMeaning[] {
+  const random = mulberry32(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const premise = meaning(random);
+    const label = (i % 3) as 0 | 1 | 2;
+    let hypothesis: Meaning = label === 0 ? { ...premise } : label === 2 ? { ...premise, negated: !premise.negated } : changeOneElement(premise, random);
+    if (label === 1 && random() < 0.5) hypothesis = { ...hypothesis, negated: !hypothesis.negated };
+    // Adjectives drop at random, independently of the label.
+    hypothesis = {
+      ...hypothesis,
+      subject: random() < 0.5 ? withoutAdjective(hypothesis.subject) : hypothesis.subject,
+      object: random() < 0.5 ? withoutAdjective(hypothesis.object) : hypothesis.object,
+    };
+    return { premise, hypothesis, label };
+  });
+}
+
+/** The pairs realized in one language. */
+export function nliExamples(language: Language, pairs: readonly NliMeaning[]): NliExample[] {
+  return pairs.map((p) => ({ premise: language.realize(p.premise), hypothesis: language.realize(p.hypothesis), label: p.label }));
+}
