@@ -20,3 +20,5 @@ export { Language, LANGUAGES, FUNCTION_TOKENS, suiteLanguages, type LanguageSpec
 export { WordTokenizer, SPECIALS } from './data/tokenizer.js';
 export { nliMeanings, nliExamples, NLI_LABELS, type NliMeaning, type NliExample } from './data/nli.js';
 export { mlmPairs } from './data/corpus.js';
+export { copaMeanings, copaExamples, CAUSES, type CopaMeaning, type CopaExample } from './data/copa.js';
+export { qaMeanings, qaExamples, QUESTION_WORDS, type QaMeaning, type QaExample } from './data/qa.js';

@@ -2,7 +2,7 @@
 // across languages, label-balanced, without length shortcuts, and sharing
 // exactly the vocabulary it is designed to share.
 import { describe, expect, it } from 'vitest';
-import { FUNCTION_TOKENS, LANGUAGES, NAMES, NOUNS, SPECIALS, WordTokenizer, meanings, mlmPairs, nliExamples, nliMeanings, suiteLanguages } from '../src/index.js';
+import { CAUSES, FUNCTION_TOKENS, LANGUAGES, NAMES, NOUNS, QUESTION_WORDS, SPECIALS, WordTokenizer, copaExamples, copaMeanings, meanings, mlmPairs, nliExamples, nliMeanings, qaExamples, qaMeanings, suiteLanguages } from '../src/index.js';
 
 describe('suite languages', () => {
   const languages = suiteLanguages();
@@ -103,5 +103,45 @@ describe('suite MLM corpora', () => {
     }).length / a.length;
     expect(related).toBeGreaterThan(0.25);
     expect(related).toBeLessThan(0.45);
+  });
+});
+
+describe('suite COPA and QA', () => {
+  const languages = suiteLanguages();
+
+  it('COPA: the right choice is causally linked, answers and questions are balanced', () => {
+    const items = copaMeanings(5, 400);
+    expect(copaMeanings(5, 10)).toEqual(items.slice(0, 10));
+    expect(items.filter((c) => c.label === 0).length).toBe(200);
+    expect(items.filter((c) => c.question === 'cause').length).toBe(200);
+    for (const c of items) {
+      const right = c.choices[c.label];
+      const wrong = c.choices[1 - c.label]!;
+      if (c.question === 'effect') {
+        expect(CAUSES[c.premise.verb]).toBe(right.verb);
+        expect(CAUSES[c.premise.verb]).not.toBe(wrong.verb);
+      } else {
+        expect(CAUSES[right.verb]).toBe(c.premise.verb);
+        expect(CAUSES[wrong.verb]).not.toBe(c.premise.verb);
+      }
+    }
+    for (const l of languages) expect(copaExamples(l, items.slice(0, 3)).every((e) => e.choices.every((ch) => ch.length > 0))).toBe(true);
+  });
+
+  it('QA: the answer span is the asked noun, in every language, and the question has its question word', () => {
+    const items = qaMeanings(6, 200);
+    for (const l of languages) {
+      const examples = qaExamples(l, items);
+      examples.forEach((e, i) => {
+        const item = items[i]!;
+        expect(e.context[e.start]).toBe(item.context[item.clause]![item.role].noun.slice(2));
+        expect(e.end).toBe(e.start);
+        expect(e.question).toContain(QUESTION_WORDS[item.role]);
+      });
+    }
+    // Word order moves the answer: SVO and VSO put a subject at different offsets.
+    const svo = qaExamples(languages[0]!, items.slice(0, 1))[0]!;
+    const vso = qaExamples(languages[4]!, items.slice(0, 1))[0]!;
+    expect(svo.context[svo.start]).toBe(vso.context[vso.start]);
   });
 });
