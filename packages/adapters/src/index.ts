@@ -22,3 +22,4 @@ export { nliMeanings, nliExamples, NLI_LABELS, type NliMeaning, type NliExample 
 export { mlmPairs } from './data/corpus.js';
 export { copaMeanings, copaExamples, CAUSES, type CopaMeaning, type CopaExample } from './data/copa.js';
 export { qaMeanings, qaExamples, QUESTION_WORDS, type QaMeaning, type QaExample } from './data/qa.js';
+export { maskTokens, mlmTask, type MlmBatch } from './data/mlm.js';
