@@ -102,3 +102,38 @@ describe('thaw bench step (built command)', () => {
     expect(stderr).toMatch(/--sequence must be at most 128/);
   });
 });
+
+describe('thaw pretrain and thaw lang-adapter (built command)', () => {
+  it('make a base model and a language adapter, with loadable artifacts', async () => {
+    const { mkdtemp, readFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-e2e-'));
+    const base = join(dir, 'base');
+    const pre = await thaw('pretrain', '--out', base, '--steps', '6', '--layers', '1', '--hidden', '16', '--heads', '2', '--ffn', '32', '--pairs', '60', '--batch-size', '8', '--languages', 'src,l1', '--json');
+    expect(pre.code).toBe(0);
+    expect(JSON.parse(pre.stdout).steps).toBe(6);
+    const model = JSON.parse(await readFile(join(base, 'model.json'), 'utf8'));
+    expect(model.encoder).toMatchObject({ numHiddenLayers: 1, hiddenSize: 16, padTokenId: 1 });
+    expect(model.vocabulary.slice(0, 5)).toEqual(['<s>', '<pad>', '</s>', '<unk>', '<mask>']);
+    const adapter = join(dir, 'l5');
+    const la = await thaw('lang-adapter', '--base', base, '--language', 'l5', '--out', adapter, '--steps', '3', '--pairs', '40', '--batch-size', '8');
+    expect(la.code).toBe(0);
+    expect(la.stdout).toMatch(/language adapter l5 in .*l5/);
+    const config = JSON.parse(await readFile(join(adapter, 'adapter_config.json'), 'utf8'));
+    expect(config).toMatchObject({ name: 'l5', hidden_size: 16, config: { reduction_factor: 2, inv_adapter: 'nice' } });
+
+    // Bad input: a one-line error naming the option, exit code 1, nothing written.
+    const unknown = await thaw('lang-adapter', '--base', base, '--language', 'xx', '--out', join(dir, 'nothing'));
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/thaw: --language: unknown language xx; the suite has src, l1/);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(join(dir, 'nothing'))).toBe(false);
+    const again = await thaw('pretrain', '--out', base, '--steps', '1');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/--out .* already holds a run/);
+    const noBase = await thaw('lang-adapter', '--base', dir, '--language', 'l1', '--out', join(dir, 'x'));
+    expect(noBase.code).toBe(1);
+    expect(noBase.stderr).toMatch(/--base .* holds no base model/);
+  });
+});

@@ -23,3 +23,4 @@ export { mlmPairs } from './data/corpus.js';
 export { copaMeanings, copaExamples, CAUSES, type CopaMeaning, type CopaExample } from './data/copa.js';
 export { qaMeanings, qaExamples, QUESTION_WORDS, type QaMeaning, type QaExample } from './data/qa.js';
 export { maskTokens, mlmTask, type MlmBatch } from './data/mlm.js';
+export { pretrainBase, loadBase, trainLanguageAdapter, LANGUAGE_ADAPTER, type PretrainOptions, type MlmStageOptions, type BaseModel } from './suite/pretrain.js';

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions, type MatmulVariant } from '@thaw/kernels';
 import { runKernelBench } from './bench/kernel-bench.js';
 import { runStepBench } from './bench/step-bench.js';
+import { runLanguageAdapter, runPretrain } from './commands/suite.js';
 import { deviceOf, formatKernelBench, formatStepBench, type KernelBenchReport, type StepBenchReport } from './commands/bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
 import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
@@ -33,6 +34,14 @@ function nonNegativeInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer.`);
+    return n;
+  };
+}
+
+function positiveNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number.`);
     return n;
   };
 }
@@ -144,6 +153,51 @@ export function buildProgram(io: Io = processIo): Command {
           configs,
         };
         io.out(opts.json ? json(report) : formatStepBench(report));
+      } finally {
+        await gpu.destroy();
+      }
+    });
+
+  const stageOptions = (cmd: Command, defaults: { steps: number; pairs: number }) => cmd
+    .option('--steps <n>', 'optimizer steps', positiveInt('--steps'), defaults.steps)
+    .option('--batch-size <n>', 'sequence pairs per step', positiveInt('--batch-size'), 64)
+    .option('--sequence <n>', 'tokens per sequence pair', positiveInt('--sequence'), 32)
+    .option('--lr <rate>', 'learning rate', positiveNumber('--lr'), 1e-3)
+    .option('--seed <n>', 'seed of data, masks, initialization and dropout', nonNegativeInt('--seed'), 1)
+    .option('--pairs <n>', 'sentence pairs per language in the corpus', positiveInt('--pairs'), defaults.pairs)
+    .option('--json', 'print the summary as JSON');
+
+  stageOptions(program
+    .command('pretrain')
+    .description('masked-LM pretraining of a base model on the built-in suite\'s languages')
+    .requiredOption('--out <dir>', 'run directory (gets model.safetensors and model.json)')
+    .option('--languages <codes>', 'languages with pretraining data, comma-separated', (v: string) => v.split(','), ['src', 'l1', 'l2', 'l3', 'l4', 'l5', 'l6', 'l7'])
+    .option('--layers <n>', 'encoder layers', positiveInt('--layers'), 4)
+    .option('--hidden <n>', 'hidden size', positiveInt('--hidden'), 64)
+    .option('--heads <n>', 'attention heads', positiveInt('--heads'), 4)
+    .option('--ffn <n>', 'feed-forward size', positiveInt('--ffn'), 256), { steps: 3500, pairs: 4000 })
+    .action(async (opts: { out: string; languages: string[]; layers: number; hidden: number; heads: number; ffn: number; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) => {
+      if (opts.hidden % opts.heads) throw new UsageError(`--hidden ${opts.hidden} must be divisible by --heads ${opts.heads}`);
+      const gpu = await Gpu.create(adapterOptions(cmd));
+      try {
+        const summary = await runPretrain(gpu, opts);
+        io.out(opts.json ? json({ out: opts.out, ...summary }) : `base model in ${opts.out}: best masked-token accuracy ${(100 * summary.bestDev).toFixed(1)}% at step ${summary.bestStep}`);
+      } finally {
+        await gpu.destroy();
+      }
+    });
+
+  stageOptions(program
+    .command('lang-adapter')
+    .description('train a MAD-X language adapter (seq_bn + invertible) on one language, base frozen')
+    .requiredOption('--base <dir>', 'a base model made by thaw pretrain')
+    .requiredOption('--language <code>', 'the language')
+    .requiredOption('--out <dir>', 'run directory (gets adapter.safetensors and adapter_config.json)'), { steps: 150, pairs: 2000 })
+    .action(async (opts: { base: string; language: string; out: string; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) => {
+      const gpu = await Gpu.create(adapterOptions(cmd));
+      try {
+        const summary = await runLanguageAdapter(gpu, opts);
+        io.out(opts.json ? json({ out: opts.out, ...summary }) : `language adapter ${opts.language} in ${opts.out}: best masked-token accuracy ${(100 * summary.bestDev).toFixed(1)}%`);
       } finally {
         await gpu.destroy();
       }

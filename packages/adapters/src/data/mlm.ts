@@ -59,6 +59,8 @@ export function mlmTask(args: {
   adapters?: AdapterSetup;
   /** Parameters trained from step 0 besides the head (a language adapter's invertible part). */
   alsoTrainable?: readonly Tensor[];
+  /** Whether the MLM head trains (default true; MAD-X language adapters keep it as pretrained). */
+  trainHead?: boolean;
 }): { model: TaskModel<MlmBatch>; data: TaskData<MlmBatch> } {
   const { encoder, head, tokenizer, batchSize, sequence } = args;
   const graph = encoder.graph;
@@ -81,7 +83,7 @@ export function mlmTask(args: {
   const model: TaskModel<MlmBatch> = {
     params: args.params,
     blocks: args.blocks,
-    head: [...head.params.values(), ...(args.alsoTrainable ?? [])],
+    head: [...(args.trainHead === false ? [] : head.params.values()), ...(args.alsoTrainable ?? [])],
     base: [...encoder.params.values()],
     loss: (b, mode) => head.loss(hidden(b, mode.train, mode.step ?? 0), b.labels),
     fisherBatch: (b) => ({ size: b.batch, logits: () => head.logits(hidden(b, false, 0)) }),

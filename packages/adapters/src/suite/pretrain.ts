@@ -1,0 +1,159 @@
+/**
+ * The suite's pretraining pipeline: a multilingual base model by masked-LM
+ * on every language's corpus, then a MAD-X language adapter per language
+ * with the base frozen. Each writes a run directory (see Trainer) and a
+ * loadable artifact next to it:
+ *
+ *   base:     model.safetensors (encoder + lm_head, Hugging Face names) and model.json
+ *             ({ encoder: EncoderConfig, vocabulary: [...] })
+ *   adapter:  adapter.safetensors (AdapterHub names) and adapter_config.json
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Graph, Tensor } from '@thaw/autograd';
+import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
+import { Stack } from '../adapters/stack.js';
+import { suiteLanguages } from '../data/languages.js';
+import { mlmPairs } from '../data/corpus.js';
+import { mlmTask } from '../data/mlm.js';
+import { WordTokenizer } from '../data/tokenizer.js';
+import { MaskedLmHead } from '../heads/heads.js';
+import { readSafetensors, writeSafetensors, type HostTensor } from '../io/safetensors.js';
+import { Encoder, type EncoderConfig } from '../model/encoder.js';
+import { writeJsonAtomic } from '../train/run-dir.js';
+import { Trainer, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
+
+/** Options shared by both stages. */
+export interface MlmStageOptions {
+  out: string;
+  steps: number;
+  batchSize: number;
+  sequence: number;
+  lr: number;
+  seed: number;
+  /** Sentence pairs per language in the training corpus. */
+  pairs: number;
+}
+
+export interface PretrainOptions extends MlmStageOptions {
+  /** Languages with pretraining data (others are left to their adapters). */
+  languages: string[];
+  layers: number;
+  hidden: number;
+  heads: number;
+  ffn: number;
+}
+
+/** A base model in memory: encoder, its MLM head and the tokenizer. */
+export interface BaseModel {
+  encoder: Encoder;
+  head: MaskedLmHead;
+  tokenizer: WordTokenizer;
+  dispose(): void;
+}
+
+function languageByCode(code: string) {
+  const all = suiteLanguages();
+  const language = all.find((l) => l.code === code);
+  if (!language) throw new Error(`unknown language '${code}'; the suite has ${all.map((l) => l.code).join(', ')}`);
+  return language;
+}
+
+async function hostTensors(tensors: Iterable<[string, Tensor]>): Promise<Map<string, HostTensor>> {
+  const out = new Map<string, HostTensor>();
+  for (const [name, t] of tensors) out.set(name, { shape: [...t.shape], data: await t.read() });
+  return out;
+}
+
+/** Masked-LM pretraining of a new base on the given languages; writes model.safetensors and model.json. */
+export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?: TrainerCallbacks): Promise<TrainSummary> {
+  const languages = o.languages.map(languageByCode);
+  const tokenizer = new WordTokenizer(suiteLanguages().flatMap((l) => l.vocabulary()));
+  const config: EncoderConfig = {
+    prefix: 'roberta', vocabSize: tokenizer.size, hiddenSize: o.hidden, numHiddenLayers: o.layers, numAttentionHeads: o.heads,
+    intermediateSize: o.ffn, maxPositionEmbeddings: o.sequence + 2, typeVocabSize: 1, layerNormEps: 1e-5,
+    hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1, positionOffset: 2, padTokenId: 1,
+  };
+  const encoder = new Encoder(graph, config, o.seed);
+  const head = new MaskedLmHead(graph, o.hidden, encoder.param('roberta.embeddings.word_embeddings.weight'), config.layerNormEps, o.seed + 1);
+  try {
+    const task = mlmTask({
+      encoder, head, tokenizer,
+      pairs: languages.flatMap((l) => mlmPairs(l, o.seed, o.pairs)),
+      devPairs: languages.flatMap((l) => mlmPairs(l, o.seed + 1, Math.max(8, Math.ceil(o.pairs / 20)))),
+      batchSize: o.batchSize, sequence: o.sequence, seed: o.seed, blocks: [],
+      params: [...encoder.params.values(), ...head.params.values()],
+    });
+    const trainer = new Trainer(graph, task.model, task.data, {
+      out: o.out, steps: o.steps, lr: o.lr, policy: 'full', k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
+      extraConfig: { stage: 'pretrain', languages: o.languages, encoder: config },
+    });
+    const summary = await trainer.run(callbacks);
+    trainer.dispose();
+    await writeSafetensors(join(o.out, 'model.safetensors'), await hostTensors([...encoder.params, ...head.params]), { stage: 'pretrain' });
+    await writeJsonAtomic(join(o.out, 'model.json'), { encoder: config, vocabulary: tokenizer.tokens });
+    return summary;
+  } finally {
+    head.dispose();
+    encoder.dispose();
+  }
+}
+
+/** Loads a base written by {@link pretrainBase}; errors name the file and the tensor. */
+export async function loadBase(graph: Graph, dir: string): Promise<BaseModel> {
+  const metaPath = join(dir, 'model.json');
+  let meta: { encoder: EncoderConfig; vocabulary: string[] };
+  try {
+    meta = JSON.parse(await readFile(metaPath, 'utf8')) as typeof meta;
+  } catch (e) {
+    throw new Error(`${metaPath}: cannot read the base model's description (${(e as Error).message}); make one with thaw pretrain`);
+  }
+  const weightsPath = join(dir, 'model.safetensors');
+  const { tensors } = await readSafetensors(weightsPath);
+  const tokenizer = new WordTokenizer(meta.vocabulary);
+  const encoder = new Encoder(graph, meta.encoder, 0);
+  const head = new MaskedLmHead(graph, meta.encoder.hiddenSize, encoder.param('roberta.embeddings.word_embeddings.weight'), meta.encoder.layerNormEps, 0);
+  for (const [name, t] of [...encoder.params, ...head.params]) {
+    const saved = tensors.get(name);
+    if (!saved || saved.data.length !== t.size) throw new Error(`${weightsPath}: tensor '${name}' is missing or not of shape [${t.shape}]`);
+    graph.gpu.write(t.buffer, saved.data);
+  }
+  return { encoder, head, tokenizer, dispose: () => { head.dispose(); encoder.dispose(); } };
+}
+
+/** The MAD-X language adapter configuration: seq_bn, reduction 2, with a NICE invertible adapter. */
+export const LANGUAGE_ADAPTER: BottleneckConfig = { architecture: 'seq_bn', reductionFactor: 2, invertible: { reductionFactor: 2 } };
+
+/** Trains a language adapter on one language with the base frozen; writes adapter.safetensors and adapter_config.json. */
+export async function trainLanguageAdapter(graph: Graph, base: BaseModel, o: MlmStageOptions & { language: string }, callbacks?: TrainerCallbacks): Promise<TrainSummary> {
+  const language = languageByCode(o.language);
+  const c = base.encoder.config;
+  const adapter = new BottleneckAdapter(graph, language.code, LANGUAGE_ADAPTER, { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers }, o.seed);
+  try {
+    const task = mlmTask({
+      encoder: base.encoder, head: base.head, tokenizer: base.tokenizer,
+      pairs: mlmPairs(language, o.seed, o.pairs), devPairs: mlmPairs(language, o.seed + 1, Math.max(8, Math.ceil(o.pairs / 20))),
+      batchSize: o.batchSize, sequence: o.sequence, seed: o.seed,
+      blocks: Array.from({ length: c.numHiddenLayers }, (_, i) => adapter.block(i)),
+      params: [...base.encoder.params.values(), ...base.head.params.values(), ...adapter.params.values()],
+      adapters: new Stack([adapter]),
+      alsoTrainable: [...adapter.invertible!.params.values()],
+      // MAD-X trains the adapter alone: the MLM head stays as pretrained.
+      trainHead: false,
+    });
+    const trainer = new Trainer(graph, task.model, task.data, {
+      out: o.out, steps: o.steps, lr: o.lr, policy: 'standard', k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
+      extraConfig: { stage: 'lang-adapter', language: language.code, adapter: LANGUAGE_ADAPTER },
+    });
+    const summary = await trainer.run(callbacks);
+    trainer.dispose();
+    await writeSafetensors(join(o.out, 'adapter.safetensors'), await hostTensors(adapter.params), { language: language.code });
+    await writeJsonAtomic(join(o.out, 'adapter_config.json'), {
+      config: { architecture: 'bottleneck', mh_adapter: false, output_adapter: true, reduction_factor: LANGUAGE_ADAPTER.reductionFactor, non_linearity: 'relu', original_ln_before: true, original_ln_after: true, residual_before_ln: true, inv_adapter: 'nice', inv_adapter_reduction_factor: 2 },
+      hidden_size: c.hiddenSize, model_type: 'xlm-roberta', name: language.code, version: 'thaw',
+    });
+    return summary;
+  } finally {
+    adapter.dispose();
+  }
+}

@@ -1,0 +1,60 @@
+/** `thaw pretrain` and `thaw lang-adapter`: the suite's pretraining pipeline. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Graph } from '@thaw/autograd';
+import { LANGUAGES, loadBase, pretrainBase, trainLanguageAdapter, type MlmStageOptions, type PretrainOptions, type StepReport, type TrainSummary } from '@thaw/adapters';
+import type { Gpu } from '@thaw/kernels';
+import { UsageError } from '../ui/errors.js';
+import { progressBar } from '../ui/progress.js';
+
+const codes = LANGUAGES.map((l) => l.code);
+
+/** Checks language codes, naming the option. */
+export function checkLanguages(option: string, values: string[]): string[] {
+  const bad = values.filter((v) => !codes.includes(v));
+  if (bad.length) throw new UsageError(`${option}: unknown language ${bad.join(', ')}; the suite has ${codes.join(', ')}`);
+  return values;
+}
+
+/** Refuses an output directory that already holds a run. */
+export function checkOut(out: string): void {
+  if (existsSync(join(out, 'config.json'))) throw new UsageError(`--out ${out} already holds a run; choose another directory`);
+}
+
+/** A progress bar over training steps showing loss, step rate and ETA. */
+function stepProgress(title: string, steps: number) {
+  const bar = progressBar(steps, title);
+  return {
+    onStep: (r: StepReport) => {
+      const eta = (steps - r.step - 1) / Math.max(1e-9, r.stepsPerSecond);
+      bar.tick(`loss ${r.loss.toFixed(3)} · ${r.stepsPerSecond.toFixed(1)} steps/s · ETA ${Math.ceil(eta)} s`);
+    },
+    done: () => bar.done(),
+  };
+}
+
+export async function runPretrain(gpu: Gpu, o: PretrainOptions): Promise<TrainSummary> {
+  checkLanguages('--languages', o.languages);
+  checkOut(o.out);
+  const progress = stepProgress('pretrain', o.steps);
+  try {
+    return await pretrainBase(new Graph(gpu), o, { onStep: progress.onStep });
+  } finally {
+    progress.done();
+  }
+}
+
+export async function runLanguageAdapter(gpu: Gpu, o: MlmStageOptions & { base: string; language: string }): Promise<TrainSummary> {
+  checkLanguages('--language', [o.language]);
+  if (!existsSync(join(o.base, 'model.json'))) throw new UsageError(`--base ${o.base} holds no base model (model.json); make one with thaw pretrain`);
+  checkOut(o.out);
+  const graph = new Graph(gpu);
+  const base = await loadBase(graph, o.base);
+  const progress = stepProgress(`lang-adapter ${o.language}`, o.steps);
+  try {
+    return await trainLanguageAdapter(graph, base, o, { onStep: progress.onStep });
+  } finally {
+    progress.done();
+    base.dispose();
+  }
+}
