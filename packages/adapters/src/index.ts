@@ -14,7 +14,7 @@ export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type Unfree
 export { fisherTraces, type FisherOptions, type FisherBatch } from './fisher/traces.js';
 export { readSafetensors, writeSafetensors, SafetensorsError, type HostTensor } from './io/safetensors.js';
 export { Trainer, NonFiniteError, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
-export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstToken } from './heads/heads.js';
+export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstToken, type Pooling } from './heads/heads.js';
 export { meaning, meanings, entity, NAMES, NOUNS, ADJECTIVES, VERBS, type Meaning, type Entity, type EntityClass } from './data/meanings.js';
 export { Language, LANGUAGES, FUNCTION_TOKENS, suiteLanguages, type LanguageSpec } from './data/languages.js';
 export { WordTokenizer, SPECIALS } from './data/tokenizer.js';

@@ -46,6 +46,39 @@ describe('heads', () => {
     }
   });
 
+  it('classification with [first; mean; max] pooling over the real tokens', async () => {
+    const g = graph();
+    const random = uniform(7);
+    const head = new ClassificationHead(g, 'nli', D, 3, 0.1, 8, 'first-mean-max');
+    expect(head.params.get('heads.nli.1.weight')!.shape).toEqual([D, 3 * D]);
+    const labels = Int32Array.from({ length: B }, (_, i) => i % 3);
+    const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T >= T - 1 - (Math.floor(i / T) % 2) ? 0 : 1));
+    const p = await host(head.params);
+    const reference = ([h]: Float64Array[]) => {
+      const pooled = new Float64Array(B * 3 * D);
+      for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) {
+        const tokens = Array.from({ length: T }, (_, t) => t).filter((t) => mask[b * T + t]);
+        const values = tokens.map((t) => h![(b * T + t) * D + d]!);
+        pooled[b * 3 * D + d] = h![b * T * D + d]!;
+        pooled[b * 3 * D + D + d] = values.reduce((a, v) => a + v, 0) / values.length;
+        pooled[b * 3 * D + 2 * D + d] = Math.max(...values);
+      }
+      const z = matmulReference({ a: pooled, b: p.get('heads.nli.1.weight')!, bias: p.get('heads.nli.1.bias')!, M: B, N: D, K: 3 * D, transB: true }).map(Math.tanh);
+      const out = matmulReference({ a: z, b: p.get('heads.nli.4.weight')!, bias: p.get('heads.nli.4.bias')!, M: B, N: 3, K: D, transB: true });
+      return Float64Array.of(ce(out, labels, 3));
+    };
+    const report = await gradcheck(g, {
+      inputs: [Float64Array.from({ length: B * T * D }, () => Math.fround(random() * 2 - 1))],
+      shapes: [[B, T, D]],
+      run: ([h]) => head.loss(h!, labels, { train: false }, mask),
+      reference: { forward: reference },
+      samples: 40,
+    });
+    expect(report.forward).toBeLessThan(1e-5);
+    expect(report.gpuVsReference[0]).toBeLessThan(1e-4);
+    head.dispose();
+  });
+
   it('span QA: start and end cross-entropies over positions, averaged', async () => {
     const g = graph();
     const random = uniform(3);

@@ -24,3 +24,4 @@ export { dropout, dropoutReference, type DropoutRandomness } from './ops/dropout
 export { multiHeadAttention, multiHeadAttentionReference, type AttentionWeights, type AttentionOptions, type Projection } from './ops/attention.js';
 export { AdamW, SGD, type OptimizerOptions, type AdamWOptions, type OptimizerState } from './optim/optimizer.js';
 export { constantLr, linearLr, type LrSchedule } from './optim/schedule.js';
+export { maxPool, meanPool, maxPoolReferenceOp } from './ops/pool.js';

@@ -7,6 +7,7 @@ import {
   linear, linearReference, mean, reduceReference, sum, relu, reluReferenceOp, scale, scaleReference, type GradcheckCase,
   bmm, bmmReference, concat, concatReference, dropout, dropoutReference, embedding, embeddingReferenceOp, multiHeadAttention,
   multiHeadAttentionReference, permute, permuteReferenceOp, reshape, softmax, softmaxReferenceOp, sliceColumns, sliceColumnsReference, tanh, tanhReferenceOp,
+  maxPool, maxPoolReferenceOp, meanPool,
 } from '../src/index.js';
 import { randomInput, rng, useGraph } from './helpers.js';
 
@@ -89,6 +90,30 @@ for (const [rows, cols, offset, width] of [[1, 1, 0, 1], [3, 7, 2, 4], [5, 12, 0
     shapes: [[rows, cols]],
     run: ([x]) => sliceColumns(x!, offset, width),
     reference: sliceColumnsReference(rows, cols, offset, width),
+  }));
+}
+for (const [B, T, D] of [[1, 1, 1], [2, 5, 3], [3, 7, 16]] as const) {
+  const mask = Float64Array.from({ length: B * T }, (_, i) => (i % T === T - 1 && T > 1 ? 0 : 1));
+  add_(`maxPool ${B}×${T}×${D}, padded`, (r) => ({
+    inputs: [randomInput(B * T * D, r), mask],
+    shapes: [[B, T, D], [B, T]],
+    differentiable: [true, false],
+    run: ([x, m]) => maxPool(x!, m!),
+    reference: maxPoolReferenceOp(mask, B, T, D),
+  }));
+  add_(`meanPool ${B}×${T}×${D}, padded (composite: GPU vs finite differences)`, (r) => ({
+    inputs: [randomInput(B * T * D, r)],
+    shapes: [[B, T, D]],
+    run: ([x]) => meanPool(x!, Float32Array.from(mask)),
+    reference: {
+      forward: ([x]) => Float64Array.from({ length: B * D }, (_, e) => {
+        const [b, d] = [Math.floor(e / D), e % D];
+        let s = 0;
+        let n = 0;
+        for (let t = 0; t < T; t++) if (mask[b * T + t]) { s += x![(b * T + t) * D + d]!; n++; }
+        return s / n;
+      }),
+    },
   }));
 }
 for (const [batch, M, K, N] of [[1, 1, 1, 1], [3, 5, 7, 4], [8, 13, 16, 13]] as const) {

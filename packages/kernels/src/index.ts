@@ -30,3 +30,4 @@ export { permute, copyColumns, stridesOf, permutedShape } from './ops/layout.js'
 export { softmaxForward, softmaxBackward } from './ops/softmax.js';
 export { embeddingGather, embeddingScatterAdd, embeddingIndex } from './ops/embedding.js';
 export { dropout, dropoutKeepMask } from './ops/dropout.js';
+export { maxPoolForward, maxPoolBackward } from './ops/pool.js';

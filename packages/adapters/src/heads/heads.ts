@@ -2,8 +2,10 @@
  * Prediction heads on top of the encoder's hidden states [B, T, D]. All are
  * trainable from step 0 under every schedule (paper-spec §1.4).
  *
- *   classification   z = W_out · dropout(tanh(W · dropout(h_0) + b)) + b_out   on the first token
- *                    (AdapterHub's flex head: heads.{name}.1 = dense, heads.{name}.4 = output)
+ *   classification   z = W_out · dropout(tanh(W · dropout(p) + b)) + b_out, p = the first token
+ *                    (AdapterHub's flex head: heads.{name}.1 = dense, heads.{name}.4 = output),
+ *                    or p = [first; mean; max] over the real tokens (`first-mean-max`: what the
+ *                    suite's prototype needed to learn NLI through a frozen base)
  *   multiple choice  the same on each choice's first token, one score per choice,
  *                    softmax over the choices (input [B·choices, T, D])
  *   span QA          [start, end] = dropout(h)·Wᵀ + b per token (heads.{name}.1), one
@@ -11,7 +13,7 @@
  *   masked LM        z = E · LN(gelu(W·h + b)) + bias, the decoder tied to the word
  *                    embeddings E (Hugging Face: lm_head.dense, lm_head.layer_norm, lm_head.bias)
  */
-import { add, crossEntropy, dropout, gelu, layerNorm, linear, reshape, scale, sliceColumns, tanh, type DropoutRandomness, type Graph, type Tensor } from '@thaw/autograd';
+import { add, concat, crossEntropy, dropout, gelu, layerNorm, linear, maxPool, meanPool, reshape, scale, sliceColumns, tanh, type DropoutRandomness, type Graph, type Tensor } from '@thaw/autograd';
 import { normal, uniform } from '../model/random.js';
 import { stepSeed, type ForwardMode } from '../model/encoder.js';
 
@@ -53,34 +55,44 @@ export function firstToken(h: Tensor): Tensor {
 }
 
 /** Sequence classification on the first token (XNLI-style). */
+export type Pooling = 'first' | 'first-mean-max';
+
 export class ClassificationHead extends Head {
-  constructor(graph: Graph, name: string, readonly hidden: number, readonly classes: number, readonly dropoutRate: number, seed: number) {
+  constructor(graph: Graph, name: string, readonly hidden: number, readonly classes: number, readonly dropoutRate: number, seed: number, readonly pooling: Pooling = 'first') {
     super(graph, name, seed);
-    this.dense(`heads.${name}.1`, hidden, hidden);
+    this.dense(`heads.${name}.1`, hidden, pooling === 'first' ? hidden : 3 * hidden);
     this.dense(`heads.${name}.4`, classes, hidden);
   }
 
+  /** The pooled representation [B, D or 3D]; `mask` ([B·T], 1 for tokens) matters for mean and max. */
+  pool(h: Tensor, mask?: Float32Array): Tensor {
+    if (this.pooling === 'first') return firstToken(h);
+    const [B, T] = h.shape as [number, number, number];
+    const m = mask ?? new Float32Array(B * T).fill(1);
+    return concat([firstToken(h), meanPool(h, m), maxPool(h, this.graph.tensor(m, [B, T], 'pool.mask'))]);
+  }
+
   /** Logits [B, classes] (for multiple choice: [B·choices, 1]). */
-  logits(h: Tensor, mode: ForwardMode): Tensor {
-    const x = headDropout(firstToken(h), this.dropoutRate, mode, 0);
+  logits(h: Tensor, mode: ForwardMode, mask?: Float32Array): Tensor {
+    const x = headDropout(this.pool(h, mask), this.dropoutRate, mode, 0);
     const pooled = tanh(this.apply(`heads.${this.name}.1`, x));
     return this.apply(`heads.${this.name}.4`, headDropout(pooled, this.dropoutRate, mode, 1));
   }
 
-  loss(h: Tensor, labels: Int32Array, mode: ForwardMode): Tensor {
-    return crossEntropy(this.logits(h, mode), labels);
+  loss(h: Tensor, labels: Int32Array, mode: ForwardMode, mask?: Float32Array): Tensor {
+    return crossEntropy(this.logits(h, mode, mask), labels);
   }
 }
 
 /** Multiple choice (XCOPA-style): hidden states of every (example, choice) pair, one score per choice. */
 export class MultipleChoiceHead extends ClassificationHead {
-  constructor(graph: Graph, name: string, hidden: number, readonly choices: number, dropoutRate: number, seed: number) {
-    super(graph, name, hidden, 1, dropoutRate, seed);
+  constructor(graph: Graph, name: string, hidden: number, readonly choices: number, dropoutRate: number, seed: number, pooling: Pooling = 'first') {
+    super(graph, name, hidden, 1, dropoutRate, seed, pooling);
   }
 
   /** Scores [B, choices] from hidden states [B·choices, T, D]. */
-  override logits(h: Tensor, mode: ForwardMode): Tensor {
-    const scores = super.logits(h, mode);
+  override logits(h: Tensor, mode: ForwardMode, mask?: Float32Array): Tensor {
+    const scores = super.logits(h, mode, mask);
     return reshape(scores, [scores.size / this.choices, this.choices]);
   }
 }
