@@ -16,7 +16,7 @@ export { readSafetensors, writeSafetensors, SafetensorsError, type HostTensor } 
 export { Trainer, NonFiniteError, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
 export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstToken, type Pooling } from './heads/heads.js';
 export { meaning, meanings, entity, NAMES, NOUNS, ADJECTIVES, VERBS, type Meaning, type Entity, type EntityClass } from './data/meanings.js';
-export { Language, LANGUAGES, FUNCTION_TOKENS, suiteLanguages, type LanguageSpec } from './data/languages.js';
+export { Language, LANGUAGES, FUNCTION_TOKENS, OptionError, suiteLanguages, type LanguageSpec } from './data/languages.js';
 export { WordTokenizer, SPECIALS } from './data/tokenizer.js';
 export { nliMeanings, nliExamples, NLI_LABELS, type NliMeaning, type NliExample } from './data/nli.js';
 export { mlmPairs } from './data/corpus.js';

@@ -32,6 +32,10 @@ describe('invertible (NICE) adapter', () => {
     const y2 = half(4).map((v, i) => v + sub('G', y1)[i]!);
     const want = Float64Array.from({ length: rows * D }, (_, e) => (e % D < 4 ? y1[Math.floor(e / D) * 4 + (e % D)]! : y2[Math.floor(e / D) * 4 + (e % D) - 4]!));
     expect(relativeError(await out.read(), want)).toBeLessThan(1e-6);
+    // The inverse undoes the coupling (the masked-LM head relies on it).
+    const back = g.noGrad(() => g.scope(() => lang.invertible!.inverse(out)));
+    expect(relativeError(await back.read(), x)).toBeLessThan(1e-6);
+    back.dispose();
     out.dispose();
     // With the task adapter first, the language adapter's coupling is not used.
     const other = g.noGrad(() => g.scope(() => new Stack([task, lang]).embeddings(g.tensor(Float32Array.from(x), [2, 3, D]))));

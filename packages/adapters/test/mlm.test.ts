@@ -39,7 +39,7 @@ describe('masked-LM training', () => {
     const head = new MaskedLmHead(g, config.hiddenSize, encoder.param('roberta.embeddings.word_embeddings.weight'), config.layerNormEps, 2);
     const pairs = languages.slice(0, 2).flatMap((l) => mlmPairs(l, 1, 400));
     const devPairs = languages.slice(0, 2).flatMap((l) => mlmPairs(l, 2, 40));
-    const base = mlmTask({ encoder, head, tokenizer, pairs, devPairs, batchSize: 16, sequence: 30, seed: 3, blocks: [], params: [...encoder.params.values(), ...head.params.values()] });
+    const base = mlmTask({ encoder, head, tokenizer, pairs, devPairs, batchSize: 16, sequence: 30, seed: 3, blocks: [], params: [...encoder.params.values(), ...head.params.values()], checkpoint: head.params });
     const out = await mkdtemp(join(tmpdir(), 'thaw-mlm-'));
     const pretrain = new Trainer(g, base.model, base.data, { out, steps: 60, lr: 3e-3, lrSchedule: 'constant', policy: 'full', k: 1, seed: 3, evalEvery: 30 });
     const summary = await pretrain.run();
@@ -61,6 +61,8 @@ describe('masked-LM training', () => {
       params: [...encoder.params.values(), ...head.params.values(), ...adapter.params.values()],
       adapters: new Stack([adapter]),
       alsoTrainable: [...adapter.invertible!.params.values()],
+      trainHead: false,
+      checkpoint: adapter.params,
     });
     const trainAdapter = new Trainer(g, l3.model, l3.data, { out: await mkdtemp(join(tmpdir(), 'thaw-la-')), steps: 20, lr: 1e-3, policy: 'standard', k: 1, seed: 4, evalEvery: 20 });
     await trainAdapter.run();

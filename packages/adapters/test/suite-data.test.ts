@@ -117,6 +117,12 @@ describe('suite COPA and QA', () => {
     for (const c of items) {
       const right = c.choices[c.label];
       const wrong = c.choices[1 - c.label]!;
+      // Participants never decide: one subject for the premise and both alternatives.
+      expect(right.subject).toEqual(c.premise.subject);
+      expect(wrong.subject).toEqual(c.premise.subject);
+      // Verbs alone never decide: both alternatives come from the pool of possible answers.
+      const pool = c.question === 'effect' ? new Set(Object.values(CAUSES)) : new Set(Object.keys(CAUSES));
+      expect(pool.has(right.verb) && pool.has(wrong.verb)).toBe(true);
       if (c.question === 'effect') {
         expect(CAUSES[c.premise.verb]).toBe(right.verb);
         expect(CAUSES[c.premise.verb]).not.toBe(wrong.verb);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommanderError } from 'commander';
 import { KernelLaunchError, NoAdapterError } from '@thaw/kernels';
+import { OptionError } from '@thaw/adapters';
 import { buildProgram } from '../src/program.js';
 import { formatKernelBench, type KernelBenchReport } from '../src/commands/bench.js';
 import { exitCodeOf, UsageError } from '../src/ui/errors.js';
@@ -67,6 +68,7 @@ describe('exit codes', () => {
     expect(exitCodeOf(new UsageError('x'))).toBe(1);
     expect(exitCodeOf(new NoAdapterError('default backend'))).toBe(1);
     expect(exitCodeOf(new KernelLaunchError('k', 'x'))).toBe(1);
+    expect(exitCodeOf(new OptionError('--sequence 4 is too short'))).toBe(1);
     expect(exitCodeOf(new TypeError('bug'))).toBe(2);
   });
 });

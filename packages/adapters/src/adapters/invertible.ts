@@ -7,11 +7,13 @@
  *   y2 = x2 + G(y1)
  *   out = [y1 | y2]        (inverse: x2 = y2 − G(y1), x1 = y1 − F(x2))
  *
- * F, G: Linear(D/2 → D/(2·r)), ReLU, Linear(→ D/2), named
+ * The masked-LM head applies the inverse before its vocabulary projection,
+ * so a language adapter's coupling is learned as an invertible change of
+ * representation. F, G: Linear(D/2 → D/(2·r)), ReLU, Linear(→ D/2), named
  * {prefix}.invertible_adapters.{name}.{F|G}.{0|2}.{weight|bias}. Only the
  * first adapter of an active Stack applies it (AdapterHub's rule).
  */
-import { add, concat, gelu, linear, relu, sliceColumns, type Graph, type Tensor } from '@thaw/autograd';
+import { add, concat, gelu, linear, relu, scale, sliceColumns, type Graph, type Tensor } from '@thaw/autograd';
 import { normal } from '../model/random.js';
 
 export class NiceCoupling {
@@ -34,14 +36,23 @@ export class NiceCoupling {
 
   /** The coupling applied to embeddings [B, T, D]. */
   forward(h: Tensor): Tensor {
-    const sub = (f: 'F' | 'G', x: Tensor) => {
-      const p = (rest: string) => this.params.get(`${this.prefix}.${f}.${rest}`)!;
-      const activation = this.nonLinearity === 'gelu' ? gelu : relu;
-      return linear(activation(linear(x, p('0.weight'), p('0.bias'))), p('2.weight'), p('2.bias'));
-    };
     const x1 = sliceColumns(h, 0, this.half);
     const x2 = sliceColumns(h, this.half, this.half);
-    const y1 = add(x1, sub('F', x2));
-    return concat([y1, add(x2, sub('G', y1))]);
+    const y1 = add(x1, this.sub('F', x2));
+    return concat([y1, add(x2, this.sub('G', y1))]);
+  }
+
+  /** The inverse: x2 = y2 − G(y1), x1 = y1 − F(x2) (on [..., D]). */
+  inverse(y: Tensor): Tensor {
+    const y1 = sliceColumns(y, 0, this.half);
+    const y2 = sliceColumns(y, this.half, this.half);
+    const x2 = add(y2, scale(this.sub('G', y1), -1));
+    return concat([add(y1, scale(this.sub('F', x2), -1)), x2]);
+  }
+
+  private sub(f: 'F' | 'G', x: Tensor): Tensor {
+    const p = (rest: string) => this.params.get(`${this.prefix}.${f}.${rest}`)!;
+    const activation = this.nonLinearity === 'gelu' ? gelu : relu;
+    return linear(activation(linear(x, p('0.weight'), p('0.bias'))), p('2.weight'), p('2.bias'));
   }
 }

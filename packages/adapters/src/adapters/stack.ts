@@ -29,6 +29,12 @@ export class Stack {
     return first instanceof BottleneckAdapter && first.invertible ? first.invertible.forward(h) : h;
   }
 
+  /** The inverse of {@link embeddings}, for masked-LM heads (identity without an invertible adapter). */
+  embeddingsInverse(h: Tensor): Tensor {
+    const first = this.adapters[0];
+    return first instanceof BottleneckAdapter && first.invertible ? first.invertible.inverse(h) : h;
+  }
+
   /** The sum of the LoRA updates of layer i's query or value projection (undefined if none). */
   projectionDelta(layer: number, target: LoraTarget): ((x: Tensor) => Tensor) | undefined {
     const loras = this.adapters.filter((a): a is LoraAdapter => a instanceof LoraAdapter);

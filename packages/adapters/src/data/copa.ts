@@ -8,9 +8,12 @@
  * drops a thing → the thing breaks is not expressible with these verbs, so
  * links are between verb types: chases → finds, buys → carries, cooks →
  * eats, drops → finds, sees → chases, paints → buys, helps → carries). The
- * wrong alternative shares the participants but follows a verb type the
- * premise does not link to, so names alone never decide. Answers are
- * balanced between the two positions.
+ * subject is a person (every verb accepts one) shared by the premise and
+ * both alternatives, so participants never decide. The wrong alternative's
+ * verb comes from the same pool as right ones (effects for an "effect"
+ * question, causes for a "cause" question) but is not linked to the
+ * premise, so the alternatives' verbs alone do not give the answer away.
+ * Answers are balanced between the two positions.
  */
 import { mulberry32 } from '@thaw/kernels/reference';
 import { VERBS, entity, type Meaning } from './meanings.js';
@@ -36,14 +39,15 @@ export interface CopaExample {
   label: 0 | 1;
 }
 
-/** A meaning with verb `verb` whose subject is `subject` when the verb allows it, affirmed. */
+/** An affirmed event with verb `verb` and subject `subject` (a person: every verb takes one). */
 function event(verb: string, subject: Meaning['subject'], random: () => number): Meaning {
-  const prefs = VERBS[verb]!;
-  const s = prefs.subject.includes(subject.cls) ? subject : entity(prefs.subject, random, 0);
-  let object = entity(prefs.object, random, 0);
-  while (object.noun === s.noun) object = entity(prefs.object, random, 0);
-  return { subject: s, verb, object, negated: false };
+  let object = entity(VERBS[verb]!.object, random, 0);
+  while (object.noun === subject.noun) object = entity(VERBS[verb]!.object, random, 0);
+  return { subject, verb, object, negated: false };
 }
+
+const EFFECTS = [...new Set(Object.values(CAUSES))];
+const CAUSE_VERBS = Object.keys(CAUSES);
 
 /** `n` examples, reproducible from the seed, with both questions and both answer positions balanced. */
 export function copaMeanings(seed: number, n: number): CopaMeaning[] {
@@ -54,10 +58,11 @@ export function copaMeanings(seed: number, n: number): CopaMeaning[] {
     const question = i % 2 === 0 ? 'effect' : 'cause';
     const premiseVerb = question === 'effect' ? cause : effect;
     const rightVerb = question === 'effect' ? effect : cause;
-    // A verb the premise is not linked to in the asked direction.
-    const wrongVerbs = Object.keys(VERBS).filter((v) => v !== rightVerb && v !== premiseVerb &&
+    // From the same pool as right answers, but not linked to the premise in the asked direction.
+    const pool = question === 'effect' ? EFFECTS : CAUSE_VERBS;
+    const wrongVerbs = pool.filter((v) => v !== rightVerb && v !== premiseVerb &&
       (question === 'effect' ? CAUSES[premiseVerb] !== v : CAUSES[v] !== premiseVerb));
-    const subject = entity(VERBS[premiseVerb]!.subject, random, 0);
+    const subject = entity(['person'], random, 0);
     const premise = event(premiseVerb, subject, random);
     const right = event(rightVerb, subject, random);
     const wrong = event(wrongVerbs[Math.floor(random() * wrongVerbs.length)]!, subject, random);

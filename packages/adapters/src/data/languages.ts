@@ -44,8 +44,8 @@ export const LANGUAGES: readonly LanguageSpec[] = [
   { code: 'l7', order: 'SOV', adjective: 'after', article: true, caseMarkers: true, agreement: true, polarity: 'after-verb', lexiconSeed: 107 },
 ];
 
-/** Function tokens every language shares. */
-export const FUNCTION_TOKENS = { affirmative: 'ja', negative: 'ne', article: 'ti', subject: 'ka', object: 'ro', agreement: 'sa' } as const;
+/** Function tokens every language shares (the question words are QA's). */
+export const FUNCTION_TOKENS = { affirmative: 'ja', negative: 'ne', article: 'ti', subject: 'ka', object: 'ro', agreement: 'sa', who: 'who', what: 'what' } as const;
 
 /** Words no language may coin for its verbs and adjectives. */
 const RESERVED = new Set<string>([...NAMES, ...Object.keys(NOUNS), ...Object.values(FUNCTION_TOKENS)]);
@@ -113,8 +113,26 @@ export class Language {
   }
 }
 
-/** Every language of the suite, with disjoint verb and adjective lexicons. */
-export function suiteLanguages(specs: readonly LanguageSpec[] = LANGUAGES): Language[] {
+/**
+ * Languages of the suite (all by default), with disjoint verb and adjective
+ * lexicons. Lexicons are always coined for the whole suite in its fixed
+ * order, so a language's words do not depend on which others are asked for.
+ */
+export function suiteLanguages(codes?: readonly string[]): Language[] {
   const taken = new Set<string>();
-  return specs.map((spec) => new Language(spec, taken));
+  const all = LANGUAGES.map((spec) => new Language(spec, taken));
+  if (!codes) return all;
+  return codes.map((code) => {
+    const language = all.find((l) => l.code === code);
+    if (!language) throw new OptionError(`unknown language '${code}'; the suite has ${LANGUAGES.map((l) => l.code).join(', ')}`);
+    return language;
+  });
+}
+
+/** A suite option with a value that cannot work; the message names it. */
+export class OptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptionError';
+  }
 }

@@ -73,10 +73,10 @@ export function entity(classes: readonly EntityClass[], random: () => number, ad
 export function meaning(random: () => number): Meaning {
   const verb = zipf(Object.keys(VERBS), random);
   const prefs = VERBS[verb]!;
-  let object = entity(prefs.object, random);
   const subject = entity(prefs.subject, random);
-  // A clause about one entity doing something to itself reads oddly: redraw once.
-  if (object.noun === subject.noun) object = entity(prefs.object, random);
+  // A clause about one entity doing something to itself reads oddly: redraw the object.
+  let object = entity(prefs.object, random);
+  while (object.noun === subject.noun) object = entity(prefs.object, random);
   return { subject, verb, object, negated: random() < 0.5 };
 }
 

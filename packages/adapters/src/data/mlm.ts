@@ -13,6 +13,7 @@ import { mulberry32 } from '@thaw/kernels/reference';
 import type { MaskedLmHead } from '../heads/heads.js';
 import type { AdapterSetup, Encoder } from '../model/encoder.js';
 import type { TaskData, TaskModel } from '../train/trainer.js';
+import { OptionError } from './languages.js';
 import { SPECIALS, type WordTokenizer } from './tokenizer.js';
 
 export interface MlmBatch {
@@ -61,8 +62,15 @@ export function mlmTask(args: {
   alsoTrainable?: readonly Tensor[];
   /** Whether the MLM head trains (default true; MAD-X language adapters keep it as pretrained). */
   trainHead?: boolean;
+  /** What the best checkpoint holds, by name (the base with its head, or a language adapter). */
+  checkpoint: ReadonlyMap<string, Tensor>;
 }): { model: TaskModel<MlmBatch>; data: TaskData<MlmBatch> } {
   const { encoder, head, tokenizer, batchSize, sequence } = args;
+  const longest = Math.max(...[...args.pairs, ...args.devPairs].map(([x, y]) => x.length + y.length + 4));
+  if (longest > sequence) throw new OptionError(`--sequence ${sequence} is too short: the corpus has pairs of ${longest} tokens`);
+  if (sequence + encoder.config.positionOffset > encoder.config.maxPositionEmbeddings) {
+    throw new OptionError(`--sequence ${sequence} exceeds the base model's ${encoder.config.maxPositionEmbeddings - encoder.config.positionOffset} positions`);
+  }
   const graph = encoder.graph;
   const batchOf = (pairs: readonly [string[], string[]][], seed: number): MlmBatch => {
     const random = mulberry32(seed);
@@ -85,9 +93,9 @@ export function mlmTask(args: {
     blocks: args.blocks,
     head: [...(args.trainHead === false ? [] : head.params.values()), ...(args.alsoTrainable ?? [])],
     base: [...encoder.params.values()],
-    loss: (b, mode) => head.loss(hidden(b, mode.train, mode.step ?? 0), b.labels),
-    fisherBatch: (b) => ({ size: b.batch, logits: () => head.logits(hidden(b, false, 0)) }),
-    checkpoint: new Map([...head.params]),
+    loss: (b, mode) => head.loss(hidden(b, mode.train, mode.step ?? 0), b.labels, args.adapters),
+    fisherBatch: (b) => ({ size: b.batch, logits: () => head.logits(hidden(b, false, 0), args.adapters) }),
+    checkpoint: args.checkpoint,
   };
   const data: TaskData<MlmBatch> = {
     trainBatch: (step) => batchOf(args.pairs, (args.seed * 2_654_435_761 + step) >>> 0),
@@ -97,7 +105,7 @@ export function mlmTask(args: {
       let right = 0;
       let total = 0;
       for (const b of dev) {
-        const logits = graph.noGrad(() => graph.scope(() => head.logits(hidden(b, false, 0))));
+        const logits = graph.noGrad(() => graph.scope(() => head.logits(hidden(b, false, 0), args.adapters)));
         const values = await logits.read();
         logits.dispose();
         const V = tokenizer.size;

@@ -33,13 +33,17 @@ export interface NliExample {
 
 const withoutAdjective = (e: Entity): Entity => ({ noun: e.noun, cls: e.cls });
 
-/** One content change that keeps the sentence well-formed and its length unchanged. */
-function changeOneElement(m: Meaning, random: () => number): Meaning {
+/**
+ * One content change that keeps the sentence well-formed and its length
+ * unchanged; `keep` names the role whose adjective was changed (it must not
+ * be dropped afterwards, or the change would vanish).
+ */
+function changeOneElement(m: Meaning, random: () => number): { meaning: Meaning; keep?: 'subject' | 'object' } {
   for (;;) {
     const kind = Math.floor(random() * 5);
     if (kind === 0) {
       const verbs = Object.keys(VERBS).filter((v) => v !== m.verb && VERBS[v]!.subject.includes(m.subject.cls) && VERBS[v]!.object.includes(m.object.cls));
-      if (verbs.length) return { ...m, verb: verbs[Math.floor(random() * verbs.length)]! };
+      if (verbs.length) return { meaning: { ...m, verb: verbs[Math.floor(random() * verbs.length)]! } };
     } else if (kind === 1 || kind === 2) {
       const role = kind === 1 ? 'subject' : 'object';
       const e = m[role];
@@ -47,19 +51,19 @@ function changeOneElement(m: Meaning, random: () => number): Meaning {
       // Same kind (name for name, common noun for common noun): articles, and so lengths, stay the same.
       const sameKind = other.noun.slice(0, 2) === e.noun.slice(0, 2);
       if (sameKind && other.noun !== e.noun && other.noun !== m[role === 'subject' ? 'object' : 'subject'].noun) {
-        return { ...m, [role]: { ...other, ...(e.adjective ? { adjective: e.adjective } : {}) } };
+        return { meaning: { ...m, [role]: { ...other, ...(e.adjective ? { adjective: e.adjective } : {}) } } };
       }
     } else if (kind === 3) {
       const prefs = VERBS[m.verb]!;
       if (m.subject.noun !== m.object.noun && prefs.subject.includes(m.object.cls) && prefs.object.includes(m.subject.cls)) {
-        return { ...m, subject: m.object, object: m.subject };
+        return { meaning: { ...m, subject: m.object, object: m.subject } };
       }
     } else {
       const role = random() < 0.5 ? 'subject' : 'object';
       const e = m[role];
       if (e.adjective) {
         const others = ADJECTIVES.map((a) => `a:${a}`).filter((a) => a !== e.adjective);
-        return { ...m, [role]: { ...e, adjective: others[Math.floor(random() * others.length)]! } };
+        return { meaning: { ...m, [role]: { ...e, adjective: others[Math.floor(random() * others.length)]! } }, keep: role };
       }
     }
   }
@@ -71,13 +75,17 @@ export function nliMeanings(seed: number, n: number): NliMeaning[] {
   return Array.from({ length: n }, (_, i) => {
     const premise = meaning(random);
     const label = (i % 3) as 0 | 1 | 2;
-    let hypothesis: Meaning = label === 0 ? { ...premise } : label === 2 ? { ...premise, negated: !premise.negated } : changeOneElement(premise, random);
+    const change = label === 1 ? changeOneElement(premise, random) : undefined;
+    let hypothesis: Meaning = change ? change.meaning : label === 2 ? { ...premise, negated: !premise.negated } : { ...premise };
     if (label === 1 && random() < 0.5) hypothesis = { ...hypothesis, negated: !hypothesis.negated };
-    // Adjectives drop at random, independently of the label.
+    // Adjectives drop at random, independently of the label (the draws happen
+    // for every label; a changed adjective is kept, or the change would vanish).
+    const dropSubject = random() < 0.5 && change?.keep !== 'subject';
+    const dropObject = random() < 0.5 && change?.keep !== 'object';
     hypothesis = {
       ...hypothesis,
-      subject: random() < 0.5 ? withoutAdjective(hypothesis.subject) : hypothesis.subject,
-      object: random() < 0.5 ? withoutAdjective(hypothesis.object) : hypothesis.object,
+      subject: dropSubject ? withoutAdjective(hypothesis.subject) : hypothesis.subject,
+      object: dropObject ? withoutAdjective(hypothesis.object) : hypothesis.object,
     };
     return { premise, hypothesis, label };
   });

@@ -9,10 +9,10 @@
  */
 import { mulberry32 } from '@thaw/kernels/reference';
 import { meaning, type Meaning } from './meanings.js';
-import type { Language } from './languages.js';
+import { FUNCTION_TOKENS, type Language } from './languages.js';
 
-/** The question words (shared by every language). */
-export const QUESTION_WORDS = { subject: 'who', object: 'what' } as const;
+/** The question words (shared function tokens of every language). */
+export const QUESTION_WORDS = { subject: FUNCTION_TOKENS.who, object: FUNCTION_TOKENS.what } as const;
 
 export interface QaMeaning {
   context: Meaning[];
@@ -38,9 +38,13 @@ export function qaMeanings(seed: number, n: number, clauses = 3): QaMeaning[] {
       const clause = Math.floor(random() * clauses);
       const role = i % 2 === 0 ? 'subject' : 'object';
       const answer = context[clause]![role].noun;
-      // The answer must be unambiguous: its noun appears once in the context.
+      // The answer must be unambiguous: its noun appears once in the context,
+      // and no other clause fits the question (same verb, polarity and other participant).
       const uses = context.flatMap((m) => [m.subject.noun, m.object.noun]).filter((noun) => noun === answer).length;
-      if (uses === 1) return { context, clause, role };
+      const other = role === 'subject' ? 'object' : 'subject';
+      const asked = context[clause]!;
+      const fits = context.filter((m) => m.verb === asked.verb && m.negated === asked.negated && m[other].noun === asked[other].noun).length;
+      if (uses === 1 && fits === 1) return { context, clause, role };
     }
   });
 }

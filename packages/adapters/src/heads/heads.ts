@@ -15,7 +15,7 @@
  */
 import { add, concat, crossEntropy, dropout, gelu, layerNorm, linear, maxPool, meanPool, reshape, scale, sliceColumns, tanh, type DropoutRandomness, type Graph, type Tensor } from '@thaw/autograd';
 import { normal, uniform } from '../model/random.js';
-import { stepSeed, type ForwardMode } from '../model/encoder.js';
+import { stepSeed, type AdapterSetup, type ForwardMode } from '../model/encoder.js';
 
 /** What every head has: its parameters by name. */
 abstract class Head {
@@ -131,16 +131,21 @@ export class MaskedLmHead extends Head {
     this.params.set('lm_head.bias', graph.parameter(new Float32Array(vocab), [vocab], 'lm_head.bias'));
   }
 
-  /** Vocabulary logits [B·T, vocab]. */
-  logits(h: Tensor): Tensor {
+  /**
+   * Vocabulary logits [B·T, vocab]. With active adapters, their invertible
+   * adapter's inverse comes after the transform and before the projection
+   * (AdapterHub's rule for language adapters).
+   */
+  logits(h: Tensor, adapters?: AdapterSetup): Tensor {
     const [B, T, D] = h.shape as [number, number, number];
     const x = gelu(this.apply('lm_head.dense', reshape(h, [B * T, D])));
     const normed = layerNorm(x, this.params.get('lm_head.layer_norm.weight')!, this.params.get('lm_head.layer_norm.bias')!, this.eps);
-    return linear(normed, this.wordEmbeddings, this.params.get('lm_head.bias')!);
+    const back = adapters?.embeddingsInverse ? adapters.embeddingsInverse(normed) : normed;
+    return linear(back, this.wordEmbeddings, this.params.get('lm_head.bias')!);
   }
 
   /** Mean cross-entropy over the masked positions (labels −100 elsewhere). */
-  loss(h: Tensor, labels: Int32Array): Tensor {
-    return crossEntropy(this.logits(h), labels);
+  loss(h: Tensor, labels: Int32Array, adapters?: AdapterSetup): Tensor {
+    return crossEntropy(this.logits(h, adapters), labels);
   }
 }

@@ -22,6 +22,8 @@ export interface AdapterSetup {
   apply(layer: number, location: 'output' | 'attention.output', h: Tensor, x: Tensor, ln: { weight: Tensor; bias: Tensor; eps: number }): Tensor;
   /** The embeddings' output after the invertible adapter, if any. */
   embeddings?(h: Tensor): Tensor;
+  /** Its inverse, which masked-LM heads apply before the vocabulary projection. */
+  embeddingsInverse?(h: Tensor): Tensor;
   /** An update added to layer i's query or value projection (LoRA), if any. */
   projectionDelta?(layer: number, target: 'query' | 'value'): ((x: Tensor) => Tensor) | undefined;
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Graph, Tensor } from '@thaw/autograd';
 import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
 import { Stack } from '../adapters/stack.js';
-import { suiteLanguages } from '../data/languages.js';
+import { OptionError, suiteLanguages } from '../data/languages.js';
 import { mlmPairs } from '../data/corpus.js';
 import { mlmTask } from '../data/mlm.js';
 import { WordTokenizer } from '../data/tokenizer.js';
@@ -52,12 +52,6 @@ export interface BaseModel {
   dispose(): void;
 }
 
-function languageByCode(code: string) {
-  const all = suiteLanguages();
-  const language = all.find((l) => l.code === code);
-  if (!language) throw new Error(`unknown language '${code}'; the suite has ${all.map((l) => l.code).join(', ')}`);
-  return language;
-}
 
 async function hostTensors(tensors: Iterable<[string, Tensor]>): Promise<Map<string, HostTensor>> {
   const out = new Map<string, HostTensor>();
@@ -67,7 +61,8 @@ async function hostTensors(tensors: Iterable<[string, Tensor]>): Promise<Map<str
 
 /** Masked-LM pretraining of a new base on the given languages; writes model.safetensors and model.json. */
 export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?: TrainerCallbacks): Promise<TrainSummary> {
-  const languages = o.languages.map(languageByCode);
+  const languages = suiteLanguages(o.languages);
+  if (o.hidden % 2 || o.hidden % o.heads) throw new OptionError(`--hidden ${o.hidden} must be even (invertible adapters split it in halves) and divisible by --heads ${o.heads}`);
   const tokenizer = new WordTokenizer(suiteLanguages().flatMap((l) => l.vocabulary()));
   const config: EncoderConfig = {
     prefix: 'roberta', vocabSize: tokenizer.size, hiddenSize: o.hidden, numHiddenLayers: o.layers, numAttentionHeads: o.heads,
@@ -83,15 +78,22 @@ export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?:
       devPairs: languages.flatMap((l) => mlmPairs(l, o.seed + 1, Math.max(8, Math.ceil(o.pairs / 20)))),
       batchSize: o.batchSize, sequence: o.sequence, seed: o.seed, blocks: [],
       params: [...encoder.params.values(), ...head.params.values()],
+      // The trainer adds the base itself under the `full` policy.
+      checkpoint: head.params,
     });
     const trainer = new Trainer(graph, task.model, task.data, {
       out: o.out, steps: o.steps, lr: o.lr, policy: 'full', k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
       extraConfig: { stage: 'pretrain', languages: o.languages, encoder: config },
+      // Called with the best checkpoint's weights restored: the artifact is the selected model.
+      finalEvaluation: async () => {
+        const dev = await task.data.evaluateDev();
+        await writeSafetensors(join(o.out, 'model.safetensors'), await hostTensors([...encoder.params, ...head.params]), { stage: 'pretrain' });
+        await writeJsonAtomic(join(o.out, 'model.json'), { encoder: config, vocabulary: tokenizer.tokens });
+        return { task: 'mlm', metric: 'masked-token accuracy', source: { lang: o.languages.join(','), dev }, targets: {} };
+      },
     });
     const summary = await trainer.run(callbacks);
     trainer.dispose();
-    await writeSafetensors(join(o.out, 'model.safetensors'), await hostTensors([...encoder.params, ...head.params]), { stage: 'pretrain' });
-    await writeJsonAtomic(join(o.out, 'model.json'), { encoder: config, vocabulary: tokenizer.tokens });
     return summary;
   } finally {
     head.dispose();
@@ -106,16 +108,28 @@ export async function loadBase(graph: Graph, dir: string): Promise<BaseModel> {
   try {
     meta = JSON.parse(await readFile(metaPath, 'utf8')) as typeof meta;
   } catch (e) {
-    throw new Error(`${metaPath}: cannot read the base model's description (${(e as Error).message}); make one with thaw pretrain`);
+    throw new OptionError(`${metaPath}: cannot read the base model's description (${(e as Error).message}); make one with thaw pretrain`);
+  }
+  const fields: (keyof EncoderConfig)[] = ['prefix', 'vocabSize', 'hiddenSize', 'numHiddenLayers', 'numAttentionHeads', 'intermediateSize', 'maxPositionEmbeddings', 'typeVocabSize', 'layerNormEps', 'positionOffset', 'padTokenId'];
+  const missing = fields.filter((f) => meta.encoder?.[f] === undefined);
+  if (missing.length || !Array.isArray(meta.vocabulary)) {
+    throw new OptionError(`${metaPath}: not a base model description (missing ${missing.length ? `encoder.${missing.join(', encoder.')}` : 'vocabulary'})`);
   }
   const weightsPath = join(dir, 'model.safetensors');
-  const { tensors } = await readSafetensors(weightsPath);
+  let tensors: Map<string, HostTensor>;
+  try {
+    tensors = (await readSafetensors(weightsPath)).tensors;
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
   const tokenizer = new WordTokenizer(meta.vocabulary);
   const encoder = new Encoder(graph, meta.encoder, 0);
   const head = new MaskedLmHead(graph, meta.encoder.hiddenSize, encoder.param('roberta.embeddings.word_embeddings.weight'), meta.encoder.layerNormEps, 0);
   for (const [name, t] of [...encoder.params, ...head.params]) {
     const saved = tensors.get(name);
-    if (!saved || saved.data.length !== t.size) throw new Error(`${weightsPath}: tensor '${name}' is missing or not of shape [${t.shape}]`);
+    if (!saved || saved.shape.length !== t.shape.length || saved.shape.some((d, i) => d !== t.shape[i])) {
+      throw new OptionError(`${weightsPath}: tensor '${name}' is missing or not of shape [${t.shape}]`);
+    }
     graph.gpu.write(t.buffer, saved.data);
   }
   return { encoder, head, tokenizer, dispose: () => { head.dispose(); encoder.dispose(); } };
@@ -126,13 +140,15 @@ export const LANGUAGE_ADAPTER: BottleneckConfig = { architecture: 'seq_bn', redu
 
 /** Trains a language adapter on one language with the base frozen; writes adapter.safetensors and adapter_config.json. */
 export async function trainLanguageAdapter(graph: Graph, base: BaseModel, o: MlmStageOptions & { language: string }, callbacks?: TrainerCallbacks): Promise<TrainSummary> {
-  const language = languageByCode(o.language);
+  const [language] = suiteLanguages([o.language]) as [ReturnType<typeof suiteLanguages>[number]];
+  // Another stream of the language than the base's corpus (same seed, other sentences).
+  const corpusSeed = o.seed + 7919;
   const c = base.encoder.config;
   const adapter = new BottleneckAdapter(graph, language.code, LANGUAGE_ADAPTER, { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers }, o.seed);
   try {
     const task = mlmTask({
       encoder: base.encoder, head: base.head, tokenizer: base.tokenizer,
-      pairs: mlmPairs(language, o.seed, o.pairs), devPairs: mlmPairs(language, o.seed + 1, Math.max(8, Math.ceil(o.pairs / 20))),
+      pairs: mlmPairs(language, corpusSeed, o.pairs), devPairs: mlmPairs(language, corpusSeed + 1, Math.max(8, Math.ceil(o.pairs / 20))),
       batchSize: o.batchSize, sequence: o.sequence, seed: o.seed,
       blocks: Array.from({ length: c.numHiddenLayers }, (_, i) => adapter.block(i)),
       params: [...base.encoder.params.values(), ...base.head.params.values(), ...adapter.params.values()],
@@ -140,18 +156,24 @@ export async function trainLanguageAdapter(graph: Graph, base: BaseModel, o: Mlm
       alsoTrainable: [...adapter.invertible!.params.values()],
       // MAD-X trains the adapter alone: the MLM head stays as pretrained.
       trainHead: false,
+      checkpoint: adapter.params,
     });
     const trainer = new Trainer(graph, task.model, task.data, {
       out: o.out, steps: o.steps, lr: o.lr, policy: 'standard', k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
       extraConfig: { stage: 'lang-adapter', language: language.code, adapter: LANGUAGE_ADAPTER },
+      // Called with the best checkpoint restored: the artifact is the selected adapter.
+      finalEvaluation: async () => {
+        const dev = await task.data.evaluateDev();
+        await writeSafetensors(join(o.out, 'adapter.safetensors'), await hostTensors(adapter.params), { language: language.code });
+        await writeJsonAtomic(join(o.out, 'adapter_config.json'), {
+          config: { architecture: 'bottleneck', mh_adapter: false, output_adapter: true, reduction_factor: LANGUAGE_ADAPTER.reductionFactor, non_linearity: 'relu', original_ln_before: true, original_ln_after: true, residual_before_ln: true, inv_adapter: 'nice', inv_adapter_reduction_factor: 2 },
+          hidden_size: c.hiddenSize, model_type: 'xlm-roberta', name: language.code, version: 'thaw',
+        });
+        return { task: 'mlm', metric: 'masked-token accuracy', source: { lang: language.code, dev }, targets: {} };
+      },
     });
     const summary = await trainer.run(callbacks);
     trainer.dispose();
-    await writeSafetensors(join(o.out, 'adapter.safetensors'), await hostTensors(adapter.params), { language: language.code });
-    await writeJsonAtomic(join(o.out, 'adapter_config.json'), {
-      config: { architecture: 'bottleneck', mh_adapter: false, output_adapter: true, reduction_factor: LANGUAGE_ADAPTER.reductionFactor, non_linearity: 'relu', original_ln_before: true, original_ln_after: true, residual_before_ln: true, inv_adapter: 'nice', inv_adapter_reduction_factor: 2 },
-      hidden_size: c.hiddenSize, model_type: 'xlm-roberta', name: language.code, version: 'thaw',
-    });
     return summary;
   } finally {
     adapter.dispose();

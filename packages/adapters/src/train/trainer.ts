@@ -89,7 +89,8 @@ export interface RunResults {
   metric: string;
   source: { lang: string; dev: number; test?: number };
   targets: Record<string, number>;
-  targetAverage: number;
+  /** The mean over targets (absent when a run has no targets, e.g. pretraining). */
+  targetAverage?: number;
 }
 
 /** Per-step progress, for a CLI to render. */
