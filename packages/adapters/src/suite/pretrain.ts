@@ -59,6 +59,30 @@ async function hostTensors(tensors: Iterable<[string, Tensor]>): Promise<Map<str
   return out;
 }
 
+/**
+ * One masked-LM stage through the Trainer: dev evaluation five times, and
+ * `writeArtifact` called with the best checkpoint's weights restored, so the
+ * artifact is the selected model.
+ */
+async function runStage(
+  graph: Graph, task: ReturnType<typeof mlmTask>, o: MlmStageOptions, policy: 'full' | 'standard',
+  extraConfig: Record<string, unknown>, lang: string, writeArtifact: () => Promise<void>, callbacks?: TrainerCallbacks,
+): Promise<TrainSummary> {
+  const trainer = new Trainer(graph, task.model, task.data, {
+    out: o.out, steps: o.steps, lr: o.lr, policy, k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)), extraConfig,
+    finalEvaluation: async () => {
+      const dev = await task.data.evaluateDev();
+      await writeArtifact();
+      return { task: 'mlm', metric: 'masked-token accuracy', source: { lang, dev }, targets: {} };
+    },
+  });
+  try {
+    return await trainer.run(callbacks);
+  } finally {
+    trainer.dispose();
+  }
+}
+
 /** Masked-LM pretraining of a new base on the given languages; writes model.safetensors and model.json. */
 export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?: TrainerCallbacks): Promise<TrainSummary> {
   const languages = suiteLanguages(o.languages);
@@ -81,20 +105,10 @@ export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?:
       // The trainer adds the base itself under the `full` policy.
       checkpoint: head.params,
     });
-    const trainer = new Trainer(graph, task.model, task.data, {
-      out: o.out, steps: o.steps, lr: o.lr, policy: 'full', k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
-      extraConfig: { stage: 'pretrain', languages: o.languages, encoder: config },
-      // Called with the best checkpoint's weights restored: the artifact is the selected model.
-      finalEvaluation: async () => {
-        const dev = await task.data.evaluateDev();
-        await writeSafetensors(join(o.out, 'model.safetensors'), await hostTensors([...encoder.params, ...head.params]), { stage: 'pretrain' });
-        await writeJsonAtomic(join(o.out, 'model.json'), { encoder: config, vocabulary: tokenizer.tokens });
-        return { task: 'mlm', metric: 'masked-token accuracy', source: { lang: o.languages.join(','), dev }, targets: {} };
-      },
-    });
-    const summary = await trainer.run(callbacks);
-    trainer.dispose();
-    return summary;
+    return await runStage(graph, task, o, 'full', { stage: 'pretrain', languages: o.languages, encoder: config }, o.languages.join(','), async () => {
+      await writeSafetensors(join(o.out, 'model.safetensors'), await hostTensors([...encoder.params, ...head.params]), { stage: 'pretrain' });
+      await writeJsonAtomic(join(o.out, 'model.json'), { encoder: config, vocabulary: tokenizer.tokens });
+    }, callbacks);
   } finally {
     head.dispose();
     encoder.dispose();
@@ -158,23 +172,13 @@ export async function trainLanguageAdapter(graph: Graph, base: BaseModel, o: Mlm
       trainHead: false,
       checkpoint: adapter.params,
     });
-    const trainer = new Trainer(graph, task.model, task.data, {
-      out: o.out, steps: o.steps, lr: o.lr, policy: 'standard', k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
-      extraConfig: { stage: 'lang-adapter', language: language.code, adapter: LANGUAGE_ADAPTER },
-      // Called with the best checkpoint restored: the artifact is the selected adapter.
-      finalEvaluation: async () => {
-        const dev = await task.data.evaluateDev();
-        await writeSafetensors(join(o.out, 'adapter.safetensors'), await hostTensors(adapter.params), { language: language.code });
-        await writeJsonAtomic(join(o.out, 'adapter_config.json'), {
-          config: { architecture: 'bottleneck', mh_adapter: false, output_adapter: true, reduction_factor: LANGUAGE_ADAPTER.reductionFactor, non_linearity: 'relu', original_ln_before: true, original_ln_after: true, residual_before_ln: true, inv_adapter: 'nice', inv_adapter_reduction_factor: 2 },
-          hidden_size: c.hiddenSize, model_type: 'xlm-roberta', name: language.code, version: 'thaw',
-        });
-        return { task: 'mlm', metric: 'masked-token accuracy', source: { lang: language.code, dev }, targets: {} };
-      },
-    });
-    const summary = await trainer.run(callbacks);
-    trainer.dispose();
-    return summary;
+    return await runStage(graph, task, o, 'standard', { stage: 'lang-adapter', language: language.code, adapter: LANGUAGE_ADAPTER }, language.code, async () => {
+      await writeSafetensors(join(o.out, 'adapter.safetensors'), await hostTensors(adapter.params), { language: language.code });
+      await writeJsonAtomic(join(o.out, 'adapter_config.json'), {
+        config: { architecture: 'bottleneck', mh_adapter: false, output_adapter: true, reduction_factor: LANGUAGE_ADAPTER.reductionFactor, non_linearity: 'relu', original_ln_before: true, original_ln_after: true, residual_before_ln: true, inv_adapter: 'nice', inv_adapter_reduction_factor: 2 },
+        hidden_size: c.hiddenSize, model_type: 'xlm-roberta', name: language.code, version: 'thaw',
+      });
+    }, callbacks);
   } finally {
     adapter.dispose();
   }

@@ -110,13 +110,7 @@ abstract class Optimizer {
   /** Restores a state from {@link exportState} (same parameter list, same order). */
   importState(state: OptimizerState): void {
     const gpu = this.graph.gpu;
-    for (const s of this.state.values()) {
-      if (s.moments) {
-        gpu.release(s.moments.m);
-        gpu.release(s.moments.v);
-      }
-    }
-    this.state.clear();
+    this.releaseState();
     this.step = state.step;
     for (const entry of state.params) {
       const p = this.params[entry.index];
@@ -133,16 +127,20 @@ abstract class Optimizer {
 
   /** Releases the optimizer's buffers (not the parameters). */
   dispose(): void {
-    const gpu = this.graph.gpu;
+    this.releaseState();
+    this.graph.gpu.release(this.clip);
+    this.graph.gpu.release(this.partials);
+  }
+
+  /** Releases every parameter's moments and forgets their update counts. */
+  private releaseState(): void {
     for (const s of this.state.values()) {
       if (s.moments) {
-        gpu.release(s.moments.m);
-        gpu.release(s.moments.v);
+        this.graph.gpu.release(s.moments.m);
+        this.graph.gpu.release(s.moments.v);
       }
     }
     this.state.clear();
-    gpu.release(this.clip);
-    gpu.release(this.partials);
   }
 
   protected abstract apply(p: Tensor, state: ParamState, lr: number, clip: GpuBuffer): void;
