@@ -165,7 +165,7 @@ export class Graph {
           const g = inputGrads[k];
           if (!g || !input.requiresGrad) return;
           if (input.creator) grads.set(input, this.accumulate(grads.get(input), g, input.name));
-          else this.accumulateLeaf(input, g);
+          else this.accumulateLeaf(input, g, temporaries);
         });
         // This node is done: free its output's gradient and what it saved,
         // so memory during backward shrinks as the forward's did grow.
@@ -210,8 +210,16 @@ export class Graph {
     return sum;
   }
 
-  /** leaf.grad += g, in a buffer the leaf owns. */
-  private accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  /**
+   * leaf.grad += g. The first contribution is adopted as it is (no copy):
+   * gradients are never written in place, and storage is reference-counted,
+   * so a view of another gradient is safe to keep.
+   */
+  private accumulateLeaf(leaf: Tensor, g: Tensor, temporaries: Set<Tensor>): void {
+    if (!leaf.grad && temporaries.delete(g)) {
+      leaf.grad = g;
+      return;
+    }
     const total = new Tensor(this, leaf.shape, this.gpu.alloc(4 * leaf.size, `${leaf.name}.grad`), false, `${leaf.name}.grad`);
     if (leaf.grad) {
       axpby(this.gpu, { x: leaf.grad.buffer, y: g.buffer, out: total.buffer, n: leaf.size, alpha: 1, beta: 1 });
