@@ -24,3 +24,4 @@ export { copaMeanings, copaExamples, CAUSES, type CopaMeaning, type CopaExample 
 export { qaMeanings, qaExamples, QUESTION_WORDS, type QaMeaning, type QaExample } from './data/qa.js';
 export { maskTokens, mlmTask, type MlmBatch } from './data/mlm.js';
 export { pretrainBase, loadBase, trainLanguageAdapter, LANGUAGE_ADAPTER, type PretrainOptions, type MlmStageOptions, type BaseModel } from './suite/pretrain.js';
+export { nliTask, nliBatch, type NliBatch, type NliTaskArgs } from './suite/nli-task.js';
