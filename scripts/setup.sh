@@ -6,7 +6,9 @@
 #   3. A WebGPU adapter. When Dawn finds none, install Mesa's software Vulkan
 #      driver (lavapipe). Debian bookworm's own Mesa (22.3) is too old for
 #      Dawn, so on bookworm it comes from bookworm-backports.
-#   4. The build: TypeScript and the kernel compiler (turbo caches both).
+#   4. With --browser (npm test): a headless Chromium for the report test
+#      (Debian's chromium package; playwright-core drives it).
+#   5. The build: TypeScript and the kernel compiler (turbo caches both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
@@ -67,6 +69,20 @@ if ! node scripts/probe-adapter.mjs; then
     bash -c "$command" >&2
   done <<< "$commands"
   node scripts/probe-adapter.mjs || { say "still no WebGPU adapter after installing lavapipe"; exit 1; }
+fi
+
+find_chromium() {
+  command -v chromium || command -v chromium-browser || command -v google-chrome || return 1
+}
+
+if [ "${1:-}" = "--browser" ] && [ -z "${THAW_CHROMIUM:-}" ] && ! find_chromium >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "no Chromium for the report test. Install it as root (sudo apt-get install chromium), or point THAW_CHROMIUM at a Chrome/Chromium binary."
+    exit 1
+  fi
+  say "installing Chromium for the report test"
+  apt-get update >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >&2
 fi
 
 npx turbo run build --output-logs=errors-only

@@ -1,22 +1,7 @@
 // End to end: the built `thaw` command, run as a user runs it, on the machine's real adapter.
-import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-
-const thawMain = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
-
-/** Runs `thaw …` and returns stdout, stderr and the exit code. */
-async function thaw(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)('node', [thawMain, ...args], { maxBuffer: 1 << 24 });
-    return { stdout, stderr, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
+import { thaw } from './support/thaw.js';
 
 describe('thaw (built command)', () => {
   it('devices --json describes the adapter it uses', async () => {
@@ -50,7 +35,7 @@ describe('thaw (built command)', () => {
   });
 
   it('an unknown adapter is a user error with the available adapters', async () => {
-    const { stderr, code } = await thaw('--adapter', 'no-such-adapter-xyz', 'devices');
+    const { stderr, code } = await thaw('--device', 'no-such-adapter-xyz', 'devices');
     expect(code).toBe(1);
     expect(stderr).toMatch(/thaw: No WebGPU adapter matches adapter=no-such-adapter-xyz\. Available adapters:/);
   });

@@ -24,4 +24,8 @@ export { copaMeanings, copaExamples, CAUSES, type CopaMeaning, type CopaExample 
 export { qaMeanings, qaExamples, QUESTION_WORDS, type QaMeaning, type QaExample } from './data/qa.js';
 export { maskTokens, mlmTask, type MlmBatch } from './data/mlm.js';
 export { pretrainBase, loadBase, trainLanguageAdapter, LANGUAGE_ADAPTER, type PretrainOptions, type MlmStageOptions, type BaseModel } from './suite/pretrain.js';
-export { nliTask, nliBatch, type NliBatch, type NliTaskArgs } from './suite/nli-task.js';
+export { SUITE_TASKS, suiteTask, spanF1, exampleOf, type SuiteTask, type TaskBatch, type TaskHead, type TaskName } from './suite/tasks.js';
+export { taskModel, type TaskModelArgs } from './suite/task-model.js';
+export { SHIPPED_SUITE, RUN_DEFAULTS, TASK_ADAPTER_TYPES, checkRunOptions, trainSuiteRun, evaluateSuiteRun, readRunOptions, loadLanguageAdapter, type SuiteRunOptions, type TaskAdapterType } from './suite/run.js';
+export { STUDY_PRESETS, runStudy, checkStudyOptions, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './suite/study.js';
+export { summarize, pairedDifference, spearman, curveStatistics, movingAverage, CURVE_STATISTICS, type Summary, type Difference, type CurveStatistics } from './suite/stats.js';

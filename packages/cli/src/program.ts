@@ -4,6 +4,9 @@ import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions, type Matm
 import { runKernelBench } from './bench/kernel-bench.js';
 import { runStepBench } from './bench/step-bench.js';
 import { runLanguageAdapter, runPretrain } from './commands/suite.js';
+import { formatRunResults, formatStudy, runEval, runStudyCommand, runTrain } from './commands/task.js';
+import { rebuildReport } from './report/html.js';
+import { RUN_DEFAULTS, STUDY_PRESETS, TASK_ADAPTER_TYPES, type StudyPreset, type SuiteRunOptions } from '@thaw/adapters';
 import { deviceOf, formatKernelBench, formatStepBench, type KernelBenchReport, type StepBenchReport } from './commands/bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
 import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
@@ -47,8 +50,8 @@ function positiveNumber(name: string) {
 }
 
 function adapterOptions(cmd: Command): AdapterOptions {
-  const o = cmd.optsWithGlobals<{ backend?: string; adapter?: string }>();
-  return resolveAdapterOptions({ ...(o.backend ? { backend: o.backend } : {}), ...(o.adapter ? { adapter: o.adapter } : {}) });
+  const o = cmd.optsWithGlobals<{ backend?: string; device?: string }>();
+  return resolveAdapterOptions({ ...(o.backend ? { backend: o.backend } : {}), ...(o.device ? { adapter: o.device } : {}) });
 }
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
@@ -59,7 +62,7 @@ export function buildProgram(io: Io = processIo): Command {
     .description('Scheduled unfreezing of task adapters and Fisher-information dynamics on any WebGPU device.')
     .version('0.1.0')
     .option('--backend <name>', 'Dawn backend: vulkan, metal, d3d12, opengl, null (env THAW_BACKEND)')
-    .option('--adapter <substring>', 'pick the adapter whose name contains this, e.g. llvmpipe (env THAW_ADAPTER)')
+    .option('--device <substring>', 'pick the WebGPU adapter whose name contains this, e.g. llvmpipe (env THAW_ADAPTER)')
     .showHelpAfterError()
     // Throw instead of exiting, so main() maps every failure to an exit code.
     .exitOverride()
@@ -202,6 +205,107 @@ export function buildProgram(io: Io = processIo): Command {
       } finally {
         await gpu.destroy();
       }
+    });
+
+  /** Options of a task run; with `defaults` false (study) an absent option keeps the preset's value. */
+  const runOptions = (cmd: Command, defaults: boolean) => {
+    const d = <T>(value: T): T | undefined => (defaults ? value : undefined);
+    return cmd
+      .addOption(new Option('--task <name>', 'task of the suite').choices(['nli', 'copa', 'qa']).default(d(RUN_DEFAULTS.task)))
+      .addOption(new Option('--adapter <type>', 'task adapter type').choices([...TASK_ADAPTER_TYPES]).default(d(RUN_DEFAULTS.adapter)))
+      .option('--k <n>', 'steps between unfreezing events', positiveInt('--k'), d(RUN_DEFAULTS.k))
+      .option('--steps <n>', 'optimizer steps', positiveInt('--steps'), d(RUN_DEFAULTS.steps))
+      .option('--batch-size <n>', 'examples per step', positiveInt('--batch-size'), d(RUN_DEFAULTS.batchSize))
+      .option('--lr <rate>', 'peak learning rate (linear decay)', positiveNumber('--lr'), d(RUN_DEFAULTS.lr))
+      .option('--train-size <n>', 'source-language training examples (low-data runs use few)', positiveInt('--train-size'), d(RUN_DEFAULTS.trainSize))
+      .option('--dev-size <n>', 'source dev examples (model selection)', positiveInt('--dev-size'), d(RUN_DEFAULTS.devSize))
+      .option('--test-size <n>', 'test examples per language', positiveInt('--test-size'), d(RUN_DEFAULTS.testSize))
+      .option('--eval-every <n>', 'dev evaluation (and checkpoint) interval in steps', positiveInt('--eval-every'), d(RUN_DEFAULTS.evalEvery))
+      .option('--fisher-every <n>', 'track tr(F) per block every n steps (0: never)', nonNegativeInt('--fisher-every'), d(RUN_DEFAULTS.fisherEvery))
+      .option('--fisher-batches <n>', 'training batches per tr(F) estimate', positiveInt('--fisher-batches'), d(RUN_DEFAULTS.fisherBatches))
+      .addOption(new Option('--fisher-estimator <labels>', 'labels of the tr(F) estimate: the model\'s argmax (official code) or a sample (paper Eq. 1)').choices(['argmax', 'sample']).default(d(RUN_DEFAULTS.fisherEstimator)))
+      .addOption(new Option('--fisher-gradients <mode>', 'squared gradients of the batch mean (official code) or of each example (paper Eq. 1)').choices(['batch-mean', 'per-example']).default(d(RUN_DEFAULTS.fisherGradients)))
+      .option('--sequence <n>', 'tokens per sequence', positiveInt('--sequence'), d(RUN_DEFAULTS.sequence))
+      .option('--base <dir>', 'base model made by thaw pretrain (default: the shipped one)', d(RUN_DEFAULTS.base))
+      .option('--lang-adapters <dir>', 'folder with one language adapter per language, made by thaw lang-adapter (default: the shipped ones)', d(RUN_DEFAULTS.languageAdapters))
+      .option('--source <code>', 'source language', d(RUN_DEFAULTS.source))
+      .option('--targets <codes>', 'target languages, closest first, comma-separated', (v: string) => v.split(','), d(RUN_DEFAULTS.targets))
+      .option('--overwrite', 'replace what --out already holds')
+      .option('--json', 'print JSON');
+  };
+  type RunFlags = Partial<Omit<SuiteRunOptions, 'languageAdapters'>> & { langAdapters?: string; overwrite?: boolean; json?: boolean };
+  const runShape = (flags: RunFlags): Partial<SuiteRunOptions> => {
+    const { langAdapters, overwrite: _o, json: _j, ...rest } = flags;
+    const shape: Partial<SuiteRunOptions> = { ...rest, ...(langAdapters !== undefined ? { languageAdapters: langAdapters } : {}) };
+    return Object.fromEntries(Object.entries(shape).filter(([, v]) => v !== undefined)) as Partial<SuiteRunOptions>;
+  };
+
+  runOptions(program
+    .command('train')
+    .description('train a task adapter on the suite\'s source language under an unfreezing schedule, then evaluate it zero-shot on every target')
+    .requiredOption('--out <dir>', 'run directory')
+    .option('--schedule <name>', 'standard, full, lpft, gu, gu-rev, rand, fun, or fixed:<layers top first, e.g. 3,1,2,0>', RUN_DEFAULTS.schedule)
+    .option('--seed <n>', 'seed of initialization, data order, dropout and random schedules', nonNegativeInt('--seed'), RUN_DEFAULTS.seed), true)
+    .action(async (opts: RunFlags & { out: string; schedule: string; seed: number }, cmd: Command) => {
+      const o = { ...RUN_DEFAULTS, ...runShape(opts), out: opts.out, schedule: opts.schedule, seed: opts.seed } as SuiteRunOptions;
+      const gpu = await Gpu.create(adapterOptions(cmd));
+      try {
+        const results = await runTrain(gpu, { ...o, ...(opts.overwrite ? { overwrite: true } : {}) });
+        io.out(opts.json ? json({ out: o.out, ...results }) : `run in ${o.out}\n\n${formatRunResults(results)}`);
+      } finally {
+        await gpu.destroy();
+      }
+    });
+
+  program
+    .command('eval')
+    .description('evaluate a run\'s best checkpoint on the source and zero-shot on every target language; rewrites its results.json')
+    .argument('<run>', 'a run directory made by thaw train')
+    .option('--targets <codes>', 'target languages, comma-separated (default: the run\'s)', (v: string) => v.split(','))
+    .option('--json', 'print JSON')
+    .action(async (dir: string, opts: { targets?: string[]; json?: boolean }, cmd: Command) => {
+      const gpu = await Gpu.create(adapterOptions(cmd));
+      try {
+        const results = await runEval(gpu, dir, opts.targets);
+        io.out(opts.json ? json(results) : formatRunResults(results));
+      } finally {
+        await gpu.destroy();
+      }
+    });
+
+  runOptions(program
+    .command('study')
+    .description('the main job: task adapters under each schedule over several seeds, zero-shot on every target, tr(F) statistics vs transfer, report.html')
+    .addOption(new Option('--preset <name>', 'smoke (seconds), default (about 20 min on a 2-core CPU), full (hours on a CPU)').choices(['smoke', 'default', 'full']).default('default'))
+    .option('--out <dir>', 'study directory', 'thaw-study')
+    .option('--schedules <names>', 'schedules, comma-separated (default: the preset\'s)', (v: string) => v.split(','))
+    .option('--seeds <n>', 'seeds 1…n (default: the preset\'s)', positiveInt('--seeds'))
+    .option('--resume', 'continue a study that stopped: finished runs are kept'), false)
+    .action(async (opts: RunFlags & { preset: StudyPreset; out: string; schedules?: string[]; seeds?: number; resume?: boolean }, cmd: Command) => {
+      const preset = STUDY_PRESETS[opts.preset];
+      const study = {
+        out: opts.out, preset: opts.preset,
+        schedules: opts.schedules ?? preset.schedules,
+        seeds: opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : preset.seeds,
+        run: { ...preset.run, ...runShape(opts) },
+      };
+      const gpu = await Gpu.create(adapterOptions(cmd));
+      try {
+        const { results, report } = await runStudyCommand(gpu, { ...study, ...(opts.overwrite ? { overwrite: true } : {}), ...(opts.resume ? { resume: true } : {}) });
+        io.out(opts.json ? json({ out: opts.out, report, ...results }) : `${formatStudy(results)}\n\nstudy in ${opts.out}\nreport: ${report}`);
+      } finally {
+        await gpu.destroy();
+      }
+    });
+
+  program
+    .command('report')
+    .description('rebuild report.html of a study or a run directory')
+    .argument('<dir>', 'a study or run directory')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const path = await rebuildReport(dir);
+      io.out(opts.json ? json({ report: path }) : `report: ${path}`);
     });
 
   return program;

@@ -12,7 +12,7 @@ export class NoAdapterError extends Error {
         'Debian bookworm\'s own Mesa is too old for Dawn, so take it from bookworm-backports:\n' +
         "  echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/bookworm-backports.list\n" +
         '  apt-get update && apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1\n' +
-        '(`bash scripts/setup.sh` does this as root). Choose an adapter with --backend/--adapter or THAW_BACKEND/THAW_ADAPTER.'
+        '(`bash scripts/setup.sh` does this as root). Choose an adapter with --backend/--device or THAW_BACKEND/THAW_ADAPTER.'
     );
   }
 }

@@ -1,0 +1,251 @@
+/**
+ * One task-adapter run on the built-in suite (`thaw train`) and its
+ * zero-shot evaluation (`thaw eval`): load the base and the language
+ * adapters, build the task adapter and head, train on the source language
+ * under a schedule, then evaluate the best checkpoint on the source's test
+ * set and on every target language with its own language adapter swapped in.
+ *
+ * Everything a run needs to be rebuilt is in its config.json (`suite`), so
+ * `thaw eval <run>` re-evaluates it without any other input.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Graph } from '@thaw/autograd';
+import type { Adapter } from '../adapters/adapter.js';
+import { BottleneckAdapter } from '../adapters/bottleneck.js';
+import { LoraAdapter } from '../adapters/lora.js';
+import type { StackMember } from '../adapters/stack.js';
+import { OptionError, suiteLanguages } from '../data/languages.js';
+import type { FisherOptions } from '../fisher/traces.js';
+import { readSafetensors } from '../io/safetensors.js';
+import { policy } from '../schedules/policies.js';
+import { writeJsonAtomic } from '../train/run-dir.js';
+import { Trainer, type RunResults, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
+import { LANGUAGE_ADAPTER, loadBase, type BaseModel } from './pretrain.js';
+import { taskModel } from './task-model.js';
+import { suiteTask, type TaskName } from './tasks.js';
+
+/** The base model and language adapters shipped with Thaw (see docs/suite.md for how they were made). */
+export const SHIPPED_SUITE = {
+  base: fileURLToPath(new URL('../../assets/suite/base', import.meta.url)),
+  languageAdapters: fileURLToPath(new URL('../../assets/suite/adapters', import.meta.url)),
+};
+
+export type TaskAdapterType = 'seq_bn' | 'double_seq_bn' | 'lora';
+export const TASK_ADAPTER_TYPES: readonly TaskAdapterType[] = ['seq_bn', 'double_seq_bn', 'lora'];
+
+/** Everything that shapes a suite run; recorded in config.json under `suite`. */
+export interface SuiteRunOptions {
+  out: string;
+  task: TaskName;
+  /** Unfreezing policy (standard, lpft, gu, gu-rev, rand, fixed:…, fun, full). */
+  schedule: string;
+  adapter: TaskAdapterType;
+  k: number;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  /** Training items of the source language (low-data runs use few). */
+  trainSize: number;
+  devSize: number;
+  testSize: number;
+  seed: number;
+  /** Track tr(F) every n steps (0: never). */
+  fisherEvery: number;
+  /** Batches per tr(F) estimate. */
+  fisherBatches: number;
+  fisherEstimator: 'argmax' | 'sample';
+  fisherGradients: 'batch-mean' | 'per-example';
+  evalEvery: number;
+  /** Tokens per sequence (at most the base's positions). */
+  sequence: number;
+  /** A base made by thaw pretrain, and a folder of language adapters (one sub-folder per language). */
+  base: string;
+  languageAdapters: string;
+  source: string;
+  /** Target languages, closest to the source first. */
+  targets: string[];
+}
+
+/** The suite's defaults for a run (those of `thaw train`). */
+export const RUN_DEFAULTS: Omit<SuiteRunOptions, 'out'> = {
+  task: 'nli', schedule: 'standard', adapter: 'seq_bn', k: 50, steps: 300, batchSize: 32, lr: 1e-3,
+  trainSize: 6000, devSize: 300, testSize: 600, seed: 1, fisherEvery: 10, fisherBatches: 4,
+  fisherEstimator: 'argmax', fisherGradients: 'batch-mean', evalEvery: 50, sequence: 32,
+  base: SHIPPED_SUITE.base, languageAdapters: SHIPPED_SUITE.languageAdapters,
+  source: 'src', targets: ['l1', 'l2', 'l3', 'l4', 'l5', 'l6', 'l7'],
+};
+
+/** Fixed data seeds: every run of a study sees the same items; the run seed moves init, order and dropout. */
+const DATA_SEEDS = { train: 1001, dev: 2002, test: 3003 };
+
+/** Task-adapter configurations: bottleneck 16 at d = 64 (reduction 4, what the prototype needed), LoRA r 8. */
+function taskAdapter(graph: Graph, o: SuiteRunOptions, model: { prefix: string; hiddenSize: number; layers: number }): StackMember & Adapter {
+  if (o.adapter === 'lora') return new LoraAdapter(graph, o.task, { r: 8, alpha: 16 }, model, o.seed + 17);
+  return new BottleneckAdapter(graph, o.task, { architecture: o.adapter, reductionFactor: 4 }, model, o.seed + 17);
+}
+
+/** Checks options that need no files; throws OptionError naming the option. */
+export function checkRunOptions(o: SuiteRunOptions): void {
+  suiteTask(o.task);
+  if (!TASK_ADAPTER_TYPES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${TASK_ADAPTER_TYPES.join(', ')}`);
+  if (!Number.isInteger(o.k) || o.k < 1) throw new OptionError(`--k must be a positive integer, got ${o.k}`);
+  const languages = [o.source, ...o.targets];
+  suiteLanguages(languages);
+  if (o.targets.includes(o.source)) throw new OptionError(`--targets must not include the source language '${o.source}'`);
+  for (const code of languages) {
+    const dir = join(o.languageAdapters, code);
+    if (!existsSync(join(dir, 'adapter.safetensors'))) {
+      throw new OptionError(`--lang-adapters: no language adapter for '${code}' (expected ${join(dir, 'adapter.safetensors')}); make one with thaw lang-adapter`);
+    }
+  }
+  const meta = join(o.base, 'model.json');
+  if (!existsSync(meta)) throw new OptionError(`--base ${o.base} holds no base model (model.json); make one with thaw pretrain`);
+  let layers: number;
+  try {
+    layers = (JSON.parse(readFileSync(meta, 'utf8')) as { encoder: { numHiddenLayers: number } }).encoder.numHiddenLayers;
+  } catch (e) {
+    throw new OptionError(`${meta}: not a base model description (${(e as Error).message})`);
+  }
+  try {
+    policy(o.schedule, layers, o.seed);
+  } catch (e) {
+    // The policy's messages name --schedule.
+    throw new OptionError((e as Error).message);
+  }
+}
+
+/** A language adapter written by thaw lang-adapter; errors name the file and the tensor. */
+export async function loadLanguageAdapter(graph: Graph, dir: string, code: string, base: BaseModel): Promise<BottleneckAdapter> {
+  const c = base.encoder.config;
+  const adapter = new BottleneckAdapter(graph, code, LANGUAGE_ADAPTER, { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers }, 0);
+  const path = join(dir, 'adapter.safetensors');
+  try {
+    const { tensors } = await readSafetensors(path);
+    for (const [name, t] of adapter.params) {
+      const saved = tensors.get(name);
+      if (!saved || saved.data.length !== t.size) throw new OptionError(`${path}: tensor '${name}' is missing or not of shape [${t.shape}]`);
+      graph.gpu.write(t.buffer, saved.data);
+    }
+  } catch (e) {
+    adapter.dispose();
+    throw e instanceof OptionError ? e : new OptionError((e as Error).message);
+  }
+  adapter.setTrainable(false);
+  return adapter;
+}
+
+/** A suite run's model built from its options, ready to train or to evaluate. */
+async function buildRun(graph: Graph, o: SuiteRunOptions) {
+  const task = suiteTask(o.task);
+  const base = await loadBase(graph, o.base);
+  const c = base.encoder.config;
+  if (o.sequence + c.positionOffset > c.maxPositionEmbeddings) {
+    base.dispose();
+    throw new OptionError(`--sequence ${o.sequence} does not fit the base's ${c.maxPositionEmbeddings - c.positionOffset} positions`);
+  }
+  const codes = [o.source, ...o.targets];
+  const adapters = new Map<string, BottleneckAdapter>();
+  try {
+    for (const code of codes) adapters.set(code, await loadLanguageAdapter(graph, join(o.languageAdapters, code), code, base));
+  } catch (e) {
+    for (const a of adapters.values()) a.dispose();
+    base.dispose();
+    throw e;
+  }
+  const adapter = taskAdapter(graph, o, { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers });
+  const head = task.head(graph, c.hiddenSize, o.seed + 29);
+  const model = taskModel({
+    task, encoder: base.encoder, tokenizer: base.tokenizer, languageAdapters: adapters, languages: suiteLanguages(codes),
+    source: o.source, taskAdapter: adapter, head,
+    train: task.meanings(DATA_SEEDS.train, o.trainSize), dev: task.meanings(DATA_SEEDS.dev, o.devSize),
+    batchSize: o.batchSize, sequence: o.sequence, seed: o.seed,
+  });
+  const test = task.meanings(DATA_SEEDS.test, o.testSize);
+  /** Source dev and test, and every target's test metric, of the weights as they are. */
+  const evaluate = async (onLanguage?: (code: string) => void): Promise<RunResults> => {
+    onLanguage?.(o.source);
+    const source = { lang: o.source, dev: await model.data.evaluateDev(), test: await model.evaluate(o.source, test) };
+    const targets: Record<string, number> = {};
+    for (const code of o.targets) {
+      onLanguage?.(code);
+      targets[code] = await model.evaluate(code, test);
+    }
+    const values = Object.values(targets);
+    return { task: o.task, metric: task.metric, source, targets, ...(values.length ? { targetAverage: values.reduce((a, b) => a + b, 0) / values.length } : {}) };
+  };
+  return {
+    model, evaluate,
+    dispose: () => {
+      head.dispose();
+      adapter.dispose();
+      for (const a of adapters.values()) a.dispose();
+      base.dispose();
+    },
+  };
+}
+
+/** Trains one run and writes its run directory with results.json (zero-shot on every target). */
+export async function trainSuiteRun(graph: Graph, o: SuiteRunOptions, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
+  checkRunOptions(o);
+  if (existsSync(join(o.out, 'config.json'))) throw new OptionError(`--out ${o.out} already holds a run; use --overwrite to replace it, or another --out`);
+  const run = await buildRun(graph, o);
+  const fisher: FisherOptions = { labels: o.fisherEstimator, gradients: o.fisherGradients };
+  const trainer = new Trainer(graph, run.model.model, run.model.data, {
+    out: o.out, steps: o.steps, lr: o.lr, policy: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
+    fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisher,
+    extraConfig: { suite: o },
+    finalEvaluation: () => run.evaluate(callbacks?.onEvaluate),
+  });
+  try {
+    const summary = await trainer.run(callbacks);
+    const results = JSON.parse(await readFile(join(o.out, 'results.json'), 'utf8')) as RunResults;
+    return { summary, results };
+  } finally {
+    trainer.dispose();
+    run.dispose();
+  }
+}
+
+/** The options a run was made with (config.json's `suite`); errors name the file. */
+export async function readRunOptions(dir: string): Promise<SuiteRunOptions> {
+  const path = join(dir, 'config.json');
+  let config: { suite?: SuiteRunOptions };
+  try {
+    config = JSON.parse(await readFile(path, 'utf8')) as typeof config;
+  } catch (e) {
+    throw new OptionError(`${path}: cannot read the run's configuration (${(e as Error).message}); is ${dir} a run directory made by thaw train?`);
+  }
+  if (!config.suite) throw new OptionError(`${path}: not a suite run (no 'suite' options); thaw eval evaluates runs made by thaw train`);
+  return config.suite;
+}
+
+/**
+ * Re-evaluates a run's best checkpoint (source dev/test and zero-shot on
+ * `targets`, by default the run's own) and rewrites its results.json.
+ */
+export async function evaluateSuiteRun(graph: Graph, dir: string, targets?: string[], onLanguage?: (code: string) => void): Promise<RunResults> {
+  const saved = await readRunOptions(dir);
+  const o: SuiteRunOptions = { ...saved, out: dir, ...(targets ? { targets } : {}) };
+  checkRunOptions(o);
+  const path = join(dir, 'checkpoints/best/adapter.safetensors');
+  if (!existsSync(path)) throw new OptionError(`${path}: the run has no best checkpoint yet`);
+  const { tensors } = await readSafetensors(path);
+  const run = await buildRun(graph, o);
+  try {
+    const checkpoint = new Map(run.model.model.checkpoint);
+    if (o.schedule === 'full') for (const p of run.model.model.base) checkpoint.set(p.name, p);
+    for (const [name, t] of checkpoint) {
+      const value = tensors.get(name);
+      if (!value || value.data.length !== t.size) throw new OptionError(`${path}: tensor '${name}' is missing or not of shape [${t.shape}]`);
+      graph.gpu.write(t.buffer, value.data);
+    }
+    const results = await run.evaluate(onLanguage);
+    await writeJsonAtomic(join(dir, 'results.json'), results);
+    return results;
+  } finally {
+    run.dispose();
+  }
+}

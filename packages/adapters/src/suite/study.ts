@@ -1,0 +1,216 @@
+/**
+ * A study (`thaw study`): the task adapter trained under each schedule over
+ * several seeds, every run evaluated zero-shot on every target language,
+ * and the whole summarized in the study's results.json:
+ *
+ *   <out>/study.json                the study's options
+ *   <out>/runs/<schedule>/seed-<s>/ one run directory each (see Trainer)
+ *   <out>/results.json              per schedule and language: mean, std, per-seed values;
+ *                                   each schedule's paired difference to `standard` on the
+ *                                   target average with a 95% interval; the Spearman
+ *                                   correlation of tr(F) curve statistics with the target average
+ *
+ * A study continues where it stopped with `resume`: finished runs (with a
+ * results.json) are kept, an unfinished one starts over.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Graph } from '@thaw/autograd';
+import { OptionError } from '../data/languages.js';
+import { writeJsonAtomic } from '../train/run-dir.js';
+import type { RunResults, StepReport } from '../train/trainer.js';
+import { checkRunOptions, RUN_DEFAULTS, trainSuiteRun, type SuiteRunOptions } from './run.js';
+import { curveStatistics, CURVE_STATISTICS, pairedDifference, spearman, summarize, type CurveStatistics, type Difference, type Summary } from './stats.js';
+
+export type StudyPreset = 'smoke' | 'default' | 'full';
+
+/** What a study varies and what it holds fixed. */
+export interface StudyOptions {
+  out: string;
+  preset: StudyPreset;
+  /** Schedules compared; `full` (the base trains too) is the reference row. */
+  schedules: string[];
+  seeds: number[];
+  /** The options of every run, less what the study varies. */
+  run: Omit<SuiteRunOptions, 'out' | 'schedule' | 'seed'>;
+}
+
+type RunShape = Omit<SuiteRunOptions, 'out' | 'schedule' | 'seed'>;
+
+/**
+ * Presets. `smoke` takes seconds (tests); `default` fits `npm start` in 20
+ * minutes on a 2-core CPU through lavapipe; `full` is the suite-findings
+ * setting (1,500 steps, GU every 250 steps) and takes hours there.
+ */
+export const STUDY_PRESETS: Record<StudyPreset, { schedules: string[]; seeds: number[]; run: RunShape }> = {
+  smoke: {
+    schedules: ['standard', 'gu', 'fun'],
+    seeds: [1],
+    run: { ...RUN_DEFAULTS, steps: 8, k: 2, batchSize: 8, trainSize: 64, devSize: 16, testSize: 16, fisherEvery: 2, fisherBatches: 1, evalEvery: 4, targets: ['l1', 'l7'] },
+  },
+  default: {
+    schedules: ['standard', 'lpft', 'gu', 'fun', 'rand', 'full'],
+    seeds: [1, 2, 3],
+    run: { ...RUN_DEFAULTS },
+  },
+  full: {
+    schedules: ['standard', 'lpft', 'gu', 'fun', 'rand', 'full'],
+    seeds: [1, 2, 3, 4, 5],
+    run: { ...RUN_DEFAULTS, steps: 1500, k: 250, batchSize: 64, fisherEvery: 50, fisherBatches: 8, evalEvery: 250, devSize: 600, testSize: 1500 },
+  },
+};
+
+/** One run of the study as results.json records it. */
+export interface StudyRun {
+  schedule: string;
+  seed: number;
+  /** Relative to the study directory. */
+  dir: string;
+  results: RunResults;
+  /** Blocks in the order the schedule unfroze them, with the step of each. */
+  unfreezeOrder: { step: number; blocks: number[] }[];
+  /** Of the tracked tr(F) per trainable block; absent when tr(F) was not tracked. */
+  curve?: CurveStatistics;
+  bestStep: number;
+}
+
+/** Aggregates per schedule; `S` as in the design: mean, std and per-seed values. */
+export interface ScheduleResults {
+  source: Summary;
+  sourceDev: Summary;
+  targets: Record<string, Summary>;
+  targetAverage: Summary;
+  /** Paired (same seed) difference to `standard` on the target average. */
+  differenceToStandard?: Difference;
+}
+
+export interface StudyResults {
+  task: string;
+  metric: string;
+  source: string;
+  /** Closest to the source first. */
+  targets: string[];
+  preset: StudyPreset;
+  seeds: number[];
+  schedules: Record<string, ScheduleResults>;
+  /** Spearman ρ over all runs between a tr(F) curve statistic and the zero-shot target average. */
+  correlations: { statistic: keyof CurveStatistics; spearman: number; n: number }[];
+  runs: StudyRun[];
+}
+
+export interface StudyCallbacks {
+  onRunStart?(index: number, total: number, schedule: string, seed: number): void;
+  onStep?(report: StepReport): void;
+  onRunEnd?(run: StudyRun): void;
+}
+
+/** The folder of one run, relative to the study. */
+export function runFolder(schedule: string, seed: number): string {
+  return join('runs', schedule.replace(/[^a-zA-Z0-9_-]/g, '_'), `seed-${seed}`);
+}
+
+async function readJsonLines<T>(path: string): Promise<T[]> {
+  if (!existsSync(path)) return [];
+  return (await readFile(path, 'utf8')).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
+}
+
+/** The tr(F)-per-trainable-block curve a run logged: steps and values. */
+export async function fisherCurve(dir: string): Promise<{ steps: number[]; values: number[]; perBlock: number[][] }> {
+  const lines = await readJsonLines<{ step: number; fisher?: number[]; fisherPerTrainableBlock?: number }>(join(dir, 'log.jsonl'));
+  const tracked = lines.filter((l) => l.fisher);
+  return { steps: tracked.map((l) => l.step), values: tracked.map((l) => l.fisherPerTrainableBlock!), perBlock: tracked.map((l) => l.fisher!) };
+}
+
+/** What results.json records of a finished run. */
+async function describeRun(out: string, schedule: string, seed: number, results: RunResults): Promise<StudyRun> {
+  const dir = runFolder(schedule, seed);
+  const events = await readJsonLines<{ step: number; blocks: number[] }>(join(out, dir, 'events.jsonl'));
+  const curve = await fisherCurve(join(out, dir));
+  const best = existsSync(join(out, dir, 'checkpoints/best/state.json'))
+    ? (JSON.parse(await readFile(join(out, dir, 'checkpoints/best/state.json'), 'utf8')) as { step: number }).step : -1;
+  return {
+    schedule, seed, dir, results,
+    unfreezeOrder: events.filter((e) => e.blocks.length).map((e) => ({ step: e.step, blocks: e.blocks })),
+    ...(curve.steps.length ? { curve: curveStatistics(curve.steps, curve.values) } : {}),
+    bestStep: best,
+  };
+}
+
+/** Per-schedule summaries, differences to standard, and the correlations. */
+export function aggregate(o: Pick<StudyOptions, 'preset' | 'schedules' | 'seeds' | 'run'>, runs: readonly StudyRun[]): StudyResults {
+  const schedules: Record<string, ScheduleResults> = {};
+  const bySchedule = (s: string) => o.seeds.map((seed) => runs.find((r) => r.schedule === s && r.seed === seed)).filter((r): r is StudyRun => Boolean(r));
+  for (const s of o.schedules) {
+    const rs = bySchedule(s);
+    schedules[s] = {
+      source: summarize(rs.map((r) => r.results.source.test ?? NaN)),
+      sourceDev: summarize(rs.map((r) => r.results.source.dev)),
+      targets: Object.fromEntries(o.run.targets.map((t) => [t, summarize(rs.map((r) => r.results.targets[t] ?? NaN))])),
+      targetAverage: summarize(rs.map((r) => r.results.targetAverage ?? NaN)),
+    };
+  }
+  const standard = bySchedule('standard');
+  if (standard.length) {
+    for (const s of o.schedules) {
+      if (s === 'standard') continue;
+      // Pair by seed: the same seed shares the data order and the head's initialization.
+      const pairs = bySchedule(s).map((r) => [r, standard.find((x) => x.seed === r.seed)] as const).filter((p) => p[1]);
+      schedules[s]!.differenceToStandard = pairedDifference(pairs.map((p) => p[0].results.targetAverage!), pairs.map((p) => p[1]!.results.targetAverage!));
+    }
+  }
+  const tracked = runs.filter((r) => r.curve && r.results.targetAverage !== undefined);
+  const correlations = CURVE_STATISTICS.map((statistic) => ({
+    statistic,
+    spearman: spearman(tracked.map((r) => r.curve![statistic]), tracked.map((r) => r.results.targetAverage!)),
+    n: tracked.length,
+  }));
+  const first = runs[0]?.results;
+  return {
+    task: o.run.task, metric: first?.metric ?? '', source: o.run.source, targets: o.run.targets, preset: o.preset, seeds: o.seeds,
+    schedules, correlations, runs: [...runs],
+  };
+}
+
+/** Checks a study's options before anything is written; throws OptionError naming the option. */
+export function checkStudyOptions(o: StudyOptions): void {
+  if (!o.schedules.length) throw new OptionError('--schedules: name at least one schedule');
+  const twice = o.schedules.find((s, i) => o.schedules.indexOf(s) !== i);
+  if (twice) throw new OptionError(`--schedules: '${twice}' is listed twice`);
+  if (!o.seeds.length) throw new OptionError('--seeds must be at least 1');
+  for (const schedule of o.schedules) checkRunOptions({ ...o.run, out: o.out, schedule, seed: o.seeds[0]! });
+}
+
+/** Runs (or continues, with `resume`) a study and writes its results.json. */
+export async function runStudy(graph: Graph, o: StudyOptions & { resume?: boolean }, callbacks: StudyCallbacks = {}): Promise<StudyResults> {
+  checkStudyOptions(o);
+  const options = { preset: o.preset, schedules: o.schedules, seeds: o.seeds, run: o.run };
+  const studyFile = join(o.out, 'study.json');
+  if (existsSync(studyFile)) {
+    if (!o.resume) throw new OptionError(`--out ${o.out} already holds a study; use --resume to continue it, --overwrite to replace it, or another --out`);
+    const saved = JSON.parse(await readFile(studyFile, 'utf8')) as unknown;
+    if (JSON.stringify(saved) !== JSON.stringify(options)) throw new OptionError(`--resume: ${studyFile} was written with other options; resume with the same options`);
+  } else {
+    await writeJsonAtomic(studyFile, options);
+  }
+  const runs: StudyRun[] = [];
+  const plan = o.schedules.flatMap((schedule) => o.seeds.map((seed) => ({ schedule, seed })));
+  for (const [index, { schedule, seed }] of plan.entries()) {
+    callbacks.onRunStart?.(index, plan.length, schedule, seed);
+    const dir = join(o.out, runFolder(schedule, seed));
+    let results: RunResults;
+    if (existsSync(join(dir, 'results.json'))) {
+      results = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as RunResults;
+    } else {
+      // An unfinished run (an interrupted study) starts over.
+      await rm(dir, { recursive: true, force: true });
+      results = (await trainSuiteRun(graph, { ...o.run, out: dir, schedule, seed }, { ...(callbacks.onStep ? { onStep: callbacks.onStep } : {}) })).results;
+    }
+    const run = await describeRun(o.out, schedule, seed, results);
+    runs.push(run);
+    callbacks.onRunEnd?.(run);
+  }
+  const results = aggregate(options, runs);
+  await writeJsonAtomic(join(o.out, 'results.json'), results);
+  return results;
+}

@@ -1,0 +1,103 @@
+/** `thaw train`, `thaw eval` and `thaw study`: task-adapter runs on the built-in suite. */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Graph } from '@thaw/autograd';
+import {
+  checkRunOptions, checkStudyOptions, evaluateSuiteRun, runStudy, trainSuiteRun,
+  type RunResults, type StudyOptions, type StudyResults, type SuiteRunOptions,
+} from '@thaw/adapters';
+import type { Gpu } from '@thaw/kernels';
+import { studyReport } from '../report/html.js';
+import { UsageError } from '../ui/errors.js';
+import { progressBar } from '../ui/progress.js';
+import { table } from '../ui/table.js';
+
+const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : (100 * v).toFixed(1));
+
+/** One run's results as a table: language, metric. */
+export function formatRunResults(r: RunResults): string {
+  const rows = [[`${r.source.lang} (dev)`, pct(r.source.dev)], ...(r.source.test !== undefined ? [[`${r.source.lang} (test)`, pct(r.source.test)]] : []),
+    ...Object.entries(r.targets).map(([k, v]) => [k, pct(v)]), ...(r.targetAverage !== undefined ? [['target avg', pct(r.targetAverage)]] : [])];
+  return table(['language', `${r.metric} (%)`], rows);
+}
+
+/** Removes `dir` for --overwrite, only once the options have been checked. */
+async function clearForOverwrite(dir: string, marker: string, overwrite: boolean | undefined): Promise<void> {
+  if (!existsSync(join(dir, marker))) return;
+  if (!overwrite) throw new UsageError(`--out ${dir} already holds a ${marker === 'study.json' ? 'study' : 'run'}; use --overwrite to replace it, or another --out`);
+  await rm(dir, { recursive: true, force: true });
+}
+
+function humanTime(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 60 ? `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s` : `${s} s`;
+}
+
+export async function runTrain(gpu: Gpu, o: SuiteRunOptions & { overwrite?: boolean }): Promise<RunResults> {
+  checkRunOptions(o);
+  await clearForOverwrite(o.out, 'config.json', o.overwrite);
+  const bar = progressBar(o.steps, `train ${o.task} ${o.schedule}`);
+  const started = performance.now();
+  try {
+    const { results } = await trainSuiteRun(new Graph(gpu), o, {
+      onStep: (r) => {
+        const elapsed = (performance.now() - started) / 1000;
+        const eta = (elapsed / (r.step + 1)) * (o.steps - r.step - 1);
+        bar.tick(`loss ${r.loss.toFixed(3)} · ${r.stepsPerSecond.toFixed(1)} steps/s · ETA ${humanTime(eta)}`);
+      },
+    });
+    return results;
+  } finally {
+    bar.done();
+  }
+}
+
+export async function runEval(gpu: Gpu, dir: string, targets?: string[]): Promise<RunResults> {
+  if (!existsSync(join(dir, 'config.json'))) throw new UsageError(`${dir} is not a run directory (no config.json); make one with thaw train`);
+  return evaluateSuiteRun(new Graph(gpu), dir, targets);
+}
+
+/** The study's summary table: schedules × (source, targets, target average), mean ± std in %. */
+export function formatStudy(r: StudyResults): string {
+  const ms = (s: { mean: number; std: number } | undefined) => (s ? `${pct(s.mean)} ± ${pct(s.std)}` : '–');
+  const rows = Object.entries(r.schedules).map(([name, s]) => [name, ms(s.source), ...r.targets.map((t) => ms(s.targets[t])), ms(s.targetAverage),
+    s.differenceToStandard ? `${s.differenceToStandard.mean >= 0 ? '+' : ''}${pct(s.differenceToStandard.mean)}${s.differenceToStandard.low === null ? '' : ` [${pct(s.differenceToStandard.low)}, ${pct(s.differenceToStandard.high!)}]`}` : '–']);
+  const correlations = r.correlations.map((c) => [c.statistic, c.spearman === null || !Number.isFinite(c.spearman) ? '–' : c.spearman.toFixed(3), String(c.n)]);
+  return [
+    `${r.task} (${r.metric}, %), mean ± std over seeds ${r.seeds.join(', ')}; Δ avg: paired difference to standard on the target average [95% interval]`,
+    '',
+    table(['schedule', `${r.source} (test)`, ...r.targets, 'target avg', 'Δ avg vs standard'], rows),
+    '',
+    'Spearman correlation of tr(F) curve statistics with the target average, over all runs:',
+    '',
+    table(['statistic', 'spearman', 'runs'], correlations),
+  ].join('\n');
+}
+
+export async function runStudyCommand(gpu: Gpu, o: StudyOptions & { overwrite?: boolean; resume?: boolean }): Promise<{ results: StudyResults; report: string }> {
+  checkStudyOptions(o);
+  if (o.overwrite && o.resume) throw new UsageError('--overwrite and --resume contradict each other; choose one');
+  if (!o.resume) await clearForOverwrite(o.out, 'study.json', o.overwrite);
+  const runs = o.schedules.length * o.seeds.length;
+  const totalSteps = runs * o.run.steps;
+  const bar = progressBar(totalSteps, 'study');
+  const started = performance.now();
+  let done = 0;
+  let current = '';
+  try {
+    const results = await runStudy(new Graph(gpu), o, {
+      onRunStart: (index, total, schedule, seed) => { current = `run ${index + 1}/${total} ${schedule} seed ${seed}`; },
+      onStep: (r) => {
+        done++;
+        const elapsed = (performance.now() - started) / 1000;
+        bar.tick(`${current} · step ${r.step + 1}/${o.run.steps} · loss ${r.loss.toFixed(3)} · ETA ${humanTime((elapsed / done) * (totalSteps - done))}`);
+      },
+    });
+    bar.done();
+    return { results, report: await studyReport(o.out) };
+  } finally {
+    bar.done();
+  }
+}
