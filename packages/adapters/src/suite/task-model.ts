@@ -28,6 +28,8 @@ export interface TaskModelArgs<M> {
   train: readonly M[];
   dev: readonly M[];
   batchSize: number;
+  /** Examples per evaluation batch (no gradients: larger batches mean fewer dispatches). Default 128. */
+  evalBatchSize?: number;
   sequence: number;
   seed: number;
 }
@@ -54,8 +56,9 @@ export function taskModel<M>(a: TaskModelArgs<M>) {
     const { l, stack } = language(code);
     const graph = a.encoder.graph;
     let total = 0;
-    for (let start = 0; start < items.length; start += a.batchSize) {
-      const b = encode(l, items.slice(start, start + a.batchSize));
+    const size = a.evalBatchSize ?? 128;
+    for (let start = 0; start < items.length; start += size) {
+      const b = encode(l, items.slice(start, start + size));
       const outputs = graph.noGrad(() => graph.scope(() => a.head.outputs(hidden(b, { train: false }, stack), b)));
       const values = await Promise.all(outputs.map((t) => t.read()));
       for (const t of outputs) t.dispose();

@@ -130,7 +130,7 @@ export async function studyReport(dir: string): Promise<string> {
   ]), 'correlations');
   const runs = table(['schedule', 'seed', `${r.source} dev`, `${r.source} test`, 'target avg', 'tr(F) peak', 'peak step', 'area', 'width'], r.runs.map((x) => [
     x.schedule, String(x.seed), pct(x.results.source.dev), pct(x.results.source.test), pct(x.results.targetAverage),
-    x.curve ? x.curve.peak.toPrecision(3) : '–', x.curve ? String(x.curve.peakStep) : '–', x.curve ? x.curve.area.toPrecision(3) : '–', x.curve ? String(x.curve.width) : '–',
+    x.curve ? x.curve.peak.toExponential(2) : '–', x.curve ? String(x.curve.peakStep) : '–', x.curve ? x.curve.area.toExponential(2) : '–', x.curve ? String(x.curve.width) : '–',
   ]), 'runs');
   const body = `<h1>Thaw study: ${escapeXml(r.task)}, ${schedules.length} schedules × ${r.seeds.length} seeds</h1>
 <p class="note">Preset <b>${escapeXml(r.preset)}</b>. Task adapters trained on <b>${escapeXml(r.source)}</b>; zero-shot on ${escapeXml(r.targets.join(', '))} (closest to farthest) with each target's language adapter swapped in. Metric: ${escapeXml(r.metric)}, in %, mean ± sample std over seeds ${escapeXml(r.seeds.join(', '))}. Checkpoints selected on the source dev set.</p>
