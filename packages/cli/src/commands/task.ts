@@ -86,9 +86,17 @@ export async function runStudyCommand(gpu: Gpu, o: StudyOptions & { overwrite?: 
   const started = performance.now();
   let done = 0;
   let current = '';
+  let runStarted = started;
   try {
     const results = await runStudy(new Graph(gpu), o, {
-      onRunStart: (index, total, schedule, seed) => { current = `run ${index + 1}/${total} ${schedule} seed ${seed}`; },
+      onRunStart: (index, total, schedule, seed) => {
+        current = `run ${index + 1}/${total} ${schedule} seed ${seed}`;
+        runStarted = performance.now();
+      },
+      onRunEnd: (run) => {
+        const r = run.results;
+        bar.note(`${current}: ${r.source.lang} ${pct(r.source.test)}, target avg ${pct(r.targetAverage)} (${humanTime((performance.now() - runStarted) / 1000)})`);
+      },
       onStep: (r) => {
         done++;
         const elapsed = (performance.now() - started) / 1000;
