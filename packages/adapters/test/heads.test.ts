@@ -46,38 +46,51 @@ describe('heads', () => {
     }
   });
 
-  it('classification with [first; mean; max] pooling over the real tokens', async () => {
-    const g = graph();
-    const random = uniform(7);
-    const head = new ClassificationHead(g, 'nli', D, 3, 0.1, 8, 'first-mean-max');
-    expect(head.params.get('heads.nli.1.weight')!.shape).toEqual([D, 3 * D]);
-    const labels = Int32Array.from({ length: B }, (_, i) => i % 3);
-    const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T >= T - 1 - (Math.floor(i / T) % 2) ? 0 : 1));
-    const p = await host(head.params);
-    const reference = ([h]: Float64Array[]) => {
-      const pooled = new Float64Array(B * 3 * D);
-      for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) {
-        const tokens = Array.from({ length: T }, (_, t) => t).filter((t) => mask[b * T + t]);
-        const values = tokens.map((t) => h![(b * T + t) * D + d]!);
-        pooled[b * 3 * D + d] = h![b * T * D + d]!;
-        pooled[b * 3 * D + D + d] = values.reduce((a, v) => a + v, 0) / values.length;
-        pooled[b * 3 * D + 2 * D + d] = Math.max(...values);
-      }
-      const z = matmulReference({ a: pooled, b: p.get('heads.nli.1.weight')!, bias: p.get('heads.nli.1.bias')!, M: B, N: D, K: 3 * D, transB: true }).map(Math.tanh);
-      const out = matmulReference({ a: z, b: p.get('heads.nli.4.weight')!, bias: p.get('heads.nli.4.bias')!, M: B, N: 3, K: D, transB: true });
-      return Float64Array.of(ce(out, labels, 3));
-    };
-    const report = await gradcheck(g, {
-      inputs: [Float64Array.from({ length: B * T * D }, () => Math.fround(random() * 2 - 1))],
-      shapes: [[B, T, D]],
-      run: ([h]) => head.loss(h!, labels, { train: false }, mask),
-      reference: { forward: reference },
-      samples: 40,
+  // first-mean-max pools the real tokens; pair-mean-max pools the two sequences of a pair apart.
+  const realTokens = Float32Array.from({ length: B * T }, (_, i) => (i % T >= T - 1 - (Math.floor(i / T) % 2) ? 0 : 1));
+  const firstSequence = Float32Array.from({ length: B * T }, (_, i) => (i % T === 1 ? 1 : 0));
+  const secondSequence = Float32Array.from({ length: B * T }, (_, i) => (i % T >= 2 && realTokens[i] ? 1 : 0));
+  for (const [pooling, masks] of [['first-mean-max', [realTokens]], ['pair-mean-max', [firstSequence, secondSequence]]] as const) {
+    it(`classification with ${pooling} pooling`, async () => {
+      const g = graph();
+      const random = uniform(7);
+      const head = new ClassificationHead(g, 'nli', D, 3, 0.1, 8, pooling);
+      const width = (masks.length === 2 ? 7 : 3) * D;
+      expect(head.params.get('heads.nli.1.weight')!.shape).toEqual([D, width]);
+      const labels = Int32Array.from({ length: B }, (_, i) => i % 3);
+      const p = await host(head.params);
+      const reference = ([h]: Float64Array[]) => {
+        const pooled = new Float64Array(B * width);
+        for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) {
+          pooled[b * width + d] = h![b * T * D + d]!;
+          masks.forEach((mask, k) => {
+            const values = Array.from({ length: T }, (_, t) => t).filter((t) => mask[b * T + t]).map((t) => h![(b * T + t) * D + d]!);
+            pooled[b * width + (1 + 2 * k) * D + d] = values.reduce((a, v) => a + v, 0) / values.length;
+            pooled[b * width + (2 + 2 * k) * D + d] = Math.max(...values);
+          });
+          if (masks.length === 2) {
+            // mean(b) − mean(a), max(b) − max(a)
+            pooled[b * width + 5 * D + d] = pooled[b * width + 3 * D + d]! - pooled[b * width + D + d]!;
+            pooled[b * width + 6 * D + d] = pooled[b * width + 4 * D + d]! - pooled[b * width + 2 * D + d]!;
+          }
+        }
+        const z = matmulReference({ a: pooled, b: p.get('heads.nli.1.weight')!, bias: p.get('heads.nli.1.bias')!, M: B, N: D, K: width, transB: true }).map(Math.tanh);
+        const out = matmulReference({ a: z, b: p.get('heads.nli.4.weight')!, bias: p.get('heads.nli.4.bias')!, M: B, N: 3, K: D, transB: true });
+        return Float64Array.of(ce(out, labels, 3));
+      };
+      const report = await gradcheck(g, {
+        inputs: [Float64Array.from({ length: B * T * D }, () => Math.fround(random() * 2 - 1))],
+        shapes: [[B, T, D]],
+        run: ([h]) => head.loss(h!, labels, { train: false }, masks),
+        reference: { forward: reference },
+        samples: 40,
+      });
+      expect(report.forward).toBeLessThan(1e-5);
+      expect(report.gpuVsReference[0]).toBeLessThan(1e-4);
+      expect(() => head.pool(g.tensor(new Float32Array(B * T * D).fill(0.5), [B, T, D]), [realTokens, realTokens, realTokens])).toThrow(/needs \d token masks, got 3/);
+      head.dispose();
     });
-    expect(report.forward).toBeLessThan(1e-5);
-    expect(report.gpuVsReference[0]).toBeLessThan(1e-4);
-    head.dispose();
-  });
+  }
 
   it('span QA: start and end cross-entropies over positions, averaged', async () => {
     const g = graph();

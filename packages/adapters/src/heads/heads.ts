@@ -5,7 +5,11 @@
  *   classification   z = W_out · dropout(tanh(W · dropout(p) + b)) + b_out, p = the first token
  *                    (AdapterHub's flex head: heads.{name}.1 = dense, heads.{name}.4 = output),
  *                    or p = [first; mean; max] over the real tokens (`first-mean-max`: what the
- *                    suite's prototype needed to learn NLI through a frozen base)
+ *                    suite's prototype needed to learn NLI through a frozen base), or
+ *                    p = [first; mean(a); max(a); mean(b); max(b); mean(b) − mean(a); max(b) − max(a)]
+ *                    over the two sequences a, b of a pair (`pair-mean-max`: the differences let
+ *                    the head see what the second sequence has that the first lacks, like the
+ *                    sentence-pair features of InferSent-style NLI heads)
  *   multiple choice  the same on each choice's first token, one score per choice,
  *                    softmax over the choices (input [B·choices, T, D])
  *   span QA          [start, end] = dropout(h)·Wᵀ + b per token (heads.{name}.1), one
@@ -54,33 +58,47 @@ export function firstToken(h: Tensor): Tensor {
   return sliceColumns(reshape(h, [B, T * D]), 0, D);
 }
 
-/** Sequence classification on the first token (XNLI-style). */
-export type Pooling = 'first' | 'first-mean-max';
+/** What a classification head pools: see the file header. */
+export type Pooling = 'first' | 'first-mean-max' | 'pair-mean-max';
+
+/** Token masks each pooling averages and maxes over, and its width in units of D. */
+const POOLED_SPANS: Record<Pooling, { spans: number; width: number }> = {
+  first: { spans: 0, width: 1 }, 'first-mean-max': { spans: 1, width: 3 }, 'pair-mean-max': { spans: 2, width: 7 },
+};
 
 export class ClassificationHead extends Head {
   constructor(graph: Graph, name: string, readonly hidden: number, readonly classes: number, readonly dropoutRate: number, seed: number, readonly pooling: Pooling = 'first') {
     super(graph, name, seed);
-    this.dense(`heads.${name}.1`, hidden, pooling === 'first' ? hidden : 3 * hidden);
+    this.dense(`heads.${name}.1`, hidden, POOLED_SPANS[pooling].width * hidden);
     this.dense(`heads.${name}.4`, classes, hidden);
   }
 
-  /** The pooled representation [B, D or 3D]; `mask` ([B·T], 1 for tokens) matters for mean and max. */
-  pool(h: Tensor, mask?: Float32Array): Tensor {
-    if (this.pooling === 'first') return firstToken(h);
+  /**
+   * The pooled representation [B, width·D] (see the file header). `masks`
+   * ([B·T] each, 1 for a token of the span): the real tokens for
+   * `first-mean-max` (all tokens when omitted); the first and the second
+   * sequence for `pair-mean-max`.
+   */
+  pool(h: Tensor, masks: readonly Float32Array[] = []): Tensor {
+    const { spans } = POOLED_SPANS[this.pooling];
+    if (!spans) return firstToken(h);
     const [B, T] = h.shape as [number, number, number];
-    const m = mask ?? new Float32Array(B * T).fill(1);
-    return concat([firstToken(h), meanPool(h, m), maxPool(h, this.graph.tensor(m, [B, T], 'pool.mask'))]);
+    const given = masks.length || spans !== 1 ? masks : [new Float32Array(B * T).fill(1)];
+    if (given.length !== spans) throw new Error(`heads.${this.name}: ${this.pooling} pooling needs ${spans} token masks, got ${given.length}`);
+    const pooled = given.map((m) => [meanPool(h, m), maxPool(h, this.graph.tensor(m, [B, T], 'pool.mask'))] as const);
+    const differences = spans === 2 ? [0, 1].map((k) => add(pooled[1]![k]!, scale(pooled[0]![k]!, -1))) : [];
+    return concat([firstToken(h), ...pooled.flat(), ...differences]);
   }
 
   /** Logits [B, classes] (for multiple choice: [B·choices, 1]). */
-  logits(h: Tensor, mode: ForwardMode, mask?: Float32Array): Tensor {
-    const x = headDropout(this.pool(h, mask), this.dropoutRate, mode, 0);
+  logits(h: Tensor, mode: ForwardMode, masks?: readonly Float32Array[]): Tensor {
+    const x = headDropout(this.pool(h, masks), this.dropoutRate, mode, 0);
     const pooled = tanh(this.apply(`heads.${this.name}.1`, x));
     return this.apply(`heads.${this.name}.4`, headDropout(pooled, this.dropoutRate, mode, 1));
   }
 
-  loss(h: Tensor, labels: Int32Array, mode: ForwardMode, mask?: Float32Array): Tensor {
-    return crossEntropy(this.logits(h, mode, mask), labels);
+  loss(h: Tensor, labels: Int32Array, mode: ForwardMode, masks?: readonly Float32Array[]): Tensor {
+    return crossEntropy(this.logits(h, mode, masks), labels);
   }
 }
 
@@ -91,8 +109,8 @@ export class MultipleChoiceHead extends ClassificationHead {
   }
 
   /** Scores [B, choices] from hidden states [B·choices, T, D]. */
-  override logits(h: Tensor, mode: ForwardMode, mask?: Float32Array): Tensor {
-    const scores = super.logits(h, mode, mask);
+  override logits(h: Tensor, mode: ForwardMode, masks?: readonly Float32Array[]): Tensor {
+    const scores = super.logits(h, mode, masks);
     return reshape(scores, [scores.size / this.choices, this.choices]);
   }
 }

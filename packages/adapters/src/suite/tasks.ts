@@ -38,6 +38,8 @@ export interface TaskBatch {
   ends?: Int32Array;
   /** QA: the first and last position of each context, where answers may be predicted. */
   spans?: Int32Array;
+  /** Token masks of the first and the second sequence of each pair (specials excluded). */
+  pairMasks: [Float32Array, Float32Array];
 }
 
 /** A task's head with everything the trainer and the evaluation need from it. */
@@ -61,6 +63,7 @@ export function exampleOf(b: TaskBatch, i: number): TaskBatch {
   return {
     ids: b.ids.slice(i * rows * T, (i + 1) * rows * T), mask: b.mask.slice(i * rows * T, (i + 1) * rows * T),
     sequences: rows, sequence: T, examples: 1, labels: b.labels.slice(i, i + 1),
+    pairMasks: [b.pairMasks[0].slice(i * rows * T, (i + 1) * rows * T), b.pairMasks[1].slice(i * rows * T, (i + 1) * rows * T)],
     ...(b.ends ? { ends: b.ends.slice(i, i + 1) } : {}), ...(b.spans ? { spans: b.spans.slice(2 * i, 2 * i + 2) } : {}),
   };
 }
@@ -85,12 +88,20 @@ const HEAD_DROPOUT = 0.1;
  * Token-id pairs in RoBERTa's pair format, padded to the longest pair of the
  * batch (at most `limit`): short batches cost less than the model's full length.
  */
-function encodePairs(tokenizer: WordTokenizer, pairs: readonly (readonly [string[], string[]])[], limit: number): { ids: Int32Array; mask: Float32Array; sequence: number } {
+function encodePairs(tokenizer: WordTokenizer, pairs: readonly (readonly [string[], string[]])[], limit: number) {
   const longest = Math.max(1, ...pairs.map(([a, b]) => a.length + b.length + 4));
   const sequence = Math.min(limit, longest);
   const ids = new Int32Array(pairs.length * sequence);
-  pairs.forEach(([a, b], i) => ids.set(tokenizer.encode(a, b, sequence), i * sequence));
-  return { ids, mask: Float32Array.from(ids, (id) => (id === SPECIALS.pad ? 0 : 1)), sequence };
+  const first = new Float32Array(pairs.length * sequence);
+  const second = new Float32Array(pairs.length * sequence);
+  pairs.forEach(([a, b], i) => {
+    ids.set(tokenizer.encode(a, b, sequence), i * sequence);
+    // <s> a </s></s> b </s>: a at 1…|a|, b at |a|+3…|a|+|b|+2.
+    first.fill(1, i * sequence + 1, i * sequence + 1 + a.length);
+    second.fill(1, i * sequence + a.length + 3, i * sequence + a.length + 3 + b.length);
+  });
+  const mask = Float32Array.from(ids, (id) => (id === SPECIALS.pad ? 0 : 1));
+  return { ids, mask, sequence, pairMasks: [first, second] as [Float32Array, Float32Array] };
 }
 
 /** Row-wise argmax of logits [rows, C] compared with labels: 1 or 0 per row. */
@@ -112,12 +123,12 @@ const nli: SuiteTask<NliMeaning> = {
     return { ...encoded, sequences: examples.length, examples: examples.length, labels: Int32Array.from(examples, (e) => e.label) };
   },
   head(graph, hidden, seed) {
-    const head = new ClassificationHead(graph, 'nli', hidden, 3, HEAD_DROPOUT, seed, 'first-mean-max');
+    const head = new ClassificationHead(graph, 'nli', hidden, 3, HEAD_DROPOUT, seed, 'pair-mean-max');
     return {
       params: head.params,
-      loss: (h, b, mode) => head.loss(h, b.labels, mode, b.mask),
-      fisherLogits: (h, b) => head.logits(h, { train: false }, b.mask),
-      outputs: (h, b) => [head.logits(h, { train: false }, b.mask)],
+      loss: (h, b, mode) => head.loss(h, b.labels, mode, b.pairMasks),
+      fisherLogits: (h, b) => head.logits(h, { train: false }, b.pairMasks),
+      outputs: (h, b) => [head.logits(h, { train: false }, b.pairMasks)],
       scores: ([z], b) => argmaxScores(z!, b.labels),
       dispose: () => head.dispose(),
     };
@@ -141,12 +152,12 @@ const copa: SuiteTask<CopaMeaning> = {
     return { ...encoded, sequences: 2 * examples.length, examples: examples.length, labels: Int32Array.from(examples, (e) => e.label) };
   },
   head(graph, hidden, seed) {
-    const head = new MultipleChoiceHead(graph, 'copa', hidden, 2, HEAD_DROPOUT, seed, 'first-mean-max');
+    const head = new MultipleChoiceHead(graph, 'copa', hidden, 2, HEAD_DROPOUT, seed, 'pair-mean-max');
     return {
       params: head.params,
-      loss: (h, b, mode) => head.loss(h, b.labels, mode, b.mask),
-      fisherLogits: (h, b) => head.logits(h, { train: false }, b.mask),
-      outputs: (h, b) => [head.logits(h, { train: false }, b.mask)],
+      loss: (h, b, mode) => head.loss(h, b.labels, mode, b.pairMasks),
+      fisherLogits: (h, b) => head.logits(h, { train: false }, b.pairMasks),
+      outputs: (h, b) => [head.logits(h, { train: false }, b.pairMasks)],
       scores: ([z], b) => argmaxScores(z!, b.labels),
       dispose: () => head.dispose(),
     };
