@@ -69,7 +69,8 @@ async function runStage(
   extraConfig: Record<string, unknown>, lang: string, writeArtifact: () => Promise<void>, callbacks?: TrainerCallbacks,
 ): Promise<TrainSummary> {
   const trainer = new Trainer(graph, task.model, task.data, {
-    out: o.out, steps: o.steps, lr: o.lr, policy, k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)), extraConfig,
+    out: o.out, steps: o.steps, lr: o.lr, policy, k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
+    extraConfig: { ...extraConfig, batchSize: o.batchSize, sequence: o.sequence, pairs: o.pairs },
     finalEvaluation: async () => {
       const dev = await task.data.evaluateDev();
       await writeArtifact();

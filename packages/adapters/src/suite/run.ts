@@ -71,9 +71,9 @@ export interface SuiteRunOptions {
 
 /** The suite's defaults for a run (those of `thaw train`). */
 export const RUN_DEFAULTS: Omit<SuiteRunOptions, 'out'> = {
-  task: 'nli', schedule: 'standard', adapter: 'seq_bn', k: 50, steps: 300, batchSize: 32, lr: 1e-3,
-  trainSize: 6000, devSize: 300, testSize: 600, seed: 1, fisherEvery: 10, fisherBatches: 4,
-  fisherEstimator: 'argmax', fisherGradients: 'batch-mean', evalEvery: 50, sequence: 32,
+  task: 'nli', schedule: 'standard', adapter: 'seq_bn', k: 100, steps: 600, batchSize: 32, lr: 2e-3,
+  trainSize: 6000, devSize: 300, testSize: 600, seed: 1, fisherEvery: 25, fisherBatches: 2,
+  fisherEstimator: 'argmax', fisherGradients: 'batch-mean', evalEvery: 100, sequence: 32,
   base: SHIPPED_SUITE.base, languageAdapters: SHIPPED_SUITE.languageAdapters,
   source: 'src', targets: ['l1', 'l2', 'l3', 'l4', 'l5', 'l6', 'l7'],
 };
