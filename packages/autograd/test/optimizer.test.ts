@@ -79,4 +79,26 @@ describe('optimizers', () => {
     opt.dispose();
     p.dispose();
   });
+
+  it('lrScale multiplies the rate of the parameters it names, and only theirs', async () => {
+    const g = graph();
+    const r = rng(3);
+    const [da, db] = [Float32Array.from(randomInput(9, r)), Float32Array.from(randomInput(5, r))];
+    const a = g.parameter(da, [9], 'a');
+    const b = g.parameter(db, [5], 'b');
+    const opt = new SGD(g, [a, b], { lr: 0.1, maxGradNorm: null, lrScale: new Map([[b, 0.25]]) });
+    const [ra, rb] = [Float64Array.from(da), Float64Array.from(db)];
+    const [ga, gb] = [Float32Array.from(randomInput(9, r)), Float32Array.from(randomInput(5, r))];
+    setGrad(a, ga);
+    setGrad(b, gb);
+    opt.update();
+    sgdReference(ra, ga, { lr: 0.1, weightDecay: 0, clip: 1 });
+    sgdReference(rb, gb, { lr: 0.025, weightDecay: 0, clip: 1 });
+    expect(relative(await a.read(), ra)).toBeLessThan(1e-6);
+    expect(relative(await b.read(), rb)).toBeLessThan(1e-6);
+    opt.zeroGrad();
+    opt.dispose();
+    a.dispose();
+    b.dispose();
+  });
 });

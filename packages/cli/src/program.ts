@@ -217,6 +217,7 @@ export function buildProgram(io: Io = processIo): Command {
       .option('--steps <n>', 'optimizer steps', positiveInt('--steps'), d(RUN_DEFAULTS.steps))
       .option('--batch-size <n>', 'examples per step', positiveInt('--batch-size'), d(RUN_DEFAULTS.batchSize))
       .option('--lr <rate>', 'peak learning rate (linear decay)', positiveNumber('--lr'), d(RUN_DEFAULTS.lr))
+      .option('--base-lr-scale <x>', 'under the full schedule, the base trains at lr × this', positiveNumber('--base-lr-scale'), d(RUN_DEFAULTS.baseLrScale))
       .option('--train-size <n>', 'source-language training examples (low-data runs use few)', positiveInt('--train-size'), d(RUN_DEFAULTS.trainSize))
       .option('--dev-size <n>', 'source dev examples (model selection)', positiveInt('--dev-size'), d(RUN_DEFAULTS.devSize))
       .option('--test-size <n>', 'test examples per language', positiveInt('--test-size'), d(RUN_DEFAULTS.testSize))

@@ -47,6 +47,11 @@ export interface SuiteRunOptions {
   steps: number;
   batchSize: number;
   lr: number;
+  /**
+   * Under `full`, the base trains at lr × this (pretrained weights need a
+   * smaller rate than new adapters: at the adapters' rate the base forgets).
+   */
+  baseLrScale: number;
   /** Training items of the source language (low-data runs use few). */
   trainSize: number;
   devSize: number;
@@ -71,7 +76,7 @@ export interface SuiteRunOptions {
 
 /** The suite's defaults for a run (those of `thaw train`). */
 export const RUN_DEFAULTS: Omit<SuiteRunOptions, 'out'> = {
-  task: 'nli', schedule: 'standard', adapter: 'seq_bn', k: 100, steps: 600, batchSize: 32, lr: 2e-3,
+  task: 'nli', schedule: 'standard', adapter: 'seq_bn', k: 100, steps: 600, batchSize: 32, lr: 2e-3, baseLrScale: 0.1,
   trainSize: 6000, devSize: 300, testSize: 600, seed: 1, fisherEvery: 25, fisherBatches: 2,
   fisherEstimator: 'argmax', fisherGradients: 'batch-mean', evalEvery: 100, sequence: 32,
   base: SHIPPED_SUITE.base, languageAdapters: SHIPPED_SUITE.languageAdapters,
@@ -92,6 +97,7 @@ export function checkRunOptions(o: SuiteRunOptions): void {
   suiteTask(o.task);
   if (!TASK_ADAPTER_TYPES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${TASK_ADAPTER_TYPES.join(', ')}`);
   if (!Number.isInteger(o.k) || o.k < 1) throw new OptionError(`--k must be a positive integer, got ${o.k}`);
+  if (!(o.baseLrScale > 0)) throw new OptionError(`--base-lr-scale must be a positive number, got ${o.baseLrScale}`);
   const languages = [o.source, ...o.targets];
   suiteLanguages(languages);
   if (o.targets.includes(o.source)) throw new OptionError(`--targets must not include the source language '${o.source}'`);
@@ -194,7 +200,7 @@ export async function trainSuiteRun(graph: Graph, o: SuiteRunOptions, callbacks?
   const run = await buildRun(graph, o);
   const fisher: FisherOptions = { labels: o.fisherEstimator, gradients: o.fisherGradients };
   const trainer = new Trainer(graph, run.model.model, run.model.data, {
-    out: o.out, steps: o.steps, lr: o.lr, policy: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
+    out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, policy: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
     fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisher,
     extraConfig: { suite: o },
     finalEvaluation: () => run.evaluate(callbacks?.onEvaluate),

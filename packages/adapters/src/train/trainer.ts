@@ -59,6 +59,8 @@ export interface TrainerOptions {
   warmupSteps?: number;
   weightDecay?: number;
   maxGradNorm?: number | null;
+  /** Multiplier of the rate for the base's parameters when they train (`full`); default 1. */
+  baseLrScale?: number;
   /** Unfreezing policy, interval k and timing (see schedules/). */
   policy: string;
   k: number;
@@ -152,7 +154,8 @@ export class Trainer<B> {
     if (!Number.isInteger(o.evalEvery) || o.evalEvery < 1) throw new Error(`--eval-every must be a positive integer, got ${o.evalEvery}`);
     this.schedule = new UnfreezeSchedule({ policy: o.policy, layers: model.blocks.length, k: o.k, seed: o.seed, timing: o.timing ?? 'paper' });
     const lr = (o.lrSchedule ?? 'linear') === 'linear' ? linearLr(o.lr, o.steps, o.warmupSteps ?? 0) : constantLr(o.lr);
-    this.optimizer = new AdamW(graph, model.params, { lr, weightDecay: o.weightDecay ?? 0, maxGradNorm: o.maxGradNorm === undefined ? 1.0 : o.maxGradNorm });
+    const lrScale = new Map(o.baseLrScale !== undefined && o.baseLrScale !== 1 ? model.base.map((p) => [p, o.baseLrScale!] as const) : []);
+    this.optimizer = new AdamW(graph, model.params, { lr, weightDecay: o.weightDecay ?? 0, maxGradNorm: o.maxGradNorm === undefined ? 1.0 : o.maxGradNorm, lrScale });
   }
 
   /** Runs (or resumes) training; returns the best dev metric and its step. */

@@ -23,6 +23,8 @@ export interface OptimizerOptions {
   weightDecay?: number;
   /** Clip the global gradient norm to this (default 1.0; null: no clipping). */
   maxGradNorm?: number | null;
+  /** Per-parameter multipliers of the rate (default 1), e.g. a lower rate for a pretrained base under full fine-tuning. */
+  lrScale?: ReadonlyMap<Tensor, number>;
 }
 
 /** AdamW hyper-parameters on top of {@link OptimizerOptions}. */
@@ -50,6 +52,7 @@ abstract class Optimizer {
   protected readonly state = new Map<Tensor, ParamState>();
   private readonly schedule: LrSchedule;
   private readonly maxGradNorm: number | null;
+  private readonly lrScale: ReadonlyMap<Tensor, number>;
   /** [clip factor, global norm] of the last step ([1, NaN] when not clipping). */
   private readonly clip: GpuBuffer;
   /** One partial sum of squares per parameter, in the order of `params`. */
@@ -58,6 +61,7 @@ abstract class Optimizer {
   constructor(protected readonly graph: Graph, readonly params: readonly Tensor[], options: OptimizerOptions) {
     this.schedule = typeof options.lr === 'number' ? constantLr(options.lr) : options.lr;
     this.maxGradNorm = options.maxGradNorm === undefined ? 1.0 : options.maxGradNorm;
+    this.lrScale = options.lrScale ?? new Map();
     this.clip = graph.gpu.upload(new Float32Array([1, Number.NaN]), 'clip');
     this.partials = graph.gpu.alloc(4 * Math.max(1, params.length), 'grad-norm partials');
   }
@@ -81,7 +85,7 @@ abstract class Optimizer {
       let s = this.state.get(p);
       if (!s) this.state.set(p, (s = { steps: 0 }));
       s.steps++;
-      this.apply(p, s, lr, this.clip);
+      this.apply(p, s, lr * (this.lrScale.get(p) ?? 1), this.clip);
     }
     this.step++;
   }
