@@ -63,7 +63,8 @@ export function buildProgram(io: Io = processIo): Command {
     .version('0.1.0')
     .option('--backend <name>', 'Dawn backend: vulkan, metal, d3d12, opengl, null (env THAW_BACKEND)')
     .option('--device <substring>', 'pick the WebGPU adapter whose name contains this, e.g. llvmpipe (env THAW_ADAPTER)')
-    .showHelpAfterError()
+    // One line of usage hint after an error, not the whole help.
+    .showHelpAfterError('(run with --help for usage)')
     // Throw instead of exiting, so main() maps every failure to an exit code.
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -113,6 +113,19 @@ function argmaxScores(values: Float32Array, labels: Int32Array): number[] {
   });
 }
 
+/** A classifier over sentence pairs (NLI's classes, or COPA's choices), pooling each sequence of the pair apart. */
+function pairClassifier(head: ClassificationHead): TaskHead {
+  const logits = (h: Tensor, b: TaskBatch) => head.logits(h, { train: false }, b.pairMasks);
+  return {
+    params: head.params,
+    loss: (h, b, mode) => head.loss(h, b.labels, mode, b.pairMasks),
+    fisherLogits: logits,
+    outputs: (h, b) => [logits(h, b)],
+    scores: ([z], b) => argmaxScores(z!, b.labels),
+    dispose: () => head.dispose(),
+  };
+}
+
 const nli: SuiteTask<NliMeaning> = {
   name: 'nli',
   metric: 'accuracy',
@@ -123,15 +136,7 @@ const nli: SuiteTask<NliMeaning> = {
     return { ...encoded, sequences: examples.length, examples: examples.length, labels: Int32Array.from(examples, (e) => e.label) };
   },
   head(graph, hidden, seed) {
-    const head = new ClassificationHead(graph, 'nli', hidden, 3, HEAD_DROPOUT, seed, 'pair-mean-max');
-    return {
-      params: head.params,
-      loss: (h, b, mode) => head.loss(h, b.labels, mode, b.pairMasks),
-      fisherLogits: (h, b) => head.logits(h, { train: false }, b.pairMasks),
-      outputs: (h, b) => [head.logits(h, { train: false }, b.pairMasks)],
-      scores: ([z], b) => argmaxScores(z!, b.labels),
-      dispose: () => head.dispose(),
-    };
+    return pairClassifier(new ClassificationHead(graph, 'nli', hidden, 3, HEAD_DROPOUT, seed, 'pair-mean-max'));
   },
 };
 
@@ -152,15 +157,7 @@ const copa: SuiteTask<CopaMeaning> = {
     return { ...encoded, sequences: 2 * examples.length, examples: examples.length, labels: Int32Array.from(examples, (e) => e.label) };
   },
   head(graph, hidden, seed) {
-    const head = new MultipleChoiceHead(graph, 'copa', hidden, 2, HEAD_DROPOUT, seed, 'pair-mean-max');
-    return {
-      params: head.params,
-      loss: (h, b, mode) => head.loss(h, b.labels, mode, b.pairMasks),
-      fisherLogits: (h, b) => head.logits(h, { train: false }, b.pairMasks),
-      outputs: (h, b) => [head.logits(h, { train: false }, b.pairMasks)],
-      scores: ([z], b) => argmaxScores(z!, b.labels),
-      dispose: () => head.dispose(),
-    };
+    return pairClassifier(new MultipleChoiceHead(graph, 'copa', hidden, 2, HEAD_DROPOUT, seed, 'pair-mean-max'));
   },
 };
 
