@@ -157,4 +157,19 @@ describe('thaw train and eval: option errors', () => {
     expect(Object.keys(JSON.parse(evaluated.stdout).targets)).toEqual(['l1', 'l2']);
     expect(readdirSync(out)).toContain('results.json');
   }, 120_000);
+
+  for (const [task, adapter, metric] of [['copa', 'lora', 'accuracy'], ['qa', 'double_seq_bn', 'f1']] as const) {
+    it(`--task ${task} --adapter ${adapter}: a run with the task's metric and the adapter's tensors`, async () => {
+      const out = join(await mkdtemp(join(tmpdir(), `thaw-${task}-`)), 'run');
+      const { code, stdout } = await thaw('train', '--out', out, '--task', task, '--adapter', adapter, '--schedule', 'fun', '--k', '1',
+        '--steps', '3', '--batch-size', '4', '--train-size', '8', '--dev-size', '4', '--test-size', '4', '--targets', 'l3', '--eval-every', '3', '--fisher-every', '1', '--fisher-batches', '1', '--json');
+      expect(code).toBe(0);
+      const results = JSON.parse(stdout);
+      expect(results.metric).toBe(metric);
+      expect(Object.keys(results.targets)).toEqual(['l3']);
+      const checkpoint = await readFile(join(out, 'checkpoints/best/adapter.safetensors'));
+      expect(checkpoint.includes(Buffer.from(adapter === 'lora' ? `loras.${task}.lora_A` : `attention.output.adapters.${task}.adapter_down`))).toBe(true);
+      expect(checkpoint.includes(Buffer.from(`heads.${task}.`))).toBe(true);
+    }, 120_000);
+  }
 });

@@ -26,7 +26,7 @@ function page(title: string, body: string): string {
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1000px; color: #222; line-height: 1.4; padding: 0 1rem; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 thead { background: #f3f3f3; }
 .note { color: #555; font-size: 0.9rem; }
