@@ -57,6 +57,28 @@ describe('trainer', () => {
     toy.dispose();
   });
 
+  it('under full, baseLrScale scales the first update of the base and of nothing else', async () => {
+    const g = graph();
+    // One step from the same weights and batch: Adam's first update is lr · g/(|g| + ε), so the
+    // base moves by exactly the scale times as much, and the head by the same amount.
+    const step = async (baseLrScale: number) => {
+      const toy = toyTask(g);
+      const base = toy.taskModel.base[0]!;
+      const [before, headBefore] = [await base.read(), await toy.head.bias.read()];
+      const trainer = new Trainer(g, toy.taskModel, toy.data, { out: await mkdtemp(join(tmpdir(), 'thaw-full-')), steps: 1, lr: 1e-2, policy: 'full', k: 1, seed: 1, evalEvery: 1, baseLrScale });
+      await trainer.run();
+      const [after, headAfter] = [await base.read(), await toy.head.bias.read()];
+      trainer.dispose();
+      toy.dispose();
+      return { base: after.map((v, i) => v - before[i]!), head: headAfter.map((v, i) => v - headBefore[i]!) };
+    };
+    const [whole, quarter] = [await step(1), await step(0.25)];
+    const moved = whole.base.reduce((a, v) => a + Math.abs(v), 0);
+    expect(moved).toBeGreaterThan(0);
+    expect(quarter.base.reduce((a, v, i) => a + Math.abs(v - 0.25 * whole.base[i]!), 0) / moved).toBeLessThan(1e-3);
+    expect([...quarter.head]).toEqual([...whole.head]);
+  });
+
   it('a resumed run continues bit for bit like an uninterrupted one', async () => {
     const g = graph();
     const options = (out: string): TrainerOptions => ({ out, steps: 10, lr: 1e-2, policy: 'fun', k: 3, seed: 2, evalEvery: 4, fisherBatches: 2 });
