@@ -192,7 +192,7 @@ export async function runStudy(graph: Graph, o: StudyOptions & { resume?: boolea
   if (existsSync(studyFile)) {
     if (!o.resume) throw new OptionError(`--out ${o.out} already holds a study; use --resume to continue it, --overwrite to replace it, or another --out`);
     const saved = JSON.parse(await readFile(studyFile, 'utf8')) as unknown;
-    if (JSON.stringify(saved) !== JSON.stringify(options)) throw new OptionError(`--resume: ${studyFile} was written with other options; resume with the same options`);
+    if (JSON.stringify(saved) !== JSON.stringify(options)) throw new OptionError(`--resume: ${studyFile} was written with other options; resume with the same options, or start over with --overwrite (or by removing ${o.out})`);
   } else {
     await writeJsonAtomic(studyFile, options);
   }
