@@ -150,11 +150,17 @@ describe('thaw train and eval: option errors', () => {
     const again = await thaw('train', '--out', out, ...small);
     expect(again.code).toBe(1);
     expect(errorLines(again.stderr)).toEqual([`thaw: --out ${out} already holds a run; use --overwrite to replace it, or another --out`]);
-    expect((await thaw('train', '--out', out, '--overwrite', ...small, '--schedule', 'gu', '--k', '1')).code).toBe(0);
-    expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).policy).toBe('gu');
+    // Replaced by a full fine-tuning run, whose best checkpoint holds the base too.
+    const replaced = await thaw('train', '--out', out, '--overwrite', ...small, '--schedule', 'full', '--json');
+    expect(replaced.code).toBe(0);
+    expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).policy).toBe('full');
     const evaluated = await thaw('eval', out, '--targets', 'l1,l2', '--json');
     expect(evaluated.code).toBe(0);
-    expect(Object.keys(JSON.parse(evaluated.stdout).targets)).toEqual(['l1', 'l2']);
+    const [trained, reevaluated] = [JSON.parse(replaced.stdout), JSON.parse(evaluated.stdout)];
+    expect(Object.keys(reevaluated.targets)).toEqual(['l1', 'l2']);
+    // eval rebuilds the same model from the run directory alone.
+    expect(reevaluated.source).toEqual(trained.source);
+    expect(reevaluated.targets.l1).toBe(trained.targets.l1);
     expect(readdirSync(out)).toContain('results.json');
   }, 120_000);
 

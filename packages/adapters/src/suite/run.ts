@@ -242,7 +242,8 @@ export async function evaluateSuiteRun(graph: Graph, dir: string, targets?: stri
   const run = await buildRun(graph, o);
   try {
     const checkpoint = new Map(run.model.model.checkpoint);
-    if (o.schedule === 'full') for (const p of run.model.model.base) checkpoint.set(p.name, p);
+    // As the trainer saved it: the base too when the schedule trains it.
+    if (policy(o.schedule, run.model.model.blocks.length, o.seed).trainsBase) for (const p of run.model.model.base) checkpoint.set(p.name, p);
     for (const [name, t] of checkpoint) {
       const value = tensors.get(name);
       if (!value || value.data.length !== t.size) throw new OptionError(`${path}: tensor '${name}' is missing or not of shape [${t.shape}]`);
