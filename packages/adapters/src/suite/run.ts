@@ -92,7 +92,7 @@ function taskAdapter(graph: Graph, o: SuiteRunOptions, model: { prefix: string; 
   return new BottleneckAdapter(graph, o.task, { architecture: o.adapter, reductionFactor: 4 }, model, o.seed + 17);
 }
 
-/** Checks options that need no files; throws OptionError naming the option. */
+/** Checks a run's options, and that its base and language adapters exist, before anything is written; throws OptionError naming the option. */
 export function checkRunOptions(o: SuiteRunOptions): void {
   suiteTask(o.task);
   if (!TASK_ADAPTER_TYPES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${TASK_ADAPTER_TYPES.join(', ')}`);

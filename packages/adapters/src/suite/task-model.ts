@@ -15,6 +15,9 @@ import type { Encoder, ForwardMode } from '../model/encoder.js';
 import type { TaskData, TaskModel } from '../train/trainer.js';
 import { exampleOf, type SuiteTask, type TaskBatch, type TaskHead } from './tasks.js';
 
+/** Examples per evaluation batch: no gradients are kept, so larger batches just mean fewer dispatches. */
+const EVAL_BATCH = 128;
+
 export interface TaskModelArgs<M> {
   task: SuiteTask<M>;
   encoder: Encoder;
@@ -28,8 +31,6 @@ export interface TaskModelArgs<M> {
   train: readonly M[];
   dev: readonly M[];
   batchSize: number;
-  /** Examples per evaluation batch (no gradients: larger batches mean fewer dispatches). Default 128. */
-  evalBatchSize?: number;
   sequence: number;
   seed: number;
 }
@@ -56,9 +57,8 @@ export function taskModel<M>(a: TaskModelArgs<M>) {
     const { l, stack } = language(code);
     const graph = a.encoder.graph;
     let total = 0;
-    const size = a.evalBatchSize ?? 128;
-    for (let start = 0; start < items.length; start += size) {
-      const b = encode(l, items.slice(start, start + size));
+    for (let start = 0; start < items.length; start += EVAL_BATCH) {
+      const b = encode(l, items.slice(start, start + EVAL_BATCH));
       const outputs = graph.noGrad(() => graph.scope(() => a.head.outputs(hidden(b, { train: false }, stack), b)));
       const values = await Promise.all(outputs.map((t) => t.read()));
       for (const t of outputs) t.dispose();

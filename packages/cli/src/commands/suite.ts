@@ -2,10 +2,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Graph } from '@thaw/autograd';
-import { LANGUAGES, loadBase, pretrainBase, trainLanguageAdapter, type MlmStageOptions, type PretrainOptions, type StepReport, type TrainSummary } from '@thaw/adapters';
+import { LANGUAGES, loadBase, pretrainBase, trainLanguageAdapter, type MlmStageOptions, type PretrainOptions, type TrainSummary } from '@thaw/adapters';
 import type { Gpu } from '@thaw/kernels';
 import { UsageError } from '../ui/errors.js';
-import { progressBar } from '../ui/progress.js';
+import { stepProgress } from '../ui/progress.js';
 
 const codes = LANGUAGES.map((l) => l.code);
 
@@ -19,18 +19,6 @@ export function checkLanguages(option: string, values: string[]): string[] {
 /** Refuses an output directory that already holds a run. */
 export function checkOut(out: string): void {
   if (existsSync(join(out, 'config.json'))) throw new UsageError(`--out ${out} already holds a run; choose another directory`);
-}
-
-/** A progress bar over training steps showing loss, step rate and ETA. */
-function stepProgress(title: string, steps: number) {
-  const bar = progressBar(steps, title);
-  return {
-    onStep: (r: StepReport) => {
-      const eta = (steps - r.step - 1) / Math.max(1e-9, r.stepsPerSecond);
-      bar.tick(`loss ${r.loss.toFixed(3)} · ${r.stepsPerSecond.toFixed(1)} steps/s · ETA ${Math.ceil(eta)} s`);
-    },
-    done: () => bar.done(),
-  };
 }
 
 export async function runPretrain(gpu: Gpu, o: PretrainOptions): Promise<TrainSummary> {

@@ -10,16 +10,13 @@ import {
 import type { Gpu } from '@thaw/kernels';
 import { studyReport } from '../report/html.js';
 import { UsageError } from '../ui/errors.js';
-import { progressBar } from '../ui/progress.js';
+import { pct, runResultRows } from '../ui/format.js';
+import { humanTime, progressBar, stepProgress } from '../ui/progress.js';
 import { table } from '../ui/table.js';
-
-const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : (100 * v).toFixed(1));
 
 /** One run's results as a table: language, metric. */
 export function formatRunResults(r: RunResults): string {
-  const rows = [[`${r.source.lang} (dev)`, pct(r.source.dev)], ...(r.source.test !== undefined ? [[`${r.source.lang} (test)`, pct(r.source.test)]] : []),
-    ...Object.entries(r.targets).map(([k, v]) => [k, pct(v)]), ...(r.targetAverage !== undefined ? [['target avg', pct(r.targetAverage)]] : [])];
-  return table(['language', `${r.metric} (%)`], rows);
+  return table(['language', `${r.metric} (%)`], runResultRows(r));
 }
 
 /** Removes `dir` for --overwrite, only once the options have been checked. */
@@ -29,28 +26,14 @@ async function clearForOverwrite(dir: string, marker: string, overwrite: boolean
   await rm(dir, { recursive: true, force: true });
 }
 
-function humanTime(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.max(0, Math.round(seconds));
-  return s >= 60 ? `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s` : `${s} s`;
-}
-
 export async function runTrain(gpu: Gpu, o: SuiteRunOptions & { overwrite?: boolean }): Promise<RunResults> {
   checkRunOptions(o);
   await clearForOverwrite(o.out, 'config.json', o.overwrite);
-  const bar = progressBar(o.steps, `train ${o.task} ${o.schedule}`);
-  const started = performance.now();
+  const progress = stepProgress(`train ${o.task} ${o.schedule}`, o.steps);
   try {
-    const { results } = await trainSuiteRun(new Graph(gpu), o, {
-      onStep: (r) => {
-        const elapsed = (performance.now() - started) / 1000;
-        const eta = (elapsed / (r.step + 1)) * (o.steps - r.step - 1);
-        bar.tick(`loss ${r.loss.toFixed(3)} · ${r.stepsPerSecond.toFixed(1)} steps/s · ETA ${humanTime(eta)}`);
-      },
-    });
-    return results;
+    return (await trainSuiteRun(new Graph(gpu), o, { onStep: progress.onStep })).results;
   } finally {
-    bar.done();
+    progress.done();
   }
 }
 
@@ -63,7 +46,7 @@ export async function runEval(gpu: Gpu, dir: string, targets?: string[]): Promis
 export function formatStudy(r: StudyResults): string {
   const ms = (s: { mean: number; std: number } | undefined) => (s ? `${pct(s.mean)} ± ${pct(s.std)}` : '–');
   const rows = Object.entries(r.schedules).map(([name, s]) => [name, ms(s.source), ...r.targets.map((t) => ms(s.targets[t])), ms(s.targetAverage),
-    s.differenceToStandard ? `${s.differenceToStandard.mean >= 0 ? '+' : ''}${pct(s.differenceToStandard.mean)}${s.differenceToStandard.low === null ? '' : ` [${pct(s.differenceToStandard.low)}, ${pct(s.differenceToStandard.high!)}]`}` : '–']);
+    s.differenceToStandard ? `${s.differenceToStandard.mean >= 0 ? '+' : ''}${pct(s.differenceToStandard.mean)}${s.differenceToStandard.low === null ? '' : ` [${pct(s.differenceToStandard.low)}, ${pct(s.differenceToStandard.high)}]`}` : '–']);
   const correlations = r.correlations.map((c) => [c.statistic, c.spearman === null || !Number.isFinite(c.spearman) ? '–' : c.spearman.toFixed(3), String(c.n)]);
   return [
     `${r.task} (${r.metric}, %), mean ± std over seeds ${r.seeds.join(', ')}; Δ avg: paired difference to standard on the target average [95% interval]`,
@@ -103,7 +86,6 @@ export async function runStudyCommand(gpu: Gpu, o: StudyOptions & { overwrite?: 
         bar.tick(`${current} · step ${r.step + 1}/${o.run.steps} · loss ${r.loss.toFixed(3)} · ETA ${humanTime((elapsed / done) * (totalSteps - done))}`);
       },
     });
-    bar.done();
     return { results, report: await studyReport(o.out) };
   } finally {
     bar.done();

@@ -8,9 +8,9 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fisherCurve, type RunResults, type StudyResults, type Summary } from '@thaw/adapters';
 import { UsageError } from '../ui/errors.js';
+import { pct, runResultRows } from '../ui/format.js';
 import { barChart, escapeXml, lineChart, type Series } from './svg.js';
 
-const pct = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : (100 * v).toFixed(1));
 const meanStd = (s: Summary | undefined) => (s ? `${pct(s.mean)} ± ${pct(s.std)}` : '–');
 const signed = (v: number | null) => (v === null ? '–' : `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}`);
 
@@ -163,8 +163,7 @@ export async function runReport(dir: string): Promise<string> {
   const loss = lineChart({ title: 'training loss', xLabel: 'step', yLabel: 'loss', series: [{ name: 'loss', points: lines.map((l) => [l.step, l.loss]) }] });
   const events = await readEvents(dir);
   const resultTable = results
-    ? table(['language', results.metric], [[`${results.source.lang} (dev)`, pct(results.source.dev)], ...(results.source.test !== undefined ? [[`${results.source.lang} (test)`, pct(results.source.test)]] : []),
-      ...Object.entries(results.targets).map(([k, v]) => [k, pct(v)]), ...(results.targetAverage !== undefined ? [['target avg', pct(results.targetAverage)]] : [])], 'results')
+    ? table(['language', results.metric], runResultRows(results), 'results')
     : '<p class="note">No results.json yet: the run has not finished.</p>';
   const body = `<h1>Thaw run: ${escapeXml(String(config.policy ?? ''))}</h1>
 <h2>Results</h2>

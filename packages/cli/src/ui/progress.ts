@@ -35,3 +35,26 @@ export function progressBar(total: number, title: string, stream: NodeJS.WriteSt
     },
   };
 }
+
+/** Seconds as `42 s` or `3 min 07 s`; `?` when unknown. */
+export function humanTime(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 60 ? `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s` : `${s} s`;
+}
+
+/**
+ * A bar over `steps` training steps showing loss, step rate and an ETA from
+ * the mean time per step so far (evaluations and tr(F) estimates included).
+ */
+export function stepProgress(title: string, steps: number): { onStep(r: { step: number; loss: number; stepsPerSecond: number }): void; done(): void } {
+  const bar = progressBar(steps, title);
+  const started = performance.now();
+  return {
+    onStep: (r) => {
+      const elapsed = (performance.now() - started) / 1000;
+      bar.tick(`loss ${r.loss.toFixed(3)} · ${r.stepsPerSecond.toFixed(1)} steps/s · ETA ${humanTime((elapsed / (r.step + 1)) * (steps - r.step - 1))}`);
+    },
+    done: () => bar.done(),
+  };
+}
