@@ -2,12 +2,18 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readSafetensors, SafetensorsError, writeSafetensors, type HostTensor } from '../src/index.js';
+import { InputFileError } from '../src/io/input-error.js';
+import { openSafetensors, readSafetensors, SafetensorsError, writeSafetensors, type HostTensor } from '../src/io/safetensors.js';
 
 /** A file from a header object and raw data bytes, as another writer might produce it. */
 function rawFile(header: object, data: Buffer, pad = true): Buffer {
   let json = JSON.stringify(header);
   if (pad) json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8);
+  return rawText(json, data);
+}
+
+/** A file from a header's exact text (e.g. with a duplicate key JSON.stringify cannot produce). */
+function rawText(json: string, data: Buffer): Buffer {
   const n = Buffer.alloc(8);
   n.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
   return Buffer.concat([n, Buffer.from(json), data]);
@@ -68,18 +74,60 @@ describe('safetensors', () => {
       ['short', Buffer.from([1, 2, 3]), /shorter than the 8-byte header length/],
       ['huge-header', Buffer.concat([Buffer.from([255, 255, 0, 0, 0, 0, 0, 0]), Buffer.alloc(8)]), /header length \d+ does not fit/],
       ['not-json', rawFile({}, Buffer.alloc(0)).fill(0x78, 8, 10), /header is not valid JSON/],
-      ['dtype', rawFile({ x: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, Buffer.alloc(8)), /tensor 'x' has dtype C64/],
+      ['dtype', rawFile({ x: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, Buffer.alloc(8)), /tensor 'x' has dtype C64, which Thaw cannot convert/],
       ['size', rawFile({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, Buffer.alloc(8)), /needs 12 bytes; its offsets span 8/],
-      ['hole', rawFile({ x: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Buffer.alloc(8)), /starts at byte 4 but the previous data ends at 0/],
+      ['hole', rawFile({ x: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Buffer.alloc(8)), /'x' starts at data byte 4 and leaves a hole: the data before it ends at 0/],
+      ['overlap', rawFile({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Buffer.alloc(8)), /overlaps the data before it, which ends at 8/],
+      ['duplicate', rawText('{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', Buffer.alloc(4)), /names 'x' twice/],
+      ['metadata', rawFile({ __metadata__: { step: 3 } }, Buffer.alloc(0)), /__metadata__ must map strings to strings/],
+      ['array-header', rawFile([1, 2] as unknown as object, Buffer.alloc(0)), /header is not valid JSON: it does not start with \{/],
+      ['fp8', rawFile({ x: { dtype: 'F8_E4M3', shape: [1], data_offsets: [0, 1] } }, Buffer.alloc(1)), /dtype F8_E4M3, which Thaw cannot convert/],
+      ['unknown-dtype', rawFile({ x: { dtype: 'F12', shape: [1], data_offsets: [0, 2] } }, Buffer.alloc(2)), /dtype F12, which the format does not define/],
+      ['shape', rawFile({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, Buffer.alloc(4)), /invalid shape \[-1\]/],
+      ['entry', rawFile({ x: [1] }, Buffer.alloc(0)), /tensor 'x' is described by \[1\], not an object/],
+      ['empty', Buffer.alloc(0), /file of 0 bytes is shorter/],
       ['trailing', rawFile({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(8)), /cover 4 of 8 data bytes/],
       ['outside', rawFile({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 40] } }, Buffer.alloc(8)), /outside the 8 data bytes/],
     ];
     for (const [name, bytes, message] of cases) {
       const path = join(dir, `${name}.safetensors`);
       await writeFile(path, bytes);
-      await expect(readSafetensors(path)).rejects.toThrow(SafetensorsError);
-      await expect(readSafetensors(path)).rejects.toThrow(message);
+      const error = await readSafetensors(path).then(() => undefined, (e: unknown) => e);
+      expect(error, name).toBeInstanceOf(SafetensorsError);
+      expect(error, name).toBeInstanceOf(InputFileError);
+      expect((error as Error).message, name).toMatch(message);
+      expect((error as Error).message.startsWith(`${path}: `), name).toBe(true);
     }
     await expect(readSafetensors(join(dir, 'missing.safetensors'))).rejects.toThrow(/missing\.safetensors: cannot read/);
+  });
+
+  it('opens a file without reading its tensors, then reads one by its range, aligned or not', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-st-'));
+    const path = join(dir, 'stream.safetensors');
+    // A 1-element F16 first puts the F32 tensor at data byte 2: not 4-aligned.
+    const data = Buffer.alloc(2 + 12);
+    data.writeUInt16LE(0x4200, 0); // f16 3.0
+    [0.25, -7.5, 1e-3].forEach((v, i) => data.writeFloatLE(v, 2 + 4 * i));
+    await writeFile(path, rawFile({ h: { dtype: 'F16', shape: [1], data_offsets: [0, 2] }, w: { dtype: 'F32', shape: [3, 1], data_offsets: [2, 14] } }, data));
+    const file = await openSafetensors(path);
+    try {
+      expect([...file.entries.keys()]).toEqual(['h', 'w']);
+      const w = await file.read('w');
+      expect(w.shape).toEqual([3, 1]);
+      expect([...w.data]).toEqual([0.25, -7.5, Math.fround(1e-3)]);
+      expect([...(await file.read('h')).data]).toEqual([3]);
+      await expect(file.read('nope')).rejects.toThrow(/has no float tensor 'nope'/);
+    } finally {
+      await file.close();
+    }
+  });
+
+  it('round-trips NaN, infinities and −0 bit for bit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-st-'));
+    const path = join(dir, 'special.safetensors');
+    const values = new Float32Array([Number.NaN, Infinity, -Infinity, -0, 1.17549435e-38, 3.4028235e38]);
+    await writeSafetensors(path, new Map([['v', { shape: [6], data: values }]]));
+    const back = (await readSafetensors(path)).tensors.get('v')!.data;
+    expect([...new Uint32Array(back.buffer)]).toEqual([...new Uint32Array(values.buffer)]);
   });
 });

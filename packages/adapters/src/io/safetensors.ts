@@ -1,14 +1,21 @@
 /**
  * safetensors read and write (huggingface/safetensors "Format"): an 8-byte
- * little-endian header length N, N bytes of JSON
- *   {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, …, "__metadata__": {…}}
- * padded with spaces to a multiple of 8, then the tensor bytes, row-major,
- * little-endian. Reading validates everything and names the file and the
- * problem; writing goes through a temporary file and a rename, so a crash
- * never leaves half a file.
+ * little-endian header length N, N bytes of UTF-8 JSON
+ *   {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, …, "__metadata__": {str: str}}
+ * that starts with `{` and may be padded with spaces, then the data buffer:
+ * every tensor's bytes, row-major and little-endian, at its offsets relative to
+ * the buffer's start. The buffer is covered exactly: no holes, no overlaps.
+ *
+ * Reading is streamed: {@link openSafetensors} reads only the header, and each
+ * tensor is read from its byte range when asked for, so a checkpoint of
+ * several gigabytes is never copied whole into memory. Every structural rule
+ * is checked before any tensor is read, and a violation names the file and
+ * the problem. Writing streams too, through a temporary file and a rename, so
+ * a crash never leaves half a file.
  */
-import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { InputFileError } from './input-error.js';
 
 /** A host tensor: shape and float32 values. */
 export interface HostTensor {
@@ -17,20 +24,46 @@ export interface HostTensor {
 }
 
 /** A malformed or unreadable safetensors file. */
-export class SafetensorsError extends Error {
-  constructor(readonly path: string, reason: string) {
-    super(`${path}: ${reason}`);
+export class SafetensorsError extends InputFileError {
+  constructor(path: string, reason: string) {
+    super(path, reason);
     this.name = 'SafetensorsError';
   }
 }
 
+/** The format's own bound on the header (safetensors' MAX_HEADER_SIZE). */
 const MAX_HEADER = 100_000_000;
-const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+/** Floating-point dtypes, read into float32, and their widths in bytes. */
+const FLOAT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 /** Integer and boolean tensors (e.g. old checkpoints' position_ids buffers) are skipped, not rejected. */
-const SKIPPED: Record<string, number> = { I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1 };
+const SKIPPED_BYTES: Record<string, number> = { I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1 };
+/** Dtypes the format defines that Thaw cannot use (complex and 4/6/8-bit floats): named in the error. */
+const UNSUPPORTED = new Set(['C64', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ', 'F6_E2M3', 'F6_E3M2', 'F4']);
 
-/** float16 bits → number. */
-function halfToFloat(h: number): number {
+/** One tensor as the header describes it; `begin`/`end` are absolute file offsets. */
+export interface TensorEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** An open file: its validated header, and tensors read on demand. */
+export interface SafetensorsFile {
+  readonly path: string;
+  /** Float tensors by name, in header order. */
+  readonly entries: ReadonlyMap<string, TensorEntry>;
+  /** Integer and boolean tensors, which Thaw skips. */
+  readonly skipped: readonly string[];
+  readonly metadata: Record<string, string>;
+  /** Reads one tensor's bytes and converts them to float32. */
+  read(name: string): Promise<HostTensor>;
+  close(): Promise<void>;
+}
+
+/** float16 bits → number (exact: every float16 is a float32). */
+export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exponent = (h >> 10) & 0x1f;
   const fraction = h & 0x3ff;
@@ -39,71 +72,184 @@ function halfToFloat(h: number): number {
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
-/** Reads every tensor (F32, F16, BF16 and F64 are converted to float32) and the metadata. */
-export async function readSafetensors(path: string): Promise<{ tensors: Map<string, HostTensor>; metadata: Record<string, string>; skipped: string[] }> {
-  let bytes: Buffer;
+/** `bytes` (little-endian values of `dtype`) as float32. */
+function toFloat32(bytes: Buffer, dtype: string, count: number): Float32Array {
+  if (dtype === 'F32') {
+    // Copy into a fresh, aligned buffer: the file's offsets need not be 4-aligned.
+    const out = new Float32Array(count);
+    new Uint8Array(out.buffer).set(bytes.subarray(0, 4 * count));
+    return out;
+  }
+  const out = new Float32Array(count);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dtype === 'F64') for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
+  else if (dtype === 'F16') for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+  else {
+    // bfloat16 is the top half of a float32.
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < count; i++) bits[i] = view.getUint16(2 * i, true) << 16;
+  }
+  return out;
+}
+
+/**
+ * The top-level keys of a JSON object text, in order, duplicates included
+ * (JSON.parse keeps the last of equal keys silently; the format forbids them).
+ */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) keys.push(JSON.parse(text.slice(i, j + 1)) as string);
+      expectKey = false;
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = c === '{' && depth === 1;
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 1) expectKey = true;
+  }
+  return keys;
+}
+
+/** Reads exactly `length` bytes at `position`, or says that the file ends first. */
+async function readRange(handle: FileHandle, path: string, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+    if (!bytesRead) throw new SafetensorsError(path, `the file ends at byte ${position + done}, inside a range that runs to ${position + length}`);
+    done += bytesRead;
+  }
+  return buffer;
+}
+
+/** Checks one header entry and returns it with absolute offsets; `dataStart`/`dataLength` locate the buffer. */
+function checkEntry(path: string, name: string, raw: unknown, dataStart: number, dataLength: number): TensorEntry {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SafetensorsError(path, `tensor '${name}' is described by ${JSON.stringify(raw)}, not an object`);
+  const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  const dtype = String(info.dtype);
+  const width = FLOAT_BYTES[dtype] ?? SKIPPED_BYTES[dtype];
+  if (!width) {
+    const why = UNSUPPORTED.has(dtype) ? 'which Thaw cannot convert' : 'which the format does not define';
+    throw new SafetensorsError(path, `tensor '${name}' has dtype ${dtype}, ${why}; Thaw reads F32, F16, BF16 and F64 (and skips integer and boolean tensors)`);
+  }
+  const shape = info.shape;
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(path, `tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+  const offsets = info.data_offsets;
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1] || offsets[1] > dataLength) {
+    throw new SafetensorsError(path, `tensor '${name}' has data_offsets ${JSON.stringify(offsets)} outside the ${dataLength} data bytes`);
+  }
+  const [begin, end] = offsets as [number, number];
+  const count = (shape as number[]).reduce((a, b) => a * b, 1);
+  if (end - begin !== count * width) throw new SafetensorsError(path, `tensor '${name}' of shape [${shape}] ${dtype} needs ${count * width} bytes; its offsets span ${end - begin}`);
+  return { name, dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end };
+}
+
+/**
+ * Opens a safetensors file and validates its header: length bounds, JSON
+ * starting with `{`, no duplicate names, string metadata, known dtypes,
+ * shapes, byte sizes equal to shape × dtype width, and ranges inside the file
+ * that cover the data buffer exactly. Nothing but the header is read.
+ */
+export async function openSafetensors(path: string): Promise<SafetensorsFile> {
+  let handle: FileHandle;
   try {
-    bytes = await readFile(path);
+    handle = await open(path, 'r');
   } catch (e) {
     throw new SafetensorsError(path, `cannot read: ${(e as Error).message}`);
   }
-  if (bytes.length < 8) throw new SafetensorsError(path, `file of ${bytes.length} bytes is shorter than the 8-byte header length`);
-  const n = Number(bytes.readBigUInt64LE(0));
-  if (n > MAX_HEADER || 8 + n > bytes.length) throw new SafetensorsError(path, `header length ${n} does not fit in a file of ${bytes.length} bytes`);
-  let header: Record<string, unknown>;
   try {
-    const text = bytes.subarray(8, 8 + n).toString('utf8');
-    if (!text.startsWith('{')) throw new Error('it does not start with {');
-    header = JSON.parse(text) as Record<string, unknown>;
+    const size = (await handle.stat()).size;
+    if (size < 8) throw new SafetensorsError(path, `file of ${size} bytes is shorter than the 8-byte header length`);
+    const n = Number((await readRange(handle, path, 0, 8)).readBigUInt64LE(0));
+    if (n > MAX_HEADER || 8 + n > size) throw new SafetensorsError(path, `header length ${n} does not fit in a file of ${size} bytes (the format allows at most ${MAX_HEADER})`);
+    const text = (await readRange(handle, path, 8, n)).toString('utf8');
+    let header: Record<string, unknown>;
+    try {
+      if (!text.startsWith('{')) throw new Error('it does not start with {');
+      header = JSON.parse(text) as Record<string, unknown>;
+      if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error('it is not an object');
+    } catch (e) {
+      throw new SafetensorsError(path, `header is not valid JSON: ${(e as Error).message}`);
+    }
+    const keys = topLevelKeys(text);
+    const duplicate = keys.find((k, i) => keys.indexOf(k) !== i);
+    if (duplicate !== undefined) throw new SafetensorsError(path, `the header names '${duplicate}' twice`);
+    const metadata = header.__metadata__ ?? {};
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata) || !Object.values(metadata).every((v) => typeof v === 'string')) {
+      throw new SafetensorsError(path, `__metadata__ must map strings to strings, got ${JSON.stringify(metadata).slice(0, 200)}`);
+    }
+    const dataStart = 8 + n;
+    const dataLength = size - dataStart;
+    const all = Object.entries(header).filter(([k]) => k !== '__metadata__').map(([name, raw]) => checkEntry(path, name, raw, dataStart, dataLength));
+    let covered = dataStart;
+    for (const e of [...all].sort((a, b) => a.begin - b.begin)) {
+      if (e.begin !== covered) {
+        const what = e.begin < covered ? 'overlaps the data before it, which ends' : 'leaves a hole: the data before it ends';
+        throw new SafetensorsError(path, `tensor '${e.name}' starts at data byte ${e.begin - dataStart} and ${what} at ${covered - dataStart} (holes and overlaps are not allowed)`);
+      }
+      covered = e.end;
+    }
+    if (covered !== size) throw new SafetensorsError(path, `the tensors cover ${covered - dataStart} of ${dataLength} data bytes`);
+    const entries = new Map(all.filter((e) => FLOAT_BYTES[e.dtype]).map((e) => [e.name, e]));
+    const opened = handle;
+    return {
+      path, entries, metadata: metadata as Record<string, string>,
+      skipped: all.filter((e) => !FLOAT_BYTES[e.dtype]).map((e) => e.name),
+      async read(name) {
+        const e = entries.get(name);
+        if (!e) throw new SafetensorsError(path, `has no float tensor '${name}'`);
+        const count = e.shape.reduce((a, b) => a * b, 1);
+        return { shape: [...e.shape], data: toFloat32(await readRange(opened, path, e.begin, e.end - e.begin), e.dtype, count) };
+      },
+      close: () => opened.close(),
+    };
   } catch (e) {
-    throw new SafetensorsError(path, `header is not valid JSON: ${(e as Error).message}`);
+    await handle.close();
+    throw e;
   }
-  const data = bytes.subarray(8 + n);
-  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
-  const entries = Object.entries(header).filter(([k]) => k !== '__metadata__');
-  const spans: [number, number, string][] = [];
-  const tensors = new Map<string, HostTensor>();
-  const skipped: string[] = [];
-  for (const [name, raw] of entries) {
-    const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const dtype = String(info.dtype);
-    const width = BYTES[dtype] ?? SKIPPED[dtype];
-    if (!width) throw new SafetensorsError(path, `tensor '${name}' has dtype ${dtype}; Thaw reads F32, F16, BF16 and F64 (and skips integer tensors)`);
-    const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new SafetensorsError(path, `tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
-    const offsets = info.data_offsets;
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0) || offsets[0] > offsets[1] || offsets[1] > data.length) {
-      throw new SafetensorsError(path, `tensor '${name}' has data_offsets ${JSON.stringify(offsets)} outside the ${data.length} data bytes`);
-    }
-    const [begin, end] = offsets as [number, number];
-    const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (end - begin !== count * width) throw new SafetensorsError(path, `tensor '${name}' of shape [${shape}] ${dtype} needs ${count * width} bytes; its offsets span ${end - begin}`);
-    spans.push([begin, end, name]);
-    if (!BYTES[dtype]) {
-      skipped.push(name);
-      continue;
-    }
-    const values = new Float32Array(count);
-    const view = new DataView(data.buffer, data.byteOffset + begin, end - begin);
-    for (let i = 0; i < count; i++) {
-      values[i] = dtype === 'F32' ? view.getFloat32(4 * i, true)
-        : dtype === 'F64' ? view.getFloat64(8 * i, true)
-        : dtype === 'F16' ? halfToFloat(view.getUint16(2 * i, true))
-        : new Float32Array(new Uint32Array([view.getUint16(2 * i, true) << 16]).buffer)[0]!;
-    }
-    tensors.set(name, { shape: shape as number[], data: values });
-  }
-  spans.sort((a, b) => a[0] - b[0]);
-  let covered = 0;
-  for (const [begin, end, name] of spans) {
-    if (begin !== covered) throw new SafetensorsError(path, `tensor '${name}' starts at byte ${begin} but the previous data ends at ${covered} (holes and overlaps are not allowed)`);
-    covered = end;
-  }
-  if (covered !== data.length) throw new SafetensorsError(path, `the tensors cover ${covered} of ${data.length} data bytes`);
-  return { tensors, metadata, skipped };
 }
 
-/** Writes float32 tensors (sorted by name) and string metadata, atomically (creating the folder). */
+/** Reads every float tensor (F32, F16, BF16 and F64 are converted to float32) and the metadata, one tensor at a time. */
+export async function readSafetensors(path: string): Promise<{ tensors: Map<string, HostTensor>; metadata: Record<string, string>; skipped: string[] }> {
+  const file = await openSafetensors(path);
+  try {
+    const tensors = new Map<string, HostTensor>();
+    for (const name of file.entries.keys()) tensors.set(name, await file.read(name));
+    return { tensors, metadata: file.metadata, skipped: [...file.skipped] };
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Writes `data` to `path` through a temporary file in the same folder, synced
+ * and renamed into place (creating the folder), so readers see the whole file
+ * or the old one.
+ */
+export async function writeFileAtomic(path: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}.tmp`;
+  const handle = await open(temp, 'w');
+  try {
+    await write(handle);
+    await handle.sync();
+    await handle.close();
+    await rename(temp, path);
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Writes float32 tensors (sorted by name) and string metadata, streamed and atomically. */
 export async function writeSafetensors(path: string, tensors: Map<string, HostTensor>, metadata: Record<string, string> = {}): Promise<void> {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
@@ -119,25 +265,13 @@ export async function writeSafetensors(path: string, tensors: Map<string, HostTe
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
   const headerBytes = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(8 + headerBytes.length + offset);
-  out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
-  headerBytes.copy(out, 8);
-  let at = 8 + headerBytes.length;
-  for (const name of names) {
-    const { data } = tensors.get(name)!;
-    Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(out, at);
-    at += data.byteLength;
-  }
-  const temp = `${path}.${process.pid}.tmp`;
-  await mkdir(dirname(path), { recursive: true });
-  try {
-    await writeFile(temp, out);
-    const handle = await open(temp, 'r');
-    await handle.sync();
-    await handle.close();
-    await rename(temp, path);
-  } catch (e) {
-    await unlink(temp).catch(() => undefined);
-    throw e;
-  }
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(headerBytes.length));
+  await writeFileAtomic(path, async (handle) => {
+    await handle.write(Buffer.concat([length, headerBytes]));
+    for (const name of names) {
+      const { data } = tensors.get(name)!;
+      if (data.byteLength) await handle.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+  });
 }
