@@ -13,8 +13,8 @@
  * the problem. Writing streams too, through a temporary file and a rename, so
  * a crash never leaves half a file.
  */
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-file.js';
 import { InputFileError } from './input-error.js';
 
 /** A host tensor: shape and float32 values. */
@@ -225,27 +225,6 @@ export async function readSafetensors(path: string): Promise<{ tensors: Map<stri
     return { tensors, metadata: file.metadata, skipped: [...file.skipped] };
   } finally {
     await file.close();
-  }
-}
-
-/**
- * Writes `data` to `path` through a temporary file in the same folder, synced
- * and renamed into place (creating the folder), so readers see the whole file
- * or the old one.
- */
-export async function writeFileAtomic(path: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w');
-  try {
-    await write(handle);
-    await handle.sync();
-    await handle.close();
-    await rename(temp, path);
-  } catch (e) {
-    await handle.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
-    throw e;
   }
 }
 

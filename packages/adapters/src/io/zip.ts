@@ -25,9 +25,9 @@
  * half an archive.
  */
 import { constants as bufferLimits } from 'node:buffer';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
 import { crc32, inflateRawSync } from 'node:zlib';
+import { writeFileAtomic } from './atomic-file.js';
 import { InputFileError } from './input-error.js';
 
 const LOCAL = 0x04034b50;
@@ -275,53 +275,41 @@ export async function writeZip(path: string, entries: readonly ZipWriteEntry[]):
   const names = new Set(entries.map((e) => e.name));
   if (names.size !== entries.length) throw new Error(`writeZip ${path}: two entries have the same name`);
   if (entries.length >= 0xffff) throw new Error(`writeZip ${path}: ${entries.length} entries need ZIP64, which this writer does not produce`);
-  const temp = `${path}.${process.pid}.tmp`;
-  await mkdir(dirname(path), { recursive: true });
-  try {
-    const handle = await open(temp, 'w');
-    try {
-      let offset = 0;
-      const central: Buffer[] = [];
-      for (const { name, data } of entries) {
-        const nameBytes = Buffer.from(name, 'utf8');
-        if (offset + LOCAL_SIZE + nameBytes.length + 4 + ALIGNMENT + data.length >= 0xffffffff) {
-          throw new Error(`writeZip ${path}: the archive would pass 4 GiB, which needs ZIP64, which this writer does not produce`);
-        }
-        const padding = (ALIGNMENT - ((offset + LOCAL_SIZE + nameBytes.length + 4) % ALIGNMENT)) % ALIGNMENT;
-        const extra = Buffer.alloc(4 + padding, 'Z');
-        extra.write('FB', 0, 'latin1');
-        extra.writeUInt16LE(padding, 2);
-        const crc = crc32(data) >>> 0;
-        const local = Buffer.alloc(LOCAL_SIZE);
-        local.writeUInt32LE(LOCAL, 0);
-        writeCommonFields(local, 4, crc, data.length, nameBytes.length, extra.length);
-        await writeAll(handle, Buffer.concat([local, nameBytes, extra]));
-        await writeAll(handle, data);
-        const record = Buffer.alloc(CENTRAL_SIZE);
-        record.writeUInt32LE(CENTRAL, 0);
-        record.writeUInt16LE(20, 4); // made by: version 2.0
-        writeCommonFields(record, 6, crc, data.length, nameBytes.length, 0);
-        record.writeUInt32LE(offset, 42);
-        central.push(record, nameBytes);
-        offset += local.length + nameBytes.length + extra.length + data.length;
+  await writeFileAtomic(path, async (handle) => {
+    let offset = 0;
+    const central: Buffer[] = [];
+    for (const { name, data } of entries) {
+      const nameBytes = Buffer.from(name, 'utf8');
+      if (offset + LOCAL_SIZE + nameBytes.length + 4 + ALIGNMENT + data.length >= 0xffffffff) {
+        throw new Error(`writeZip ${path}: the archive would pass 4 GiB, which needs ZIP64, which this writer does not produce`);
       }
-      const directory = Buffer.concat(central);
-      const end = Buffer.alloc(END_SIZE);
-      end.writeUInt32LE(END, 0);
-      end.writeUInt16LE(entries.length, 8);
-      end.writeUInt16LE(entries.length, 10);
-      end.writeUInt32LE(directory.length, 12);
-      end.writeUInt32LE(offset, 16);
-      await writeAll(handle, Buffer.concat([directory, end]));
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const padding = (ALIGNMENT - ((offset + LOCAL_SIZE + nameBytes.length + 4) % ALIGNMENT)) % ALIGNMENT;
+      const extra = Buffer.alloc(4 + padding, 'Z');
+      extra.write('FB', 0, 'latin1');
+      extra.writeUInt16LE(padding, 2);
+      const crc = crc32(data) >>> 0;
+      const local = Buffer.alloc(LOCAL_SIZE);
+      local.writeUInt32LE(LOCAL, 0);
+      writeCommonFields(local, 4, crc, data.length, nameBytes.length, extra.length);
+      await writeAll(handle, Buffer.concat([local, nameBytes, extra]));
+      await writeAll(handle, data);
+      const record = Buffer.alloc(CENTRAL_SIZE);
+      record.writeUInt32LE(CENTRAL, 0);
+      record.writeUInt16LE(20, 4); // made by: version 2.0
+      writeCommonFields(record, 6, crc, data.length, nameBytes.length, 0);
+      record.writeUInt32LE(offset, 42);
+      central.push(record, nameBytes);
+      offset += local.length + nameBytes.length + extra.length + data.length;
     }
-    await rename(temp, path);
-  } catch (e) {
-    await unlink(temp).catch(() => undefined);
-    throw e;
-  }
+    const directory = Buffer.concat(central);
+    const end = Buffer.alloc(END_SIZE);
+    end.writeUInt32LE(END, 0);
+    end.writeUInt16LE(entries.length, 8);
+    end.writeUInt16LE(entries.length, 10);
+    end.writeUInt32LE(directory.length, 12);
+    end.writeUInt32LE(offset, 16);
+    await writeAll(handle, Buffer.concat([directory, end]));
+  });
 }
 
 /**

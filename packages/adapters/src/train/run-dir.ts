@@ -1,16 +1,11 @@
 /** The run directory's files, each written so that a crash never leaves a half-written one. */
-import { appendFile, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from '../io/atomic-file.js';
 
-/** Writes JSON through a temporary file and a rename. */
+/** Writes JSON (indented by 2) through a temporary file and a rename. */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(value, null, 2) + '\n');
-  const handle = await open(temp, 'r');
-  await handle.sync();
-  await handle.close();
-  await rename(temp, path);
+  await writeFileAtomic(path, (handle) => handle.writeFile(JSON.stringify(value, null, 2) + '\n'));
 }
 
 /**
@@ -51,7 +46,5 @@ export async function truncateJsonLines(path: string, step: number): Promise<voi
       return false;
     }
   });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, kept.map((l) => l + '\n').join(''));
-  await rename(temp, path);
+  await writeFileAtomic(path, (handle) => handle.writeFile(kept.map((l) => l + '\n').join('')));
 }

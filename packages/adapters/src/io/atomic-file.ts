@@ -1,0 +1,24 @@
+/**
+ * Writing a file so that a crash never leaves half of it: the content goes
+ * to a temporary file in the same folder, which is synced and renamed over
+ * the destination. Readers see the old file or the whole new one.
+ */
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** Writes `path` through `write` on a temporary file, then renames it into place (creating the folder). */
+export async function writeFileAtomic(path: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}.tmp`;
+  const handle = await open(temp, 'w');
+  try {
+    await write(handle);
+    await handle.sync();
+    await handle.close();
+    await rename(temp, path);
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw e;
+  }
+}
