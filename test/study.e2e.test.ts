@@ -41,7 +41,7 @@ describe('thaw study --preset smoke', () => {
     // Without a terminal, progress is one line per finished run.
     const lines = errorLines(result.stderr);
     expect(lines).toHaveLength(3);
-    for (const line of lines) expect(line).toMatch(/^run \d\/3 \S+ seed 1: src [\d.]+, target avg [\d.]+ \(\d+ s\)$/);
+    for (const line of lines) expect(line).toMatch(/^run \d\/3 \S+ seed 1: src [\d.]+, target avg [\d.]+ \((\d+ min )?\d+ s\)$/);
     expect(result.code).toBe(0);
     stdout = result.stdout;
   }, 600_000);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  BottleneckAdapter, Encoder, SUITE_TASKS, Trainer, WordTokenizer, exampleOf, qaMeanings, spanF1, suiteLanguages, taskModel, type TaskName,
+  BottleneckAdapter, Encoder, SUITE_TASKS, Trainer, WordTokenizer, exampleOf, qaMeanings, spanF1, suiteLanguages, taskModel, type Language, type TaskBatch, type TaskName,
 } from '../src/index.js';
 import { tinyConfig, useGraph } from './support/tiny.js';
 
@@ -87,9 +87,10 @@ describe('suite tasks through the trainer', () => {
       const head = task.head(g, config.hiddenSize, 21);
       const test = (task.meanings as (s: number, n: number) => unknown[])(99, 12);
       const m = taskModel({
-        task: task as never, encoder, tokenizer, languageAdapters, languages, source: 'src', taskAdapter, head,
+        encoder, languageAdapters, source: 'src', taskAdapter, head,
+        encode: (code, items) => (task.encode as (t: WordTokenizer, l: Language, i: readonly unknown[], s: number) => TaskBatch)(tokenizer, languages.find((l) => l.code === code)!, items, sequence),
         train: (task.meanings as (s: number, n: number) => unknown[])(1, 100), dev: (task.meanings as (s: number, n: number) => unknown[])(2, 12),
-        batchSize: 6, sequence, seed: 5,
+        batchSize: 6, seed: 5,
       });
       const out = await mkdtemp(join(tmpdir(), `thaw-${name}-`));
       const trainer = new Trainer(g, m.model, m.data, {

@@ -4,9 +4,9 @@ import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions, type Matm
 import { runKernelBench } from './bench/kernel-bench.js';
 import { runStepBench } from './bench/step-bench.js';
 import { runLanguageAdapter, runPretrain } from './commands/suite.js';
-import { formatRunResults, formatStudy, runEval, runStudyCommand, runTrain } from './commands/task.js';
+import { formatRunResults, formatStudy, runBenchmarkTrain, runEval, runStudyCommand, runTrain } from './commands/task.js';
 import { rebuildReport } from './report/html.js';
-import { RUN_DEFAULTS, STUDY_PRESETS, TASK_ADAPTER_TYPES, type StudyPreset, type SuiteRunOptions } from '@thaw/adapters';
+import { BENCHMARK_DEFAULTS, BENCHMARK_TASKS, readStudyConfig, RUN_DEFAULTS, STUDY_PRESETS, SUITE_TASKS, TASK_ADAPTER_TYPES, type BenchmarkName, type BenchmarkRunOptions, type StudyOptions, type StudyPreset, type SuiteRunOptions } from '@thaw/adapters';
 import { deviceOf, formatKernelBench, formatStepBench, type KernelBenchReport, type StepBenchReport } from './commands/bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
 import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
@@ -212,7 +212,7 @@ export function buildProgram(io: Io = processIo): Command {
   const runOptions = (cmd: Command, defaults: boolean) => {
     const d = <T>(value: T): T | undefined => (defaults ? value : undefined);
     return cmd
-      .addOption(new Option('--task <name>', 'task of the suite').choices(['nli', 'copa', 'qa']).default(d(RUN_DEFAULTS.task)))
+      .addOption(new Option('--task <name>', `task: of the suite (${Object.keys(SUITE_TASKS).join(', ')}), or with --model a benchmark (${Object.keys(BENCHMARK_TASKS).join(', ')}; default xnli)`).choices([...Object.keys(SUITE_TASKS), ...Object.keys(BENCHMARK_TASKS)]).default(d(RUN_DEFAULTS.task)))
       .addOption(new Option('--adapter <type>', 'task adapter type').choices([...TASK_ADAPTER_TYPES]).default(d(RUN_DEFAULTS.adapter)))
       .option('--k <n>', 'steps between unfreezing events', positiveInt('--k'), d(RUN_DEFAULTS.k))
       .option('--steps <n>', 'optimizer steps', positiveInt('--steps'), d(RUN_DEFAULTS.steps))
@@ -235,6 +235,44 @@ export function buildProgram(io: Io = processIo): Command {
       .option('--overwrite', 'replace what --out already holds')
       .option('--json', 'print JSON');
   };
+
+  /** Options of a run on a real checkpoint (thaw train --model …). */
+  const benchmarkOptions = (cmd: Command) => cmd
+    .option('--model <dir>', 'a Hugging Face checkpoint folder (config.json + model.safetensors, shards or pytorch_model.bin): run on real files instead of the suite')
+    .option('--tokenizer <file>', 'with --model: the model\'s tokenizer.json')
+    .option('--lang-adapter <code=dir>', 'with --model: an AdapterHub language adapter folder for a language; repeat for each language', (v: string, all: Record<string, string> = {}) => {
+      const at = v.indexOf('=');
+      if (at < 1 || at === v.length - 1) throw new InvalidArgumentError('expected <language code>=<adapter folder>, e.g. en=adapters/en.');
+      return { ...all, [v.slice(0, at)]: v.slice(at + 1) };
+    })
+    .option('--data <dir>', 'with --model: the folder with the benchmark\'s files (XNLI TSV, XCOPA JSONL, SQuAD-format JSON)')
+    .option('--max-length <n>', `with --model: longest sequence in tokens (default ${BENCHMARK_DEFAULTS.maxLength})`, positiveInt('--max-length'))
+    .option('--reduction-factor <x>', `with --model: bottleneck reduction factor of the task adapter (default ${BENCHMARK_DEFAULTS.reductionFactor})`, positiveNumber('--reduction-factor'))
+    .addHelpText('after', `\nThe defaults shown are the suite's. With --model, an option not given takes AdapterHub's MAD-X recipe instead: --task xnli, --source ${BENCHMARK_DEFAULTS.source}, --steps ${BENCHMARK_DEFAULTS.steps}, --lr ${BENCHMARK_DEFAULTS.lr}, --k ${BENCHMARK_DEFAULTS.k}, --fisher-every ${BENCHMARK_DEFAULTS.fisherEvery}, --fisher-batches ${BENCHMARK_DEFAULTS.fisherBatches}, --train-size all, and every language with a --lang-adapter but the source as a target (docs/real-models.md).`);
+  type BenchmarkFlags = { model?: string; tokenizer?: string; langAdapter?: Record<string, string>; data?: string; maxLength?: number; reductionFactor?: number };
+  /** Options that only runs on real checkpoints take, and those only suite runs take. */
+  const BENCHMARK_ONLY = ['tokenizer', 'langAdapter', 'data', 'maxLength', 'reductionFactor'];
+  const SUITE_ONLY = ['base', 'langAdapters', 'sequence', 'devSize', 'testSize'];
+  const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  /** A benchmark run's options: its defaults, overridden by the options given on the command line. */
+  const benchmarkRun = (opts: RunFlags & BenchmarkFlags & { out: string; schedule: string; seed: number }, cmd: Command): BenchmarkRunOptions => {
+    const misplaced = SUITE_ONLY.find((name) => cmd.getOptionValueSource(name) === 'cli');
+    if (misplaced) throw new UsageError(`--${kebab(misplaced)} applies to the built-in suite; with --model use --lang-adapter, --data and --max-length`);
+    for (const name of ['tokenizer', 'data', 'langAdapter'] as const) if (!opts[name]) throw new UsageError(`--model needs --${kebab(name)}`);
+    const given = <K extends keyof BenchmarkRunOptions>(key: K): Partial<BenchmarkRunOptions> => (cmd.getOptionValueSource(String(key)) === 'cli' ? { [key]: opts[key as keyof typeof opts] } : {});
+    const task = cmd.getOptionValueSource('task') === 'cli' ? opts.task! : 'xnli';
+    if (!(task in BENCHMARK_TASKS)) throw new UsageError(`--task ${task} is a task of the built-in suite; with --model choose ${Object.keys(BENCHMARK_TASKS).join(', ')}`);
+    const source = cmd.getOptionValueSource('source') === 'cli' ? opts.source! : BENCHMARK_DEFAULTS.source;
+    const langAdapters = opts.langAdapter!;
+    return {
+      ...BENCHMARK_DEFAULTS,
+      ...(['adapter', 'k', 'steps', 'batchSize', 'lr', 'baseLrScale', 'trainSize', 'fisherEvery', 'fisherBatches', 'fisherEstimator', 'fisherGradients', 'evalEvery', 'maxLength', 'reductionFactor'] as const)
+        .reduce((acc, key) => ({ ...acc, ...given(key) }), {}),
+      out: opts.out, schedule: opts.schedule, seed: opts.seed, model: opts.model!, tokenizer: opts.tokenizer!, data: opts.data!, langAdapters,
+      task: task as BenchmarkName, source,
+      targets: cmd.getOptionValueSource('targets') === 'cli' ? opts.targets! : Object.keys(langAdapters).filter((code) => code !== source),
+    };
+  };
   type RunFlags = Partial<Omit<SuiteRunOptions, 'languageAdapters'>> & { langAdapters?: string; overwrite?: boolean; json?: boolean };
   const runShape = (flags: RunFlags): Partial<SuiteRunOptions> => {
     const { langAdapters, overwrite: _o, json: _j, ...rest } = flags;
@@ -242,13 +280,27 @@ export function buildProgram(io: Io = processIo): Command {
     return Object.fromEntries(Object.entries(shape).filter(([, v]) => v !== undefined)) as Partial<SuiteRunOptions>;
   };
 
-  runOptions(program
+  benchmarkOptions(runOptions(program
     .command('train')
-    .description('train a task adapter on the suite\'s source language under an unfreezing schedule, then evaluate it zero-shot on every target')
+    .description('train a task adapter on the source language under an unfreezing schedule, then evaluate it zero-shot on every target: on the built-in suite, or with --model on a Hugging Face checkpoint, AdapterHub language adapters and benchmark files')
     .requiredOption('--out <dir>', 'run directory')
     .option('--schedule <name>', 'standard, full, lpft, gu, gu-rev, rand, fun, or fixed:<layers top first, e.g. 3,1,2,0>', RUN_DEFAULTS.schedule)
-    .option('--seed <n>', 'seed of initialization, data order, dropout and random schedules', nonNegativeInt('--seed'), RUN_DEFAULTS.seed), true)
-    .action(async (opts: RunFlags & { out: string; schedule: string; seed: number }, cmd: Command) => {
+    .option('--seed <n>', 'seed of initialization, data order, dropout and random schedules', nonNegativeInt('--seed'), RUN_DEFAULTS.seed), true))
+    .action(async (opts: RunFlags & BenchmarkFlags & { out: string; schedule: string; seed: number }, cmd: Command) => {
+      if (opts.model) {
+        const o = benchmarkRun(opts, cmd);
+        const gpu = await Gpu.create(adapterOptions(cmd));
+        try {
+          const results = await runBenchmarkTrain(gpu, { ...o, ...(opts.overwrite ? { overwrite: true } : {}) }, io.err);
+          io.out(opts.json ? json({ out: o.out, ...results }) : `run in ${o.out}\n\n${formatRunResults(results)}`);
+        } finally {
+          await gpu.destroy();
+        }
+        return;
+      }
+      const misplaced = BENCHMARK_ONLY.find((name) => cmd.getOptionValueSource(name) === 'cli');
+      if (misplaced) throw new UsageError(`--${kebab(misplaced)} applies to runs on a real checkpoint; give --model <dir> too`);
+      if (opts.task && opts.task in BENCHMARK_TASKS) throw new UsageError(`--task ${opts.task} is a benchmark on real files; give --model, --tokenizer, --lang-adapter and --data too`);
       const o = { ...RUN_DEFAULTS, ...runShape(opts), out: opts.out, schedule: opts.schedule, seed: opts.seed } as SuiteRunOptions;
       const gpu = await Gpu.create(adapterOptions(cmd));
       try {
@@ -282,15 +334,20 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--out <dir>', 'study directory', 'thaw-study')
     .option('--schedules <names>', 'schedules, comma-separated (default: the preset\'s)', (v: string) => v.split(','))
     .option('--seeds <n>', 'seeds 1…n (default: the preset\'s)', positiveInt('--seeds'))
-    .option('--resume', 'continue a study that stopped: finished runs are kept'), false)
-    .action(async (opts: RunFlags & { preset: StudyPreset; out: string; schedules?: string[]; seeds?: number; resume?: boolean }, cmd: Command) => {
-      const preset = STUDY_PRESETS[opts.preset];
-      const study = {
-        out: opts.out, preset: opts.preset,
-        schedules: opts.schedules ?? preset.schedules,
-        seeds: opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : preset.seeds,
-        run: { ...preset.run, ...runShape(opts) },
-      };
+    .option('--resume', 'continue a study that stopped: finished runs are kept')
+    .option('--config <file>', 'a study on real files: a JSON or YAML file naming the model, tokenizer, task, data, language adapters, schedules, k and seeds (docs/real-models.md)'), false)
+    .action(async (opts: RunFlags & { preset: StudyPreset; out: string; schedules?: string[]; seeds?: number; resume?: boolean; config?: string }, cmd: Command) => {
+      const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : undefined;
+      let study: StudyOptions;
+      if (opts.config) {
+        const given = cmd.options.map((o) => o.attributeName()).find((name) => !['out', 'schedules', 'seeds', 'resume', 'overwrite', 'json', 'config'].includes(name) && cmd.getOptionValueSource(name) === 'cli');
+        if (given) throw new UsageError(`--${kebab(given)} cannot be combined with --config; set it in ${opts.config}`);
+        const config = await readStudyConfig(opts.config);
+        study = { out: opts.out, preset: 'config', schedules: opts.schedules ?? config.schedules, seeds: seeds ?? config.seeds, run: config.run };
+      } else {
+        const preset = STUDY_PRESETS[opts.preset];
+        study = { out: opts.out, preset: opts.preset, schedules: opts.schedules ?? preset.schedules, seeds: seeds ?? preset.seeds, run: { ...preset.run, ...runShape(opts) } };
+      }
       const gpu = await Gpu.create(adapterOptions(cmd));
       try {
         const { results, report } = await runStudyCommand(gpu, { ...study, ...(opts.overwrite ? { overwrite: true } : {}), ...(opts.resume ? { resume: true } : {}) });

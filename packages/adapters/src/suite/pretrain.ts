@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Graph, Tensor } from '@thaw/autograd';
+import type { Graph } from '@thaw/autograd';
 import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
 import { Stack } from '../adapters/stack.js';
 import { OptionError, suiteLanguages } from '../data/languages.js';
@@ -21,7 +21,7 @@ import { MaskedLmHead } from '../heads/heads.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../io/safetensors.js';
 import { Encoder, type EncoderConfig } from '../model/encoder.js';
 import { writeJsonAtomic } from '../train/run-dir.js';
-import { Trainer, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
+import { hostTensors, Trainer, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 
 /** Options shared by both stages. */
 export interface MlmStageOptions {
@@ -53,11 +53,6 @@ export interface BaseModel {
 }
 
 
-async function hostTensors(tensors: Iterable<[string, Tensor]>): Promise<Map<string, HostTensor>> {
-  const out = new Map<string, HostTensor>();
-  for (const [name, t] of tensors) out.set(name, { shape: [...t.shape], data: await t.read() });
-  return out;
-}
 
 /**
  * One masked-LM stage through the Trainer: dev evaluation five times, and

@@ -22,7 +22,7 @@ import type { FisherOptions } from '../fisher/traces.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { policy } from '../schedules/policies.js';
 import { writeJsonAtomic } from '../train/run-dir.js';
-import { Trainer, type RunResults, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
+import { restoreBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import { LANGUAGE_ADAPTER, loadBase, type BaseModel } from './pretrain.js';
 import { taskModel } from './task-model.js';
 import { suiteTask, type TaskName } from './tasks.js';
@@ -163,11 +163,12 @@ async function buildRun(graph: Graph, o: SuiteRunOptions) {
   }
   const adapter = taskAdapter(graph, o, { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers });
   const head = task.head(graph, c.hiddenSize, o.seed + 29);
+  const languages = new Map(suiteLanguages(codes).map((l) => [l.code, l]));
   const model = taskModel({
-    task, encoder: base.encoder, tokenizer: base.tokenizer, languageAdapters: adapters, languages: suiteLanguages(codes),
-    source: o.source, taskAdapter: adapter, head,
+    encoder: base.encoder, languageAdapters: adapters, source: o.source, taskAdapter: adapter, head,
+    encode: (code, items) => task.encode(base.tokenizer, languages.get(code)!, items, o.sequence),
     train: task.meanings(DATA_SEEDS.train, o.trainSize), dev: task.meanings(DATA_SEEDS.dev, o.devSize),
-    batchSize: o.batchSize, sequence: o.sequence, seed: o.seed,
+    batchSize: o.batchSize, seed: o.seed,
   });
   const test = task.meanings(DATA_SEEDS.test, o.testSize);
   /** Source dev and test, and every target's test metric, of the weights as they are. */
@@ -236,19 +237,9 @@ export async function evaluateSuiteRun(graph: Graph, dir: string, targets?: stri
   const saved = await readRunOptions(dir);
   const o: SuiteRunOptions = { ...saved, out: dir, ...(targets ? { targets } : {}) };
   checkRunOptions(o);
-  const path = join(dir, 'checkpoints/best/adapter.safetensors');
-  if (!existsSync(path)) throw new OptionError(`${path}: the run has no best checkpoint yet`);
-  const { tensors } = await readSafetensors(path);
   const run = await buildRun(graph, o);
   try {
-    const checkpoint = new Map(run.model.model.checkpoint);
-    // As the trainer saved it: the base too when the schedule trains it.
-    if (policy(o.schedule, run.model.model.blocks.length, o.seed).trainsBase) for (const p of run.model.model.base) checkpoint.set(p.name, p);
-    for (const [name, t] of checkpoint) {
-      const value = tensors.get(name);
-      if (!value || value.data.length !== t.size) throw new OptionError(`${path}: tensor '${name}' is missing or not of shape [${t.shape}]`);
-      graph.gpu.write(t.buffer, value.data);
-    }
+    await restoreBestCheckpoint(graph, dir, run.model.model as TaskModel<unknown>, policy(o.schedule, run.model.model.blocks.length, o.seed).trainsBase);
     const results = await run.evaluate(onLanguage);
     await writeJsonAtomic(join(dir, 'results.json'), results);
     return results;

@@ -20,6 +20,7 @@ import type { Graph } from '@thaw/autograd';
 import { OptionError } from '../data/languages.js';
 import { writeJsonAtomic } from '../train/run-dir.js';
 import type { RunResults, StepReport } from '../train/trainer.js';
+import { checkBenchmarkOptions, trainBenchmarkRun, type BenchmarkRunOptions } from '../benchmark/run.js';
 import { checkRunOptions, RUN_DEFAULTS, trainSuiteRun, type SuiteRunOptions } from './run.js';
 import { curveStatistics, CURVE_STATISTICS, pairedDifference, spearman, summarize, type CurveStatistics, type Difference, type Summary } from './stats.js';
 
@@ -28,15 +29,26 @@ export type StudyPreset = 'smoke' | 'default' | 'full';
 /** What a study varies and what it holds fixed. */
 export interface StudyOptions {
   out: string;
-  preset: StudyPreset;
+  /** The preset the options come from, or `config` for a study config file on real files. */
+  preset: StudyPreset | 'config';
   /** Schedules compared; `full` (the base trains too) is the reference row. */
   schedules: string[];
   seeds: number[];
-  /** The options of every run, less what the study varies. */
-  run: Omit<SuiteRunOptions, 'out' | 'schedule' | 'seed'>;
+  /** The options of every run, less what the study varies: a suite run, or a benchmark run on real files (it has `model`). */
+  run: RunShape | BenchmarkShape;
 }
 
 type RunShape = Omit<SuiteRunOptions, 'out' | 'schedule' | 'seed'>;
+type BenchmarkShape = Omit<BenchmarkRunOptions, 'out' | 'schedule' | 'seed'>;
+
+/** Whether a study's runs are benchmark runs on real files rather than suite runs. */
+const isBenchmark = (run: RunShape | BenchmarkShape): run is BenchmarkShape => 'model' in run;
+
+/** Checks one run of a study. */
+function checkStudyRun(o: StudyOptions, schedule: string, seed: number): void {
+  if (isBenchmark(o.run)) checkBenchmarkOptions({ ...o.run, out: o.out, schedule, seed });
+  else checkRunOptions({ ...o.run, out: o.out, schedule, seed });
+}
 
 /**
  * Presets. `smoke` takes a few minutes on a 2-core CPU through lavapipe
@@ -94,7 +106,7 @@ export interface StudyResults {
   source: string;
   /** Closest to the source first. */
   targets: string[];
-  preset: StudyPreset;
+  preset: StudyPreset | 'config';
   seeds: number[];
   schedules: Record<string, ScheduleResults>;
   /** Spearman ρ over all runs between a tr(F) curve statistic and the zero-shot target average. */
@@ -181,7 +193,7 @@ export function checkStudyOptions(o: StudyOptions): void {
   const twice = o.schedules.find((s, i) => o.schedules.indexOf(s) !== i);
   if (twice) throw new OptionError(`--schedules: '${twice}' is listed twice`);
   if (!o.seeds.length) throw new OptionError('--seeds must be at least 1');
-  for (const schedule of o.schedules) checkRunOptions({ ...o.run, out: o.out, schedule, seed: o.seeds[0]! });
+  for (const schedule of o.schedules) checkStudyRun(o, schedule, o.seeds[0]!);
 }
 
 /** Runs (or continues, with `resume`) a study and writes its results.json. */
@@ -207,7 +219,10 @@ export async function runStudy(graph: Graph, o: StudyOptions & { resume?: boolea
     } else {
       // An unfinished run (an interrupted study) starts over.
       await rm(dir, { recursive: true, force: true });
-      results = (await trainSuiteRun(graph, { ...o.run, out: dir, schedule, seed }, { ...(callbacks.onStep ? { onStep: callbacks.onStep } : {}) })).results;
+      const onStep = callbacks.onStep ? { onStep: callbacks.onStep } : {};
+      results = isBenchmark(o.run)
+        ? (await trainBenchmarkRun(graph, { ...o.run, out: dir, schedule, seed }, onStep)).results
+        : (await trainSuiteRun(graph, { ...o.run, out: dir, schedule, seed }, onStep)).results;
     }
     const run = await describeRun(o.out, schedule, seed, results);
     runs.push(run);

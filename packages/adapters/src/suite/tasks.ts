@@ -38,8 +38,10 @@ export interface TaskBatch {
   ends?: Int32Array;
   /** QA: the first and last position of each context, where answers may be predicted. */
   spans?: Int32Array;
-  /** Token masks of the first and the second sequence of each pair (specials excluded). */
-  pairMasks: [Float32Array, Float32Array];
+  /** Token masks of the first and the second sequence of each pair (specials excluded), for heads that pool them apart. */
+  pairMasks?: [Float32Array, Float32Array];
+  /** Token type ids like ids (BERT's segment ids); all 0 when absent. */
+  tokenTypes?: Int32Array;
 }
 
 /** A task's head with everything the trainer and the evaluation need from it. */
@@ -51,8 +53,12 @@ export interface TaskHead {
   fisherLogits(h: Tensor, b: TaskBatch): Tensor;
   /** What evaluation reads back, from evaluation-mode hidden states. */
   outputs(h: Tensor, b: TaskBatch): Tensor[];
-  /** Each example's score in [0, 1] (1 = right) from the values of {@link outputs}. */
-  scores(values: Float32Array[], b: TaskBatch): number[];
+  /**
+   * Each example's score in [0, 1] (1 = right) from the values of
+   * {@link outputs}; absent when the task scores its items itself (QA over
+   * contexts split into windows: see TaskModelArgs.score).
+   */
+  scores?(values: Float32Array[], b: TaskBatch): number[];
   dispose(): void;
 }
 
@@ -63,8 +69,9 @@ export function exampleOf(b: TaskBatch, i: number): TaskBatch {
   return {
     ids: b.ids.slice(i * rows * T, (i + 1) * rows * T), mask: b.mask.slice(i * rows * T, (i + 1) * rows * T),
     sequences: rows, sequence: T, examples: 1, labels: b.labels.slice(i, i + 1),
-    pairMasks: [b.pairMasks[0].slice(i * rows * T, (i + 1) * rows * T), b.pairMasks[1].slice(i * rows * T, (i + 1) * rows * T)],
+    ...(b.pairMasks ? { pairMasks: [b.pairMasks[0].slice(i * rows * T, (i + 1) * rows * T), b.pairMasks[1].slice(i * rows * T, (i + 1) * rows * T)] as [Float32Array, Float32Array] } : {}),
     ...(b.ends ? { ends: b.ends.slice(i, i + 1) } : {}), ...(b.spans ? { spans: b.spans.slice(2 * i, 2 * i + 2) } : {}),
+    ...(b.tokenTypes ? { tokenTypes: b.tokenTypes.slice(i * rows * T, (i + 1) * rows * T) } : {}),
   };
 }
 
@@ -82,7 +89,7 @@ export interface SuiteTask<M> {
 export type TaskName = 'nli' | 'copa' | 'qa';
 
 /** Dropout of every task head (AdapterHub's default). */
-const HEAD_DROPOUT = 0.1;
+export const HEAD_DROPOUT = 0.1;
 
 /**
  * Token-id pairs in RoBERTa's pair format, padded to the longest pair of the
@@ -105,7 +112,7 @@ function encodePairs(tokenizer: WordTokenizer, pairs: readonly (readonly [string
 }
 
 /** Row-wise argmax of logits [rows, C] compared with labels: 1 or 0 per row. */
-function argmaxScores(values: Float32Array, labels: Int32Array): number[] {
+export function argmaxScores(values: Float32Array, labels: Int32Array): number[] {
   const C = values.length / labels.length;
   return Array.from(labels, (label, r) => {
     const row = values.subarray(r * C, (r + 1) * C);
@@ -113,8 +120,8 @@ function argmaxScores(values: Float32Array, labels: Int32Array): number[] {
   });
 }
 
-/** A classifier over sentence pairs (NLI's classes, or COPA's choices), pooling each sequence of the pair apart. */
-function pairClassifier(head: ClassificationHead): TaskHead {
+/** A classifier over sentence pairs (NLI's classes, or COPA's choices), with the head's pooling (pair-mean-max pools each sequence apart). */
+export function pairClassifier(head: ClassificationHead): TaskHead {
   const logits = (h: Tensor, b: TaskBatch) => head.logits(h, { train: false }, b.pairMasks);
   return {
     params: head.params,
@@ -195,20 +202,8 @@ const qa: SuiteTask<QaMeaning> = {
     return { ...encodePairs(tokenizer, examples, sequence), sequences: n, examples: n, labels, ends, spans };
   },
   head(graph, hidden, seed) {
-    const head = new SpanHead(graph, 'qa', hidden, HEAD_DROPOUT, seed);
     return {
-      params: head.params,
-      loss: (h, b, mode) => head.loss(h, b.labels, b.ends!, mode),
-      // Start and end are two classifications over positions: rows [2·B, T].
-      // [B, 2T] holds each example's start row followed by its end row.
-      fisherLogits: (h, b) => {
-        const { start, end } = head.logits(h, { train: false });
-        return reshape(concat([start, end]), [2 * b.examples, b.sequence]);
-      },
-      outputs: (h) => {
-        const { start, end } = head.logits(h, { train: false });
-        return [start, end];
-      },
+      ...spanTaskHead(new SpanHead(graph, 'qa', hidden, HEAD_DROPOUT, seed)),
       scores: ([s, e], b) => {
         return Array.from({ length: b.examples }, (_, i) => {
           const [first, last] = [b.spans![2 * i]!, b.spans![2 * i + 1]!];
@@ -222,10 +217,31 @@ const qa: SuiteTask<QaMeaning> = {
           return spanF1(best.start, best.end, b.labels[i]!, b.ends![i]!);
         });
       },
-      dispose: () => head.dispose(),
     };
   },
 };
+
+/**
+ * A span head's loss, Fisher logits and evaluation outputs (start and end
+ * logits [B, T]); the suite's QA and SQuAD-format QA add their own scoring.
+ */
+export function spanTaskHead(head: SpanHead): Omit<TaskHead, 'scores'> {
+  return {
+    params: head.params,
+    loss: (h, b, mode) => head.loss(h, b.labels, b.ends!, mode),
+    // Start and end are two classifications over positions: rows [2·B, T].
+    // [B, 2T] holds each example's start row followed by its end row.
+    fisherLogits: (h, b) => {
+      const { start, end } = head.logits(h, { train: false });
+      return reshape(concat([start, end]), [2 * b.examples, b.sequence]);
+    },
+    outputs: (h) => {
+      const { start, end } = head.logits(h, { train: false });
+      return [start, end];
+    },
+    dispose: () => head.dispose(),
+  };
+}
 
 /** SQuAD's token F1 between two inclusive spans of positions. */
 export function spanF1(start: number, end: number, goldStart: number, goldEnd: number): number {

@@ -18,6 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AdamW, constantLr, linearLr, type Graph, type OptimizerState, type Tensor } from '@thaw/autograd';
 import { fisherTraces, type FisherBatch, type FisherOptions } from '../fisher/traces.js';
+import { OptionError } from '../data/languages.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../io/safetensors.js';
 import type { ForwardMode } from '../model/encoder.js';
 import { UnfreezeSchedule, type UnfreezeEvent, type UnfreezeTiming } from '../schedules/algorithm1.js';
@@ -133,10 +134,29 @@ function finite(tensors: Map<string, HostTensor>, step: number, out: string): Ma
   return tensors;
 }
 
-async function hostTensors(tensors: Iterable<[string, Tensor]>): Promise<Map<string, HostTensor>> {
+/** GPU tensors read back as host tensors, by name. */
+export async function hostTensors(tensors: Iterable<[string, Tensor]>): Promise<Map<string, HostTensor>> {
   const out = new Map<string, HostTensor>();
   for (const [name, t] of tensors) out.set(name, { shape: [...t.shape], data: await t.read() });
   return out;
+}
+
+/**
+ * Writes a finished run's best checkpoint (`<dir>/checkpoints/best/adapter.safetensors`)
+ * into `model` as the trainer saved it: the checkpoint tensors, and the base
+ * too when `withBase` (a schedule that trains it). Errors name the file.
+ */
+export async function restoreBestCheckpoint(graph: Graph, dir: string, model: TaskModel<unknown>, withBase: boolean): Promise<void> {
+  const path = join(dir, 'checkpoints/best/adapter.safetensors');
+  if (!existsSync(path)) throw new OptionError(`${path}: the run has no best checkpoint yet`);
+  const { tensors } = await readSafetensors(path);
+  const checkpoint = new Map(model.checkpoint);
+  if (withBase) for (const p of model.base) checkpoint.set(p.name, p);
+  for (const [name, t] of checkpoint) {
+    const value = tensors.get(name);
+    if (!value || value.data.length !== t.size) throw new OptionError(`${path}: tensor '${name}' is missing or not of shape [${t.shape}]`);
+    graph.gpu.write(t.buffer, value.data);
+  }
 }
 
 export class Trainer<B> {

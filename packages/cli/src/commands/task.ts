@@ -1,11 +1,11 @@
-/** `thaw train`, `thaw eval` and `thaw study`: task-adapter runs on the built-in suite. */
+/** `thaw train`, `thaw eval` and `thaw study`: task-adapter runs on the built-in suite, or on real checkpoints and benchmark files. */
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Graph } from '@thaw/autograd';
 import {
-  checkRunOptions, checkStudyOptions, evaluateSuiteRun, runStudy, trainSuiteRun,
-  type RunResults, type StudyOptions, type StudyResults, type SuiteRunOptions,
+  checkBenchmarkOptions, checkRunOptions, checkStudyOptions, evaluateBenchmarkRun, evaluateSuiteRun, readBenchmarkOptions, runStudy, trainBenchmarkRun, trainSuiteRun,
+  type BenchmarkRunOptions, type LoadReport, type RunResults, type StudyOptions, type StudyResults, type SuiteRunOptions,
 } from '@thaw/adapters';
 import type { Gpu } from '@thaw/kernels';
 import { studyReport } from '../report/html.js';
@@ -37,9 +37,28 @@ export async function runTrain(gpu: Gpu, o: SuiteRunOptions & { overwrite?: bool
   }
 }
 
+/** One line on what a checkpoint load left unused (heads, pooler), for stderr. */
+export function formatLoadReport(r: LoadReport): string {
+  const unused = r.unexpected.length ? `; unused: ${r.unexpected.length} tensor(s) (${r.unexpected.slice(0, 3).join(', ')}${r.unexpected.length > 3 ? ', …' : ''})` : '';
+  return `loaded ${r.files.join(', ')}${unused}${r.skipped.length ? `; skipped ${r.skipped.length} integer tensor(s)` : ''}`;
+}
+
+/** Trains a task adapter on real benchmark files with a Hugging Face checkpoint. */
+export async function runBenchmarkTrain(gpu: Gpu, o: BenchmarkRunOptions & { overwrite?: boolean }, note: (line: string) => void): Promise<RunResults> {
+  checkBenchmarkOptions(o);
+  await clearForOverwrite(o.out, 'config.json', o.overwrite);
+  const progress = stepProgress(`train ${o.task} ${o.schedule}`, o.steps);
+  try {
+    return (await trainBenchmarkRun(new Graph(gpu), o, { onStep: progress.onStep, onLoad: (r) => note(formatLoadReport(r)) })).results;
+  } finally {
+    progress.done();
+  }
+}
+
 export async function runEval(gpu: Gpu, dir: string, targets?: string[]): Promise<RunResults> {
   if (!existsSync(join(dir, 'config.json'))) throw new UsageError(`${dir} is not a run directory (no config.json); make one with thaw train`);
-  return evaluateSuiteRun(new Graph(gpu), dir, targets);
+  const graph = new Graph(gpu);
+  return (await readBenchmarkOptions(dir)) ? evaluateBenchmarkRun(graph, dir, targets) : evaluateSuiteRun(graph, dir, targets);
 }
 
 /** The study's summary table: schedules × (source, targets, target average), mean ± std in %. */

@@ -1,0 +1,256 @@
+/**
+ * One run of the research's setting on real files: a Hugging Face encoder
+ * (frozen), its tokenizer.json, AdapterHub MAD-X language adapters (frozen,
+ * one per language), a task adapter and head trained on the source
+ * language's benchmark data under an unfreezing schedule, and zero-shot
+ * evaluation on each target language's test file with that language's
+ * adapter swapped in. The run directory is the suite's (config.json with
+ * every option under `benchmark`, log.jsonl, checkpoints, results.json), plus
+ * the trained task adapter and head in AdapterHub's layout under
+ * `adapterhub/`, and for LoRA a PEFT folder under `peft/`, which PyTorch
+ * users load directly.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Graph } from '@thaw/autograd';
+import type { Adapter } from '../adapters/adapter.js';
+import { BottleneckAdapter } from '../adapters/bottleneck.js';
+import { LoraAdapter } from '../adapters/lora.js';
+import type { StackMember } from '../adapters/stack.js';
+import { OptionError } from '../data/languages.js';
+import { HfTokenizer } from '../data/hf-tokenizer.js';
+import { loadAdapterHubAdapter, saveAdapterHubFolder } from '../io/adapterhub.js';
+import { loadHfEncoder, readJsonFile, type LoadReport } from '../io/hf-checkpoint.js';
+import { savePeftLora } from '../io/peft.js';
+import { writeSafetensors } from '../io/safetensors.js';
+import { writeTorchStateDict } from '../io/torch-bin.js';
+import { policy } from '../schedules/policies.js';
+import { taskModel } from '../suite/task-model.js';
+import { writeJsonAtomic } from '../train/run-dir.js';
+import { hostTensors, restoreBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
+import type { FisherOptions } from '../fisher/traces.js';
+import { benchmarkFile, benchmarkTask, type BenchmarkName, type Encoding } from './tasks.js';
+
+/** Everything a benchmark run is made from (config.json's `benchmark`). */
+export interface BenchmarkRunOptions {
+  out: string;
+  /** A Hugging Face checkpoint folder (config.json + weights). */
+  model: string;
+  /** The model's tokenizer.json. */
+  tokenizer: string;
+  /** AdapterHub language adapter folders by language code; the source's and every target's are needed. */
+  langAdapters: Record<string, string>;
+  task: BenchmarkName;
+  /** The folder with the benchmark's files (see BenchmarkTask.files). */
+  data: string;
+  source: string;
+  targets: string[];
+  schedule: string;
+  adapter: 'seq_bn' | 'double_seq_bn' | 'lora';
+  /** Bottleneck reduction factor (AdapterHub's task-adapter default 16); LoRA uses AdapterHub's r 8, alpha 8. */
+  reductionFactor: number;
+  k: number;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  baseLrScale: number;
+  /** Training examples used (the first n of the file; 0: all). */
+  trainSize: number;
+  seed: number;
+  fisherEvery: number;
+  fisherBatches: number;
+  fisherEstimator: 'argmax' | 'sample';
+  fisherGradients: 'batch-mean' | 'per-example';
+  evalEvery: number;
+  /** Longest sequence in tokens, special tokens included. */
+  maxLength: number;
+}
+
+/** Defaults of a benchmark run: AdapterHub's MAD-X task-adapter recipe (seq_bn, reduction 16, lr 1e-4, batch 32). */
+export const BENCHMARK_DEFAULTS: Omit<BenchmarkRunOptions, 'out' | 'model' | 'tokenizer' | 'langAdapters' | 'task' | 'data' | 'targets'> = {
+  source: 'en', schedule: 'standard', adapter: 'seq_bn', reductionFactor: 16, k: 100, steps: 1000, batchSize: 32, lr: 1e-4,
+  baseLrScale: 0.1, trainSize: 0, seed: 1, fisherEvery: 50, fisherBatches: 4, fisherEstimator: 'argmax', fisherGradients: 'batch-mean',
+  evalEvery: 100, maxLength: 128,
+};
+
+/** AdapterHub's `lora` defaults. */
+const LORA_TASK_ADAPTER = { r: 8, alpha: 8 };
+
+/**
+ * Checks a run's options and that every file it needs exists (model,
+ * tokenizer, each language's adapter, each split's data file), before
+ * anything is written; errors name the option or the file.
+ */
+export function checkBenchmarkOptions(o: BenchmarkRunOptions): void {
+  const task = benchmarkTask(o.task);
+  if (!existsSync(join(o.model, 'config.json'))) throw new OptionError(`--model ${o.model}: not a Hugging Face checkpoint folder (no config.json)`);
+  if (!existsSync(o.tokenizer)) throw new OptionError(`--tokenizer ${o.tokenizer}: no such file`);
+  if (!['seq_bn', 'double_seq_bn', 'lora'].includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose seq_bn, double_seq_bn, lora`);
+  for (const [name, v] of Object.entries({ k: o.k, steps: o.steps, 'batch-size': o.batchSize, 'max-length': o.maxLength })) {
+    if (!Number.isInteger(v) || v < 1) throw new OptionError(`--${name} must be a positive integer, got ${v}`);
+  }
+  if (!(o.reductionFactor > 0)) throw new OptionError(`--reduction-factor must be a positive number, got ${o.reductionFactor}`);
+  if (o.targets.includes(o.source)) throw new OptionError(`--targets must not include the source language '${o.source}'`);
+  for (const code of [o.source, ...o.targets]) {
+    const dir = o.langAdapters[code];
+    if (!dir) throw new OptionError(`--lang-adapter: no language adapter for '${code}'; give --lang-adapter ${code}=<AdapterHub folder>`);
+    if (!existsSync(join(dir, 'adapter_config.json'))) throw new OptionError(`--lang-adapter ${code}=${dir}: not an AdapterHub adapter folder (no adapter_config.json)`);
+  }
+  const must = (fn: () => string) => {
+    try {
+      fn();
+    } catch (e) {
+      throw new OptionError(`--data ${(e as Error).message}`);
+    }
+  };
+  must(() => benchmarkFile(task, o.data, 'train', o.source));
+  must(() => benchmarkFile(task, o.data, 'dev', o.source));
+  for (const code of [o.source, ...o.targets]) must(() => benchmarkFile(task, o.data, 'test', code));
+  const configPath = join(o.model, 'config.json');
+  let layers: unknown;
+  try {
+    layers = (JSON.parse(readFileSync(configPath, 'utf8')) as { num_hidden_layers?: unknown }).num_hidden_layers;
+  } catch (e) {
+    throw new OptionError(`--model ${configPath}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!Number.isInteger(layers) || (layers as number) < 1) throw new OptionError(`--model ${configPath}: num_hidden_layers must be a positive integer, got ${JSON.stringify(layers)}`);
+  try {
+    policy(o.schedule, layers as number, o.seed);
+  } catch (e) {
+    // The policy's messages name --schedule.
+    throw new OptionError((e as Error).message);
+  }
+}
+
+/** The model, data and evaluation of a run, built from its options. */
+async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
+  const task = benchmarkTask(o.task);
+  const tokenizer = await HfTokenizer.load(o.tokenizer);
+  const { encoder, report } = await loadHfEncoder(graph, o.model);
+  const c = encoder.config;
+  const model = { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers };
+  const owned: { dispose(): void }[] = [encoder];
+  const dispose = () => { for (const x of owned.reverse()) x.dispose(); };
+  try {
+    if (tokenizer.vocabSize > c.vocabSize) throw new OptionError(`--tokenizer ${o.tokenizer} has ${tokenizer.vocabSize} tokens, more than the model's vocab_size ${c.vocabSize}`);
+    const languageAdapters = new Map<string, StackMember>();
+    for (const code of [o.source, ...o.targets]) {
+      const adapter = await loadAdapterHubAdapter(graph, o.langAdapters[code]!, model, code);
+      owned.push(adapter);
+      languageAdapters.set(code, adapter);
+    }
+    const taskAdapter: StackMember & Adapter = o.adapter === 'lora'
+      ? new LoraAdapter(graph, o.task, LORA_TASK_ADAPTER, model, o.seed + 17)
+      : new BottleneckAdapter(graph, o.task, { architecture: o.adapter, reductionFactor: o.reductionFactor }, model, o.seed + 17);
+    owned.push(taskAdapter);
+    const head = task.head(graph, c.hiddenSize, o.seed + 29);
+    owned.push(head);
+    const encoding: Encoding = { tokenizer, maxLength: Math.min(o.maxLength, c.maxPositionEmbeddings - c.positionOffset) };
+    const read = (split: 'train' | 'dev' | 'test', code: string) => task.read(benchmarkFile(task, o.data, split, code), split, code);
+    const train = await read('train', o.source);
+    const m = taskModel({
+      encoder, languageAdapters, source: o.source, taskAdapter, head,
+      encode: (_code, items) => task.encode(encoding, items),
+      train: o.trainSize ? train.slice(0, o.trainSize) : train, dev: await read('dev', o.source),
+      batchSize: o.batchSize, seed: o.seed,
+      ...(task.score ? { score: (code: string, items: readonly unknown[], outputs: Parameters<NonNullable<typeof task.score>>[3]) => task.score!(encoding, code, items, outputs) } : {}),
+    });
+    const evaluate = async (onLanguage?: (code: string) => void): Promise<RunResults> => {
+      onLanguage?.(o.source);
+      const source = { lang: o.source, dev: await m.data.evaluateDev(), test: await m.evaluate(o.source, await read('test', o.source)) };
+      const targets: Record<string, number> = {};
+      for (const code of o.targets) {
+        onLanguage?.(code);
+        targets[code] = await m.evaluate(code, await read('test', code));
+      }
+      const values = Object.values(targets);
+      return { task: o.task, metric: task.metric, source, targets, ...(values.length ? { targetAverage: values.reduce((x, y) => x + y, 0) / values.length } : {}) };
+    };
+    return { m, evaluate, report, taskAdapter, head, encoder, dispose };
+  } catch (e) {
+    dispose();
+    throw e;
+  }
+}
+
+/** AdapterHub's head_config.json for a benchmark's head. */
+function headConfig(o: BenchmarkRunOptions, hidden: number, modelName: string, modelType: string) {
+  const heads = {
+    xnli: { head_type: 'classification', num_labels: 3, layers: 2, label2id: { entailment: 0, neutral: 1, contradiction: 2 } },
+    xcopa: { head_type: 'multiple_choice', num_choices: 2, layers: 2, label2id: { '0': 0, '1': 1 } },
+    squad: { head_type: 'question_answering', num_labels: 2, layers: 1, label2id: { start: 0, end: 1 } },
+  }[o.task];
+  return {
+    config: { ...heads, activation_function: 'tanh', use_pooler: false, bias: true, dropout_prob: null },
+    hidden_size: hidden, model_class: null, model_name: modelName, model_type: modelType, name: o.task, version: 'adapters.1.2.0',
+  };
+}
+
+/** Writes the trained task adapter and head where PyTorch users load them: adapterhub/<task>/ (and peft/ for LoRA). */
+async function exportTaskAdapter(o: BenchmarkRunOptions, run: Awaited<ReturnType<typeof buildBenchmarkRun>>): Promise<void> {
+  const config = await readJsonFile(join(o.model, 'config.json'));
+  const modelName = typeof config._name_or_path === 'string' && config._name_or_path ? config._name_or_path : o.model;
+  const modelType = String(config.model_type);
+  const hidden = run.encoder.config.hiddenSize;
+  const adapter = run.taskAdapter as BottleneckAdapter | LoraAdapter;
+  const tensors = await hostTensors(adapter.params);
+  const dir = join(o.out, 'adapterhub', o.task);
+  await saveAdapterHubFolder(dir, adapter, tensors, { modelName, modelType, hiddenSize: hidden });
+  const head = await hostTensors(run.head.params);
+  await writeSafetensors(join(dir, 'model_head.safetensors'), head);
+  await writeTorchStateDict(join(dir, 'pytorch_model_head.bin'), head);
+  await writeJsonAtomic(join(dir, 'head_config.json'), headConfig(o, hidden, modelName, modelType));
+  if (adapter instanceof LoraAdapter) await savePeftLora(join(o.out, 'peft'), adapter, tensors, { modelName, modelType }, o.task === 'squad' ? 'QUESTION_ANS' : 'SEQ_CLS');
+}
+
+/** Trains one benchmark run and writes its run directory (results.json with zero-shot on every target). */
+export async function trainBenchmarkRun(graph: Graph, o: BenchmarkRunOptions, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void; onLoad?(report: LoadReport): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
+  checkBenchmarkOptions(o);
+  if (existsSync(join(o.out, 'config.json'))) throw new OptionError(`--out ${o.out} already holds a run; use --overwrite to replace it, or another --out`);
+  const run = await buildBenchmarkRun(graph, o);
+  callbacks?.onLoad?.(run.report);
+  const fisher: FisherOptions = { labels: o.fisherEstimator, gradients: o.fisherGradients };
+  const trainer = new Trainer(graph, run.m.model, run.m.data, {
+    out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, policy: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
+    fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisher,
+    extraConfig: { benchmark: o, load: run.report },
+    finalEvaluation: () => run.evaluate(callbacks?.onEvaluate),
+  });
+  try {
+    const summary = await trainer.run(callbacks);
+    await exportTaskAdapter(o, run);
+    const results = JSON.parse(await readFile(join(o.out, 'results.json'), 'utf8')) as RunResults;
+    return { summary, results };
+  } finally {
+    trainer.dispose();
+    run.dispose();
+  }
+}
+
+/** The options a benchmark run was made with, or undefined for another kind of run directory. */
+export async function readBenchmarkOptions(dir: string): Promise<BenchmarkRunOptions | undefined> {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) return undefined;
+  return (await readJsonFile(path)).benchmark as BenchmarkRunOptions | undefined;
+}
+
+/**
+ * Re-evaluates a benchmark run's best checkpoint (source dev/test and
+ * zero-shot on `targets`, by default the run's own) and rewrites results.json.
+ */
+export async function evaluateBenchmarkRun(graph: Graph, dir: string, targets?: string[], onLanguage?: (code: string) => void): Promise<RunResults> {
+  const saved = await readBenchmarkOptions(dir);
+  if (!saved) throw new OptionError(`${join(dir, 'config.json')}: not a benchmark run (no 'benchmark' options)`);
+  const o: BenchmarkRunOptions = { ...saved, out: dir, ...(targets ? { targets } : {}) };
+  checkBenchmarkOptions(o);
+  const run = await buildBenchmarkRun(graph, o);
+  try {
+    await restoreBestCheckpoint(graph, dir, run.m.model as TaskModel<unknown>, policy(o.schedule, run.m.model.blocks.length, o.seed).trainsBase);
+    const results = await run.evaluate(onLanguage);
+    await writeJsonAtomic(join(dir, 'results.json'), results);
+    return results;
+  } finally {
+    run.dispose();
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The study config file of `thaw study --config <file>` (JSON, or YAML for a
+ * `.yaml`/`.yml` file): the research's setting on real files in one place.
+ *
+ *   model: xlm-roberta-base/            # Hugging Face checkpoint folder
+ *   tokenizer: xlm-roberta-base/tokenizer.json
+ *   task: xnli                          # xnli | xcopa | squad
+ *   data: XNLI/                         # the benchmark's files
+ *   source: en
+ *   languages:                          # AdapterHub language adapter folders
+ *     en: adapters/en
+ *     de: adapters/de
+ *   targets: [de]                       # default: every language but the source
+ *   schedules: [standard, gu, fun]
+ *   seeds: 3                            # 1…3, or a list
+ *   k: 100
+ *   steps: 1000 … (any run option: batchSize, lr, adapter, reductionFactor, maxLength, …)
+ *
+ * Relative paths are relative to the file's folder. Unknown keys and wrong
+ * types are errors naming the file and the key, so a typo never silently
+ * falls back to a default.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { InputFileError } from '../io/input-error.js';
+import { BENCHMARK_DEFAULTS, type BenchmarkRunOptions } from './run.js';
+import type { BenchmarkName } from './tasks.js';
+
+/** A study of benchmark runs, as a config file describes it (the study folder comes from --out). */
+export interface BenchmarkStudyConfig {
+  schedules: string[];
+  seeds: number[];
+  run: Omit<BenchmarkRunOptions, 'out' | 'schedule' | 'seed'>;
+}
+
+/** Keys of the run options a config may set, with their type. */
+const RUN_KEYS: Record<string, 'string' | 'number' | 'integer'> = {
+  source: 'string', adapter: 'string', reductionFactor: 'number', k: 'integer', steps: 'integer', batchSize: 'integer', lr: 'number',
+  baseLrScale: 'number', trainSize: 'integer', fisherEvery: 'integer', fisherBatches: 'integer', fisherEstimator: 'string',
+  fisherGradients: 'string', evalEvery: 'integer', maxLength: 'integer',
+};
+const OTHER_KEYS = ['model', 'tokenizer', 'task', 'data', 'languages', 'targets', 'schedules', 'seeds'];
+
+/** Reads and checks a study config file. */
+export async function readStudyConfig(path: string): Promise<BenchmarkStudyConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new InputFileError(path, `cannot read: ${(e as Error).message}`);
+  }
+  const yaml = /\.ya?ml$/i.test(path);
+  let raw: unknown;
+  try {
+    raw = yaml ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw new InputFileError(path, `not valid ${yaml ? 'YAML' : 'JSON'}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputFileError(path, 'expected a mapping of study settings (model, tokenizer, task, data, languages, …)');
+  const c = raw as Record<string, unknown>;
+  const unknown = Object.keys(c).find((k) => !OTHER_KEYS.includes(k) && !(k in RUN_KEYS));
+  if (unknown) throw new InputFileError(path, `unknown key '${unknown}'; a study config has ${[...OTHER_KEYS, ...Object.keys(RUN_KEYS)].join(', ')}`);
+  const base = dirname(path);
+  const resolve = (p: string) => (isAbsolute(p) ? p : join(base, p));
+  const required = (key: string): string => {
+    const v = c[key];
+    if (typeof v !== 'string' || !v) throw new InputFileError(path, `'${key}' must be a non-empty string, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const languages = c.languages;
+  if (typeof languages !== 'object' || languages === null || Array.isArray(languages) || !Object.keys(languages).length || !Object.values(languages).every((v) => typeof v === 'string')) {
+    throw new InputFileError(path, "'languages' must map language codes to AdapterHub adapter folders, e.g. {en: adapters/en, de: adapters/de}");
+  }
+  const run: Record<string, unknown> = { ...BENCHMARK_DEFAULTS };
+  for (const [key, type] of Object.entries(RUN_KEYS)) {
+    if (c[key] === undefined) continue;
+    const v = c[key];
+    const ok = type === 'string' ? typeof v === 'string' : type === 'integer' ? Number.isInteger(v) : typeof v === 'number' && Number.isFinite(v);
+    if (!ok) throw new InputFileError(path, `'${key}' must be ${type === 'string' ? 'a string' : type === 'integer' ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
+    run[key] = v;
+  }
+  const source = run.source as string;
+  const langAdapters = Object.fromEntries(Object.entries(languages as Record<string, string>).map(([code, dir]) => [code, resolve(dir)]));
+  const targets = c.targets ?? Object.keys(langAdapters).filter((code) => code !== source);
+  if (!Array.isArray(targets) || !targets.every((t) => typeof t === 'string')) throw new InputFileError(path, `'targets' must be a list of language codes, got ${JSON.stringify(c.targets)}`);
+  const schedules = c.schedules ?? ['standard', 'lpft', 'gu', 'fun', 'rand'];
+  if (!Array.isArray(schedules) || !schedules.length || !schedules.every((s) => typeof s === 'string')) throw new InputFileError(path, `'schedules' must be a non-empty list of schedule names, got ${JSON.stringify(c.schedules)}`);
+  const seeds = c.seeds ?? 3;
+  const seedList = Number.isInteger(seeds) && (seeds as number) > 0 ? Array.from({ length: seeds as number }, (_, i) => i + 1) : seeds;
+  if (!Array.isArray(seedList) || !seedList.length || !seedList.every((s) => Number.isInteger(s) && s >= 0)) throw new InputFileError(path, `'seeds' must be a positive count or a list of seeds, got ${JSON.stringify(c.seeds)}`);
+  return {
+    schedules: schedules as string[],
+    seeds: seedList as number[],
+    run: {
+      ...(run as Omit<BenchmarkRunOptions, 'out' | 'schedule' | 'seed' | 'model' | 'tokenizer' | 'langAdapters' | 'task' | 'data' | 'targets'>),
+      model: resolve(required('model')), tokenizer: resolve(required('tokenizer')), task: required('task') as BenchmarkName, data: resolve(required('data')),
+      langAdapters, targets: targets as string[],
+    },
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * Hugging Face encoder checkpoints: a folder with `config.json` and the
+ * weights as `model.safetensors`, as shards listed by
+ * `model.safetensors.index.json` (`{"weight_map": {tensor: shard file}}`), or
+ * as a PyTorch `pytorch_model.bin`.
+ *
+ * Supported: XLM-R / RoBERTa (`model_type` xlm-roberta or roberta, names
+ * `roberta.*`, positions counted from padding_idx + 1) and BERT / mBERT
+ * (`bert`, names `bert.*`, positions from 0), post-LN, absolute positions,
+ * exact (erf) GELU. Names are mapped onto Thaw's encoder, which already uses
+ * Hugging Face's: the base-model prefix is added when the checkpoint was
+ * saved from a bare model (`embeddings.…`), and the TensorFlow-era
+ * `LayerNorm.gamma`/`beta` become `weight`/`bias`. The load report lists the
+ * encoder weights the files lack (an error: a frozen encoder with random
+ * weights is meaningless) and the tensors nothing uses (pooler, MLM or
+ * classification heads), which are only reported.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Graph } from '@thaw/autograd';
+import { Encoder, type EncoderConfig } from '../model/encoder.js';
+import { InputFileError } from './input-error.js';
+import { openSafetensors, type HostTensor } from './safetensors.js';
+import { readTorchStateDict } from './torch-bin.js';
+
+/** What a checkpoint load found (missing encoder weights are an error, not a report). */
+export interface LoadReport {
+  /** Tensors in the files that the encoder does not use (after renaming), sorted. */
+  unexpected: string[];
+  /** Integer tensors (e.g. position_ids buffers) that were skipped. */
+  skipped: string[];
+  /** The weight files read. */
+  files: string[];
+}
+
+const ARCHITECTURES: Record<string, { prefix: 'roberta' | 'bert'; positionsFromPadding: boolean }> = {
+  'xlm-roberta': { prefix: 'roberta', positionsFromPadding: true },
+  roberta: { prefix: 'roberta', positionsFromPadding: true },
+  bert: { prefix: 'bert', positionsFromPadding: false },
+};
+
+/** Thaw's encoder configuration from a Hugging Face config.json; errors name the file and the field. */
+export function encoderConfigFromHf(path: string, json: Record<string, unknown>): EncoderConfig {
+  const type = json.model_type;
+  const arch = typeof type === 'string' ? ARCHITECTURES[type] : undefined;
+  if (!arch) {
+    throw new InputFileError(path, `model_type ${JSON.stringify(type)} is not supported; Thaw loads ${Object.keys(ARCHITECTURES).join(', ')} encoders${Array.isArray(json.architectures) ? ` (the file names ${json.architectures.join(', ')})` : ''}`);
+  }
+  const int = (field: string, fallback?: number): number => {
+    const v = json[field] ?? fallback;
+    if (!Number.isInteger(v) || (v as number) < 0) throw new InputFileError(path, `${field} must be a non-negative integer, got ${JSON.stringify(json[field])}`);
+    return v as number;
+  };
+  const num = (field: string, fallback: number): number => {
+    const v = json[field] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new InputFileError(path, `${field} must be a non-negative number, got ${JSON.stringify(json[field])}`);
+    return v;
+  };
+  const act = json.hidden_act ?? 'gelu';
+  if (act !== 'gelu') throw new InputFileError(path, `hidden_act '${String(act)}' is not supported; Thaw's encoder uses the exact (erf) GELU, hidden_act 'gelu'`);
+  const positions = json.position_embedding_type ?? 'absolute';
+  if (positions !== 'absolute') throw new InputFileError(path, `position_embedding_type '${String(positions)}' is not supported; Thaw's encoder uses absolute positions`);
+  const hiddenSize = int('hidden_size');
+  const heads = int('num_attention_heads');
+  if (!heads || hiddenSize % heads) throw new InputFileError(path, `hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${heads}`);
+  const padTokenId = int('pad_token_id', arch.positionsFromPadding ? 1 : 0);
+  return {
+    prefix: arch.prefix,
+    vocabSize: int('vocab_size'),
+    hiddenSize,
+    numHiddenLayers: int('num_hidden_layers'),
+    numAttentionHeads: heads,
+    intermediateSize: int('intermediate_size'),
+    maxPositionEmbeddings: int('max_position_embeddings'),
+    typeVocabSize: int('type_vocab_size', 2),
+    layerNormEps: num('layer_norm_eps', 1e-12),
+    hiddenDropoutProb: num('hidden_dropout_prob', 0.1),
+    attentionProbsDropoutProb: num('attention_probs_dropout_prob', 0.1),
+    positionOffset: arch.positionsFromPadding ? padTokenId + 1 : 0,
+    padTokenId,
+  };
+}
+
+/** The encoder name a checkpoint tensor maps to: prefix added to bare-model names, gamma/beta renamed. */
+export function encoderName(prefix: string, name: string): string {
+  const renamed = name.replace(/LayerNorm\.gamma$/, 'LayerNorm.weight').replace(/LayerNorm\.beta$/, 'LayerNorm.bias');
+  return /^(embeddings|encoder)\./.test(renamed) ? `${prefix}.${renamed}` : renamed;
+}
+
+/** Reads a JSON file; errors name the file. */
+export async function readJsonFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new InputFileError(path, `cannot read: ${(e as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new InputFileError(path, `not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputFileError(path, 'expected a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** A source of named tensors read one at a time. */
+interface WeightSource {
+  file: string;
+  names: string[];
+  skipped: string[];
+  read(name: string): Promise<HostTensor>;
+  close(): Promise<void>;
+}
+
+/** The weight files of a checkpoint folder, in the order Hugging Face prefers them. */
+async function weightSources(dir: string): Promise<WeightSource[]> {
+  const index = join(dir, 'model.safetensors.index.json');
+  const single = join(dir, 'model.safetensors');
+  const bin = join(dir, 'pytorch_model.bin');
+  const safetensors = async (file: string): Promise<WeightSource> => {
+    const f = await openSafetensors(file);
+    return { file, names: [...f.entries.keys()], skipped: [...f.skipped], read: (n) => f.read(n), close: () => f.close() };
+  };
+  if (existsSync(index)) {
+    const map = (await readJsonFile(index)).weight_map;
+    if (typeof map !== 'object' || map === null || !Object.values(map).every((v) => typeof v === 'string' && !v.includes('/') && !v.includes('\\'))) {
+      throw new InputFileError(index, 'weight_map must map tensor names to shard file names in the same folder');
+    }
+    const shards = [...new Set(Object.values(map as Record<string, string>))].sort();
+    const sources: WeightSource[] = [];
+    try {
+      for (const shard of shards) {
+        const source = await safetensors(join(dir, shard));
+        sources.push(source);
+        const listed = Object.entries(map as Record<string, string>).filter(([, f]) => f === shard).map(([n]) => n);
+        const absent = listed.find((n) => !source.names.includes(n) && !source.skipped.includes(n));
+        if (absent) throw new InputFileError(index, `lists '${absent}' in ${shard}, which does not hold it`);
+      }
+    } catch (e) {
+      await Promise.all(sources.map((s) => s.close()));
+      throw e;
+    }
+    return sources;
+  }
+  if (existsSync(single)) return [await safetensors(single)];
+  if (existsSync(bin)) {
+    const { tensors, skipped } = await readTorchStateDict(bin);
+    return [{ file: bin, names: [...tensors.keys()], skipped, read: async (n) => tensors.get(n)!, close: async () => undefined }];
+  }
+  throw new InputFileError(dir, 'holds no weights: expected model.safetensors, model.safetensors.index.json with its shards, or pytorch_model.bin');
+}
+
+/**
+ * Loads a Hugging Face encoder checkpoint folder into a new {@link Encoder}
+ * (frozen: a MAD-X base), streaming one tensor at a time to the GPU. Throws
+ * {@link InputFileError} for an unsupported architecture, a weight of the
+ * wrong shape, or missing encoder weights; `report` lists what was unused.
+ */
+export async function loadHfEncoder(graph: Graph, dir: string): Promise<{ encoder: Encoder; report: LoadReport }> {
+  const configPath = join(dir, 'config.json');
+  const config = encoderConfigFromHf(configPath, await readJsonFile(configPath));
+  const sources = await weightSources(dir);
+  const encoder = new Encoder(graph, config, 0);
+  try {
+    const found = new Set<string>();
+    const unexpected: string[] = [];
+    for (const source of sources) {
+      for (const name of source.names) {
+        const target = encoderName(config.prefix, name);
+        const param = encoder.params.get(target);
+        if (!param) {
+          unexpected.push(name);
+          continue;
+        }
+        if (found.has(target)) throw new InputFileError(source.file, `holds '${name}', which another name or file already gave as '${target}'`);
+        const t = await source.read(name);
+        if (t.shape.length !== param.shape.length || t.shape.some((d, i) => d !== param.shape[i])) {
+          throw new InputFileError(source.file, `tensor '${name}' has shape [${t.shape}], but config.json makes '${target}' [${param.shape}]`);
+        }
+        graph.gpu.write(param.buffer, t.data);
+        found.add(target);
+      }
+    }
+    const missing = [...encoder.params.keys()].filter((n) => !found.has(n));
+    const files = sources.map((s) => s.file);
+    if (missing.length) {
+      throw new InputFileError(dir, `the weights lack ${missing.length} encoder tensor(s), e.g. ${missing.slice(0, 3).join(', ')} (read ${files.join(', ')})`);
+    }
+    encoder.setTrainable(false);
+    return { encoder, report: { unexpected: unexpected.sort(), skipped: sources.flatMap((s) => s.skipped), files } };
+  } catch (e) {
+    encoder.dispose();
+    throw e;
+  } finally {
+    await Promise.all(sources.map((s) => s.close()));
+  }
+}

@@ -1,0 +1,251 @@
+// Hugging Face checkpoints, AdapterHub and PEFT adapter folders: what Thaw
+// writes it reads back bit for bit, the real layouts (prefix or not,
+// gamma/beta, shards, .bin, legacy adapter names) load, and every malformed
+// input gives an InputFileError naming the file and the problem.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  InputFileError, LoraAdapter, hostTensors, loadAdapterHubAdapter, loadHfEncoder, loadPeftLora, readSafetensors, readTorchStateDict,
+  saveAdapterHubFolder, savePeftLora, writeSafetensors, type HostTensor,
+} from '../src/index.js';
+import { hfConfigJson, tinyXlmrConfig, writeHfCheckpoint, writeLanguageAdapter } from './support/hf-files.js';
+import { useGraph } from './support/tiny.js';
+
+const graph = useGraph();
+const tmp = () => mkdtemp(join(tmpdir(), 'thaw-real-'));
+
+/** Every tensor equal bit for bit. */
+function expectSameTensors(actual: Map<string, HostTensor>, expected: Map<string, HostTensor>): void {
+  expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
+  for (const [name, t] of expected) {
+    expect(actual.get(name)!.shape, name).toEqual(t.shape);
+    expect(Buffer.from(actual.get(name)!.data.buffer).equals(Buffer.from(t.data.buffer)), name).toBe(true);
+  }
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  const result = await promise.then(() => undefined, (e: unknown) => e as Error);
+  if (!result) throw new Error('expected a rejection');
+  return result;
+}
+
+describe('Hugging Face checkpoints', () => {
+  const config = tinyXlmrConfig(40);
+  const layouts = [
+    { names: 'prefixed', files: 'single' },
+    { names: 'bare', gammaBeta: true, files: 'sharded' },
+    { names: 'prefixed', files: 'bin', extras: true },
+  ] as const;
+  for (const layout of layouts) {
+    it(`loads ${JSON.stringify(layout)} bit for bit, reporting unused tensors`, async () => {
+      const dir = await tmp();
+      const weights = await writeHfCheckpoint(dir, config, 3, layout);
+      const { encoder, report } = await loadHfEncoder(graph(), dir);
+      try {
+        expect(encoder.config).toEqual(config);
+        expectSameTensors(await hostTensors(encoder.params), weights);
+        expect([...encoder.params.values()].every((p) => !p.requiresGrad)).toBe(true);
+        expect(report.unexpected).toEqual('extras' in layout ? ['lm_head.bias', 'roberta.pooler.dense.weight'] : []);
+        expect(report.files.length).toBe(layout.files === 'sharded' ? 2 : 1);
+      } finally {
+        encoder.dispose();
+      }
+    });
+  }
+
+  it('maps a BERT config: bert.* names, positions from 0, two token types', async () => {
+    const bert = tinyXlmrConfig(30, { prefix: 'bert', positionOffset: 0, padTokenId: 0, typeVocabSize: 2, layerNormEps: 1e-12 });
+    const dir = await tmp();
+    const weights = await writeHfCheckpoint(dir, bert, 5, { gammaBeta: true });
+    const { encoder } = await loadHfEncoder(graph(), dir);
+    try {
+      expect(encoder.config).toEqual(bert);
+      expectSameTensors(await hostTensors(encoder.params), weights);
+    } finally {
+      encoder.dispose();
+    }
+  });
+
+  it('refuses malformed checkpoints, naming the file and the problem', async () => {
+    const cases: [string, (dir: string) => Promise<void>, RegExp][] = [
+      ['architecture', async (d) => writeFile(join(d, 'config.json'), JSON.stringify({ ...hfConfigJson(config), model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] })), /config\.json: model_type "gpt2" is not supported; Thaw loads xlm-roberta, roberta, bert encoders \(the file names GPT2LMHeadModel\)/],
+      ['activation', async (d) => writeFile(join(d, 'config.json'), JSON.stringify({ ...hfConfigJson(config), hidden_act: 'gelu_new' })), /config\.json: hidden_act 'gelu_new' is not supported/],
+      ['missing field', async (d) => writeFile(join(d, 'config.json'), JSON.stringify({ ...hfConfigJson(config), hidden_size: undefined })), /config\.json: hidden_size must be a non-negative integer, got undefined/],
+      ['heads', async (d) => writeFile(join(d, 'config.json'), JSON.stringify({ ...hfConfigJson(config), num_attention_heads: 3 })), /hidden_size 16 is not a multiple of num_attention_heads 3/],
+      ['config json', async (d) => writeFile(join(d, 'config.json'), '{"model_type": '), /config\.json: not valid JSON/],
+      ['no weights', async (d) => rm(join(d, 'model.safetensors')), /holds no weights: expected model\.safetensors, model\.safetensors\.index\.json with its shards, or pytorch_model\.bin/],
+      ['missing tensor', async (d) => {
+        const { tensors } = await readSafetensors(join(d, 'model.safetensors'));
+        tensors.delete('roberta.encoder.layer.1.output.dense.weight');
+        await writeSafetensors(join(d, 'model.safetensors'), tensors);
+      }, /the weights lack 1 encoder tensor\(s\), e\.g\. roberta\.encoder\.layer\.1\.output\.dense\.weight/],
+      ['wrong shape', async (d) => {
+        const { tensors } = await readSafetensors(join(d, 'model.safetensors'));
+        tensors.set('roberta.embeddings.word_embeddings.weight', { shape: [41, 16], data: new Float32Array(41 * 16).fill(0.5) });
+        await writeSafetensors(join(d, 'model.safetensors'), tensors);
+      }, /model\.safetensors: tensor 'roberta\.embeddings\.word_embeddings\.weight' has shape \[41,16\], but config\.json makes 'roberta\.embeddings\.word_embeddings\.weight' \[40,16\]/],
+      ['index lies', async (d) => {
+        await writeFile(join(d, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { 'roberta.pooler.dense.weight': 'model.safetensors' } }));
+      }, /model\.safetensors\.index\.json: lists 'roberta\.pooler\.dense\.weight' in model\.safetensors, which does not hold it/],
+      ['index path', async (d) => {
+        await writeFile(join(d, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: '../elsewhere.safetensors' } }));
+      }, /weight_map must map tensor names to shard file names in the same folder/],
+    ];
+    for (const [name, spoil, message] of cases) {
+      const dir = await tmp();
+      await writeHfCheckpoint(dir, config, 7);
+      await spoil(dir);
+      const error = await failure(loadHfEncoder(graph(), dir));
+      expect(error, name).toBeInstanceOf(InputFileError);
+      expect(error.message, name).toMatch(message);
+      expect(error.message.startsWith(dir), name).toBe(true);
+    }
+  });
+});
+
+describe('AdapterHub adapter folders', () => {
+  const config = tinyXlmrConfig(40);
+  const model = { prefix: 'roberta', hiddenSize: 16, layers: 2 };
+
+  it('loads an AdapterHub 1.x folder (pytorch_adapter.bin) under another name, bit for bit', async () => {
+    const dir = await tmp();
+    const weights = await writeLanguageAdapter(dir, 'en', config, 11);
+    const adapter = await loadAdapterHubAdapter(graph(), dir, model, 'de');
+    try {
+      expect(adapter.name).toBe('de');
+      expect('invertible' in adapter && adapter.invertible).toBeTruthy();
+      const renamed = new Map([...weights].map(([n, t]) => [n.replace('.en.', '.de.'), t] as const));
+      expectSameTensors(await hostTensors(adapter.params), renamed);
+    } finally {
+      adapter.dispose();
+    }
+  });
+
+  it('loads a legacy adapter-transformers folder: no version, nested invertible_adapter, old tensor names', async () => {
+    const dir = await tmp();
+    const weights = await writeLanguageAdapter(dir, 'sw', config, 12, true);
+    const adapter = await loadAdapterHubAdapter(graph(), dir, model);
+    try {
+      expectSameTensors(await hostTensors(adapter.params), weights);
+    } finally {
+      adapter.dispose();
+    }
+  });
+
+  it('writes the AdapterHub layout (config keys, both weight files) and reads it back bit for bit', async () => {
+    const dir = await tmp();
+    const weights = await writeLanguageAdapter(dir, 'en', config, 14);
+    const adapter = await loadAdapterHubAdapter(graph(), dir, model);
+    const out = await tmp();
+    await saveAdapterHubFolder(out, adapter, await hostTensors(adapter.params), { modelName: 'tiny-xlm-roberta', modelType: 'xlm-roberta', hiddenSize: 16 });
+    adapter.dispose();
+    const file = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(file)).toEqual(['config', 'hidden_size', 'model_class', 'model_name', 'model_type', 'name', 'version']);
+    expect(Object.keys(file.config as object)).toEqual(Object.keys(file.config as object).sort());
+    expect(file).toMatchObject({ hidden_size: 16, name: 'en', model_type: 'xlm-roberta', version: 'adapters.1.2.0' });
+    expect(file.config).toMatchObject({ architecture: null, mh_adapter: false, output_adapter: true, reduction_factor: 2, non_linearity: 'relu', original_ln_before: true, inv_adapter: 'nice', inv_adapter_reduction_factor: 2 });
+    expectSameTensors((await readSafetensors(join(out, 'adapter.safetensors'))).tensors, weights);
+    expectSameTensors((await readTorchStateDict(join(out, 'pytorch_adapter.bin'))).tensors, weights);
+    const back = await loadAdapterHubAdapter(graph(), out, model);
+    try {
+      expectSameTensors(await hostTensors(back.params), weights);
+    } finally {
+      back.dispose();
+    }
+  });
+
+  it('refuses configs Thaw would compute differently, and broken folders', async () => {
+    const cases: [string, (dir: string, c: Record<string, unknown>) => Promise<void> | void, RegExp][] = [
+      ['leave_out', (_d, c) => { (c.config as Record<string, unknown>).leave_out = [1]; }, /config\.leave_out \[1\] is not supported/],
+      ['ln_before', (_d, c) => { (c.config as Record<string, unknown>).ln_before = true; }, /config\.ln_before is true; Thaw's bottleneck adapters support only false/],
+      ['swish', (_d, c) => { (c.config as Record<string, unknown>).non_linearity = 'swish'; }, /config\.non_linearity 'swish' is not supported/],
+      ['legacy gelu', (_d, c) => { delete c.version; (c.config as Record<string, unknown>).non_linearity = 'gelu'; }, /'gelu_new' \(a file without a 'version' is from adapter-transformers/],
+      ['prefix tuning', (_d, c) => { (c.config as Record<string, unknown>).architecture = 'prefix_tuning'; }, /config\.architecture 'prefix_tuning' is not supported/],
+      ['per-layer rf', (_d, c) => { (c.config as Record<string, unknown>).reduction_factor = { default: 2, '1': 4 }; }, /varies by layer/],
+      ['hidden size', (_d, c) => { c.hidden_size = 768; }, /hidden_size 768 does not match the model's 16/],
+      ['no config object', (_d, c) => { delete c.config; }, /has no 'config' object/],
+      ['no weights', async (d) => rm(join(d, 'pytorch_adapter.bin')), /holds no adapter weights: expected adapter\.safetensors or pytorch_adapter\.bin/],
+      ['missing weight', async (d) => {
+        const { tensors } = await readTorchStateDict(join(d, 'pytorch_adapter.bin'));
+        tensors.delete('roberta.encoder.layer.0.output.adapters.en.adapter_up.bias');
+        await writeSafetensors(join(d, 'adapter.safetensors'), tensors);
+      }, /lacks the weight 'roberta\.encoder\.layer\.0\.output\.adapters\.en\.adapter_up\.bias'/],
+      ['extra weight', async (d) => {
+        const { tensors } = await readTorchStateDict(join(d, 'pytorch_adapter.bin'));
+        tensors.set('roberta.encoder.layer.0.attention.output.adapters.en.adapter_up.bias', { shape: [16], data: new Float32Array(16).fill(0.25) });
+        await writeSafetensors(join(d, 'adapter.safetensors'), tensors);
+      }, /holds 'roberta\.encoder\.layer\.0\.attention\.output\.adapters\.en\.adapter_up\.bias', which the adapter its config describes does not have/],
+      ['not a folder', async (d) => rm(join(d, 'adapter_config.json')), /is not an AdapterHub adapter folder: it has no adapter_config\.json/],
+    ];
+    for (const [name, spoil, message] of cases) {
+      const dir = await tmp();
+      await writeLanguageAdapter(dir, 'en', config, 13);
+      const c = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      await spoil(dir, c);
+      if (name !== 'not a folder') await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(c));
+      const error = await failure(loadAdapterHubAdapter(graph(), dir, model));
+      expect(error, name).toBeInstanceOf(InputFileError);
+      expect(error.message, name).toMatch(message);
+      expect(error.message.startsWith(dir), name).toBe(true);
+    }
+  });
+});
+
+describe('PEFT LoRA folders', () => {
+  const model = { prefix: 'roberta', hiddenSize: 16, layers: 2 };
+
+  /** A LoRA adapter whose B is not zero, saved as a PEFT folder; its weights under Thaw's names. */
+  async function savedLora(dir: string): Promise<Map<string, HostTensor>> {
+    const lora = new LoraAdapter(graph(), 'xnli', { r: 4, alpha: 8 }, model, 3);
+    const weights = await hostTensors(lora.params);
+    for (const t of weights.values()) t.data.forEach((v, i) => (t.data[i] = v + 0.03 * Math.sin(i)));
+    await savePeftLora(dir, lora, weights, { modelName: 'tiny-xlm-roberta', modelType: 'xlm-roberta' }, 'SEQ_CLS');
+    lora.dispose();
+    return weights;
+  }
+
+  it('writes PEFT names and config, and reads them back bit for bit', async () => {
+    const dir = await tmp();
+    const weights = await savedLora(dir);
+    const saved = await readSafetensors(join(dir, 'adapter_model.safetensors'));
+    expect(saved.metadata).toEqual({ format: 'pt' });
+    expect([...saved.tensors.keys()]).toContain('base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight');
+    expect(saved.tensors.get('base_model.model.roberta.encoder.layer.1.attention.self.value.lora_B.weight')!.shape).toEqual([16, 4]);
+    const c = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    expect(c).toMatchObject({ peft_type: 'LORA', task_type: 'SEQ_CLS', r: 4, lora_alpha: 8, target_modules: ['query', 'value'], bias: 'none' });
+    const back = await loadPeftLora(graph(), dir, model, 'xnli');
+    try {
+      expectSameTensors(await hostTensors(back.params), weights);
+      expect(back.config).toEqual({ r: 4, alpha: 8 });
+    } finally {
+      back.dispose();
+    }
+  });
+
+  it('refuses LoRA variants Thaw does not compute, and foreign tensors', async () => {
+    const cases: [string, (dir: string, c: Record<string, unknown>) => Promise<void> | void, RegExp][] = [
+      ['targets', (_d, c) => { c.target_modules = ['query', 'key', 'value']; }, /target_modules \["query","key","value"\] is not supported/],
+      ['dora', (_d, c) => { c.use_dora = true; }, /use_dora is true; Thaw's LoRA supports only false/],
+      ['type', (_d, c) => { c.peft_type = 'IA3'; }, /peft_type "IA3" is not supported; Thaw reads LORA/],
+      ['rank pattern', (_d, c) => { c.rank_pattern = { query: 2 }; }, /rank_pattern \{"query":2\} is not supported/],
+      ['foreign tensor', async (d) => {
+        const { tensors } = await readSafetensors(join(d, 'adapter_model.safetensors'));
+        tensors.set('base_model.model.classifier.dense.weight', { shape: [2], data: new Float32Array([1, 2]) });
+        await writeSafetensors(join(d, 'adapter_model.safetensors'), tensors);
+      }, /tensor 'base_model\.model\.classifier\.dense\.weight' is not a LoRA weight/],
+    ];
+    for (const [name, spoil, message] of cases) {
+      const dir = await tmp();
+      await savedLora(dir);
+      const c = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      await spoil(dir, c);
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(c));
+      const error = await failure(loadPeftLora(graph(), dir, model, 'xnli'));
+      expect(error, name).toBeInstanceOf(InputFileError);
+      expect(error.message, name).toMatch(message);
+    }
+  });
+});

@@ -1,0 +1,205 @@
+// End to end on real formats: a tiny XLM-R-shaped checkpoint with Hugging
+// Face tensor names, its tokenizer.json, AdapterHub MAD-X language adapters
+// for three languages and small XNLI / XCOPA / SQuAD files, all written here
+// in the real layouts, through `thaw train --model … --schedule fun`, then
+// `thaw eval`, then `thaw study --config`.
+import { existsSync, readdirSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HfTokenizer, readAdapterHubFolder, readSafetensors, readTorchStateDict } from '../packages/adapters/src/index.js';
+import { PickleWriter } from '../packages/adapters/src/io/pickle.js';
+import { writeZip } from '../packages/adapters/src/io/zip.js';
+import { tinyXlmrConfig, writeHfCheckpoint, writeLanguageAdapter } from '../packages/adapters/test/support/hf-files.js';
+import { writeXlmrTokenizer } from '../packages/adapters/test/support/tokenizer-files.js';
+import { errorLines, thaw } from './support/thaw.js';
+
+/** Three languages with their own words for the same few meanings; names are shared, as in real text. */
+const LEXICON = {
+  en: { sees: 'sees', helps: 'helps', not: 'not', dog: 'dog', cat: 'cat', because: 'because', rain: 'rain', sun: 'sun', who: 'who', came: 'came' },
+  de: { sees: 'sieht', helps: 'hilft', not: 'nicht', dog: 'hund', cat: 'katze', because: 'weil', rain: 'regen', sun: 'sonne', who: 'wer', came: 'kam' },
+  sw: { sees: 'anaona', helps: 'anasaidia', not: 'hapana', dog: 'mbwa', cat: 'paka', because: 'kwa', rain: 'mvua', sun: 'jua', who: 'nani', came: 'alikuja' },
+} as const;
+type Lang = keyof typeof LEXICON;
+const NAMES = ['anna', 'ben', 'carla', 'dmitri'];
+
+/** A deterministic sentence: name verb [not] animal. */
+function sentence(lang: Lang, i: number, negate: boolean, verb: 'sees' | 'helps' = i % 2 ? 'sees' : 'helps'): string {
+  const w = LEXICON[lang];
+  return [NAMES[i % NAMES.length], negate ? w.not : '', w[verb], i % 3 ? w.dog : w.cat].filter(Boolean).join(' ');
+}
+
+const LABELS = ['entailment', 'neutral', 'contradiction'] as const;
+
+/** XNLI-layout files: the XNLI-MT training TSV, and dev/test TSVs with the MNLI-style header and languages interleaved. */
+async function writeXnli(dir: string): Promise<void> {
+  const pair = (lang: Lang, i: number) => {
+    const label = i % 3;
+    const hypothesis = label === 0 ? sentence(lang, i, false) : label === 2 ? sentence(lang, i, true) : sentence(lang, i, false, i % 2 ? 'helps' : 'sees');
+    return { premise: sentence(lang, i, false), hypothesis, label };
+  };
+  const train = ['premise\thypo\tlabel', ...Array.from({ length: 48 }, (_, i) => {
+    const p = pair('en', i);
+    return `${p.premise}\t${p.hypothesis}\t${p.label === 2 ? 'contradictory' : LABELS[p.label]}`;
+  })];
+  await writeFile(join(dir, 'multinli.train.en.tsv'), `${train.join('\n')}\n`);
+  const header = 'language\tgold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tpromptID\tpairID\tgenre\tlabel1\tlabel2\tlabel3\tlabel4\tlabel5\tsentence1_tokenized\tsentence2_tokenized\tmatch';
+  for (const split of ['dev', 'test']) {
+    const rows = [header];
+    for (let i = 0; i < 12; i++) {
+      for (const lang of Object.keys(LEXICON) as Lang[]) {
+        const p = pair(lang, i + (split === 'test' ? 100 : 50));
+        rows.push([lang, LABELS[p.label], '', '', '', '', p.premise, p.hypothesis, String(i), String(i), 'fiction', LABELS[p.label], '', '', '', '', '', '', 'True'].join('\t'));
+      }
+    }
+    await writeFile(join(dir, `xnli.${split}.tsv`), `${rows.join('\n')}\n`);
+  }
+}
+
+/** COPA-layout files: train.jsonl and val.jsonl (English), and <lang>/test.<lang>.jsonl per language. */
+async function writeXcopa(dir: string): Promise<void> {
+  const item = (lang: Lang, i: number) => {
+    const w = LEXICON[lang];
+    const question = i % 2 ? 'cause' : 'effect';
+    const right = `${NAMES[i % 4]} ${w.sees} ${w.rain}`;
+    const wrong = `${NAMES[(i + 1) % 4]} ${w.helps} ${w.sun}`;
+    const label = i % 3 === 0 ? 1 : 0;
+    return JSON.stringify({ premise: sentence(lang, i, false), choice1: label ? wrong : right, choice2: label ? right : wrong, question, label, idx: i, changed: false });
+  };
+  await writeFile(join(dir, 'train.jsonl'), `${Array.from({ length: 24 }, (_, i) => item('en', i)).join('\n')}\n`);
+  await writeFile(join(dir, 'val.jsonl'), `${Array.from({ length: 8 }, (_, i) => item('en', i + 40)).join('\n')}\n`);
+  for (const lang of Object.keys(LEXICON) as Lang[]) {
+    await mkdir(join(dir, lang), { recursive: true });
+    await writeFile(join(dir, lang, `test.${lang}.jsonl`), `${Array.from({ length: 8 }, (_, i) => item(lang, i + 60)).join('\n')}\n`);
+  }
+}
+
+/** SQuAD v1.1 JSON: train-v1.1.json, dev-v1.1.json (English) and xquad.<lang>.json per language. */
+async function writeSquad(dir: string): Promise<void> {
+  const file = (lang: Lang, from: number, n: number) => {
+    const w = LEXICON[lang];
+    const paragraphs = Array.from({ length: n }, (_, k) => {
+      const i = from + k;
+      const answer = NAMES[i % 4]!;
+      const context = `${sentence(lang, i + 1, false)} . ${answer} ${w.came} ${w.because} ${w.rain} . ${sentence(lang, i + 2, true)}`;
+      return { context, qas: [{ id: `${lang}-${i}`, question: `${w.who} ${w.came}`, answers: [{ text: answer, answer_start: context.indexOf(` ${answer} ${w.came}`) + 1 }] }] };
+    });
+    return JSON.stringify({ version: '1.1', data: [{ title: `t-${lang}`, paragraphs }] });
+  };
+  await writeFile(join(dir, 'train-v1.1.json'), file('en', 0, 24));
+  await writeFile(join(dir, 'dev-v1.1.json'), file('en', 40, 6));
+  for (const lang of Object.keys(LEXICON) as Lang[]) await writeFile(join(dir, `xquad.${lang}.json`), file(lang, 60, 6));
+}
+
+let root: string;
+/** The options every run shares: model, tokenizer, language adapters. */
+let common: string[];
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'thaw-real-e2e-'));
+  const words = new Set([...NAMES, '.', ...Object.values(LEXICON).flatMap((w) => Object.values(w))]);
+  const tokenizerPath = writeXlmrTokenizer(join(root, 'model'), words);
+  const tokenizer = await HfTokenizer.load(tokenizerPath);
+  const config = tinyXlmrConfig(tokenizer.vocabSize);
+  await writeHfCheckpoint(join(root, 'model'), config, 1, { extras: true });
+  for (const [i, lang] of (Object.keys(LEXICON) as Lang[]).entries()) await writeLanguageAdapter(join(root, 'adapters', lang), lang, config, 10 + i, lang === 'sw');
+  for (const [task, write] of [['xnli', writeXnli], ['xcopa', writeXcopa], ['squad', writeSquad]] as const) {
+    await mkdir(join(root, 'data', task), { recursive: true });
+    await write(join(root, 'data', task));
+  }
+  common = ['--model', join(root, 'model'), '--tokenizer', tokenizerPath, ...(Object.keys(LEXICON) as Lang[]).flatMap((l) => ['--lang-adapter', `${l}=${join(root, 'adapters', l)}`])];
+});
+
+/** The options of a short fun run of `task`. */
+const funRun = (task: string, out: string) => [
+  'train', ...common, '--task', task, '--data', join(root, 'data', task), '--schedule', 'fun', '--k', '2', '--steps', '6', '--batch-size', '4',
+  '--eval-every', '3', '--fisher-every', '2', '--fisher-batches', '1', '--max-length', '40', '--lr', '1e-3', '--out', out, '--json',
+];
+
+describe('thaw on real formats (tiny XLM-R, AdapterHub adapters, benchmark files)', () => {
+  for (const task of ['xnli', 'xcopa', 'squad'] as const) {
+    it(`${task}: train --schedule fun, export for PyTorch, eval reproduces the results`, async () => {
+      const out = join(root, 'runs', task);
+      const trained = await thaw(...funRun(task, out));
+      expect(errorLines(trained.stderr).filter((l) => !l.startsWith('loaded ')), trained.stderr).toEqual([]);
+      expect(trained.code, trained.stderr).toBe(0);
+      expect(trained.stderr).toMatch(/loaded .*model\.safetensors; unused: 2 tensor\(s\) \(lm_head\.bias, roberta\.pooler\.dense\.weight\)/);
+      const results = JSON.parse(trained.stdout);
+      expect(results).toMatchObject({ out, task, metric: task === 'squad' ? 'f1' : 'accuracy', source: { lang: 'en' } });
+      expect(Object.keys(results.targets)).toEqual(['de', 'sw']);
+      for (const v of [results.source.dev, results.source.test, results.targets.de, results.targets.sw]) {
+        expect(v).toBeGreaterThanOrEqual(0);
+        expect(v).toBeLessThanOrEqual(1);
+      }
+      // FUN unfroze blocks by tr(F), which the log tracks per block.
+      const log = (await readFile(join(out, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { fisher?: number[] });
+      expect(log.some((e) => e.fisher?.length === 2 && e.fisher.every((x) => x >= 0))).toBe(true);
+      const events = (await readFile(join(out, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { step: number; blocks: number[]; policy: string; scores?: Record<string, number> });
+      expect(events.map((e) => [e.step, e.blocks, e.policy])).toEqual([[0, [1], 'fun'], [2, [0], 'fun']]);
+      expect(Object.keys(events[1]!.scores!)).toEqual(['0', '1']);
+      // The trained task adapter, in AdapterHub's layout, holds the best checkpoint's weights.
+      const exported = join(out, 'adapterhub', task);
+      for (const f of ['adapter_config.json', 'adapter.safetensors', 'pytorch_adapter.bin', 'head_config.json', 'model_head.safetensors', 'pytorch_model_head.bin']) {
+        expect(existsSync(join(exported, f)), f).toBe(true);
+      }
+      const best = (await readSafetensors(join(out, 'checkpoints/best/adapter.safetensors'))).tensors;
+      const folder = await readAdapterHubFolder(exported, { prefix: 'roberta', hiddenSize: 16, layers: 2 });
+      expect(folder.name).toBe(task);
+      for (const [name, t] of folder.tensors) expect(Buffer.from(t.data.buffer).equals(Buffer.from(best.get(name)!.data.buffer)), name).toBe(true);
+      for (const [name, t] of (await readTorchStateDict(join(exported, 'pytorch_model_head.bin'))).tensors) {
+        expect(name.startsWith(`heads.${task}.`), name).toBe(true);
+        expect(Buffer.from(t.data.buffer).equals(Buffer.from(best.get(name)!.data.buffer)), name).toBe(true);
+      }
+      const evaluated = await thaw('eval', out, '--json');
+      expect(evaluated.code, evaluated.stderr).toBe(0);
+      const { out: _out, ...trainedResults } = results;
+      expect(JSON.parse(evaluated.stdout)).toEqual(trainedResults);
+    });
+  }
+
+  it('study --config (YAML) runs each schedule on real files and writes the report', async () => {
+    const config = join(root, 'study.yaml');
+    await writeFile(config, [
+      'model: model', `tokenizer: ${join(root, 'model', 'tokenizer.json')}`, 'task: xnli', 'data: data/xnli', 'source: en',
+      'languages:', '  en: adapters/en', '  de: adapters/de', '  sw: adapters/sw',
+      'schedules: [standard, fun]', 'seeds: 1', 'k: 2', 'steps: 4', 'batchSize: 4', 'evalEvery: 2', 'fisherEvery: 2', 'fisherBatches: 1', 'maxLength: 40', '',
+    ].join('\n'));
+    const out = join(root, 'study');
+    const { stdout, stderr, code } = await thaw('study', '--config', config, '--out', out, '--json');
+    expect(code, stderr).toBe(0);
+    const results = JSON.parse(stdout);
+    expect(results).toMatchObject({ task: 'xnli', source: 'en', targets: ['de', 'sw'], preset: 'config', seeds: [1] });
+    expect(Object.keys(results.schedules)).toEqual(['standard', 'fun']);
+    for (const schedule of ['standard', 'fun']) expect(readdirSync(join(out, 'runs', schedule))).toEqual(['seed-1']);
+    expect(existsSync(join(out, 'report.html'))).toBe(true);
+  });
+
+  it('bad input: a one-line error naming the option or file, exit code 1, nothing written', async () => {
+    const out = join(root, 'runs', 'bad');
+    // A language adapter whose weights file asks the unpickler to run a shell command.
+    const hostile = join(root, 'adapters', 'de-hostile');
+    await cp(join(root, 'adapters', 'de'), hostile, { recursive: true });
+    await rm(join(hostile, 'pytorch_adapter.bin'));
+    const pickle = new PickleWriter().global('os', 'system').mark().string(`touch ${join(root, 'pwned')}`).tuple().reduce().stop();
+    await writeZip(join(hostile, 'pytorch_adapter.bin'), [{ name: 'archive/data.pkl', data: pickle }, { name: 'archive/version', data: Buffer.from('3\n') }]);
+    const cases: [string[], RegExp][] = [
+      [[...funRun('xnli', out).map((a) => a.replace(join(root, 'adapters', 'de'), hostile))], /de-hostile\/pytorch_adapter\.bin: archive\/data\.pkl: global os\.system is not allowed/],
+      [['train', '--model', join(root, 'model'), '--task', 'xnli', '--data', join(root, 'data', 'xnli'), '--out', out], /--model needs --tokenizer/],
+      [[...funRun('xnli', out), '--lang-adapter', 'fr'], /--lang-adapter.*expected <language code>=<adapter folder>/],
+      [[...funRun('xnli', out), '--targets', 'de,fr'], /--lang-adapter: no language adapter for 'fr'; give --lang-adapter fr=<AdapterHub folder>/],
+      [[...funRun('xcopa', out).map((a) => (a === join(root, 'data', 'xcopa') ? join(root, 'data', 'xnli') : a))], /--data .*: no xcopa train file for 'en': looked for train\.jsonl, COPA\/train\.jsonl/],
+      [[...funRun('xnli', out), '--base', 'somewhere'], /--base applies to the built-in suite; with --model use --lang-adapter, --data and --max-length/],
+      [['train', '--task', 'squad', '--out', out], /--task squad is a benchmark on real files; give --model, --tokenizer, --lang-adapter and --data too/],
+      [['study', '--config', join(root, 'model', 'config.json'), '--out', out], /config\.json: unknown key 'architectures'; a study config has model, tokenizer/],
+    ];
+    for (const [args, message] of cases) {
+      const { stderr, code } = await thaw(...args);
+      expect(code, args.join(' ')).toBe(1);
+      const lines = errorLines(stderr);
+      expect(lines[0], args.join(' ')).toMatch(message);
+      expect(existsSync(out), args.join(' ')).toBe(false);
+    }
+    expect(existsSync(join(root, 'pwned'))).toBe(false);
+  });
+});
