@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  BottleneckAdapter, Encoder, SUITE_TASKS, Trainer, WordTokenizer, exampleOf, qaMeanings, spanF1, suiteLanguages, taskModel, type Language, type TaskBatch, type TaskName,
+  BottleneckAdapter, Encoder, RUN_DEFAULTS, SHIPPED_SUITE, SUITE_TASKS, Trainer, WordTokenizer, checkRunOptions, exampleOf, loadBase, qaMeanings, spanF1, suiteLanguages, taskModel, type Language, type TaskBatch, type TaskName,
 } from '../src/index.js';
 import { tinyConfig, useGraph } from './support/tiny.js';
 
@@ -75,6 +75,20 @@ describe('task encodings', () => {
 describe('suite tasks through the trainer', () => {
   const graph = useGraph();
 
+  it('loads the shipped base with its own dropout, or with the dropout a run asks for', async () => {
+    const own = await loadBase(graph(), SHIPPED_SUITE.base);
+    const off = await loadBase(graph(), SHIPPED_SUITE.base, 0);
+    try {
+      expect([own.encoder.config.hiddenDropoutProb, own.encoder.config.attentionProbsDropoutProb]).toEqual([0.1, 0.1]);
+      expect([off.encoder.config.hiddenDropoutProb, off.encoder.config.attentionProbsDropoutProb]).toEqual([0, 0]);
+      expect(RUN_DEFAULTS.dropout).toBe(0);
+      expect(() => checkRunOptions({ ...RUN_DEFAULTS, out: 'x', dropout: 1 })).toThrow('--dropout must be in [0, 1), got 1');
+    } finally {
+      own.dispose();
+      off.dispose();
+    }
+  });
+
   for (const [name, sequence, fisher] of [['nli', 34, 'batch-mean'], ['copa', 24, 'per-example'], ['qa', 32, 'batch-mean']] as [TaskName, number, 'batch-mean' | 'per-example'][]) {
     it(`${name}: trains the task adapter on the source and evaluates every language with its own adapter`, async () => {
       const g = graph();
@@ -84,7 +98,7 @@ describe('suite tasks through the trainer', () => {
       const encoder = new Encoder(g, config, 1);
       const languageAdapters = new Map(languages.map((l, i) => [l.code, new BottleneckAdapter(g, l.code, { architecture: 'seq_bn', reductionFactor: 2, invertible: { reductionFactor: 2 } }, model, 10 + i)] as const));
       const taskAdapter = new BottleneckAdapter(g, name, { architecture: 'seq_bn', reductionFactor: 4 }, model, 20);
-      const head = task.head(g, config.hiddenSize, 21);
+      const head = task.head(g, config.hiddenSize, 21, 0.1);
       const test = (task.meanings as (s: number, n: number) => unknown[])(99, 12);
       const m = taskModel({
         encoder, languageAdapters, source: 'src', taskAdapter, head,

@@ -49,6 +49,14 @@ function positiveNumber(name: string) {
   };
 }
 
+function dropoutRate(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!(n >= 0 && n < 1)) throw new InvalidArgumentError(`${name} must be in [0, 1).`);
+    return n;
+  };
+}
+
 function adapterOptions(cmd: Command): AdapterOptions {
   const o = cmd.optsWithGlobals<{ backend?: string; device?: string }>();
   return resolveAdapterOptions({ ...(o.backend ? { backend: o.backend } : {}), ...(o.device ? { adapter: o.device } : {}) });
@@ -219,6 +227,7 @@ export function buildProgram(io: Io = processIo): Command {
       .option('--batch-size <n>', 'examples per step', positiveInt('--batch-size'), d(RUN_DEFAULTS.batchSize))
       .option('--lr <rate>', 'peak learning rate (linear decay)', positiveNumber('--lr'), d(RUN_DEFAULTS.lr))
       .option('--base-lr-scale <x>', 'under the full schedule, the base trains at lr × this', positiveNumber('--base-lr-scale'), d(RUN_DEFAULTS.baseLrScale))
+      .option('--dropout <p>', 'suite only: dropout in the base\'s layers and the head while the task trains', dropoutRate('--dropout'), d(RUN_DEFAULTS.dropout))
       .option('--train-size <n>', 'source-language training examples (low-data runs use few)', positiveInt('--train-size'), d(RUN_DEFAULTS.trainSize))
       .option('--dev-size <n>', 'source dev examples (model selection)', positiveInt('--dev-size'), d(RUN_DEFAULTS.devSize))
       .option('--test-size <n>', 'test examples per language', positiveInt('--test-size'), d(RUN_DEFAULTS.testSize))
@@ -252,7 +261,7 @@ export function buildProgram(io: Io = processIo): Command {
   type BenchmarkFlags = { model?: string; tokenizer?: string; langAdapter?: Record<string, string>; data?: string; maxLength?: number; reductionFactor?: number };
   /** Options that only runs on real checkpoints take, and those only suite runs take. */
   const BENCHMARK_ONLY = ['tokenizer', 'langAdapter', 'data', 'maxLength', 'reductionFactor'];
-  const SUITE_ONLY = ['base', 'langAdapters', 'sequence', 'devSize', 'testSize'];
+  const SUITE_ONLY = ['base', 'langAdapters', 'sequence', 'devSize', 'testSize', 'dropout'];
   const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   /** A benchmark run's options: its defaults, overridden by the options given on the command line. */
   const benchmarkRun = (opts: RunFlags & BenchmarkFlags & { out: string; schedule: string; seed: number }, cmd: Command): BenchmarkRunOptions => {
@@ -330,7 +339,7 @@ export function buildProgram(io: Io = processIo): Command {
   runOptions(program
     .command('study')
     .description('the main job: task adapters under each schedule over several seeds, zero-shot on every target, tr(F) statistics vs transfer, report.html')
-    .addOption(new Option('--preset <name>', 'smoke (seconds), default (about 20 min on a 2-core CPU), full (hours on a CPU)').choices(['smoke', 'default', 'full']).default('default'))
+    .addOption(new Option('--preset <name>', 'smoke (minutes, for tests), default (standard vs fun, two seeds: about 16 min on a 2-core CPU), full (every schedule, three seeds: hours on a CPU)').choices(['smoke', 'default', 'full']).default('default'))
     .option('--out <dir>', 'study directory', 'thaw-study')
     .option('--schedules <names>', 'schedules, comma-separated (default: the preset\'s)', (v: string) => v.split(','))
     .option('--seeds <n>', 'seeds 1…n (default: the preset\'s)', positiveInt('--seeds'))

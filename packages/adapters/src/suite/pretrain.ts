@@ -111,8 +111,12 @@ export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?:
   }
 }
 
-/** Loads a base written by {@link pretrainBase}; errors name the file and the tensor. */
-export async function loadBase(graph: Graph, dir: string): Promise<BaseModel> {
+/**
+ * Loads a base written by {@link pretrainBase}; errors name the file and the
+ * tensor. `dropout`, when given, replaces the base's hidden and attention
+ * dropout (what its layers do when a task trains on top of them).
+ */
+export async function loadBase(graph: Graph, dir: string, dropout?: number): Promise<BaseModel> {
   const metaPath = join(dir, 'model.json');
   let meta: { encoder: EncoderConfig; vocabulary: string[] };
   try {
@@ -133,7 +137,8 @@ export async function loadBase(graph: Graph, dir: string): Promise<BaseModel> {
     throw new OptionError((e as Error).message);
   }
   const tokenizer = new WordTokenizer(meta.vocabulary);
-  const encoder = new Encoder(graph, meta.encoder, 0);
+  const config = dropout === undefined ? meta.encoder : { ...meta.encoder, hiddenDropoutProb: dropout, attentionProbsDropoutProb: dropout };
+  const encoder = new Encoder(graph, config, 0);
   const head = new MaskedLmHead(graph, meta.encoder.hiddenSize, encoder.param('roberta.embeddings.word_embeddings.weight'), meta.encoder.layerNormEps, 0);
   for (const [name, t] of [...encoder.params, ...head.params]) {
     const saved = tensors.get(name);

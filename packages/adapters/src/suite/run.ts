@@ -25,7 +25,7 @@ import { writeJsonAtomic } from '../train/run-dir.js';
 import { restoreBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import { LANGUAGE_ADAPTER, loadBase, type BaseModel } from './pretrain.js';
 import { taskModel } from './task-model.js';
-import { suiteTask, type TaskName } from './tasks.js';
+import { HEAD_DROPOUT, suiteTask, type TaskName } from './tasks.js';
 
 /** The base model and language adapters shipped with Thaw (see docs/suite.md for how they were made). */
 export const SHIPPED_SUITE = {
@@ -52,6 +52,13 @@ export interface SuiteRunOptions {
    * smaller rate than new adapters: at the adapters' rate the base forgets).
    */
   baseLrScale: number;
+  /**
+   * Dropout in the base's layers and in the head while the task trains (the
+   * shipped base was pretrained with 0.1). 0 by default: with dropout, NLI
+   * through the suite's small frozen base learned markedly slower
+   * (docs/results.md).
+   */
+  dropout: number;
   /** Training items of the source language (low-data runs use few). */
   trainSize: number;
   devSize: number;
@@ -76,7 +83,7 @@ export interface SuiteRunOptions {
 
 /** The suite's defaults for a run (those of `thaw train`). */
 export const RUN_DEFAULTS: Omit<SuiteRunOptions, 'out'> = {
-  task: 'nli', schedule: 'standard', adapter: 'seq_bn', k: 100, steps: 600, batchSize: 32, lr: 2e-3, baseLrScale: 0.1,
+  task: 'nli', schedule: 'standard', adapter: 'seq_bn', k: 100, steps: 600, batchSize: 32, lr: 2e-3, baseLrScale: 0.1, dropout: 0,
   trainSize: 6000, devSize: 300, testSize: 600, seed: 1, fisherEvery: 25, fisherBatches: 2,
   fisherEstimator: 'argmax', fisherGradients: 'batch-mean', evalEvery: 100, sequence: 32,
   base: SHIPPED_SUITE.base, languageAdapters: SHIPPED_SUITE.languageAdapters,
@@ -98,6 +105,7 @@ export function checkRunOptions(o: SuiteRunOptions): void {
   if (!TASK_ADAPTER_TYPES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${TASK_ADAPTER_TYPES.join(', ')}`);
   if (!Number.isInteger(o.k) || o.k < 1) throw new OptionError(`--k must be a positive integer, got ${o.k}`);
   if (!(o.baseLrScale > 0)) throw new OptionError(`--base-lr-scale must be a positive number, got ${o.baseLrScale}`);
+  if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) throw new OptionError(`--dropout must be in [0, 1), got ${o.dropout}`);
   const languages = [o.source, ...o.targets];
   suiteLanguages(languages);
   if (o.targets.includes(o.source)) throw new OptionError(`--targets must not include the source language '${o.source}'`);
@@ -146,7 +154,7 @@ export async function loadLanguageAdapter(graph: Graph, dir: string, code: strin
 /** A suite run's model built from its options, ready to train or to evaluate. */
 async function buildRun(graph: Graph, o: SuiteRunOptions) {
   const task = suiteTask(o.task);
-  const base = await loadBase(graph, o.base);
+  const base = await loadBase(graph, o.base, o.dropout);
   const c = base.encoder.config;
   if (o.sequence + c.positionOffset > c.maxPositionEmbeddings) {
     base.dispose();
@@ -162,7 +170,8 @@ async function buildRun(graph: Graph, o: SuiteRunOptions) {
     throw e;
   }
   const adapter = taskAdapter(graph, o, { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers });
-  const head = task.head(graph, c.hiddenSize, o.seed + 29);
+  // Runs made before the option existed trained with the base's own dropout and AdapterHub's head dropout.
+  const head = task.head(graph, c.hiddenSize, o.seed + 29, o.dropout ?? HEAD_DROPOUT);
   const languages = new Map(suiteLanguages(codes).map((l) => [l.code, l]));
   const model = taskModel({
     encoder: base.encoder, languageAdapters: adapters, source: o.source, taskAdapter: adapter, head,
