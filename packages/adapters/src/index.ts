@@ -18,7 +18,7 @@ export { readTorchStateDict, writeTorchStateDict } from './io/torch-bin.js';
 export { loadHfEncoder, encoderConfigFromHf, encoderName, type LoadReport } from './io/hf-checkpoint.js';
 export { readAdapterHubFolder, loadAdapterHubAdapter, saveAdapterHubFolder, type AdapterHubContents, type AdapterModel, type SavedModelInfo } from './io/adapterhub.js';
 export { loadPeftLora, savePeftLora } from './io/peft.js';
-export { Trainer, NonFiniteError, hostTensors, restoreBestCheckpoint, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
+export { Trainer, NonFiniteError, hostTensors, reevaluateBestCheckpoint, type RebuiltRun, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
 export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstToken, type Pooling } from './heads/heads.js';
 export { meaning, meanings, entity, NAMES, NOUNS, ADJECTIVES, VERBS, type Meaning, type Entity, type EntityClass } from './data/meanings.js';
 export { Language, LANGUAGES, FUNCTION_TOKENS, OptionError, suiteLanguages, type LanguageSpec } from './data/languages.js';

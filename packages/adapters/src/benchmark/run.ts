@@ -28,7 +28,7 @@ import { writeTorchStateDict } from '../io/torch-bin.js';
 import { policy } from '../schedules/policies.js';
 import { taskModel } from '../suite/task-model.js';
 import { writeJsonAtomic } from '../train/run-dir.js';
-import { hostTensors, restoreBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
+import { hostTensors, reevaluateBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import type { FisherOptions } from '../fisher/traces.js';
 import { benchmarkFile, benchmarkTask, type BenchmarkName, type Encoding } from './tasks.js';
 
@@ -245,12 +245,5 @@ export async function evaluateBenchmarkRun(graph: Graph, dir: string, targets?: 
   const o: BenchmarkRunOptions = { ...saved, out: dir, ...(targets ? { targets } : {}) };
   checkBenchmarkOptions(o);
   const run = await buildBenchmarkRun(graph, o);
-  try {
-    await restoreBestCheckpoint(graph, dir, run.m.model as TaskModel<unknown>, policy(o.schedule, run.m.model.blocks.length, o.seed).trainsBase);
-    const results = await run.evaluate(onLanguage);
-    await writeJsonAtomic(join(dir, 'results.json'), results);
-    return results;
-  } finally {
-    run.dispose();
-  }
+  return reevaluateBestCheckpoint(graph, dir, { model: run.m.model as TaskModel<unknown>, evaluate: run.evaluate, dispose: run.dispose }, o.schedule, o.seed, onLanguage);
 }

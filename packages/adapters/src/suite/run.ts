@@ -21,8 +21,7 @@ import { OptionError, suiteLanguages } from '../data/languages.js';
 import type { FisherOptions } from '../fisher/traces.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { policy } from '../schedules/policies.js';
-import { writeJsonAtomic } from '../train/run-dir.js';
-import { restoreBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
+import { reevaluateBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import { LANGUAGE_ADAPTER, loadBase, type BaseModel } from './pretrain.js';
 import { taskModel } from './task-model.js';
 import { HEAD_DROPOUT, suiteTask, type TaskName } from './tasks.js';
@@ -247,12 +246,5 @@ export async function evaluateSuiteRun(graph: Graph, dir: string, targets?: stri
   const o: SuiteRunOptions = { ...saved, out: dir, ...(targets ? { targets } : {}) };
   checkRunOptions(o);
   const run = await buildRun(graph, o);
-  try {
-    await restoreBestCheckpoint(graph, dir, run.model.model as TaskModel<unknown>, policy(o.schedule, run.model.model.blocks.length, o.seed).trainsBase);
-    const results = await run.evaluate(onLanguage);
-    await writeJsonAtomic(join(dir, 'results.json'), results);
-    return results;
-  } finally {
-    run.dispose();
-  }
+  return reevaluateBestCheckpoint(graph, dir, { model: run.model.model as TaskModel<unknown>, evaluate: run.evaluate, dispose: run.dispose }, o.schedule, o.seed, onLanguage);
 }

@@ -22,6 +22,7 @@ import { OptionError } from '../data/languages.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../io/safetensors.js';
 import type { ForwardMode } from '../model/encoder.js';
 import { UnfreezeSchedule, type UnfreezeEvent, type UnfreezeTiming } from '../schedules/algorithm1.js';
+import { policy } from '../schedules/policies.js';
 import { appendJsonLine, swapFolder, truncateJsonLines, writeJsonAtomic } from './run-dir.js';
 
 /** What the trainer needs of a model: its parameters by role, a loss and eval logits. */
@@ -141,21 +142,36 @@ export async function hostTensors(tensors: Iterable<[string, Tensor]>): Promise<
   return out;
 }
 
+/** A run's model rebuilt from its options, with its evaluation (thaw eval). */
+export interface RebuiltRun {
+  model: TaskModel<unknown>;
+  evaluate(onLanguage?: (code: string) => void): Promise<RunResults>;
+  dispose(): void;
+}
+
 /**
  * Writes a finished run's best checkpoint (`<dir>/checkpoints/best/adapter.safetensors`)
- * into `model` as the trainer saved it: the checkpoint tensors, and the base
- * too when `withBase` (a schedule that trains it). Errors name the file.
+ * into a rebuilt model as the trainer saved it (the base too when the
+ * schedule trains it), evaluates it, rewrites results.json, and disposes the
+ * model. Errors name the file.
  */
-export async function restoreBestCheckpoint(graph: Graph, dir: string, model: TaskModel<unknown>, withBase: boolean): Promise<void> {
-  const path = join(dir, 'checkpoints/best/adapter.safetensors');
-  if (!existsSync(path)) throw new OptionError(`${path}: the run has no best checkpoint yet`);
-  const { tensors } = await readSafetensors(path);
-  const checkpoint = new Map(model.checkpoint);
-  if (withBase) for (const p of model.base) checkpoint.set(p.name, p);
-  for (const [name, t] of checkpoint) {
-    const value = tensors.get(name);
-    if (!value || value.data.length !== t.size) throw new OptionError(`${path}: tensor '${name}' is missing or not of shape [${t.shape}]`);
-    graph.gpu.write(t.buffer, value.data);
+export async function reevaluateBestCheckpoint(graph: Graph, dir: string, run: RebuiltRun, schedule: string, seed: number, onLanguage?: (code: string) => void): Promise<RunResults> {
+  try {
+    const path = join(dir, 'checkpoints/best/adapter.safetensors');
+    if (!existsSync(path)) throw new OptionError(`${path}: the run has no best checkpoint yet`);
+    const { tensors } = await readSafetensors(path);
+    const checkpoint = new Map(run.model.checkpoint);
+    if (policy(schedule, run.model.blocks.length, seed).trainsBase) for (const p of run.model.base) checkpoint.set(p.name, p);
+    for (const [name, t] of checkpoint) {
+      const value = tensors.get(name);
+      if (!value || value.data.length !== t.size) throw new OptionError(`${path}: tensor '${name}' is missing or not of shape [${t.shape}]`);
+      graph.gpu.write(t.buffer, value.data);
+    }
+    const results = await run.evaluate(onLanguage);
+    await writeJsonAtomic(join(dir, 'results.json'), results);
+    return results;
+  } finally {
+    run.dispose();
   }
 }
 
