@@ -183,12 +183,22 @@ describe('thaw on real formats (tiny XLM-R, AdapterHub adapters, benchmark files
     await rm(join(hostile, 'pytorch_adapter.bin'));
     const pickle = new PickleWriter().global('os', 'system').mark().string(`touch ${join(root, 'pwned')}`).tuple().reduce().stop();
     await writeZip(join(hostile, 'pytorch_adapter.bin'), [{ name: 'archive/data.pkl', data: pickle }, { name: 'archive/version', data: Buffer.from('3\n') }]);
+    // XTREME's copies of test sets come without answers: refused before training.
+    const unanswered = join(root, 'data', 'squad-unanswered');
+    await cp(join(root, 'data', 'squad'), unanswered, { recursive: true });
+    const xquad = JSON.parse(await readFile(join(unanswered, 'xquad.sw.json'), 'utf8')) as { data: { paragraphs: { qas: { answers: unknown[] }[] }[] }[] };
+    for (const p of xquad.data[0]!.paragraphs) for (const q of p.qas) q.answers = [];
+    await writeFile(join(unanswered, 'xquad.sw.json'), JSON.stringify(xquad));
+    const badConfig = join(root, 'bad-study.json');
+    await writeFile(badConfig, JSON.stringify({ model: 'model', tokenizer: join(root, 'model', 'tokenizer.json'), task: 'xnli', data: 'data/xnli', languages: { en: 'adapters/en', de: 'adapters/de' }, fisherEstimator: 'argmx' }));
     const cases: [string[], RegExp][] = [
+      [[...funRun('squad', out).map((a) => (a === join(root, 'data', 'squad') ? unanswered : a))], /xquad\.sw\.json: question 'sw-60' has no answer; scoring needs the gold answers/],
+      [['study', '--config', badConfig, '--out', out], /--fisher-estimator: unknown estimator 'argmx'; choose argmax, sample/],
       [[...funRun('xnli', out).map((a) => a.replace(join(root, 'adapters', 'de'), hostile))], /de-hostile\/pytorch_adapter\.bin: archive\/data\.pkl: global os\.system is not allowed/],
       [['train', '--model', join(root, 'model'), '--task', 'xnli', '--data', join(root, 'data', 'xnli'), '--out', out], /--model needs --tokenizer/],
       [[...funRun('xnli', out), '--lang-adapter', 'fr'], /--lang-adapter.*expected <language code>=<adapter folder>/],
       [[...funRun('xnli', out), '--targets', 'de,fr'], /--lang-adapter: no language adapter for 'fr'; give --lang-adapter fr=<AdapterHub folder>/],
-      [[...funRun('xcopa', out).map((a) => (a === join(root, 'data', 'xcopa') ? join(root, 'data', 'xnli') : a))], /--data .*: no xcopa train file for 'en': looked for train\.jsonl, COPA\/train\.jsonl/],
+      [[...funRun('xcopa', out).map((a) => (a === join(root, 'data', 'xcopa') ? join(root, 'data', 'xnli') : a))], /--data .*: no xcopa train file for 'en': looked for en\/train\.en\.jsonl, train\.jsonl, COPA\/train\.jsonl/],
       [[...funRun('xnli', out), '--base', 'somewhere'], /--base applies to the built-in suite; with --model use --lang-adapter, --data and --max-length/],
       [['train', '--task', 'squad', '--out', out], /--task squad is a benchmark on real files; give --model, --tokenizer, --lang-adapter and --data too/],
       [['study', '--config', join(root, 'model', 'config.json'), '--out', out], /config\.json: unknown key 'architectures'; a study config has model, tokenizer/],
@@ -201,5 +211,11 @@ describe('thaw on real formats (tiny XLM-R, AdapterHub adapters, benchmark files
       expect(existsSync(out), args.join(' ')).toBe(false);
     }
     expect(existsSync(join(root, 'pwned'))).toBe(false);
+    // --overwrite never deletes a folder that is not a Thaw run, such as the model's.
+    const model = join(root, 'model');
+    const { stderr, code } = await thaw(...funRun('xnli', model), '--overwrite');
+    expect(code).toBe(1);
+    expect(errorLines(stderr)[0]).toMatch(/--out .*model holds a config\.json that Thaw did not write \(a model folder\?\); choose another --out/);
+    expect(existsSync(join(model, 'model.safetensors'))).toBe(true);
   });
 });

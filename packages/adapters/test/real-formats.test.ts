@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  InputFileError, LoraAdapter, hostTensors, loadAdapterHubAdapter, loadHfEncoder, loadPeftLora, readSafetensors, readTorchStateDict,
+  InputFileError, LoraAdapter, hostTensors, loadAdapterHubAdapter, readAdapterHubFolder, loadHfEncoder, loadPeftLora, readSafetensors, readTorchStateDict,
   saveAdapterHubFolder, savePeftLora, writeSafetensors, type HostTensor,
 } from '../src/index.js';
 import { hfConfigJson, tinyXlmrConfig, writeHfCheckpoint, writeLanguageAdapter } from './support/hf-files.js';
@@ -135,6 +135,16 @@ describe('AdapterHub adapter folders', () => {
     }
   });
 
+  it('reads a legacy gelu_orig as the exact GELU, as AdapterHub renames it', async () => {
+    const dir = await tmp();
+    await writeLanguageAdapter(dir, 'sw', config, 15, true);
+    const c = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as { config: Record<string, unknown> };
+    c.config.non_linearity = 'gelu_orig';
+    await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(c));
+    const contents = await readAdapterHubFolder(dir, model);
+    expect(contents.kind === 'bottleneck' && contents.config.nonLinearity).toBe('gelu');
+  });
+
   it('writes the AdapterHub layout (config keys, both weight files) and reads it back bit for bit', async () => {
     const dir = await tmp();
     const weights = await writeLanguageAdapter(dir, 'en', config, 14);
@@ -220,6 +230,20 @@ describe('PEFT LoRA folders', () => {
     try {
       expectSameTensors(await hostTensors(back.params), weights);
       expect(back.config).toEqual({ r: 4, alpha: 8 });
+    } finally {
+      back.dispose();
+    }
+  });
+
+  it('reads a folder saved from a bare base model (names without the roberta. prefix)', async () => {
+    const dir = await tmp();
+    const weights = await savedLora(dir);
+    const path = join(dir, 'adapter_model.safetensors');
+    const saved = (await readSafetensors(path)).tensors;
+    await writeSafetensors(path, new Map([...saved].map(([n, t]) => [n.replace('base_model.model.roberta.', 'base_model.model.'), t] as const)));
+    const back = await loadPeftLora(graph(), dir, model, 'xnli');
+    try {
+      expectSameTensors(await hostTensors(back.params), weights);
     } finally {
       back.dispose();
     }

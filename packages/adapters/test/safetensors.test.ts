@@ -99,6 +99,7 @@ describe('safetensors', () => {
       expect((error as Error).message.startsWith(`${path}: `), name).toBe(true);
     }
     await expect(readSafetensors(join(dir, 'missing.safetensors'))).rejects.toThrow(/missing\.safetensors: cannot read/);
+    await expect(readSafetensors(dir)).rejects.toThrow(`${dir}: is not a file`);
   });
 
   it('opens a file without reading its tensors, then reads one by its range, aligned or not', async () => {
@@ -120,6 +121,18 @@ describe('safetensors', () => {
     } finally {
       await file.close();
     }
+  });
+
+  it('accepts an empty tensor that shares its offset with the next one, whatever the header order', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-st-'));
+    const path = join(dir, 'empty-first.safetensors');
+    const data = Buffer.alloc(8);
+    data.writeFloatLE(1.25, 0);
+    data.writeFloatLE(-3, 4);
+    await writeFile(path, rawFile({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, e: { dtype: 'F32', shape: [0], data_offsets: [0, 0] } }, data));
+    const { tensors } = await readSafetensors(path);
+    expect([...tensors.get('w')!.data]).toEqual([1.25, -3]);
+    expect(tensors.get('e')!.shape).toEqual([0]);
   });
 
   it('round-trips NaN, infinities and −0 bit for bit', async () => {

@@ -291,6 +291,35 @@ describe('torch.save state dicts: malformed input', () => {
     await expectRejected(path, "two entries named 'archive/data/0'");
   });
 
+  it('two directory entries sharing one local header (an overlapping zip bomb)', async () => {
+    const path = await archive({ 'data.pkl': statePickle([weight]), 'data/0': weightBytes, 'data/1': weightBytes });
+    const bytes = await readFile(path);
+    const first = bytes.readUInt32LE(centralRecord(bytes, 'archive/data/0') + 42);
+    bytes.writeUInt32LE(first, centralRecord(bytes, 'archive/data/1') + 42);
+    await writeFile(path, bytes);
+    await expectRejected(path, "entries 'archive/data/0' and 'archive/data/1' share the local header at byte");
+  });
+
+  it('a directory entry pointing at another entry\'s local header', async () => {
+    const path = await archive({ 'data.pkl': statePickle([weight]), 'data/0': weightBytes, 'data/1': weightBytes });
+    const bytes = await readFile(path);
+    // Swap the two storages' local header offsets: each name now points at the other's header.
+    const [a, b] = [centralRecord(bytes, 'archive/data/0') + 42, centralRecord(bytes, 'archive/data/1') + 42];
+    const [offsetA, offsetB] = [bytes.readUInt32LE(a), bytes.readUInt32LE(b)];
+    bytes.writeUInt32LE(offsetB, a);
+    bytes.writeUInt32LE(offsetA, b);
+    await writeFile(path, bytes);
+    await expectRejected(path, "entry 'archive/data/0' points at the local header of 'archive/data/1'");
+  });
+
+  it('many names over one storage: tied views are read once, a flood is refused', async () => {
+    const tied = await archive({ 'data.pkl': statePickle([weight, { ...weight, name: 'w.tied' }]), 'data/0': weightBytes });
+    const { tensors } = await readTorchStateDict(tied);
+    expect([...tensors.get('w.tied')!.data]).toEqual([1.5, -2.5, 3.5, -4.5, 5.5, -6.5]);
+    const flood = await archive({ 'data.pkl': statePickle(Array.from({ length: 5 }, (_, i) => ({ ...weight, name: `w${i}`, size: [6], stride: [1] }))), 'data/0': weightBytes });
+    await expectRejected(flood, "copy more than 4 times the elements its storages hold (at 'w4')");
+  });
+
   it('entry offset beyond the file', async () => {
     const path = await archive({ 'data.pkl': statePickle([weight]), 'data/0': weightBytes });
     const bytes = await readFile(path);

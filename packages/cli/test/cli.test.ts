@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommanderError } from 'commander';
 import { KernelLaunchError, NoAdapterError } from '@thaw/kernels';
-import { OptionError } from '@thaw/adapters';
+import { InputFileError, OptionError } from '@thaw/adapters';
 import { buildProgram } from '../src/program.js';
 import { formatKernelBench, type KernelBenchReport } from '../src/commands/bench.js';
 import { exitCodeOf, UsageError } from '../src/ui/errors.js';
@@ -69,6 +69,9 @@ describe('exit codes', () => {
     expect(exitCodeOf(new NoAdapterError('default backend'))).toBe(1);
     expect(exitCodeOf(new KernelLaunchError('k', 'x'))).toBe(1);
     expect(exitCodeOf(new OptionError('--sequence 4 is too short'))).toBe(1);
+    expect(exitCodeOf(new InputFileError('/m/model.safetensors', 'header is not valid JSON'))).toBe(1);
+    expect(exitCodeOf(Object.assign(new Error("EACCES: permission denied, mkdir '/root/x'"), { code: 'EACCES', path: '/root/x' }))).toBe(1);
+    expect(exitCodeOf(Object.assign(new Error('spawn failed'), { code: 'EACCES' }))).toBe(2);
     expect(exitCodeOf(new TypeError('bug'))).toBe(2);
   });
 });

@@ -26,11 +26,12 @@ import { savePeftLora } from '../io/peft.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { writeTorchStateDict } from '../io/torch-bin.js';
 import { policy } from '../schedules/policies.js';
-import { taskModel } from '../suite/task-model.js';
+import { taskModel, type BatchOutputs } from '../suite/task-model.js';
+import type { TaskBatch } from '../suite/tasks.js';
 import { writeJsonAtomic } from '../train/run-dir.js';
 import { hostTensors, reevaluateBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import type { FisherOptions } from '../fisher/traces.js';
-import { benchmarkFile, benchmarkTask, type BenchmarkName, type Encoding } from './tasks.js';
+import { answerNormalisation, benchmarkFile, benchmarkTask, type BenchmarkName, type Encoding } from './tasks.js';
 
 /** Everything a benchmark run is made from (config.json's `benchmark`). */
 export interface BenchmarkRunOptions {
@@ -91,6 +92,14 @@ export function checkBenchmarkOptions(o: BenchmarkRunOptions): void {
     if (!Number.isInteger(v) || v < 1) throw new OptionError(`--${name} must be a positive integer, got ${v}`);
   }
   if (!(o.reductionFactor > 0)) throw new OptionError(`--reduction-factor must be a positive number, got ${o.reductionFactor}`);
+  for (const [name, v] of Object.entries({ lr: o.lr, 'base-lr-scale': o.baseLrScale })) {
+    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new OptionError(`--${name} must be a positive number, got ${v}`);
+  }
+  for (const [name, v, least] of [['train-size', o.trainSize, 0], ['eval-every', o.evalEvery, 1], ['fisher-every', o.fisherEvery, 0], ['fisher-batches', o.fisherBatches, 1]] as const) {
+    if (!Number.isInteger(v) || v < least) throw new OptionError(`--${name} must be an integer ≥ ${least}, got ${v}`);
+  }
+  if (!['argmax', 'sample'].includes(o.fisherEstimator)) throw new OptionError(`--fisher-estimator: unknown estimator '${o.fisherEstimator}'; choose argmax, sample`);
+  if (!['batch-mean', 'per-example'].includes(o.fisherGradients)) throw new OptionError(`--fisher-gradients: unknown mode '${o.fisherGradients}'; choose batch-mean, per-example`);
   if (o.targets.includes(o.source)) throw new OptionError(`--targets must not include the source language '${o.source}'`);
   for (const code of [o.source, ...o.targets]) {
     const dir = o.langAdapters[code];
@@ -149,20 +158,23 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
     const encoding: Encoding = { tokenizer, maxLength: Math.min(o.maxLength, c.maxPositionEmbeddings - c.positionOffset) };
     const read = (split: 'train' | 'dev' | 'test', code: string) => task.read(benchmarkFile(task, o.data, split, code), split, code);
     const train = await read('train', o.source);
+    // Every test file is read now, so a malformed one stops the run before it trains.
+    const tests = new Map<string, unknown[]>();
+    for (const code of [o.source, ...o.targets]) tests.set(code, await read('test', code));
     const m = taskModel({
       encoder, languageAdapters, source: o.source, taskAdapter, head,
       encode: (_code, items) => task.encode(encoding, items),
       train: o.trainSize ? train.slice(0, o.trainSize) : train, dev: await read('dev', o.source),
       batchSize: o.batchSize, seed: o.seed,
-      ...(task.score ? { score: (code: string, items: readonly unknown[], outputs: Parameters<NonNullable<typeof task.score>>[3]) => task.score!(encoding, code, items, outputs) } : {}),
+      ...(task.score ? { score: (code: string, items: readonly unknown[], outputs: BatchOutputs) => task.score!(encoding, answerNormalisation(benchmarkFile(task, o.data, 'test', code), code), items, outputs) } : {}),
     });
     const evaluate = async (onLanguage?: (code: string) => void): Promise<RunResults> => {
       onLanguage?.(o.source);
-      const source = { lang: o.source, dev: await m.data.evaluateDev(), test: await m.evaluate(o.source, await read('test', o.source)) };
+      const source = { lang: o.source, dev: await m.data.evaluateDev(), test: await m.evaluate(o.source, tests.get(o.source)!) };
       const targets: Record<string, number> = {};
       for (const code of o.targets) {
         onLanguage?.(code);
-        targets[code] = await m.evaluate(code, await read('test', code));
+        targets[code] = await m.evaluate(code, tests.get(code)!);
       }
       const values = Object.values(targets);
       return { task: o.task, metric: task.metric, source, targets, ...(values.length ? { targetAverage: values.reduce((x, y) => x + y, 0) / values.length } : {}) };
@@ -187,7 +199,12 @@ function headConfig(o: BenchmarkRunOptions, hidden: number, modelName: string, m
   };
 }
 
-/** Writes the trained task adapter and head where PyTorch users load them: adapterhub/<task>/ (and peft/ for LoRA). */
+/**
+ * Writes the trained task adapter and head where PyTorch users load them:
+ * adapterhub/<task>/, peft/ for LoRA (the LoRA weights only: the head is in
+ * adapterhub/), and model/ (config.json and model.safetensors) when the
+ * schedule fine-tuned the encoder too, since the adapter belongs with it.
+ */
 async function exportTaskAdapter(o: BenchmarkRunOptions, run: Awaited<ReturnType<typeof buildBenchmarkRun>>): Promise<void> {
   const config = await readJsonFile(join(o.model, 'config.json'));
   const modelName = typeof config._name_or_path === 'string' && config._name_or_path ? config._name_or_path : o.model;
@@ -201,29 +218,41 @@ async function exportTaskAdapter(o: BenchmarkRunOptions, run: Awaited<ReturnType
   await writeSafetensors(join(dir, 'model_head.safetensors'), head);
   await writeTorchStateDict(join(dir, 'pytorch_model_head.bin'), head);
   await writeJsonAtomic(join(dir, 'head_config.json'), headConfig(o, hidden, modelName, modelType));
-  if (adapter instanceof LoraAdapter) await savePeftLora(join(o.out, 'peft'), adapter, tensors, { modelName, modelType }, o.task === 'squad' ? 'QUESTION_ANS' : 'SEQ_CLS');
+  if (adapter instanceof LoraAdapter) await savePeftLora(join(o.out, 'peft'), adapter, tensors, { modelName, modelType }, PEFT_TASK_TYPES[o.task]);
+  if (policy(o.schedule, run.encoder.config.numHiddenLayers, o.seed).trainsBase) {
+    await writeSafetensors(join(o.out, 'model', 'model.safetensors'), await hostTensors(run.encoder.params), { format: 'pt' });
+    await writeJsonAtomic(join(o.out, 'model', 'config.json'), config);
+  }
 }
+
+/** PEFT's task type per benchmark (PEFT has none for multiple choice: a plain PeftModel). */
+const PEFT_TASK_TYPES = { xnli: 'SEQ_CLS', xcopa: null, squad: 'QUESTION_ANS' } as const;
 
 /** Trains one benchmark run and writes its run directory (results.json with zero-shot on every target). */
 export async function trainBenchmarkRun(graph: Graph, o: BenchmarkRunOptions, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void; onLoad?(report: LoadReport): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
   checkBenchmarkOptions(o);
   if (existsSync(join(o.out, 'config.json'))) throw new OptionError(`--out ${o.out} already holds a run; use --overwrite to replace it, or another --out`);
   const run = await buildBenchmarkRun(graph, o);
-  callbacks?.onLoad?.(run.report);
-  const fisher: FisherOptions = { labels: o.fisherEstimator, gradients: o.fisherGradients };
-  const trainer = new Trainer(graph, run.m.model, run.m.data, {
-    out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, policy: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
-    fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisher,
-    extraConfig: { benchmark: o, load: run.report },
-    finalEvaluation: () => run.evaluate(callbacks?.onEvaluate),
-  });
+  let trainer: Trainer<TaskBatch> | undefined;
   try {
+    callbacks?.onLoad?.(run.report);
+    const fisher: FisherOptions = { labels: o.fisherEstimator, gradients: o.fisherGradients };
+    trainer = new Trainer(graph, run.m.model, run.m.data, {
+      out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, policy: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
+      fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisher,
+      extraConfig: { benchmark: o, load: run.report },
+      // With the best checkpoint restored: export it, then evaluate. results.json comes last, so a
+      // run that has one (what `thaw study --resume` keeps) has its export too.
+      finalEvaluation: async () => {
+        await exportTaskAdapter(o, run);
+        return run.evaluate(callbacks?.onEvaluate);
+      },
+    });
     const summary = await trainer.run(callbacks);
-    await exportTaskAdapter(o, run);
     const results = JSON.parse(await readFile(join(o.out, 'results.json'), 'utf8')) as RunResults;
     return { summary, results };
   } finally {
-    trainer.dispose();
+    trainer?.dispose();
     run.dispose();
   }
 }

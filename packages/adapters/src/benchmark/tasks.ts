@@ -15,10 +15,10 @@
  * context and decodes the best span over them (Hugging Face run_qa.py).
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { copaPairs, readCopa, type CopaExample } from '../data/benchmarks/copa.js';
-import { f1, MLQA_LANGUAGES, type MlqaLanguage } from '../data/benchmarks/metrics.js';
+import { f1, MLQA_LANGUAGES, type AnswerMetricOptions, type MlqaLanguage } from '../data/benchmarks/metrics.js';
 import { decodeBestSpan, qaFeatures, readSquad, type QaExample, type QaFeature } from '../data/benchmarks/squad.js';
 import { readMnliTrain, readXnli, type NliExample } from '../data/benchmarks/xnli.js';
 import { OptionError } from '../data/languages.js';
@@ -49,15 +49,29 @@ export interface BenchmarkTask<M> {
   /** Encodes items as one training or evaluation batch. */
   encode(e: Encoding, items: readonly M[]): TaskBatch;
   head(graph: Graph, hidden: number, seed: number): TaskHead;
-  /** The metric of items, for tasks that score across batches (QA windows). */
-  score?(e: Encoding, lang: string, items: readonly M[], outputs: BatchOutputs): Promise<number>;
+  /** The metric of items, for tasks that score across batches (QA windows), with the answer normalisation of their file. */
+  score?(e: Encoding, normalisation: AnswerMetricOptions, items: readonly M[], outputs: BatchOutputs): Promise<number>;
+}
+
+/** A file's candidates that only make sense for English: the original English datasets (MNLI, COPA, SQuAD). */
+const english = (lang: string, files: string[]): string[] => (lang === 'en' ? files : []);
+
+/**
+ * The answer normalisation a QA file is scored with: MLQA's (per-language
+ * articles, Unicode punctuation, character segmentation for zh) for MLQA's
+ * own files in the languages its script knows, SQuAD v1.1's otherwise
+ * (XQuAD, TyDiQA-GoldP, SQuAD), as their official evaluations do.
+ */
+export function answerNormalisation(path: string, lang: string): AnswerMetricOptions {
+  const mlqa = /-context-[a-z]+-question-[a-z]+\.json$/.test(basename(path)) && (MLQA_LANGUAGES as readonly string[]).includes(lang);
+  return mlqa ? { language: lang as MlqaLanguage } : {};
 }
 
 /** The first existing candidate file of a split, or an error naming every path tried. */
 export function benchmarkFile(task: BenchmarkTask<unknown>, dataDir: string, split: Split, lang: string): string {
   const candidates = task.files(split, lang).map((f) => join(dataDir, f));
   const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new InputFileError(dataDir, `no ${task.name} ${split} file for '${lang}': looked for ${candidates.map((p) => p.slice(dataDir.length + 1)).join(', ')}`);
+  if (!found) throw new InputFileError(dataDir, `no ${task.name} ${split} file for '${lang}': looked for ${candidates.map((p) => relative(dataDir, p)).join(', ')}`);
   return found;
 }
 
@@ -99,7 +113,7 @@ const xnli: BenchmarkTask<NliExample> = {
   name: 'xnli',
   metric: 'accuracy',
   files: (split, lang) => split === 'train'
-    ? [`multinli.train.${lang}.tsv`, `XNLI-MT-1.0/multinli/multinli.train.${lang}.tsv`, 'train.tsv', 'MNLI/train.tsv']
+    ? [`multinli.train.${lang}.tsv`, `XNLI-MT-1.0/multinli/multinli.train.${lang}.tsv`, ...english(lang, ['train.tsv', 'MNLI/train.tsv'])]
     : [`xnli.${split}.tsv`, `XNLI-1.0/xnli.${split}.tsv`],
   read: (path, split, lang) => (split === 'train' ? readMnliTrain(path) : readXnli(path, lang)),
   encode(e, items) {
@@ -112,9 +126,10 @@ const xnli: BenchmarkTask<NliExample> = {
 const xcopa: BenchmarkTask<CopaExample> = {
   name: 'xcopa',
   metric: 'accuracy',
-  files: (split, lang) => split === 'train' ? ['train.jsonl', 'COPA/train.jsonl']
-    : split === 'dev' ? ['val.jsonl', 'COPA/val.jsonl', `${lang}/val.${lang}.jsonl`, `data/${lang}/val.${lang}.jsonl`]
-    : [`${lang}/test.${lang}.jsonl`, `data/${lang}/test.${lang}.jsonl`, `test.${lang}.jsonl`],
+  // English has no labelled COPA test set: its test falls back to COPA's validation file, then also its dev set.
+  files: (split, lang) => split === 'train' ? [`${lang}/train.${lang}.jsonl`, ...english(lang, ['train.jsonl', 'COPA/train.jsonl'])]
+    : split === 'dev' ? [`${lang}/val.${lang}.jsonl`, `data/${lang}/val.${lang}.jsonl`, ...english(lang, ['val.jsonl', 'COPA/val.jsonl'])]
+    : [`${lang}/test.${lang}.jsonl`, `data/${lang}/test.${lang}.jsonl`, `test.${lang}.jsonl`, ...english(lang, ['val.jsonl', 'COPA/val.jsonl'])],
   read: (path) => readCopa(path),
   encode(e, items) {
     const encoded = encodeTextPairs(e, items.flatMap((x) => copaPairs(x)));
@@ -152,14 +167,15 @@ const QA_EVAL_BATCH = 64;
 const squad: BenchmarkTask<QaExample> = {
   name: 'squad',
   metric: 'f1',
-  files: (split, lang) => split === 'train' ? ['train-v1.1.json', `${lang}_squad-translate-train-train-v1.1.json`]
-    : split === 'dev' ? ['dev-v1.1.json', `MLQA_V1/dev/dev-context-${lang}-question-${lang}.json`, `dev-context-${lang}-question-${lang}.json`]
+  files: (split, lang) => split === 'train' ? [...english(lang, ['train-v1.1.json']), `${lang}_squad-translate-train-train-v1.1.json`]
+    : split === 'dev' ? [...english(lang, ['dev-v1.1.json']), `MLQA_V1/dev/dev-context-${lang}-question-${lang}.json`, `dev-context-${lang}-question-${lang}.json`]
     : [`xquad.${lang}.json`, `MLQA_V1/test/test-context-${lang}-question-${lang}.json`, `test-context-${lang}-question-${lang}.json`, `tydiqa-goldp-v1.1-dev/tydiqa.goldp.${lang}.dev.json`, `tydiqa.goldp.${lang}.dev.json`],
   async read(path, split) {
     const examples = await readSquad(path);
-    if (split === 'train') {
-      const unanswered = examples.find((x) => !x.answers.length);
-      if (unanswered) throw new InputFileError(path, `question '${unanswered.id}' has no answer; a training file needs one per question`);
+    const unanswered = examples.find((x) => !x.answers.length);
+    if (unanswered) {
+      const why = split === 'train' ? 'a training file needs one per question' : 'scoring needs the gold answers (XTREME strips them from its MLQA test copies: use the original MLQA files)';
+      throw new InputFileError(path, `question '${unanswered.id}' has no answer; ${why}`);
     }
     return examples;
   },
@@ -171,7 +187,7 @@ const squad: BenchmarkTask<QaExample> = {
     }));
   },
   head: (graph, hidden, seed) => spanTaskHead(new SpanHead(graph, 'squad', hidden, HEAD_DROPOUT, seed)),
-  async score(e, lang, items, outputs) {
+  async score(e, normalisation, items, outputs) {
     const features = qaFeatures(items, e.tokenizer, qaWindows(e));
     const starts: Float32Array[] = [];
     const ends: Float32Array[] = [];
@@ -185,8 +201,7 @@ const squad: BenchmarkTask<QaExample> = {
       }
     }
     const predictions = decodeBestSpan(starts, ends, features, items);
-    const language = (MLQA_LANGUAGES as readonly string[]).includes(lang) ? { language: lang as MlqaLanguage } : {};
-    return f1(predictions, items.map((x) => x.answers.map((a) => a.text)), language) / 100;
+    return f1(predictions, items.map((x) => x.answers.map((a) => a.text)), normalisation) / 100;
   },
 };
 

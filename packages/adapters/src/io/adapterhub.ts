@@ -82,8 +82,9 @@ function bottleneckConfig(path: string, c: Record<string, unknown>, legacy: bool
     rf = perLayer.default;
   }
   if (typeof rf !== 'number' || !(rf > 0)) throw new InputFileError(path, `config.reduction_factor must be a positive number, got ${JSON.stringify(c.reduction_factor)}`);
-  // Files without a version were written by adapter-transformers, whose "gelu" was the tanh approximation.
-  const act = legacy && c.non_linearity === 'gelu' ? 'gelu_new' : (c.non_linearity ?? 'relu');
+  // Files without a version were written by adapter-transformers, whose "gelu" was the tanh
+  // approximation and whose "gelu_orig" the exact GELU (AdapterHub's ACTIVATION_RENAME).
+  const act = legacy && c.non_linearity === 'gelu' ? 'gelu_new' : legacy && c.non_linearity === 'gelu_orig' ? 'gelu' : (c.non_linearity ?? 'relu');
   if (act !== 'relu' && act !== 'gelu') {
     const why = legacy && c.non_linearity === 'gelu' ? " (a file without a 'version' is from adapter-transformers, whose 'gelu' is gelu_new, the tanh approximation)" : '';
     throw new InputFileError(path, `config.non_linearity '${String(act)}'${why} is not supported; Thaw's adapters use relu or gelu (erf)`);
@@ -115,7 +116,9 @@ function thawName(name: string, saved: string, loadAs: string, prefix: string): 
   let n = name;
   for (const [from, to] of LEGACY_NAMES) n = n.replace(from, to);
   if (/^(encoder|invertible_adapters)\./.test(n)) n = `${prefix}.${n}`;
-  return n.replace(`.adapters.${saved}.`, `.adapters.${loadAs}.`).replace(`.invertible_adapters.${saved}.`, `.invertible_adapters.${loadAs}.`).replace(`.loras.${saved}.`, `.loras.${loadAs}.`);
+  // Replacement functions, so that `$` in an adapter name is not a replacement pattern.
+  for (const kind of ['adapters', 'invertible_adapters', 'loras']) n = n.replace(`.${kind}.${saved}.`, () => `.${kind}.${loadAs}.`);
+  return n;
 }
 
 /**

@@ -22,3 +22,11 @@ export async function writeFileAtomic(path: string, write: (handle: FileHandle) 
     throw e;
   }
 }
+
+/** Writes every byte of `bytes`: one write may be partial (on Linux, past about 2 GiB). */
+export async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let done = 0; done < bytes.byteLength; ) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done);
+    done += bytesWritten;
+  }
+}

@@ -135,8 +135,8 @@ async function weightSources(dir: string): Promise<WeightSource[]> {
       for (const shard of shards) {
         const source = await safetensors(join(dir, shard));
         sources.push(source);
-        const listed = Object.entries(map as Record<string, string>).filter(([, f]) => f === shard).map(([n]) => n);
-        const absent = listed.find((n) => !source.names.includes(n) && !source.skipped.includes(n));
+        const held = new Set([...source.names, ...source.skipped]);
+        const absent = Object.keys(map as Record<string, string>).find((n) => (map as Record<string, string>)[n] === shard && !held.has(n));
         if (absent) throw new InputFileError(index, `lists '${absent}' in ${shard}, which does not hold it`);
       }
     } catch (e) {
@@ -163,8 +163,9 @@ export async function loadHfEncoder(graph: Graph, dir: string): Promise<{ encode
   const configPath = join(dir, 'config.json');
   const config = encoderConfigFromHf(configPath, await readJsonFile(configPath));
   const sources = await weightSources(dir);
-  const encoder = new Encoder(graph, config, 0);
+  let encoder: Encoder | undefined;
   try {
+    encoder = new Encoder(graph, config, 0);
     const found = new Set<string>();
     const unexpected: string[] = [];
     for (const source of sources) {
@@ -192,7 +193,7 @@ export async function loadHfEncoder(graph: Graph, dir: string): Promise<{ encode
     encoder.setTrainable(false);
     return { encoder, report: { unexpected: unexpected.sort(), skipped: sources.flatMap((s) => s.skipped), files } };
   } catch (e) {
-    encoder.dispose();
+    encoder?.dispose();
     throw e;
   } finally {
     await Promise.all(sources.map((s) => s.close()));

@@ -55,7 +55,9 @@ export async function loadPeftLora(graph: Graph, dir: string, model: AdapterMode
   for (const [saved, t] of (await readSafetensors(weights)).tensors) {
     const m = PEFT_NAME.exec(saved);
     if (!m) throw new InputFileError(weights, `tensor '${saved}' is not a LoRA weight (expected base_model.model.<module>.lora_A.weight or .lora_B.weight)`);
-    tensors.set(`${m[1]}.loras.${name}.lora_${m[2]}`, t);
+    // A bare base model (AutoModel) saves names without the roberta./bert. prefix.
+    const module = m[1]!.startsWith('encoder.') ? `${model.prefix}.${m[1]}` : m[1];
+    tensors.set(`${module}.loras.${name}.lora_${m[2]}`, t);
   }
   const adapter = new LoraAdapter(graph, name, { r: r as number, alpha }, model, 0);
   try {
@@ -73,7 +75,7 @@ export async function loadPeftLora(graph: Graph, dir: string, model: AdapterMode
  * loads: adapter_config.json and adapter_model.safetensors, atomically.
  * `tensors` are the adapter's weights under Thaw's names.
  */
-export async function savePeftLora(dir: string, adapter: LoraAdapter, tensors: Map<string, HostTensor>, model: SavedModelInfo, taskType: 'SEQ_CLS' | 'QUESTION_ANS' | 'FEATURE_EXTRACTION'): Promise<void> {
+export async function savePeftLora(dir: string, adapter: LoraAdapter, tensors: Map<string, HostTensor>, model: SavedModelInfo, taskType: 'SEQ_CLS' | 'QUESTION_ANS' | null): Promise<void> {
   const saved = new Map<string, HostTensor>();
   const marker = `.loras.${adapter.name}.lora_`;
   for (const [name, t] of tensors) {

@@ -14,7 +14,7 @@
  * a crash never leaves half a file.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeAll, writeFileAtomic } from './atomic-file.js';
 import { InputFileError } from './input-error.js';
 
 /** A host tensor: shape and float32 values. */
@@ -165,7 +165,9 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     throw new SafetensorsError(path, `cannot read: ${(e as Error).message}`);
   }
   try {
-    const size = (await handle.stat()).size;
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new SafetensorsError(path, 'is not a file');
+    const size = stat.size;
     if (size < 8) throw new SafetensorsError(path, `file of ${size} bytes is shorter than the 8-byte header length`);
     const n = Number((await readRange(handle, path, 0, 8)).readBigUInt64LE(0));
     if (n > MAX_HEADER || 8 + n > size) throw new SafetensorsError(path, `header length ${n} does not fit in a file of ${size} bytes (the format allows at most ${MAX_HEADER})`);
@@ -178,8 +180,8 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     } catch (e) {
       throw new SafetensorsError(path, `header is not valid JSON: ${(e as Error).message}`);
     }
-    const keys = topLevelKeys(text);
-    const duplicate = keys.find((k, i) => keys.indexOf(k) !== i);
+    const seen = new Set<string>();
+    const duplicate = topLevelKeys(text).find((k) => seen.has(k) || !seen.add(k));
     if (duplicate !== undefined) throw new SafetensorsError(path, `the header names '${duplicate}' twice`);
     const metadata = header.__metadata__ ?? {};
     if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata) || !Object.values(metadata).every((v) => typeof v === 'string')) {
@@ -189,7 +191,7 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     const dataLength = size - dataStart;
     const all = Object.entries(header).filter(([k]) => k !== '__metadata__').map(([name, raw]) => checkEntry(path, name, raw, dataStart, dataLength));
     let covered = dataStart;
-    for (const e of [...all].sort((a, b) => a.begin - b.begin)) {
+    for (const e of [...all].sort((a, b) => a.begin - b.begin || a.end - b.end)) {
       if (e.begin !== covered) {
         const what = e.begin < covered ? 'overlaps the data before it, which ends' : 'leaves a hole: the data before it ends';
         throw new SafetensorsError(path, `tensor '${e.name}' starts at data byte ${e.begin - dataStart} and ${what} at ${covered - dataStart} (holes and overlaps are not allowed)`);
@@ -247,10 +249,11 @@ export async function writeSafetensors(path: string, tensors: Map<string, HostTe
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(headerBytes.length));
   await writeFileAtomic(path, async (handle) => {
-    await handle.write(Buffer.concat([length, headerBytes]));
+    await writeAll(handle, Buffer.concat([length, headerBytes]));
     for (const name of names) {
       const { data } = tensors.get(name)!;
-      if (data.byteLength) await handle.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      await writeAll(handle, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     }
   });
 }
+

@@ -22,8 +22,10 @@
  * ALLOWED below — OrderedDict, the two tensor rebuild functions and the
  * storage classes, each a few lines of TypeScript that build a record. That
  * is all a state dict needs and none of it can act, so a hostile checkpoint
- * (one naming os.system, builtins.eval, …) is refused by name and can at
- * worst fail to load.
+ * (one naming os.system, builtins.eval, …) is refused by name. What a file
+ * can make the reader allocate is bounded too: ZIP entries may not overlap,
+ * and the tensors may copy out at most GATHER_FACTOR times the elements of
+ * the storages the file holds.
  *
  * The pre-1.6 format (bare pickles followed by raw storages) is detected and
  * refused with a way to convert it.
@@ -33,6 +35,9 @@ import { InputFileError } from './input-error.js';
 import { PickleFunction, PickleWriter, pickleTypeName, unpickle } from './pickle.js';
 import { halfToFloat, type HostTensor } from './safetensors.js';
 import { writeZip, ZipReader } from './zip.js';
+
+/** How many times its storages' elements a file's tensors may copy out in all (see readTorchStateDict). */
+const GATHER_FACTOR = 4;
 
 /** A storage class: its element width and, for float types, how its little-endian bytes become float32 bits. */
 class StorageType {
@@ -199,6 +204,13 @@ export async function readTorchStateDict(path: string): Promise<{ tensors: Map<s
     const tensors = new Map<string, HostTensor>();
     const skipped: string[] = [];
     const bits = new Map<StorageRef, Uint32Array>();
+    // The same view under several names (tied weights) is gathered once.
+    const gathered = new Map<TensorRef, Float32Array>();
+    // What the views may copy out in all: a few times what the storages hold.
+    // Real state dicts share storages between a handful of names; a file that
+    // maps thousands of names onto one big storage is refused, not expanded.
+    let budget = 0;
+    for (const storage of storages.values()) budget += GATHER_FACTOR * storage.numel;
     for (const [name, value] of root) {
       if (typeof name !== 'string') throw fail(`the state dict has a key of type ${pickleTypeName(name)}; names must be strings`);
       if (!(value instanceof TensorRef)) throw fail(`'${name}' is of type ${pickleTypeName(value)}, not a tensor`);
@@ -215,13 +227,20 @@ export async function readTorchStateDict(path: string): Promise<{ tensors: Map<s
       }
       const count = value.size.reduce((a, b) => a * b, 1);
       if (count > storage.numel) throw fail(`tensor '${name}' has ${count} elements over a storage of ${storage.numel} (an expanded view); save it after .contiguous()`);
-      let storageBits = bits.get(storage);
-      if (!storageBits) {
-        const bytes = await zip.read(entryName);
-        storageBits = storage.type.toFloat32Bits(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), storage.numel);
-        bits.set(storage, storageBits);
+      let data = gathered.get(value);
+      if (!data) {
+        budget -= count;
+        if (budget < 0) throw fail(`its tensors copy more than ${GATHER_FACTOR} times the elements its storages hold (at '${name}'): too many names share storages`);
+        let storageBits = bits.get(storage);
+        if (!storageBits) {
+          const bytes = await zip.read(entryName);
+          storageBits = storage.type.toFloat32Bits(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), storage.numel);
+          bits.set(storage, storageBits);
+        }
+        data = gather(storageBits, value, count);
+        gathered.set(value, data);
       }
-      tensors.set(name, { shape: [...value.size], data: gather(storageBits, value, count) });
+      tensors.set(name, { shape: [...value.size], data });
     }
     return { tensors, skipped };
   } finally {

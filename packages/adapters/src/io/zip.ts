@@ -27,7 +27,7 @@
 import { constants as bufferLimits } from 'node:buffer';
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32, inflateRawSync } from 'node:zlib';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeAll, writeFileAtomic } from './atomic-file.js';
 import { InputFileError } from './input-error.js';
 
 const LOCAL = 0x04034b50;
@@ -77,7 +77,12 @@ export class ZipReader {
     private readonly dataEnd: number,
     /** The entries by name, in directory order. */
     readonly entries: ReadonlyMap<string, ZipEntry>,
-  ) {}
+  ) {
+    this.headerOffsets = [...entries.values()].map((e) => e.localHeaderOffset).sort((a, b) => a - b);
+  }
+
+  /** Every entry's local header offset, ascending. */
+  private readonly headerOffsets: number[];
 
   /** Opens `path` and reads its central directory (not the entries' data). */
   static async open(path: string): Promise<ZipReader> {
@@ -88,7 +93,9 @@ export class ZipReader {
       throw new InputFileError(path, `cannot read: ${(e as Error).message}`);
     }
     try {
-      const size = (await handle.stat()).size;
+      const stat = await handle.stat();
+      if (!stat.isFile()) throw new InputFileError(path, 'is not a file');
+      const size = stat.size;
       const directory = await readDirectory(path, handle, size);
       return new ZipReader(path, handle, size, directory.offset, directory.entries);
     } catch (e) {
@@ -111,9 +118,14 @@ export class ZipReader {
     }
     const header = await readAt(this.path, this.handle, this.fileSize, entry.localHeaderOffset, LOCAL_SIZE, `the local header of '${name}'`);
     if (header.readUInt32LE(0) !== LOCAL) throw this.fail(`entry '${name}' has no local header signature at byte ${entry.localHeaderOffset}`);
-    const start = entry.localHeaderOffset + LOCAL_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28);
-    if (start + entry.compressedSize > this.dataEnd) {
-      throw this.fail(`the ${entry.compressedSize} bytes of entry '${name}' at byte ${start} run past the entries' end at byte ${this.dataEnd}`);
+    const nameLength = header.readUInt16LE(26);
+    const localName = (await readAt(this.path, this.handle, this.fileSize, entry.localHeaderOffset + LOCAL_SIZE, nameLength, `the local name of '${name}'`)).toString('utf8');
+    if (localName !== name) throw this.fail(`entry '${name}' points at the local header of '${localName}'`);
+    const start = entry.localHeaderOffset + LOCAL_SIZE + nameLength + header.readUInt16LE(28);
+    // Entries may not overlap: a zip bomb reuses one compressed stream for many entries.
+    const end = this.nextHeader(entry.localHeaderOffset);
+    if (start + entry.compressedSize > end) {
+      throw this.fail(`the ${entry.compressedSize} bytes of entry '${name}' at byte ${start} run past ${end === this.dataEnd ? "the entries' end" : 'the next entry'} at byte ${end}`);
     }
     const raw = await readAt(this.path, this.handle, this.fileSize, start, entry.compressedSize, `the data of '${name}'`);
     let data = raw;
@@ -130,6 +142,20 @@ export class ZipReader {
       throw this.fail(`entry '${name}' fails its CRC-32 check (recorded ${hex(entry.crc32)}, computed ${hex(actual)})`);
     }
     return data;
+  }
+
+  /** Where the entry after the one whose local header is at `offset` starts (or the central directory). */
+  private nextHeader(offset: number): number {
+    // Binary search in the sorted local header offsets.
+    const offsets = this.headerOffsets;
+    let lo = 0;
+    let hi = offsets.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (offsets[mid]! <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < offsets.length ? Math.min(offsets[lo]!, this.dataEnd) : this.dataEnd;
   }
 
   /** Closes the file. */
@@ -212,6 +238,7 @@ async function readDirectory(path: string, handle: FileHandle, size: number): Pr
   if (count * CENTRAL_SIZE > directorySize) throw fail(`${count} entries cannot fit in a central directory of ${directorySize} bytes`);
   const directory = await readAt(path, handle, size, directoryOffset, directorySize, 'the central directory');
   const entries = new Map<string, ZipEntry>();
+  const headers = new Map<number, string>();
   let at = 0;
   for (let i = 0; i < count; i++) {
     if (at + CENTRAL_SIZE > directory.length || directory.readUInt32LE(at) !== CENTRAL) {
@@ -230,6 +257,9 @@ async function readDirectory(path: string, handle: FileHandle, size: number): Pr
     };
     applyZip64Extra(directory.subarray(extraStart, extraEnd), wide, (reason) => fail(`entry '${name}': ${reason}`));
     if (entries.has(name)) throw fail(`the archive has two entries named '${name}'`);
+    const shared = headers.get(wide.localHeaderOffset);
+    if (shared !== undefined) throw fail(`entries '${shared}' and '${name}' share the local header at byte ${wide.localHeaderOffset}`);
+    headers.set(wide.localHeaderOffset, name);
     entries.set(name, {
       name,
       flags: directory.readUInt16LE(at + 8),
@@ -328,11 +358,4 @@ function writeCommonFields(out: Buffer, at: number, crc: number, size: number, n
   out.writeUInt32LE(size, at + 18);
   out.writeUInt16LE(nameLength, at + 22);
   out.writeUInt16LE(extraLength, at + 24);
-}
-
-async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done);
-    done += bytesWritten;
-  }
 }

@@ -1,6 +1,6 @@
 /** `thaw train`, `thaw eval` and `thaw study`: task-adapter runs on the built-in suite, or on real checkpoints and benchmark files. */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Graph } from '@thaw/autograd';
 import {
@@ -19,9 +19,24 @@ export function formatRunResults(r: RunResults): string {
   return table(['language', `${r.metric} (%)`], runResultRows(r));
 }
 
-/** Removes `dir` for --overwrite, only once the options have been checked. */
+/**
+ * Removes `dir` for --overwrite, only once the options have been checked, and
+ * only when it holds what Thaw wrote: a study (study.json), or a run whose
+ * config.json Thaw made. A Hugging Face model folder also has a config.json,
+ * and must never be deleted by a mistyped --out.
+ */
 async function clearForOverwrite(dir: string, marker: string, overwrite: boolean | undefined): Promise<void> {
-  if (!existsSync(join(dir, marker))) return;
+  const path = join(dir, marker);
+  if (!existsSync(path)) return;
+  if (marker === 'config.json') {
+    let config: Record<string, unknown> = {};
+    try {
+      config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    } catch {
+      // Not JSON: not a run either.
+    }
+    if (!('suite' in config || 'benchmark' in config || 'stage' in config)) throw new UsageError(`--out ${dir} holds a config.json that Thaw did not write (a model folder?); choose another --out`);
+  }
   if (!overwrite) throw new UsageError(`--out ${dir} already holds a ${marker === 'study.json' ? 'study' : 'run'}; use --overwrite to replace it, or another --out`);
   await rm(dir, { recursive: true, force: true });
 }

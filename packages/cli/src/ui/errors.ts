@@ -10,8 +10,13 @@ export class UsageError extends Error {
   }
 }
 
+/** File-system failures a user fixes by choosing another path or freeing space (Node's error codes); their messages name the path. */
+const FILE_SYSTEM_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EISDIR', 'ENOENT', 'EEXIST', 'ENAMETOOLONG']);
+
 /** Exit code 1 for errors a user can act on, 2 for internal errors. */
 export function exitCodeOf(error: unknown): 1 | 2 {
+  const code = (error as { code?: unknown } | null)?.code;
   return error instanceof UsageError || error instanceof NoAdapterError || error instanceof OptionError ||
-    error instanceof InputFileError || error instanceof KernelLaunchError || error instanceof KernelCompileError ? 1 : 2;
+    error instanceof InputFileError || error instanceof KernelLaunchError || error instanceof KernelCompileError ||
+    (typeof code === 'string' && FILE_SYSTEM_CODES.has(code) && (error as { path?: unknown }).path !== undefined) ? 1 : 2;
 }

@@ -1,0 +1,44 @@
+// Where the real benchmarks look for their files, and how QA answers are normalised per file.
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BENCHMARK_TASKS, InputFileError, benchmarkFile } from '../src/index.js';
+import { answerNormalisation } from '../src/benchmark/tasks.js';
+
+describe('benchmark files', () => {
+  it('finds a split in the distribution\'s own folders, and the English datasets only for English', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'thaw-data-'));
+    await mkdir(join(data, 'XNLI-MT-1.0', 'multinli'), { recursive: true });
+    await writeFile(join(data, 'XNLI-MT-1.0', 'multinli', 'multinli.train.de.tsv'), 'premise\thypo\tlabel\n');
+    await writeFile(join(data, 'train.tsv'), 'sentence1\tsentence2\tgold_label\n');
+    expect(benchmarkFile(BENCHMARK_TASKS.xnli, data, 'train', 'de')).toBe(join(data, 'XNLI-MT-1.0', 'multinli', 'multinli.train.de.tsv'));
+    expect(benchmarkFile(BENCHMARK_TASKS.xnli, data, 'train', 'en')).toBe(join(data, 'train.tsv'));
+    // A source without its own file is an error, not a silent switch to English MNLI.
+    const error = (() => {
+      try {
+        benchmarkFile(BENCHMARK_TASKS.xnli, `${data}/`, 'train', 'fr');
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toBeInstanceOf(InputFileError);
+    expect(error!.message).toBe(`${data}/: no xnli train file for 'fr': looked for multinli.train.fr.tsv, XNLI-MT-1.0/multinli/multinli.train.fr.tsv`);
+  });
+
+  it('tests English COPA on its validation file, which has labels (its test file has none)', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'thaw-data-'));
+    await writeFile(join(data, 'val.jsonl'), '');
+    expect(benchmarkFile(BENCHMARK_TASKS.xcopa, data, 'test', 'en')).toBe(join(data, 'val.jsonl'));
+    expect(() => benchmarkFile(BENCHMARK_TASKS.xcopa, data, 'test', 'qu')).toThrow(/no xcopa test file for 'qu': looked for qu\/test\.qu\.jsonl, data\/qu\/test\.qu\.jsonl, test\.qu\.jsonl$/);
+  });
+
+  it('scores MLQA files with MLQA\'s normalisation and every other QA file with SQuAD\'s', () => {
+    expect(answerNormalisation('/d/MLQA_V1/test/test-context-zh-question-zh.json', 'zh')).toEqual({ language: 'zh' });
+    expect(answerNormalisation('/d/dev-context-de-question-de.json', 'de')).toEqual({ language: 'de' });
+    expect(answerNormalisation('/d/xquad.zh.json', 'zh')).toEqual({});
+    expect(answerNormalisation('/d/tydiqa.goldp.ar.dev.json', 'ar')).toEqual({});
+    // A language MLQA's script does not know keeps SQuAD's rules even in an MLQA-named file.
+    expect(answerNormalisation('/d/test-context-sw-question-sw.json', 'sw')).toEqual({});
+  });
+});
