@@ -158,6 +158,20 @@ describe('thaw on real formats (tiny XLM-R, AdapterHub adapters, benchmark files
     });
   }
 
+  it('--schedule full also exports the fine-tuned encoder as a Hugging Face checkpoint', async () => {
+    const out = join(root, 'runs', 'xnli-full');
+    const trained = await thaw(...funRun('xnli', out).map((a) => (a === 'fun' ? 'full' : a)));
+    expect(trained.code, trained.stderr).toBe(0);
+    const best = (await readSafetensors(join(out, 'checkpoints/best/adapter.safetensors'))).tensors;
+    const exported = (await readSafetensors(join(out, 'model', 'model.safetensors'))).tensors;
+    expect([...exported.keys()]).toContain('roberta.encoder.layer.1.output.dense.weight');
+    for (const [name, t] of exported) expect(Buffer.from(t.data.buffer).equals(Buffer.from(best.get(name)!.data.buffer)), name).toBe(true);
+    // The folder is a checkpoint Thaw itself loads: train on it.
+    const again = await thaw(...funRun('xnli', join(root, 'runs', 'xnli-on-full')).map((a) => (a === join(root, 'model') ? join(out, 'model') : a)));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/loaded .*xnli-full\/model\/model\.safetensors/);
+  });
+
   it('study --config (YAML) runs each schedule on real files and writes the report', async () => {
     const config = join(root, 'study.yaml');
     await writeFile(config, [
