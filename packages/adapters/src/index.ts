@@ -40,6 +40,7 @@ export { accuracy, exactMatch, f1, normalizeAnswer, MLQA_LANGUAGES, type MlqaLan
 export { BENCHMARK_TASKS, benchmarkTask, benchmarkFile, type BenchmarkTask, type BenchmarkName } from './benchmark/tasks.js';
 export { BENCHMARK_DEFAULTS, checkBenchmarkOptions, trainBenchmarkRun, evaluateBenchmarkRun, readBenchmarkOptions, type BenchmarkRunOptions } from './benchmark/run.js';
 export { readStudyConfig, type BenchmarkStudyConfig } from './benchmark/study-config.js';
-export { SHIPPED_SUITE, RUN_DEFAULTS, TASK_ADAPTER_TYPES, checkRunOptions, trainSuiteRun, evaluateSuiteRun, readRunOptions, loadLanguageAdapter, type SuiteRunOptions, type TaskAdapterType } from './suite/run.js';
+export { SHIPPED_SUITE, RUN_DEFAULTS, checkRunOptions, trainSuiteRun, evaluateSuiteRun, readRunOptions, loadLanguageAdapter, type SuiteRunOptions } from './suite/run.js';
+export { TASK_ADAPTER_TYPES, type TaskAdapterType, type TaskRunOptions } from './train/run-options.js';
 export { STUDY_PRESETS, runStudy, checkStudyOptions, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './suite/study.js';
 export { summarize, pairedDifference, spearman, curveStatistics, movingAverage, CURVE_STATISTICS, type Summary, type Difference, type CurveStatistics } from './suite/stats.js';

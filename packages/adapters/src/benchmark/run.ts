@@ -31,11 +31,11 @@ import type { TaskBatch } from '../suite/tasks.js';
 import { writeJsonAtomic } from '../train/run-dir.js';
 import { hostTensors, reevaluateBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import type { FisherOptions } from '../fisher/traces.js';
+import { TASK_ADAPTER_TYPES, type TaskRunOptions } from '../train/run-options.js';
 import { answerNormalisation, benchmarkFile, benchmarkTask, type BenchmarkName, type Encoding } from './tasks.js';
 
 /** Everything a benchmark run is made from (config.json's `benchmark`). */
-export interface BenchmarkRunOptions {
-  out: string;
+export interface BenchmarkRunOptions extends TaskRunOptions {
   /** A Hugging Face checkpoint folder (config.json + weights). */
   model: string;
   /** The model's tokenizer.json. */
@@ -45,25 +45,8 @@ export interface BenchmarkRunOptions {
   task: BenchmarkName;
   /** The folder with the benchmark's files (see BenchmarkTask.files). */
   data: string;
-  source: string;
-  targets: string[];
-  schedule: string;
-  adapter: 'seq_bn' | 'double_seq_bn' | 'lora';
   /** Bottleneck reduction factor (AdapterHub's task-adapter default 16); LoRA uses AdapterHub's r 8, alpha 8. */
   reductionFactor: number;
-  k: number;
-  steps: number;
-  batchSize: number;
-  lr: number;
-  baseLrScale: number;
-  /** Training examples used (the first n of the file; 0: all). */
-  trainSize: number;
-  seed: number;
-  fisherEvery: number;
-  fisherBatches: number;
-  fisherEstimator: 'argmax' | 'sample';
-  fisherGradients: 'batch-mean' | 'per-example';
-  evalEvery: number;
   /** Longest sequence in tokens, special tokens included. */
   maxLength: number;
 }
@@ -87,7 +70,7 @@ export function checkBenchmarkOptions(o: BenchmarkRunOptions): void {
   const task = benchmarkTask(o.task);
   if (!existsSync(join(o.model, 'config.json'))) throw new OptionError(`--model ${o.model}: not a Hugging Face checkpoint folder (no config.json)`);
   if (!existsSync(o.tokenizer)) throw new OptionError(`--tokenizer ${o.tokenizer}: no such file`);
-  if (!['seq_bn', 'double_seq_bn', 'lora'].includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose seq_bn, double_seq_bn, lora`);
+  if (!TASK_ADAPTER_TYPES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${TASK_ADAPTER_TYPES.join(', ')}`);
   for (const [name, v] of Object.entries({ k: o.k, steps: o.steps, 'batch-size': o.batchSize, 'max-length': o.maxLength })) {
     if (!Number.isInteger(v) || v < 1) throw new OptionError(`--${name} must be a positive integer, got ${v}`);
   }

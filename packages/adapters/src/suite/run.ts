@@ -21,6 +21,7 @@ import { OptionError, suiteLanguages } from '../data/languages.js';
 import type { FisherOptions } from '../fisher/traces.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { policy } from '../schedules/policies.js';
+import { TASK_ADAPTER_TYPES, type TaskRunOptions } from '../train/run-options.js';
 import { reevaluateBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import { LANGUAGE_ADAPTER, loadBase, type BaseModel } from './pretrain.js';
 import { taskModel } from './task-model.js';
@@ -32,25 +33,10 @@ export const SHIPPED_SUITE = {
   languageAdapters: fileURLToPath(new URL('../../assets/suite/adapters', import.meta.url)),
 };
 
-export type TaskAdapterType = 'seq_bn' | 'double_seq_bn' | 'lora';
-export const TASK_ADAPTER_TYPES: readonly TaskAdapterType[] = ['seq_bn', 'double_seq_bn', 'lora'];
 
 /** Everything that shapes a suite run; recorded in config.json under `suite`. */
-export interface SuiteRunOptions {
-  out: string;
+export interface SuiteRunOptions extends TaskRunOptions {
   task: TaskName;
-  /** Unfreezing policy (standard, lpft, gu, gu-rev, rand, fixed:…, fun, full). */
-  schedule: string;
-  adapter: TaskAdapterType;
-  k: number;
-  steps: number;
-  batchSize: number;
-  lr: number;
-  /**
-   * Under `full`, the base trains at lr × this (pretrained weights need a
-   * smaller rate than new adapters: at the adapters' rate the base forgets).
-   */
-  baseLrScale: number;
   /**
    * Dropout in the base's layers and in the head while the task trains (the
    * shipped base was pretrained with 0.1). 0 by default: with dropout, NLI
@@ -58,26 +44,13 @@ export interface SuiteRunOptions {
    * (docs/results.md).
    */
   dropout: number;
-  /** Training items of the source language (low-data runs use few). */
-  trainSize: number;
   devSize: number;
   testSize: number;
-  seed: number;
-  /** Track tr(F) every n steps (0: never). */
-  fisherEvery: number;
-  /** Batches per tr(F) estimate. */
-  fisherBatches: number;
-  fisherEstimator: 'argmax' | 'sample';
-  fisherGradients: 'batch-mean' | 'per-example';
-  evalEvery: number;
   /** Tokens per sequence (at most the base's positions). */
   sequence: number;
   /** A base made by thaw pretrain, and a folder of language adapters (one sub-folder per language). */
   base: string;
   languageAdapters: string;
-  source: string;
-  /** Target languages, closest to the source first. */
-  targets: string[];
 }
 
 /** The suite's defaults for a run (those of `thaw train`). */
