@@ -135,14 +135,38 @@ describe('AdapterHub adapter folders', () => {
     }
   });
 
-  it('reads a legacy gelu_orig as the exact GELU, as AdapterHub renames it', async () => {
+  it('reads activations by AdapterHub\'s names, with the legacy renames (gelu → gelu_new, gelu_orig → gelu)', async () => {
+    const cases: [boolean, string, string][] = [
+      [true, 'gelu', 'gelu_new'], [true, 'gelu_orig', 'gelu'], [false, 'gelu', 'gelu'], [false, 'gelu_new', 'gelu_new'], [false, 'swish', 'swish'], [false, 'silu', 'swish'],
+    ];
+    for (const [legacy, written, read] of cases) {
+      const dir = await tmp();
+      await writeLanguageAdapter(dir, 'sw', config, 15, legacy);
+      const c = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as { config: Record<string, unknown> };
+      c.config.non_linearity = written;
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(c));
+      const contents = await readAdapterHubFolder(dir, model);
+      expect(contents.kind === 'bottleneck' && contents.config.nonLinearity, `${written}${legacy ? ' (legacy)' : ''}`).toBe(read);
+    }
+  });
+
+  it('loads a Houlsby (double_seq_bn, swish) folder as AdapterHub writes it by default', async () => {
     const dir = await tmp();
-    await writeLanguageAdapter(dir, 'sw', config, 15, true);
+    const weights = await writeLanguageAdapter(dir, 'en', config, 16);
+    // Add the attention-output adapters a Houlsby adapter has, and say so in the config.
+    for (const [n, t] of [...weights]) if (n.includes('.output.adapters.')) weights.set(n.replace('.output.adapters.', '.attention.output.adapters.'), { shape: t.shape, data: t.data.map((v) => -v) });
+    for (const n of [...weights.keys()]) if (n.includes('invertible')) weights.delete(n);
+    await writeSafetensors(join(dir, 'adapter.safetensors'), weights);
     const c = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as { config: Record<string, unknown> };
-    c.config.non_linearity = 'gelu_orig';
+    Object.assign(c.config, { mh_adapter: true, original_ln_before: false, non_linearity: 'swish', inv_adapter: null });
     await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(c));
-    const contents = await readAdapterHubFolder(dir, model);
-    expect(contents.kind === 'bottleneck' && contents.config.nonLinearity).toBe('gelu');
+    const adapter = await loadAdapterHubAdapter(graph(), dir, model);
+    try {
+      expect(adapter instanceof LoraAdapter ? undefined : adapter.config).toMatchObject({ architecture: 'double_seq_bn', nonLinearity: 'swish' });
+      expectSameTensors(await hostTensors(adapter.params), weights);
+    } finally {
+      adapter.dispose();
+    }
   });
 
   it('writes the AdapterHub layout (config keys, both weight files) and reads it back bit for bit', async () => {
@@ -171,8 +195,7 @@ describe('AdapterHub adapter folders', () => {
     const cases: [string, (dir: string, c: Record<string, unknown>) => Promise<void> | void, RegExp][] = [
       ['leave_out', (_d, c) => { (c.config as Record<string, unknown>).leave_out = [1]; }, /config\.leave_out \[1\] is not supported/],
       ['ln_before', (_d, c) => { (c.config as Record<string, unknown>).ln_before = true; }, /config\.ln_before is true; Thaw's bottleneck adapters support only false/],
-      ['swish', (_d, c) => { (c.config as Record<string, unknown>).non_linearity = 'swish'; }, /config\.non_linearity 'swish' is not supported/],
-      ['legacy gelu', (_d, c) => { delete c.version; (c.config as Record<string, unknown>).non_linearity = 'gelu'; }, /'gelu_new' \(a file without a 'version' is from adapter-transformers/],
+      ['activation', (_d, c) => { (c.config as Record<string, unknown>).non_linearity = 'leakyrelu'; }, /config\.non_linearity 'leakyrelu' is not supported; Thaw's adapters use relu, gelu, gelu_new, swish/],
       ['prefix tuning', (_d, c) => { (c.config as Record<string, unknown>).architecture = 'prefix_tuning'; }, /config\.architecture 'prefix_tuning' is not supported/],
       ['per-layer rf', (_d, c) => { (c.config as Record<string, unknown>).reduction_factor = { default: 2, '1': 4 }; }, /varies by layer/],
       ['hidden size', (_d, c) => { c.hidden_size = 768; }, /hidden_size 768 does not match the model's 16/],

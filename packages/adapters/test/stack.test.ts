@@ -1,9 +1,9 @@
 // MAD-X: Stack(lang, task) at the FFN output, forward and backward against the
 // float64 formula; the language adapter stays bit-identical through training.
 import { describe, expect, it } from 'vitest';
-import { relativeError } from '@thaw/kernels/reference';
+import { geluReference, geluTanhReference, relativeError, reluReference, swishReference } from '@thaw/kernels/reference';
 import { AdamW, crossEntropy, linear } from '@thaw/autograd';
-import { BottleneckAdapter, Encoder, Stack, uniform } from '../src/index.js';
+import { BottleneckAdapter, Encoder, Stack, uniform, type NonLinearity } from '../src/index.js';
 import { encoderReference, finiteDifferenceError, tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
 
 describe('Stack(lang, task)', () => {
@@ -52,18 +52,19 @@ describe('Stack(lang, task)', () => {
     for (const x of [encoder, lang, task]) x.dispose();
   });
 
-  it('a Houlsby adapter (double_seq_bn) acts after attention and after the FFN, reading r itself', async () => {
+  const activations: [NonLinearity, (x: number) => number][] = [['relu', reluReference], ['swish', swishReference], ['gelu_new', geluTanhReference], ['gelu', geluReference]];
+  it.each(activations)('a Houlsby adapter (double_seq_bn, %s) acts after attention and after the FFN, reading r itself', async (nonLinearity, f) => {
     const g = graph();
     const config = tinyConfig({ numHiddenLayers: 1, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
     const encoder = new Encoder(g, config, 1);
-    const houlsby = new BottleneckAdapter(g, 'h', { architecture: 'double_seq_bn', reductionFactor: 2 }, { prefix: config.prefix, hiddenSize: 8, layers: 1 }, 5);
+    const houlsby = new BottleneckAdapter(g, 'h', { architecture: 'double_seq_bn', reductionFactor: 2, nonLinearity }, { prefix: config.prefix, hiddenSize: 8, layers: 1 }, 5);
     expect([...houlsby.params.keys()].filter((n) => n.includes('attention.output.adapters.h.'))).toHaveLength(4);
     const [B, T] = [2, 4];
     const batch = tinyBatch(config, B, T, 8, 3);
     const out = g.noGrad(() => g.scope(() => encoder.forward({ ids: batch.ids, batch: B, sequence: T, attentionMask: batch.mask }, { train: false }, new Stack([houlsby]))));
     const params = new Map<string, Float64Array>();
     for (const m of [encoder.params, houlsby.params]) for (const [n, t] of m) params.set(n, Float64Array.from(await t.read()));
-    const want = encoderReference(config, params, batch.ids, batch.mask, B, T, [{ name: 'h', bottleneck: houlsby.bottleneck, houlsby: true }]);
+    const want = encoderReference(config, params, batch.ids, batch.mask, B, T, [{ name: 'h', bottleneck: houlsby.bottleneck, houlsby: true, activation: f }]);
     expect(relativeError(await out.read(), want)).toBeLessThan(1e-5);
     out.dispose();
     encoder.dispose();

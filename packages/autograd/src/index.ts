@@ -13,7 +13,7 @@ export { Tensor, sizeOf } from './tensor.js';
 export type { ReferenceOp } from './reference.js';
 export { gradcheck, type GradcheckCase, type GradcheckReport } from './gradcheck.js';
 export { linear, linearReference } from './ops/linear.js';
-export { add, scale, gelu, relu, tanh, addReference, scaleReference, geluReferenceOp, reluReferenceOp, tanhReferenceOp } from './ops/pointwise.js';
+export { add, scale, gelu, geluTanh, relu, swish, tanh, addReference, scaleReference, geluReferenceOp, geluTanhReferenceOp, reluReferenceOp, swishReferenceOp, tanhReferenceOp } from './ops/pointwise.js';
 export { layerNorm, layerNormReference } from './ops/layernorm.js';
 export { sum, mean, crossEntropy, reduceReference, crossEntropyReference, type CrossEntropyOptions } from './ops/loss.js';
 export { reshape, permute, splitHeads, mergeHeads, concat, sliceColumns, permuteReferenceOp, concatReference, sliceColumnsReference } from './ops/shape.js';

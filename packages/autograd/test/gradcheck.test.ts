@@ -3,7 +3,7 @@
 // and shape; shapes include 1 and odd sizes.
 import { describe, expect, it } from 'vitest';
 import {
-  add, addReference, crossEntropy, crossEntropyReference, gelu, geluReferenceOp, gradcheck, layerNorm, layerNormReference,
+  add, addReference, crossEntropy, crossEntropyReference, gelu, geluReferenceOp, geluTanh, geluTanhReferenceOp, swish, swishReferenceOp, gradcheck, layerNorm, layerNormReference,
   linear, linearReference, mean, reduceReference, sum, relu, reluReferenceOp, scale, scaleReference, type GradcheckCase,
   bmm, bmmReference, concat, concatReference, dropout, dropoutReference, embedding, embeddingReferenceOp, multiHeadAttention,
   multiHeadAttentionReference, permute, permuteReferenceOp, reshape, softmax, softmaxReferenceOp, sliceColumns, sliceColumnsReference, tanh, tanhReferenceOp,
@@ -42,6 +42,8 @@ for (const n of [1, 7, 300]) {
   add_(`gelu ${n}`, (r) => ({ inputs: [randomInput(n, r, 3)], shapes: [[n]], run: ([x]) => gelu(x!), reference: geluReferenceOp }));
   add_(`relu ${n}`, (r) => ({ inputs: [randomInput(n, r, 3)], shapes: [[n]], run: ([x]) => relu(x!), reference: reluReferenceOp }));
   add_(`tanh ${n}`, (r) => ({ inputs: [randomInput(n, r, 3)], shapes: [[n]], run: ([x]) => tanh(x!), reference: tanhReferenceOp }));
+  add_(`geluTanh ${n}`, (r) => ({ inputs: [randomInput(n, r, 3)], shapes: [[n]], run: ([x]) => geluTanh(x!), reference: geluTanhReferenceOp }));
+  add_(`swish ${n}`, (r) => ({ inputs: [randomInput(n, r, 3)], shapes: [[n]], run: ([x]) => swish(x!), reference: swishReferenceOp }));
   add_(`mean ${n}`, (r) => ({ inputs: [randomInput(n, r)], shapes: [[n]], run: ([x]) => mean(x!), reference: reduceReference(true) }));
   add_(`sum ${n}`, (r) => ({ inputs: [randomInput(n, r)], shapes: [[n]], run: ([x]) => sum(x!), reference: reduceReference(false) }));
 }

@@ -18,7 +18,8 @@
  * With `invertible` ("pfeiffer+inv", MAD-X language adapters) the adapter
  * also owns a NICE coupling on the embeddings (invertible.ts).
  */
-import { gelu, linear, relu, type Graph, type Tensor } from '@thaw/autograd';
+import { linear, type Graph, type Tensor } from '@thaw/autograd';
+import { ACTIVATIONS, type NonLinearity } from './activations.js';
 import type { Adapter } from './adapter.js';
 import { NiceCoupling } from './invertible.js';
 import { normal, uniform } from '../model/random.js';
@@ -34,11 +35,12 @@ export interface BottleneckConfig {
   /** A NICE invertible adapter on the embeddings, with its reduction factor (MAD-X: 2). */
   invertible?: { reductionFactor: number };
   /**
-   * f of the bottleneck (and of the NICE sub-networks): `relu` (AdapterHub's
-   * pfeiffer default, and the default here) or `gelu` (mBERT MAD-X language
-   * adapters). AdapterHub's Houlsby default, swish, is not available yet.
+   * f of the bottleneck (and of the NICE sub-networks), by AdapterHub's
+   * names: `relu` (the pfeiffer default, and the default here), `gelu` (the
+   * exact one), `gelu_new` (its tanh form: what 2020 mBERT MAD-X language
+   * adapters call "gelu") or `swish` (SiLU, the Houlsby default).
    */
-  nonLinearity?: 'relu' | 'gelu';
+  nonLinearity?: NonLinearity;
 }
 
 export class BottleneckAdapter implements Adapter {
@@ -88,7 +90,7 @@ export class BottleneckAdapter implements Adapter {
   /** A(z) for layer i at a location. */
   forward(layer: number, location: BottleneckLocation, z: Tensor): Tensor {
     const p = (rest: string) => this.param(`${this.prefix(layer, location)}.${rest}`);
-    const f = this.config.nonLinearity === 'gelu' ? gelu : relu;
+    const f = ACTIVATIONS[this.config.nonLinearity ?? 'relu'];
     return linear(f(linear(z, p('adapter_down.0.weight'), p('adapter_down.0.bias'))), p('adapter_up.weight'), p('adapter_up.bias'));
   }
 

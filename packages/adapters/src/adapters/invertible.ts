@@ -13,14 +13,15 @@
  * {prefix}.invertible_adapters.{name}.{F|G}.{0|2}.{weight|bias}. Only the
  * first adapter of an active Stack applies it (AdapterHub's rule).
  */
-import { add, concat, gelu, linear, relu, scale, sliceColumns, type Graph, type Tensor } from '@thaw/autograd';
+import { add, concat, linear, scale, sliceColumns, type Graph, type Tensor } from '@thaw/autograd';
+import { ACTIVATIONS, type NonLinearity } from './activations.js';
 import { normal } from '../model/random.js';
 
 export class NiceCoupling {
   readonly params = new Map<string, Tensor>();
   private readonly half: number;
 
-  constructor(graph: Graph, readonly prefix: string, hidden: number, reductionFactor: number, random: () => number, readonly nonLinearity: 'relu' | 'gelu' = 'relu') {
+  constructor(graph: Graph, readonly prefix: string, hidden: number, reductionFactor: number, random: () => number, readonly nonLinearity: NonLinearity = 'relu') {
     if (hidden % 2) throw new Error(`${prefix}: an invertible adapter needs an even hidden size, got ${hidden}`);
     this.half = hidden / 2;
     const inner = Math.max(1, Math.floor(this.half / reductionFactor));
@@ -52,7 +53,7 @@ export class NiceCoupling {
 
   private sub(f: 'F' | 'G', x: Tensor): Tensor {
     const p = (rest: string) => this.params.get(`${this.prefix}.${f}.${rest}`)!;
-    const activation = this.nonLinearity === 'gelu' ? gelu : relu;
+    const activation = ACTIVATIONS[this.nonLinearity];
     return linear(activation(linear(x, p('0.weight'), p('0.bias'))), p('2.weight'), p('2.bias'));
   }
 }

@@ -27,6 +27,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph, Tensor } from '@thaw/autograd';
+import { ACTIVATIONS, type NonLinearity } from '../adapters/activations.js';
 import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
 import { LoraAdapter, type LoraConfig } from '../adapters/lora.js';
 import { readJsonFile } from './hf-checkpoint.js';
@@ -84,17 +85,18 @@ function bottleneckConfig(path: string, c: Record<string, unknown>, legacy: bool
   if (typeof rf !== 'number' || !(rf > 0)) throw new InputFileError(path, `config.reduction_factor must be a positive number, got ${JSON.stringify(c.reduction_factor)}`);
   // Files without a version were written by adapter-transformers, whose "gelu" was the tanh
   // approximation and whose "gelu_orig" the exact GELU (AdapterHub's ACTIVATION_RENAME).
-  const act = legacy && c.non_linearity === 'gelu' ? 'gelu_new' : legacy && c.non_linearity === 'gelu_orig' ? 'gelu' : (c.non_linearity ?? 'relu');
-  if (act !== 'relu' && act !== 'gelu') {
-    const why = legacy && c.non_linearity === 'gelu' ? " (a file without a 'version' is from adapter-transformers, whose 'gelu' is gelu_new, the tanh approximation)" : '';
-    throw new InputFileError(path, `config.non_linearity '${String(act)}'${why} is not supported; Thaw's adapters use relu or gelu (erf)`);
+  const named = legacy && c.non_linearity === 'gelu' ? 'gelu_new' : legacy && c.non_linearity === 'gelu_orig' ? 'gelu' : (c.non_linearity ?? 'relu');
+  // AdapterHub resolves names through transformers' activations, where silu is swish.
+  const act = named === 'silu' ? 'swish' : named;
+  if (typeof act !== 'string' || !(act in ACTIVATIONS)) {
+    throw new InputFileError(path, `config.non_linearity '${String(named)}' is not supported; Thaw's adapters use ${Object.keys(ACTIVATIONS).join(', ')}`);
   }
   const nested = c.invertible_adapter as { block_type?: unknown; reduction_factor?: unknown; non_linearity?: unknown } | undefined | null;
   const inv = c.inv_adapter ?? nested?.block_type ?? null;
   if (inv !== null && inv !== 'nice') throw new InputFileError(path, `config.inv_adapter '${String(inv)}' is not supported; Thaw implements the NICE invertible adapter`);
   const invRf = c.inv_adapter_reduction_factor ?? nested?.reduction_factor ?? 2;
   if (inv && (typeof invRf !== 'number' || !(invRf > 0))) throw new InputFileError(path, `config.inv_adapter_reduction_factor must be a positive number, got ${JSON.stringify(invRf)}`);
-  return { architecture, reductionFactor: rf, nonLinearity: act, ...(inv ? { invertible: { reductionFactor: invRf as number } } : {}) };
+  return { architecture, reductionFactor: rf, nonLinearity: act as NonLinearity, ...(inv ? { invertible: { reductionFactor: invRf as number } } : {}) };
 }
 
 /** The LoRA configuration an AdapterHub config describes (query/value of self-attention only). */

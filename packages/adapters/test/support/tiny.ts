@@ -75,7 +75,7 @@ export function tinyTrainer(graph: Graph, config: EncoderConfig, seed: number, c
  * float64 forward of {@link Encoder} without dropout, from float64 copies of
  * its parameters (by name): the reference for the end-to-end layer check.
  */
-export function encoderReference(c: EncoderConfig, params: Map<string, Float64Array>, ids: Int32Array, mask: Float32Array, B: number, T: number, stack: { name: string; bottleneck: number; houlsby?: boolean }[] = []): Float64Array {
+export function encoderReference(c: EncoderConfig, params: Map<string, Float64Array>, ids: Int32Array, mask: Float32Array, B: number, T: number, stack: { name: string; bottleneck: number; houlsby?: boolean; activation?: (x: number) => number }[] = []): Float64Array {
   const P = (name: string) => {
     const v = params.get(name);
     if (!v) throw new Error(`no parameter ${name}`);
@@ -107,11 +107,11 @@ export function encoderReference(c: EncoderConfig, params: Map<string, Float64Ar
     // A Houlsby adapter acts after attention too: r += A(r), then LN(r + x).
     const adapt = (r0: Float64Array, x: Float64Array, location: string, lnName: string) => {
       let r = r0;
-      for (const { name, bottleneck, houlsby } of stack) {
+      for (const { name, bottleneck, houlsby, activation = (v: number) => Math.max(v, 0) } of stack) {
         if (location === 'attention.output' && !houlsby) continue;
         const A = `${L}.${location}.adapters.${name}`;
         const z = houlsby ? r : ln(addArrays(r, x), lnName);
-        const down = matmulReference({ a: z, b: P(`${A}.adapter_down.0.weight`), bias: P(`${A}.adapter_down.0.bias`), M: rows, N: bottleneck, K: D, transB: true }).map((v) => Math.max(v, 0));
+        const down = matmulReference({ a: z, b: P(`${A}.adapter_down.0.weight`), bias: P(`${A}.adapter_down.0.bias`), M: rows, N: bottleneck, K: D, transB: true }).map(activation);
         r = addArrays(r, matmulReference({ a: down, b: P(`${A}.adapter_up.weight`), bias: P(`${A}.adapter_up.bias`), M: rows, N: D, K: bottleneck, transB: true }));
       }
       return ln(addArrays(r, x), lnName);

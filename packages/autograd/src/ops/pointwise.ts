@@ -1,13 +1,18 @@
 /**
- * Pointwise ops: add (the residual connection), scale, GELU (erf form), ReLU.
- *   add:   y = a + b          da = dy, db = dy
- *   scale: y = α·x            dx = α·dy
- *   gelu:  y = x·Φ(x)         dx = dy·(Φ(x) + x·φ(x))
- *   relu:  y = max(x, 0)      dx = dy·[x > 0]
- *   tanh:  y = tanh(x)        dx = dy·(1 − y²)
+ * Pointwise ops: add (the residual connection), scale, and the activations.
+ *   add:      y = a + b          da = dy, db = dy
+ *   scale:    y = α·x            dx = α·dy
+ *   gelu:     y = x·Φ(x)         dx = dy·(Φ(x) + x·φ(x))
+ *   geluTanh: y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))   (Hugging Face's gelu_new)
+ *   relu:     y = max(x, 0)      dx = dy·[x > 0]
+ *   tanh:     y = tanh(x)        dx = dy·(1 − y²)
+ *   swish:    y = x·σ(x)         dx = dy·σ(x)(1 + x(1 − σ(x)))   (SiLU)
  */
 import { activation, activationBackward, axpby, type Activation } from '@thaw/kernels';
-import { geluDerivativeReference, geluReference, reluDerivativeReference, reluReference, tanhDerivativeReference, tanhReference } from '@thaw/kernels/reference';
+import {
+  geluDerivativeReference, geluReference, geluTanhDerivativeReference, geluTanhReference, reluDerivativeReference, reluReference,
+  swishDerivativeReference, swishReference, tanhDerivativeReference, tanhReference,
+} from '@thaw/kernels/reference';
 import type { ReferenceOp } from '../reference.js';
 import type { Tensor } from '../tensor.js';
 
@@ -69,6 +74,10 @@ export const gelu = (x: Tensor): Tensor => pointwise('gelu', x);
 export const relu = (x: Tensor): Tensor => pointwise('relu', x);
 /** tanh (the pooler and RoBERTa classification head). */
 export const tanh = (x: Tensor): Tensor => pointwise('tanh', x);
+/** GELU, tanh form (Hugging Face's `gelu_new`; legacy mBERT adapters). */
+export const geluTanh = (x: Tensor): Tensor => pointwise('geluTanh', x);
+/** Swish / SiLU: x·σ(x) (AdapterHub's Houlsby adapters). */
+export const swish = (x: Tensor): Tensor => pointwise('swish', x);
 
 /** float64 twins. */
 export const addReference: ReferenceOp = {
@@ -86,3 +95,5 @@ const pointwiseReference = (f: (x: number) => number, df: (x: number) => number)
 export const geluReferenceOp = pointwiseReference(geluReference, geluDerivativeReference);
 export const reluReferenceOp = pointwiseReference(reluReference, reluDerivativeReference);
 export const tanhReferenceOp = pointwiseReference(tanhReference, tanhDerivativeReference);
+export const geluTanhReferenceOp = pointwiseReference(geluTanhReference, geluTanhDerivativeReference);
+export const swishReferenceOp = pointwiseReference(swishReference, swishDerivativeReference);

@@ -22,8 +22,8 @@ export function axpby(gpu: Gpu, args: { x: GpuBuffer; y: GpuBuffer; out: GpuBuff
   });
 }
 
-/** The pointwise activations and their derivatives. */
-export type Activation = 'gelu' | 'relu' | 'tanh';
+/** The pointwise activations and their derivatives (`geluTanh` is Hugging Face's gelu_new, `swish` is SiLU). */
+export type Activation = 'gelu' | 'geluTanh' | 'relu' | 'tanh' | 'swish';
 
 /** out = act(x) over n elements. */
 export function activation(gpu: Gpu, kind: Activation, args: { x: GpuBuffer; out: GpuBuffer; n: number }): void {

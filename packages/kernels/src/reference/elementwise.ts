@@ -42,3 +42,13 @@ export const reluReference = (x: number): number => Math.max(x, 0);
 export const reluDerivativeReference = (x: number): number => (x > 0 ? 1 : 0);
 export const tanhReference = (x: number): number => Math.tanh(x);
 export const tanhDerivativeReference = (x: number): number => 1 - Math.tanh(x) ** 2;
+const GELU_CUBIC = 0.044715;
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+export const geluTanhReference = (x: number): number => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x ** 3)));
+export const geluTanhDerivativeReference = (x: number): number => {
+  const t = Math.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * x * x);
+};
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+export const swishReference = (x: number): number => x * sigmoid(x);
+export const swishDerivativeReference = (x: number): number => sigmoid(x) * (1 + x * (1 - sigmoid(x)));

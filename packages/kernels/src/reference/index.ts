@@ -2,7 +2,10 @@
 export { matmulReference, type MatmulReferenceArgs } from './matmul.js';
 export { layerNormForwardReference, layerNormBackwardReference } from './layernorm.js';
 export { fisherAccumulateReference, segmentTracesReference } from './fisher.js';
-export { erf, geluReference, geluDerivativeReference, reluReference, reluDerivativeReference, tanhReference, tanhDerivativeReference } from './elementwise.js';
+export {
+  erf, geluReference, geluDerivativeReference, geluTanhReference, geluTanhDerivativeReference, reluReference, reluDerivativeReference,
+  swishReference, swishDerivativeReference, tanhReference, tanhDerivativeReference,
+} from './elementwise.js';
 export { columnSumsReference } from './reduce.js';
 export { softmaxCrossEntropyReference } from './softmax-xent.js';
 export { clipFactorReference, adamwReference, sgdReference } from './optimizer.js';

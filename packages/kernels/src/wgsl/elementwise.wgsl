@@ -1,4 +1,4 @@
-// elementwise.wgsl — pointwise maps and their derivatives: axpby, GELU, ReLU, tanh.
+// elementwise.wgsl — pointwise maps and their derivatives: axpby, GELU (exact and tanh form), ReLU, tanh, swish.
 //
 // MATH
 //   axpby:        out_i = alpha · x_i + beta · y_i
@@ -12,6 +12,11 @@
 //   reluBackward: out_i = dy_i if x_i > 0 else 0
 //   tanh:         out_i = tanh(x_i)
 //   tanhBackward: out_i = dy_i · (1 − tanh²(x_i))
+//   geluTanh:     out_i = ½ x_i (1 + t),  t = tanh(u),  u = √(2/π) (x_i + 0.044715 x_i³)
+//                 (Hugging Face's gelu_new: the approximation BERT's TensorFlow code used)
+//   geluTanhBackward: out_i = dy_i · (½ (1 + t) + ½ x_i (1 − t²) √(2/π) (1 + 3·0.044715 x_i²))
+//   swish:        out_i = x_i σ(x_i),  σ(x) = 1 / (1 + e^{−x})        (SiLU; AdapterHub's Houlsby default)
+//   swishBackward: out_i = dy_i · σ(x_i) (1 + x_i (1 − σ(x_i)))
 //   WGSL has no erf. Φ is computed as ½·erfc(−x/√2) with the Chebyshev-fitted
 //   erfc of Numerical Recipes (`erfcc`, relative error < 1.2e-7 everywhere),
 //   so Φ keeps its relative accuracy deep in the negative tail, where
@@ -59,6 +64,8 @@ fn flatIndex(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
 
 const INV_SQRT2: f32 = 0.70710678118654752;
 const INV_SQRT_2PI: f32 = 0.39894228040143268;
+const SQRT_2_OVER_PI: f32 = 0.79788456080286536;
+const GELU_CUBIC: f32 = 0.044715;
 
 // erfc(z) for z ≥ 0 (Numerical Recipes' erfcc, relative error < 1.2e-7).
 fn erfcPositive(z: f32) -> f32 {
@@ -145,4 +152,42 @@ fn reluBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
   out[i] = select(0.0, dy[i], x[i] > 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn geluTanh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = flatIndex(gid, groups);
+  if (i >= size.n) { return; }
+  let v = x[i];
+  out[i] = 0.5 * v * (1.0 + tanhStable(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)));
+}
+
+@compute @workgroup_size(WG)
+fn geluTanhBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = flatIndex(gid, groups);
+  if (i >= size.n) { return; }
+  let v = x[i];
+  let t = tanhStable(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
+  out[i] = dy[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * v * v));
+}
+
+// σ(v) = 1 / (1 + e^{−v}): for v ≪ 0 the exponential overflows to +∞ and σ
+// becomes 0, its limit, so no branch is needed.
+fn sigmoid(v: f32) -> f32 {
+  return 1.0 / (1.0 + exp(-v));
+}
+
+@compute @workgroup_size(WG)
+fn swish(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = flatIndex(gid, groups);
+  if (i >= size.n) { return; }
+  out[i] = x[i] * sigmoid(x[i]);
+}
+
+@compute @workgroup_size(WG)
+fn swishBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = flatIndex(gid, groups);
+  if (i >= size.n) { return; }
+  let s = sigmoid(x[i]);
+  out[i] = dy[i] * s * (1.0 + x[i] * (1.0 - s));
 }

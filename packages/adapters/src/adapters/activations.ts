@@ -1,0 +1,11 @@
+/**
+ * The activations of adapters' bottlenecks and NICE sub-networks, by
+ * AdapterHub's names (`non_linearity` in adapter_config.json). A new one is
+ * an autograd op plus one entry here.
+ */
+import { gelu, geluTanh, relu, swish, type Tensor } from '@thaw/autograd';
+
+export type NonLinearity = 'relu' | 'gelu' | 'gelu_new' | 'swish';
+
+/** Each activation as an autograd op: `gelu` is the exact GELU, `gelu_new` its tanh form, `swish` SiLU. */
+export const ACTIVATIONS: Record<NonLinearity, (x: Tensor) => Tensor> = { relu, gelu, gelu_new: geluTanh, swish };
