@@ -12,7 +12,7 @@ import { decodeBestSpan, qaFeatures, readSquad, type QaExample } from '../src/da
 import { accuracy, exactMatch, f1, normalizeAnswer } from '../src/data/benchmarks/metrics.js';
 import { InputFileError } from '../src/io/input-error.js';
 import { OptionError } from '../src/data/languages.js';
-import type { TextTokenizer } from '../src/data/text-tokenizer.js';
+import { fakeTokenizer } from './support/fake-tokenizer.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -191,33 +191,6 @@ describe('SQuAD-format QA', () => {
     expect(examples[3]!.context).toBe('北京是中国的首都。');
   });
 });
-
-/**
- * A whitespace tokenizer with character offsets and XLM-R's template
- * `<s> a </s></s> b </s>` (<s> 0, <pad> 1, </s> 2); words get ids from 10 on.
- */
-function fakeTokenizer(): TextTokenizer {
-  const vocab = new Map<string, number>();
-  return {
-    tokenize(text) {
-      const ids: number[] = [];
-      const offsets: [number, number][] = [];
-      for (const m of text.matchAll(/\S+/g)) {
-        if (!vocab.has(m[0])) vocab.set(m[0], 10 + vocab.size);
-        ids.push(vocab.get(m[0])!);
-        offsets.push([m.index!, m.index! + m[0].length]);
-      }
-      return { ids, offsets };
-    },
-    withSpecialTokens(a, b) {
-      if (b === undefined) return { ids: [0, ...a, 2], tokenTypes: new Array(a.length + 2).fill(0), sequenceIds: [null, ...a.map(() => 0 as const), null] };
-      const ids = [0, ...a, 2, 2, ...b, 2];
-      return { ids, tokenTypes: new Array(ids.length).fill(0), sequenceIds: [null, ...a.map(() => 0 as const), null, null, ...b.map(() => 1 as const), null] };
-    },
-    specialTokenCount: (pair) => (pair ? 4 : 2),
-    padId: 1,
-  };
-}
 
 /** A context of 20 distinct words w0 … w19 (a word's characters: `w${i}`). */
 const WORDS = Array.from({ length: 20 }, (_, i) => `w${i}`);

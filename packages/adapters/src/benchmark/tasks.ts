@@ -10,9 +10,10 @@
  * xcopa, a linear span head for squad), so trained heads load in PyTorch.
  * `files` says where a task looks for each split in the `--data` folder: the
  * file names of the official distributions, at the top of the folder or in
- * the distribution's own sub-folders. QA trains on the window of each
- * example that holds its answer; evaluation reads every window of every
- * context and decodes the best span over them (Hugging Face run_qa.py).
+ * the distribution's own sub-folders. QA trains on every window of each
+ * context (those without the answer target the first token) and evaluates
+ * by decoding the best span over all of a context's windows, as Hugging
+ * Face run_qa.py does.
  */
 import { existsSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
@@ -179,12 +180,9 @@ const squad: BenchmarkTask<QaExample> = {
     }
     return examples;
   },
-  // Training: the first window of each example that holds its answer.
+  // Training, as run_qa.py: every window of each example, those without the answer pointing at the first token.
   encode(e, items) {
-    return featureBatch(items.map((x) => {
-      const windows = qaFeatures([x], e.tokenizer, qaWindows(e));
-      return windows.find((f) => f.start !== f.end || f.offsets[f.start] !== null) ?? windows[0]!;
-    }));
+    return featureBatch(qaFeatures(items, e.tokenizer, qaWindows(e)));
   },
   head: (graph, hidden, seed) => spanTaskHead(new SpanHead(graph, 'squad', hidden, HEAD_DROPOUT, seed)),
   async score(e, normalisation, items, outputs) {
