@@ -1,10 +1,11 @@
 /**
  * `thaw bench kernels`: GFLOP/s of matmul on square and transformer shapes,
- * GB/s of layernorm and Fisher kernels, each the median of timed runs after
+ * GB/s of layernorm, Fisher and activation kernels, each the median of timed runs after
  * warm-up (timestamp queries around one compute pass), and the same matmuls
- * through the peer libraries in the same process, on the same adapter.
+ * and activations through the peer libraries in the same process, on the
+ * same adapter (where a peer has the activation as one function).
  */
-import { fisherAccumulate, layerNormBackward, layerNormForward, matmul, matmulVariant, segmentTraces, type Gpu, type GpuBuffer, type MatmulVariant, type Segment } from '@thaw/kernels';
+import { activation, fisherAccumulate, layerNormBackward, layerNormForward, matmul, matmulVariant, segmentTraces, type Activation, type Gpu, type GpuBuffer, type MatmulVariant, type Segment } from '@thaw/kernels';
 import { loadPeers, type MatmulSpec } from './peers.js';
 import { timeGpu, timeMedian } from './stats.js';
 
@@ -17,7 +18,8 @@ export interface KernelBenchResult {
   ms: number;
   gflops?: number;
   gbps?: number;
-  peers: Partial<Record<'tfjs' | 'jax', { ms: number; gflops: number; ratio: number }>>;
+  /** The same work through each peer: GFLOP/s for matmul, GB/s for activations; ratio = Thaw ÷ peer. */
+  peers: Partial<Record<'tfjs' | 'jax', { ms: number; gflops?: number; gbps?: number; ratio: number }>>;
 }
 
 export interface KernelBenchOptions {
@@ -47,7 +49,16 @@ interface MemoryCase {
   rows: number;
   D: number;
 }
-type BenchCase = MatmulCase | MemoryCase;
+/** An activation over the FFN's intermediate tensor (tokens × 3072). */
+interface ActivationCase {
+  kind: `elementwise.${Activation}`;
+  activation: Activation;
+  label: string;
+  n: number;
+}
+type BenchCase = MatmulCase | MemoryCase | ActivationCase;
+
+const ACTIVATIONS: readonly Activation[] = ['gelu', 'geluTanh', 'relu', 'tanh', 'swish'];
 
 /** The benchmark's cases; `tokens` sets the transformer shapes, `quick` shrinks everything. */
 export function benchCases(tokens: number, quick: boolean): BenchCase[] {
@@ -70,6 +81,7 @@ export function benchCases(tokens: number, quick: boolean): BenchCase[] {
     { kind: 'layernorm.backward', label: `${T}×768`, rows: T, D: 768 },
     { kind: 'fisher.accumulate', label: paramLabel, rows: 1, D: params },
     { kind: 'fisher.segmentTraces', label: `${paramLabel}, 24 blocks`, rows: 24, D: params },
+    ...ACTIVATIONS.map((a): ActivationCase => ({ kind: `elementwise.${a}`, activation: a, label: `${T}×3072`, n: T * 3072 })),
   ];
 }
 
@@ -85,7 +97,13 @@ function filled(gpu: Gpu, n: number, seed: number): GpuBuffer {
 }
 
 /** The recorded work of one memory-bound case and the bytes it must move. */
-function memoryCase(gpu: Gpu, c: MemoryCase): { record: () => void; bytes: number; buffers: GpuBuffer[] } {
+function memoryCase(gpu: Gpu, c: MemoryCase | ActivationCase): { record: () => void; bytes: number; buffers: GpuBuffer[] } {
+  if ('activation' in c) {
+    // Reads x, writes out: 8 bytes per element.
+    const { n } = c;
+    const [x, out] = [filled(gpu, n, 8), gpu.alloc(4 * n)];
+    return { record: () => activation(gpu, c.activation, { x, out, n }), bytes: 8 * n, buffers: [x, out] };
+  }
   const { rows, D } = c;
   if (c.kind === 'fisher.accumulate' || c.kind === 'fisher.segmentTraces') {
     const n = D;
@@ -154,7 +172,18 @@ export async function runKernelBench(gpu: Gpu, instance: GPU, options: KernelBen
         const work = memoryCase(gpu, c);
         const ms = await timeGpu((r) => gpu.time(r), work.record, options.warmup, options.repeats);
         for (const buffer of work.buffers) gpu.release(buffer);
-        results.push({ kernel: c.kind, shape: c.label, ms, gbps: work.bytes / ms / 1e6, peers: {} });
+        const gbps = work.bytes / ms / 1e6;
+        const row: KernelBenchResult = { kernel: c.kind, shape: c.label, ms, gbps, peers: {} };
+        if ('activation' in c) {
+          for (const peer of peers) {
+            const run = await peer.activation(c.activation, c.n);
+            if (!run) continue;
+            const peerMs = await timeMedian(run, options.warmup, options.repeats);
+            const peerGbps = work.bytes / peerMs / 1e6;
+            row.peers[peer.name] = { ms: peerMs, gbps: peerGbps, ratio: gbps / peerGbps };
+          }
+        }
+        results.push(row);
       }
     }
   } finally {

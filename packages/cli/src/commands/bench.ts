@@ -17,20 +17,24 @@ export function deviceOf(adapter: AdapterSummary): KernelBenchReport['device'] {
 }
 
 const fixed = (x: number | undefined, digits: number) => (x === undefined ? '-' : x.toFixed(digits));
+/** A compute rate (GFLOP/s) or a memory rate (GB/s), whichever the row has. */
+const rate = (r: { gflops?: number; gbps?: number }) => (r.gflops !== undefined ? `${fixed(r.gflops, 2)} GFLOP/s` : `${fixed(r.gbps, 2)} GB/s`);
 
 export function formatKernelBench(report: KernelBenchReport): string {
   const rows = report.results.map((r) => [
     r.variant ? `${r.kernel} (${r.variant})` : r.kernel,
     r.shape,
     fixed(r.ms, 2),
-    r.gflops !== undefined ? `${fixed(r.gflops, 2)} GFLOP/s` : `${fixed(r.gbps, 2)} GB/s`,
-    r.peers.tfjs ? `${fixed(r.peers.tfjs.gflops, 2)} (${fixed(r.peers.tfjs.ratio, 2)}×)` : '-',
-    r.peers.jax ? `${fixed(r.peers.jax.gflops, 2)} (${fixed(r.peers.jax.ratio, 2)}×)` : '-',
+    rate(r),
+    ...(['tfjs', 'jax'] as const).map((name) => {
+      const peer = r.peers[name];
+      return peer ? `${rate(peer)} (${fixed(peer.ratio, 2)}×)` : '-';
+    }),
   ]);
   return [
     `Device: ${report.device.name} (${report.device.backend ?? 'unknown backend'}), ${report.date}, timing by ${report.timing}`,
     '',
-    table(['kernel', 'shape', 'ms', 'Thaw', 'tfjs GFLOP/s (Thaw ÷ tfjs)', 'jax-js GFLOP/s (Thaw ÷ jax-js)'], rows),
+    table(['kernel', 'shape', 'ms', 'Thaw', 'tfjs (Thaw ÷ tfjs)', 'jax-js (Thaw ÷ jax-js)'], rows),
   ].join('\n');
 }
 
