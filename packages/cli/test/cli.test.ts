@@ -89,10 +89,12 @@ describe('rendering', () => {
       results: [
         { kernel: 'matmul', shape: '8³', variant: 'portable', ms: 2, gflops: 10, peers: { tfjs: { ms: 4, gflops: 5, ratio: 2 } } },
         { kernel: 'fisher.accumulate', shape: 'n', ms: 1, gbps: 3, peers: {} },
+        { kernel: 'elementwise.relu', shape: 'm', ms: 1, gbps: 2, peers: { jax: { ms: 2, gbps: 1, ratio: 2 } } },
       ],
     };
     const text = formatKernelBench(report);
-    expect(text).toContain('| matmul (portable) | 8³    | 2.00 | 10.00 GFLOP/s | 5.00 (2.00×)');
-    expect(text).toContain('3.00 GB/s');
+    expect(text).toContain('| matmul (portable) | 8³    | 2.00 | 10.00 GFLOP/s | 5.00 GFLOP/s (2.00×) | -');
+    expect(text).toContain('| fisher.accumulate | n     | 1.00 | 3.00 GB/s     | -');
+    expect(text).toContain('| elementwise.relu  | m     | 1.00 | 2.00 GB/s     | -                    | 1.00 GB/s (2.00×)');
   });
 });
