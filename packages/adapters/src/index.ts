@@ -5,7 +5,7 @@
 export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup } from './model/encoder.js';
 export type { Adapter } from './adapters/adapter.js';
 export { BottleneckAdapter, type BottleneckConfig, type BottleneckLocation } from './adapters/bottleneck.js';
-export { ACTIVATIONS, type NonLinearity } from './adapters/activations.js';
+export { ACTIVATIONS, type NonLinearity } from './model/activations.js';
 export { Stack, type StackMember } from './adapters/stack.js';
 export { NiceCoupling } from './adapters/invertible.js';
 export { LoraAdapter, type LoraConfig, type LoraTarget } from './adapters/lora.js';

@@ -9,9 +9,9 @@ import { uniform } from '../src/index.js';
 describe('encoder layer end to end', () => {
   const graph = useGraph();
 
-  it('forward and every parameter gradient match the float64 reference', async () => {
+  it.each(['gelu', 'gelu_new'] as const)('forward and every parameter gradient match the float64 reference (hidden_act %s)', async (hiddenAct) => {
     const g = graph();
-    const config = tinyConfig({ numHiddenLayers: 1, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
+    const config = tinyConfig({ numHiddenLayers: 1, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0, hiddenAct });
     const encoder = new Encoder(g, config, 3);
     // Non-trivial LayerNorm parameters, so their gradients are exercised too.
     const random = uniform(9);

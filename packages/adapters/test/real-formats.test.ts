@@ -69,10 +69,21 @@ describe('Hugging Face checkpoints', () => {
     }
   });
 
+  it('reads hidden_act gelu_new and gelu_pytorch_tanh as the tanh form of GELU', async () => {
+    for (const act of ['gelu_new', 'gelu_pytorch_tanh']) {
+      const dir = await tmp();
+      await writeHfCheckpoint(dir, config, 8);
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ ...hfConfigJson(config), hidden_act: act }));
+      const { encoder } = await loadHfEncoder(graph(), dir);
+      expect(encoder.config.hiddenAct, act).toBe('gelu_new');
+      encoder.dispose();
+    }
+  });
+
   it('refuses malformed checkpoints, naming the file and the problem', async () => {
     const cases: [string, (dir: string) => Promise<void>, RegExp][] = [
       ['architecture', async (d) => writeFile(join(d, 'config.json'), JSON.stringify({ ...hfConfigJson(config), model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] })), /config\.json: model_type "gpt2" is not supported; Thaw loads xlm-roberta, roberta, bert encoders \(the file names GPT2LMHeadModel\)/],
-      ['activation', async (d) => writeFile(join(d, 'config.json'), JSON.stringify({ ...hfConfigJson(config), hidden_act: 'gelu_new' })), /config\.json: hidden_act 'gelu_new' is not supported/],
+      ['activation', async (d) => writeFile(join(d, 'config.json'), JSON.stringify({ ...hfConfigJson(config), hidden_act: 'relu' })), /config\.json: hidden_act 'relu' is not supported; Thaw's encoder runs gelu \(exact\) or gelu_new \(tanh form\)/],
       ['missing field', async (d) => writeFile(join(d, 'config.json'), JSON.stringify({ ...hfConfigJson(config), hidden_size: undefined })), /config\.json: hidden_size must be a non-negative integer, got undefined/],
       ['heads', async (d) => writeFile(join(d, 'config.json'), JSON.stringify({ ...hfConfigJson(config), num_attention_heads: 3 })), /hidden_size 16 is not a multiple of num_attention_heads 3/],
       ['config json', async (d) => writeFile(join(d, 'config.json'), '{"model_type": '), /config\.json: not valid JSON/],

@@ -19,7 +19,7 @@
  * also owns a NICE coupling on the embeddings (invertible.ts).
  */
 import { linear, type Graph, type Tensor } from '@thaw/autograd';
-import { ACTIVATIONS, type NonLinearity } from './activations.js';
+import { ACTIVATIONS, type NonLinearity } from '../model/activations.js';
 import type { Adapter } from './adapter.js';
 import { NiceCoupling } from './invertible.js';
 import { normal, uniform } from '../model/random.js';

@@ -14,7 +14,7 @@
  * first adapter of an active Stack applies it (AdapterHub's rule).
  */
 import { add, concat, linear, scale, sliceColumns, type Graph, type Tensor } from '@thaw/autograd';
-import { ACTIVATIONS, type NonLinearity } from './activations.js';
+import { ACTIVATIONS, type NonLinearity } from '../model/activations.js';
 import { normal } from '../model/random.js';
 
 export class NiceCoupling {

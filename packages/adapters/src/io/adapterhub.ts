@@ -27,7 +27,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph, Tensor } from '@thaw/autograd';
-import { ACTIVATIONS, type NonLinearity } from '../adapters/activations.js';
+import { ACTIVATIONS, type NonLinearity } from '../model/activations.js';
 import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
 import { LoraAdapter, type LoraConfig } from '../adapters/lora.js';
 import { readJsonFile } from './hf-checkpoint.js';

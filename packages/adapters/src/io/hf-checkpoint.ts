@@ -57,8 +57,10 @@ export function encoderConfigFromHf(path: string, json: Record<string, unknown>)
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new InputFileError(path, `${field} must be a non-negative number, got ${JSON.stringify(json[field])}`);
     return v;
   };
-  const act = json.hidden_act ?? 'gelu';
-  if (act !== 'gelu') throw new InputFileError(path, `hidden_act '${String(act)}' is not supported; Thaw's encoder uses the exact (erf) GELU, hidden_act 'gelu'`);
+  // gelu_pytorch_tanh is transformers' faster spelling of the same tanh approximation.
+  const named = json.hidden_act ?? 'gelu';
+  const act = named === 'gelu_pytorch_tanh' ? 'gelu_new' : named;
+  if (act !== 'gelu' && act !== 'gelu_new') throw new InputFileError(path, `hidden_act '${String(named)}' is not supported; Thaw's encoder runs gelu (exact) or gelu_new (tanh form)`);
   const positions = json.position_embedding_type ?? 'absolute';
   if (positions !== 'absolute') throw new InputFileError(path, `position_embedding_type '${String(positions)}' is not supported; Thaw's encoder uses absolute positions`);
   const hiddenSize = int('hidden_size');
@@ -79,6 +81,7 @@ export function encoderConfigFromHf(path: string, json: Record<string, unknown>)
     attentionProbsDropoutProb: num('attention_probs_dropout_prob', 0.1),
     positionOffset: arch.positionsFromPadding ? padTokenId + 1 : 0,
     padTokenId,
+    ...(act === 'gelu_new' ? { hiddenAct: act } : {}),
   };
 }
 

@@ -7,11 +7,12 @@
  *
  *   h0   = LN_emb(E_word[ids] + E_pos[positions] + E_type[types])
  *   a    = LN_attn(Dropout(Wo · MHA(h)) + h)
- *   out  = LN_out(Dropout(W2 · gelu(W1 · a)) + a)
+ *   out  = LN_out(Dropout(W2 · gelu(W1 · a)) + a)      (gelu: hidden_act, exact or tanh form)
  */
 import {
-  add, dropout, embedding, gelu, layerNorm, linear, multiHeadAttention, type DropoutRandomness, type Graph, type Tensor,
+  add, dropout, embedding, layerNorm, linear, multiHeadAttention, type DropoutRandomness, type Graph, type Tensor,
 } from '@thaw/autograd';
+import { ACTIVATIONS } from './activations.js';
 import { normal, uniform } from './random.js';
 
 /**
@@ -49,6 +50,8 @@ export interface EncoderConfig {
   positionOffset: number;
   /** Id of the padding token (XLM-R 1, mBERT 0). */
   padTokenId: number;
+  /** The FFN's activation (Hugging Face's hidden_act): the exact GELU by default, or its tanh form. */
+  hiddenAct?: 'gelu' | 'gelu_new';
 }
 
 /** One forward pass's inputs. */
@@ -179,7 +182,7 @@ export class Encoder {
         return adapters ? adapters.apply(i, location, out, input, ln) : layerNorm(add(out, input), ln.weight, ln.bias, ln.eps);
       };
       const attended = residual('attention.output', drop(dense('attention.output.dense', context), c.hiddenDropoutProb), h);
-      const ffn = drop(dense('output.dense', gelu(dense('intermediate.dense', attended))), c.hiddenDropoutProb);
+      const ffn = drop(dense('output.dense', ACTIVATIONS[c.hiddenAct ?? 'gelu'](dense('intermediate.dense', attended))), c.hiddenDropoutProb);
       h = residual('output', ffn, attended);
     }
     return h;

@@ -1,7 +1,7 @@
 /** Small encoders and a token-classification task for tests (and the f64 twin of the encoder). */
 import { afterAll, beforeAll } from 'vitest';
 import { Gpu } from '@thaw/kernels';
-import { embeddingReference, geluReference, layerNormForwardReference, matmulReference, relativeError } from '@thaw/kernels/reference';
+import { embeddingReference, geluReference, geluTanhReference, layerNormForwardReference, matmulReference, relativeError } from '@thaw/kernels/reference';
 import { AdamW, crossEntropy, Graph, linear, multiHeadAttentionReference, type Tensor } from '@thaw/autograd';
 import { Encoder, uniform, type EncoderConfig } from '../../src/index.js';
 
@@ -117,7 +117,7 @@ export function encoderReference(c: EncoderConfig, params: Map<string, Float64Ar
       return ln(addArrays(r, x), lnName);
     };
     const attended = adapt(dense(ctx, `${L}.attention.output.dense`, D, D), h, 'attention.output', `${L}.attention.output.LayerNorm`);
-    const inner = dense(attended, `${L}.intermediate.dense`, D, c.intermediateSize).map(geluReference);
+    const inner = dense(attended, `${L}.intermediate.dense`, D, c.intermediateSize).map(c.hiddenAct === 'gelu_new' ? geluTanhReference : geluReference);
     // Stack(a1, a2, …) at the FFN output: r += A(LN(r + x)) (Pfeiffer) or A(r) (Houlsby), then LN(r + x).
     h = adapt(dense(inner, `${L}.output.dense`, c.intermediateSize, D), attended, 'output', `${L}.output.LayerNorm`);
   }

@@ -1,7 +1,7 @@
 /**
- * The activations of adapters' bottlenecks and NICE sub-networks, by
- * AdapterHub's names (`non_linearity` in adapter_config.json). A new one is
- * an autograd op plus one entry here.
+ * Activations by the names checkpoints use: an encoder's FFN (Hugging Face's
+ * `hidden_act`), adapters' bottlenecks and NICE sub-networks (AdapterHub's
+ * `non_linearity`). A new one is an autograd op plus one entry here.
  */
 import { gelu, geluTanh, relu, swish, type Tensor } from '@thaw/autograd';
 
