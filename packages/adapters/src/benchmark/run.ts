@@ -11,7 +11,6 @@
  * users load directly.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import type { Adapter } from '../adapters/adapter.js';
@@ -21,17 +20,17 @@ import type { StackMember } from '../adapters/stack.js';
 import { OptionError } from '../data/languages.js';
 import { HfTokenizer } from '../data/hf-tokenizer.js';
 import { loadAdapterHubAdapter, saveAdapterHubFolder } from '../io/adapterhub.js';
-import { loadHfEncoder, readJsonFile, type LoadReport } from '../io/hf-checkpoint.js';
+import { loadHfEncoder, type LoadReport } from '../io/hf-checkpoint.js';
+import { readJsonFile } from '../io/input-file.js';
 import { savePeftLora } from '../io/peft.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { writeTorchStateDict } from '../io/torch-bin.js';
 import { policy } from '../schedules/policies.js';
 import { taskModel, type BatchOutputs } from '../suite/task-model.js';
-import type { TaskBatch } from '../suite/tasks.js';
+import type { AnswerMetricOptions } from '../data/benchmarks/metrics.js';
 import { writeJsonAtomic } from '../train/run-dir.js';
-import { hostTensors, reevaluateBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
-import type { FisherOptions } from '../fisher/traces.js';
-import { TASK_ADAPTER_TYPES, type TaskRunOptions } from '../train/run-options.js';
+import { hostTensors, reevaluateBestCheckpoint, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
+import { checkFreshOut, checkTaskRunOptions, languageResults, trainTaskRun, type TaskRunOptions } from '../train/run-options.js';
 import { answerNormalisation, benchmarkFile, benchmarkTask, type BenchmarkName, type Encoding } from './tasks.js';
 
 /** Everything a benchmark run is made from (config.json's `benchmark`). */
@@ -70,20 +69,9 @@ export function checkBenchmarkOptions(o: BenchmarkRunOptions): void {
   const task = benchmarkTask(o.task);
   if (!existsSync(join(o.model, 'config.json'))) throw new OptionError(`--model ${o.model}: not a Hugging Face checkpoint folder (no config.json)`);
   if (!existsSync(o.tokenizer)) throw new OptionError(`--tokenizer ${o.tokenizer}: no such file`);
-  if (!TASK_ADAPTER_TYPES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${TASK_ADAPTER_TYPES.join(', ')}`);
-  for (const [name, v] of Object.entries({ k: o.k, steps: o.steps, 'batch-size': o.batchSize, 'max-length': o.maxLength })) {
-    if (!Number.isInteger(v) || v < 1) throw new OptionError(`--${name} must be a positive integer, got ${v}`);
-  }
+  checkTaskRunOptions(o, 0);
+  if (!Number.isInteger(o.maxLength) || o.maxLength < 1) throw new OptionError(`--max-length must be a positive integer, got ${o.maxLength}`);
   if (!(o.reductionFactor > 0)) throw new OptionError(`--reduction-factor must be a positive number, got ${o.reductionFactor}`);
-  for (const [name, v] of Object.entries({ lr: o.lr, 'base-lr-scale': o.baseLrScale })) {
-    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new OptionError(`--${name} must be a positive number, got ${v}`);
-  }
-  for (const [name, v, least] of [['train-size', o.trainSize, 0], ['eval-every', o.evalEvery, 1], ['fisher-every', o.fisherEvery, 0], ['fisher-batches', o.fisherBatches, 1]] as const) {
-    if (!Number.isInteger(v) || v < least) throw new OptionError(`--${name} must be an integer ≥ ${least}, got ${v}`);
-  }
-  if (!['argmax', 'sample'].includes(o.fisherEstimator)) throw new OptionError(`--fisher-estimator: unknown estimator '${o.fisherEstimator}'; choose argmax, sample`);
-  if (!['batch-mean', 'per-example'].includes(o.fisherGradients)) throw new OptionError(`--fisher-gradients: unknown mode '${o.fisherGradients}'; choose batch-mean, per-example`);
-  if (o.targets.includes(o.source)) throw new OptionError(`--targets must not include the source language '${o.source}'`);
   for (const code of [o.source, ...o.targets]) {
     const dir = o.langAdapters[code];
     if (!dir) throw new OptionError(`--lang-adapter: no language adapter for '${code}'; give --lang-adapter ${code}=<AdapterHub folder>`);
@@ -143,25 +131,21 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
     const train = await read('train', o.source);
     // Every test file is read now, so a malformed one stops the run before it trains.
     const tests = new Map<string, unknown[]>();
-    for (const code of [o.source, ...o.targets]) tests.set(code, await read('test', code));
+    // QA answers are normalised as each language's test file's official evaluation does.
+    const normalisations = new Map<string, AnswerMetricOptions>();
+    for (const code of [o.source, ...o.targets]) {
+      tests.set(code, await read('test', code));
+      normalisations.set(code, answerNormalisation(benchmarkFile(task, o.data, 'test', code), code));
+    }
     const m = taskModel({
       encoder, languageAdapters, source: o.source, taskAdapter, head,
       encode: (_code, items) => task.encode(encoding, items),
       train: o.trainSize ? train.slice(0, o.trainSize) : train, dev: await read('dev', o.source),
       batchSize: o.batchSize, seed: o.seed,
-      ...(task.score ? { score: (code: string, items: readonly unknown[], outputs: BatchOutputs) => task.score!(encoding, answerNormalisation(benchmarkFile(task, o.data, 'test', code), code), items, outputs) } : {}),
+      ...(task.score ? { score: (code: string, items: readonly unknown[], outputs: BatchOutputs) => task.score!(encoding, normalisations.get(code)!, items, outputs) } : {}),
     });
-    const evaluate = async (onLanguage?: (code: string) => void): Promise<RunResults> => {
-      onLanguage?.(o.source);
-      const source = { lang: o.source, dev: await m.data.evaluateDev(), test: await m.evaluate(o.source, tests.get(o.source)!) };
-      const targets: Record<string, number> = {};
-      for (const code of o.targets) {
-        onLanguage?.(code);
-        targets[code] = await m.evaluate(code, tests.get(code)!);
-      }
-      const values = Object.values(targets);
-      return { task: o.task, metric: task.metric, source, targets, ...(values.length ? { targetAverage: values.reduce((x, y) => x + y, 0) / values.length } : {}) };
-    };
+    const evaluate = (onLanguage?: (code: string) => void): Promise<RunResults> =>
+      languageResults(o, task.metric, () => m.data.evaluateDev(), (code) => m.evaluate(code, tests.get(code)!), onLanguage);
     return { m, evaluate, report, taskAdapter, head, encoder, dispose };
   } catch (e) {
     dispose();
@@ -214,28 +198,18 @@ const PEFT_TASK_TYPES = { xnli: 'SEQ_CLS', xcopa: null, squad: 'QUESTION_ANS' } 
 /** Trains one benchmark run and writes its run directory (results.json with zero-shot on every target). */
 export async function trainBenchmarkRun(graph: Graph, o: BenchmarkRunOptions, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void; onLoad?(report: LoadReport): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
   checkBenchmarkOptions(o);
-  if (existsSync(join(o.out, 'config.json'))) throw new OptionError(`--out ${o.out} already holds a run; use --overwrite to replace it, or another --out`);
+  checkFreshOut(o.out);
   const run = await buildBenchmarkRun(graph, o);
-  let trainer: Trainer<TaskBatch> | undefined;
   try {
     callbacks?.onLoad?.(run.report);
-    const fisher: FisherOptions = { labels: o.fisherEstimator, gradients: o.fisherGradients };
-    trainer = new Trainer(graph, run.m.model, run.m.data, {
-      out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, policy: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
-      fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisher,
-      extraConfig: { benchmark: o, load: run.report },
-      // With the best checkpoint restored: export it, then evaluate. results.json comes last, so a
-      // run that has one (what `thaw study --resume` keeps) has its export too.
-      finalEvaluation: async () => {
-        await exportTaskAdapter(o, run);
-        return run.evaluate(callbacks?.onEvaluate);
-      },
-    });
-    const summary = await trainer.run(callbacks);
-    const results = JSON.parse(await readFile(join(o.out, 'results.json'), 'utf8')) as RunResults;
-    return { summary, results };
+    // With the best checkpoint restored: export it, then evaluate. results.json comes last, so a
+    // run that has one (what `thaw study --resume` keeps) has its export too.
+    const finalEvaluation = async () => {
+      await exportTaskAdapter(o, run);
+      return run.evaluate(callbacks?.onEvaluate);
+    };
+    return await trainTaskRun(graph, o, run.m.model, run.m.data, { benchmark: o, load: run.report }, finalEvaluation, callbacks);
   } finally {
-    trainer?.dispose();
     run.dispose();
   }
 }

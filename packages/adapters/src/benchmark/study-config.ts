@@ -20,10 +20,10 @@
  * types are errors naming the file and the key, so a typo never silently
  * falls back to a default.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputFileError } from '../io/input-error.js';
+import { readText } from '../io/input-file.js';
 import { BENCHMARK_DEFAULTS, type BenchmarkRunOptions } from './run.js';
 import type { BenchmarkName } from './tasks.js';
 
@@ -44,12 +44,7 @@ const OTHER_KEYS = ['model', 'tokenizer', 'task', 'data', 'languages', 'targets'
 
 /** Reads and checks a study config file. */
 export async function readStudyConfig(path: string): Promise<BenchmarkStudyConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new InputFileError(path, `cannot read: ${(e as Error).message}`);
-  }
+  const text = await readText(path);
   const yaml = /\.ya?ml$/i.test(path);
   let raw: unknown;
   try {

@@ -30,7 +30,7 @@ import type { Graph, Tensor } from '@thaw/autograd';
 import { ACTIVATIONS, type NonLinearity } from '../model/activations.js';
 import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
 import { LoraAdapter, type LoraConfig } from '../adapters/lora.js';
-import { readJsonFile } from './hf-checkpoint.js';
+import { readJsonFile } from './input-file.js';
 import { InputFileError } from './input-error.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from './safetensors.js';
 import { readTorchStateDict, writeTorchStateDict } from './torch-bin.js';

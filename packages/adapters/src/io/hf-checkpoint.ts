@@ -16,11 +16,11 @@
  * classification heads), which are only reported.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { Encoder, type EncoderConfig } from '../model/encoder.js';
 import { InputFileError } from './input-error.js';
+import { readJsonFile } from './input-file.js';
 import { openSafetensors, type HostTensor } from './safetensors.js';
 import { readTorchStateDict } from './torch-bin.js';
 
@@ -89,24 +89,6 @@ export function encoderConfigFromHf(path: string, json: Record<string, unknown>)
 export function encoderName(prefix: string, name: string): string {
   const renamed = name.replace(/LayerNorm\.gamma$/, 'LayerNorm.weight').replace(/LayerNorm\.beta$/, 'LayerNorm.bias');
   return /^(embeddings|encoder)\./.test(renamed) ? `${prefix}.${renamed}` : renamed;
-}
-
-/** Reads a JSON file; errors name the file. */
-export async function readJsonFile(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new InputFileError(path, `cannot read: ${(e as Error).message}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new InputFileError(path, `not valid JSON: ${(e as Error).message}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputFileError(path, 'expected a JSON object');
-  return value as Record<string, unknown>;
 }
 
 /** A source of named tensors read one at a time. */

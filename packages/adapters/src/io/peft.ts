@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { LoraAdapter } from '../adapters/lora.js';
 import { fillAdapter, type AdapterModel, type SavedModelInfo } from './adapterhub.js';
-import { readJsonFile } from './hf-checkpoint.js';
+import { readJsonFile } from './input-file.js';
 import { InputFileError } from './input-error.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from './safetensors.js';
 import { writeJsonAtomic } from '../train/run-dir.js';

@@ -13,8 +13,9 @@
  * the problem. Writing streams too, through a temporary file and a rename, so
  * a crash never leaves half a file.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { writeAll, writeFileAtomic } from './atomic-file.js';
+import { openInputFile } from './input-file.js';
 import { InputFileError } from './input-error.js';
 
 /** A host tensor: shape and float32 values. */
@@ -158,16 +159,8 @@ function checkEntry(path: string, name: string, raw: unknown, dataStart: number,
  * that cover the data buffer exactly. Nothing but the header is read.
  */
 export async function openSafetensors(path: string): Promise<SafetensorsFile> {
-  let handle: FileHandle;
+  const { handle, size } = await openInputFile(path);
   try {
-    handle = await open(path, 'r');
-  } catch (e) {
-    throw new SafetensorsError(path, `cannot read: ${(e as Error).message}`);
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw new SafetensorsError(path, 'is not a file');
-    const size = stat.size;
     if (size < 8) throw new SafetensorsError(path, `file of ${size} bytes is shorter than the 8-byte header length`);
     const n = Number((await readRange(handle, path, 0, 8)).readBigUInt64LE(0));
     if (n > MAX_HEADER || 8 + n > size) throw new SafetensorsError(path, `header length ${n} does not fit in a file of ${size} bytes (the format allows at most ${MAX_HEADER})`);

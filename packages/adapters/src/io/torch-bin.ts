@@ -30,8 +30,8 @@
  * The pre-1.6 format (bare pickles followed by raw storages) is detected and
  * refused with a way to convert it.
  */
-import { open } from 'node:fs/promises';
 import { InputFileError } from './input-error.js';
+import { openInputFile } from './input-file.js';
 import { PickleFunction, PickleWriter, pickleTypeName, unpickle } from './pickle.js';
 import { halfToFloat, type HostTensor } from './safetensors.js';
 import { writeZip, ZipReader } from './zip.js';
@@ -138,17 +138,13 @@ const ZIP_MAGIC = Buffer.from('PK\x03\x04', 'latin1');
 
 /** Refuses empty files, legacy torch.save files and anything else that does not start like a ZIP archive. */
 async function checkSignature(path: string): Promise<void> {
+  const { handle } = await openInputFile(path);
   let head: Buffer;
   try {
-    const handle = await open(path, 'r');
-    try {
-      const { bytesRead, buffer } = await handle.read(Buffer.alloc(LEGACY_MAGIC.length), 0, LEGACY_MAGIC.length, 0);
-      head = buffer.subarray(0, bytesRead);
-    } finally {
-      await handle.close();
-    }
-  } catch (e) {
-    throw new InputFileError(path, `cannot read: ${(e as Error).message}`);
+    const { bytesRead, buffer } = await handle.read(Buffer.alloc(LEGACY_MAGIC.length), 0, LEGACY_MAGIC.length, 0);
+    head = buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
   }
   if (!head.length) throw new InputFileError(path, 'the file is empty');
   if (head.subarray(0, 4).equals(ZIP_MAGIC)) return;

@@ -25,10 +25,11 @@
  * half an archive.
  */
 import { constants as bufferLimits } from 'node:buffer';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { crc32, inflateRawSync } from 'node:zlib';
 import { writeAll, writeFileAtomic } from './atomic-file.js';
 import { InputFileError } from './input-error.js';
+import { openInputFile } from './input-file.js';
 
 const LOCAL = 0x04034b50;
 const CENTRAL = 0x02014b50;
@@ -86,16 +87,8 @@ export class ZipReader {
 
   /** Opens `path` and reads its central directory (not the entries' data). */
   static async open(path: string): Promise<ZipReader> {
-    let handle: FileHandle;
+    const { handle, size } = await openInputFile(path);
     try {
-      handle = await open(path, 'r');
-    } catch (e) {
-      throw new InputFileError(path, `cannot read: ${(e as Error).message}`);
-    }
-    try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) throw new InputFileError(path, 'is not a file');
-      const size = stat.size;
       const directory = await readDirectory(path, handle, size);
       return new ZipReader(path, handle, size, directory.offset, directory.entries);
     } catch (e) {

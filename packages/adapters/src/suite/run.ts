@@ -18,11 +18,10 @@ import { BottleneckAdapter } from '../adapters/bottleneck.js';
 import { LoraAdapter } from '../adapters/lora.js';
 import type { StackMember } from '../adapters/stack.js';
 import { OptionError, suiteLanguages } from '../data/languages.js';
-import type { FisherOptions } from '../fisher/traces.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { policy } from '../schedules/policies.js';
-import { TASK_ADAPTER_TYPES, type TaskRunOptions } from '../train/run-options.js';
-import { reevaluateBestCheckpoint, Trainer, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
+import { checkFreshOut, checkTaskRunOptions, languageResults, trainTaskRun, type TaskRunOptions } from '../train/run-options.js';
+import { reevaluateBestCheckpoint, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import { LANGUAGE_ADAPTER, loadBase, type BaseModel } from './pretrain.js';
 import { taskModel } from './task-model.js';
 import { HEAD_DROPOUT, suiteTask, type TaskName } from './tasks.js';
@@ -74,13 +73,10 @@ function taskAdapter(graph: Graph, o: SuiteRunOptions, model: { prefix: string; 
 /** Checks a run's options, and that its base and language adapters exist, before anything is written; throws OptionError naming the option. */
 export function checkRunOptions(o: SuiteRunOptions): void {
   suiteTask(o.task);
-  if (!TASK_ADAPTER_TYPES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${TASK_ADAPTER_TYPES.join(', ')}`);
-  if (!Number.isInteger(o.k) || o.k < 1) throw new OptionError(`--k must be a positive integer, got ${o.k}`);
-  if (!(o.baseLrScale > 0)) throw new OptionError(`--base-lr-scale must be a positive number, got ${o.baseLrScale}`);
+  checkTaskRunOptions(o, 1);
   if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) throw new OptionError(`--dropout must be in [0, 1), got ${o.dropout}`);
   const languages = [o.source, ...o.targets];
   suiteLanguages(languages);
-  if (o.targets.includes(o.source)) throw new OptionError(`--targets must not include the source language '${o.source}'`);
   for (const code of languages) {
     const dir = join(o.languageAdapters, code);
     if (!existsSync(join(dir, 'adapter.safetensors'))) {
@@ -153,17 +149,8 @@ async function buildRun(graph: Graph, o: SuiteRunOptions) {
   });
   const test = task.meanings(DATA_SEEDS.test, o.testSize);
   /** Source dev and test, and every target's test metric, of the weights as they are. */
-  const evaluate = async (onLanguage?: (code: string) => void): Promise<RunResults> => {
-    onLanguage?.(o.source);
-    const source = { lang: o.source, dev: await model.data.evaluateDev(), test: await model.evaluate(o.source, test) };
-    const targets: Record<string, number> = {};
-    for (const code of o.targets) {
-      onLanguage?.(code);
-      targets[code] = await model.evaluate(code, test);
-    }
-    const values = Object.values(targets);
-    return { task: o.task, metric: task.metric, source, targets, ...(values.length ? { targetAverage: values.reduce((a, b) => a + b, 0) / values.length } : {}) };
-  };
+  const evaluate = (onLanguage?: (code: string) => void): Promise<RunResults> =>
+    languageResults(o, task.metric, () => model.data.evaluateDev(), (code) => model.evaluate(code, test), onLanguage);
   return {
     model, evaluate,
     dispose: () => {
@@ -178,21 +165,11 @@ async function buildRun(graph: Graph, o: SuiteRunOptions) {
 /** Trains one run and writes its run directory with results.json (zero-shot on every target). */
 export async function trainSuiteRun(graph: Graph, o: SuiteRunOptions, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
   checkRunOptions(o);
-  if (existsSync(join(o.out, 'config.json'))) throw new OptionError(`--out ${o.out} already holds a run; use --overwrite to replace it, or another --out`);
+  checkFreshOut(o.out);
   const run = await buildRun(graph, o);
-  const fisher: FisherOptions = { labels: o.fisherEstimator, gradients: o.fisherGradients };
-  const trainer = new Trainer(graph, run.model.model, run.model.data, {
-    out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, policy: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
-    fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisher,
-    extraConfig: { suite: o },
-    finalEvaluation: () => run.evaluate(callbacks?.onEvaluate),
-  });
   try {
-    const summary = await trainer.run(callbacks);
-    const results = JSON.parse(await readFile(join(o.out, 'results.json'), 'utf8')) as RunResults;
-    return { summary, results };
+    return await trainTaskRun(graph, o, run.model.model, run.model.data, { suite: o }, () => run.evaluate(callbacks?.onEvaluate), callbacks);
   } finally {
-    trainer.dispose();
     run.dispose();
   }
 }

@@ -2,8 +2,15 @@
  * The options every task-adapter run has, on the built-in suite or on real
  * files: where it goes, the schedule, the optimizer, tr(F) tracking and
  * evaluation. SuiteRunOptions and BenchmarkRunOptions add what their data
- * and model need.
+ * and model need. What both kinds of run do with these options lives here
+ * too: their checks, the trainer they drive, and the results they write.
  */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Graph } from '@thaw/autograd';
+import { OptionError } from '../data/languages.js';
+import { Trainer, type RunResults, type TaskData, type TaskModel, type TrainerCallbacks, type TrainSummary } from './trainer.js';
 
 /** Task-adapter types a run can train. */
 export type TaskAdapterType = 'seq_bn' | 'double_seq_bn' | 'lora';
@@ -37,4 +44,69 @@ export interface TaskRunOptions {
   source: string;
   /** Target languages, closest first. */
   targets: string[];
+}
+
+/** Checks the options every run shares; throws OptionError naming the option. `minTrainSize` is 0 where 0 means every example. */
+export function checkTaskRunOptions(o: TaskRunOptions, minTrainSize: number): void {
+  if (!TASK_ADAPTER_TYPES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${TASK_ADAPTER_TYPES.join(', ')}`);
+  for (const [name, v] of Object.entries({ k: o.k, steps: o.steps, 'batch-size': o.batchSize })) {
+    if (!Number.isInteger(v) || v < 1) throw new OptionError(`--${name} must be a positive integer, got ${v}`);
+  }
+  for (const [name, v] of Object.entries({ lr: o.lr, 'base-lr-scale': o.baseLrScale })) {
+    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new OptionError(`--${name} must be a positive number, got ${v}`);
+  }
+  for (const [name, v, least] of [['train-size', o.trainSize, minTrainSize], ['eval-every', o.evalEvery, 1], ['fisher-every', o.fisherEvery, 0], ['fisher-batches', o.fisherBatches, 1]] as const) {
+    if (!Number.isInteger(v) || v < least) throw new OptionError(`--${name} must be an integer ≥ ${least}, got ${v}`);
+  }
+  if (!['argmax', 'sample'].includes(o.fisherEstimator)) throw new OptionError(`--fisher-estimator: unknown estimator '${o.fisherEstimator}'; choose argmax, sample`);
+  if (!['batch-mean', 'per-example'].includes(o.fisherGradients)) throw new OptionError(`--fisher-gradients: unknown mode '${o.fisherGradients}'; choose batch-mean, per-example`);
+  if (o.targets.includes(o.source)) throw new OptionError(`--targets must not include the source language '${o.source}'`);
+}
+
+/** Refuses an --out that already holds a run (the CLI's --overwrite clears it first). */
+export function checkFreshOut(out: string): void {
+  if (existsSync(join(out, 'config.json'))) throw new OptionError(`--out ${out} already holds a run; use --overwrite to replace it, or another --out`);
+}
+
+/**
+ * Trains a built model under the run's schedule, optimizer and tr(F)
+ * settings, recording `extraConfig` in config.json; `finalEvaluation`
+ * (called with the best checkpoint restored) gives results.json.
+ */
+export async function trainTaskRun<B>(
+  graph: Graph, o: TaskRunOptions, model: TaskModel<B>, data: TaskData<B>, extraConfig: Record<string, unknown>,
+  finalEvaluation: () => Promise<RunResults>, callbacks?: TrainerCallbacks,
+): Promise<{ summary: TrainSummary; results: RunResults }> {
+  const trainer = new Trainer(graph, model, data, {
+    out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, policy: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
+    fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisher: { labels: o.fisherEstimator, gradients: o.fisherGradients },
+    extraConfig, finalEvaluation,
+  });
+  try {
+    const summary = await trainer.run(callbacks);
+    const results = JSON.parse(await readFile(join(o.out, 'results.json'), 'utf8')) as RunResults;
+    return { summary, results };
+  } finally {
+    trainer.dispose();
+  }
+}
+
+/**
+ * A run's results.json: the source's dev and test metrics and each target's
+ * test metric (zero-shot), with their average; `onLanguage` hears each
+ * language as it starts.
+ */
+export async function languageResults(
+  o: Pick<TaskRunOptions, 'source' | 'targets'> & { task: string }, metric: string,
+  dev: () => Promise<number>, test: (code: string) => Promise<number>, onLanguage?: (code: string) => void,
+): Promise<RunResults> {
+  onLanguage?.(o.source);
+  const source = { lang: o.source, dev: await dev(), test: await test(o.source) };
+  const targets: Record<string, number> = {};
+  for (const code of o.targets) {
+    onLanguage?.(code);
+    targets[code] = await test(code);
+  }
+  const values = Object.values(targets);
+  return { task: o.task, metric, source, targets, ...(values.length ? { targetAverage: values.reduce((a, b) => a + b, 0) / values.length } : {}) };
 }

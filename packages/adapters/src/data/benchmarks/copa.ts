@@ -15,7 +15,8 @@
  * rejected as missing `label`: there is nothing to evaluate against.
  */
 import { InputFileError } from '../../io/input-error.js';
-import { lines, readText } from './text-file.js';
+import { readText } from '../../io/input-file.js';
+import { lines } from './text-file.js';
 
 /** One COPA / XCOPA example as the file has it. */
 export interface CopaExample {

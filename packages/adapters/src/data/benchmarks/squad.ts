@@ -16,7 +16,7 @@
 import { InputFileError } from '../../io/input-error.js';
 import { OptionError } from '../languages.js';
 import type { TextTokenizer } from '../text-tokenizer.js';
-import { readText } from './text-file.js';
+import { readText } from '../../io/input-file.js';
 
 /** One gold answer: its text and where it starts in the context (UTF-16 index). */
 export interface QaAnswer {

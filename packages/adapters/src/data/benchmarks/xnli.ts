@@ -28,7 +28,8 @@
  * read).
  */
 import { InputFileError } from '../../io/input-error.js';
-import { lines, readText } from './text-file.js';
+import { readText } from '../../io/input-file.js';
+import { lines } from './text-file.js';
 
 /** One premise/hypothesis pair of a real NLI file. */
 export interface NliExample {
