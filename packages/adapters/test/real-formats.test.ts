@@ -10,6 +10,7 @@ import {
   InputFileError, LoraAdapter, hostTensors, loadAdapterHubAdapter, readAdapterHubFolder, loadHfEncoder, loadPeftLora, readSafetensors, readTorchStateDict,
   adapterModelClass, saveAdapterHubFolder, saveAdapterHubHead, savePeftLora, savedModelName, writeSafetensors, type AdapterHubHead, type HostTensor,
 } from '../src/index.js';
+import { versionBefore } from '../src/io/adapterhub.js';
 import { hfConfigJson, tinyXlmrConfig, writeHfCheckpoint, writeLanguageAdapter } from './support/hf-files.js';
 import { useGraph } from './support/tiny.js';
 
@@ -233,6 +234,35 @@ describe('AdapterHub adapter folders', () => {
     expect(file.model_class).toBe('BertAdapterModel');
     expect(Object.keys(file.config)).toEqual(LORA_CONFIG_FIELDS.sort());
     for (const line of ['"r": 4', '"alpha": 8', '"dropout": 0.0']) expect(text).toContain(`    ${line},`);
+  });
+
+  it('reads a LoRA saved by adapters < 1.1.0 with alpha = r, as AdapterHub does; other versions keep alpha / r', async () => {
+    const lora = new LoraAdapter(graph(), 'xnli', { r: 4, alpha: 16 }, model, 3);
+    const dir = await tmp();
+    await saveAdapterHubFolder(dir, lora, await hostTensors(lora.params), { modelName: 'tiny-xlm-roberta', modelType: 'xlm-roberta', hiddenSize: 16 });
+    lora.dispose();
+    const file = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    const cases: [string | undefined, number][] = [
+      ['adapters.1.0.1', 4], ['adapters.0.1.0', 4], ['adapters.1.1.0rc1', 4], ['adapters.1.1.0.dev0', 4], ['adapters.1.0.1.post2', 4],
+      ['adapters.1.1.0', 16], ['adapters.1.1.0.post1', 16], ['adapters.1.2.0', 16], ['adapters.2.0', 16], ['3.2.1', 16], [undefined, 16],
+    ];
+    for (const [version, alpha] of cases) {
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, version }));
+      const contents = await readAdapterHubFolder(dir, model);
+      expect(contents.kind === 'lora' && contents.config, String(version)).toEqual({ r: 4, alpha });
+    }
+    await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, version: 'adapters.one' }));
+    const error = await failure(readAdapterHubFolder(dir, model));
+    expect(error).toBeInstanceOf(InputFileError);
+    expect(error.message).toBe(`${join(dir, 'adapter_config.json')}: version "adapters.one" is not "adapters." followed by a PEP 440 version, which AdapterHub's loader requires`);
+  });
+
+  it('compares PEP 440 versions with a release as packaging.version does', () => {
+    const cases: [string, boolean | undefined][] = [
+      ['1.0.1', true], ['1.1', false], ['1.1.0', false], ['1.1.0a1', true], ['1.1.0-rc.2', true], ['1.1.0.dev3', true], ['1.1.0.post1.dev0', false],
+      ['1.1.0+local', false], ['1!0.1', false], ['v1.0', true], ['1.10.0', false], ['0.9.99', true], ['1.1.x', undefined], ['', undefined],
+    ];
+    for (const [version, before] of cases) expect(versionBefore(version, [1, 1, 0]), version).toBe(before);
   });
 
   it('writes head_config.json with exactly the arguments of AdapterHub\'s head class and the model class', async () => {

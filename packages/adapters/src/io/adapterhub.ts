@@ -102,6 +102,43 @@ function bottleneckConfig(path: string, c: Record<string, unknown>, legacy: bool
   return { architecture, reductionFactor: rf, nonLinearity: act as NonLinearity, ...(inv ? { invertible: { reductionFactor: invRf as number } } : {}) };
 }
 
+/**
+ * Whether a PEP 440 version (as Python's packaging.version.Version reads it)
+ * comes before `release` (a plain release such as 1.1.0): a lower release,
+ * or the same release as a pre-release (1.1.0rc1) or a development release
+ * (1.1.0.dev0) that is not a post-release. Undefined when `version` is not
+ * PEP 440.
+ */
+export function versionBefore(version: string, release: readonly number[]): boolean | undefined {
+  const m = /^\s*v?(?:(\d+)!)?(\d+(?:\.\d+)*)((?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)(?:[-_.]?\d+)?))?((?:-\d+)|(?:[-_.]?(?:post|rev|r)(?:[-_.]?\d+)?))?((?:[-_.]?dev(?:[-_.]?\d+)?))?(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?\s*$/i.exec(version);
+  if (!m) return undefined;
+  if (m[1] !== undefined && Number(m[1]) > 0) return false;
+  const parts = m[2]!.split('.').map(Number);
+  for (let i = 0; i < Math.max(parts.length, release.length); i++) {
+    const [a, b] = [parts[i] ?? 0, release[i] ?? 0];
+    if (a !== b) return a < b;
+  }
+  const [pre, post, dev] = [m[3], m[4], m[5]];
+  return pre !== undefined || (post === undefined && dev !== undefined);
+}
+
+/**
+ * `adapters` releases before 1.1.0 (0.1.0 to 1.0.1) ignored a LoRA's alpha
+ * and always scaled by 1, and AdapterHub's loader keeps such adapters
+ * computing what they were trained to by setting alpha to r when it reads
+ * their folder (AdapterLoader._fix_backward_compat in loading.py, added by
+ * adapter-hub/adapters#770; adapter-hub/adapters commit f0ca962). It applies
+ * to versions written as "adapters.<version>" only, not to adapter-transformers
+ * files (a bare version, or none), whose LoRA did scale by alpha / r.
+ */
+function loraAlphaAsSaved(path: string, version: unknown, c: LoraConfig): LoraConfig {
+  const prefix = 'adapters.';
+  if (typeof version !== 'string' || !version.startsWith(prefix)) return c;
+  const before = versionBefore(version.slice(prefix.length), [1, 1, 0]);
+  if (before === undefined) throw new InputFileError(path, `version ${JSON.stringify(version)} is not "adapters." followed by a PEP 440 version, which AdapterHub's loader requires`);
+  return before ? { ...c, alpha: c.r } : c;
+}
+
 /** The LoRA configuration an AdapterHub config describes (query/value of self-attention only). */
 function loraConfig(path: string, c: Record<string, unknown>): LoraConfig {
   const r = c.r ?? 8;
@@ -153,7 +190,7 @@ export async function readAdapterHubFolder(dir: string, model: AdapterModel, loa
   if (!raw) throw new InputFileError(dir, 'holds no adapter weights: expected adapter.safetensors or pytorch_adapter.bin');
   const tensors = new Map([...raw].map(([n, t]) => [thawName(n, saved, name, model.prefix), t] as const));
   if (architecture === null || architecture === 'bottleneck') return { kind: 'bottleneck', name, config: bottleneckConfig(configPath, config, legacy), tensors };
-  if (architecture === 'lora') return { kind: 'lora', name, config: loraConfig(configPath, config), tensors };
+  if (architecture === 'lora') return { kind: 'lora', name, config: loraAlphaAsSaved(configPath, file.version, loraConfig(configPath, config)), tensors };
   throw new InputFileError(configPath, `config.architecture '${String(architecture)}' is not supported; Thaw loads bottleneck adapters (seq_bn, double_seq_bn, with or without NICE) and LoRA`);
 }
 
