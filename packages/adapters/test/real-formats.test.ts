@@ -236,7 +236,7 @@ describe('AdapterHub adapter folders', () => {
     for (const line of ['"r": 4', '"alpha": 8', '"dropout": 0.0']) expect(text).toContain(`    ${line},`);
   });
 
-  it('reads a LoRA saved by adapters < 1.1.0 with alpha = r, as AdapterHub does; other versions keep alpha / r', async () => {
+  it('reads a LoRA saved by adapters < 1.1.0 with alpha = r, as AdapterHub does; other versions keep alpha / r; DoRA, VeRA and leave_out refused', async () => {
     const lora = new LoraAdapter(graph(), 'xnli', { r: 4, alpha: 16 }, model, 3);
     const dir = await tmp();
     await saveAdapterHubFolder(dir, lora, await hostTensors(lora.params), { modelName: 'tiny-xlm-roberta', modelType: 'xlm-roberta', hiddenSize: 16 });
@@ -250,6 +250,16 @@ describe('AdapterHub adapter folders', () => {
       await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, version }));
       const contents = await readAdapterHubFolder(dir, model);
       expect(contents.kind === 'lora' && contents.config, String(version)).toEqual({ r: 4, alpha });
+    }
+    for (const [field, value, message] of [
+      ['use_dora', true, /config\.use_dora is true; Thaw's LoRA supports only false/],
+      ['vera_d', 0.1, /config\.vera_d is 0\.1; Thaw's LoRA supports only null/],
+      ['leave_out', [1], /config\.leave_out \[1\] is not supported: Thaw's LoRA covers every layer/],
+    ] as const) {
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, config: { ...(file.config as object), [field]: value } }));
+      const refused = await failure(readAdapterHubFolder(dir, model));
+      expect(refused, field).toBeInstanceOf(InputFileError);
+      expect(refused.message, field).toMatch(message);
     }
     await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, version: 'adapters.one' }));
     const error = await failure(readAdapterHubFolder(dir, model));

@@ -158,9 +158,12 @@ function loraConfig(path: string, c: Record<string, unknown>): LoraConfig {
   if (typeof alpha !== 'number' || !(alpha > 0)) throw new InputFileError(path, `config.alpha must be a positive number, got ${JSON.stringify(c.alpha)}`);
   const matrices = c.attn_matrices ?? ['q', 'v'];
   if (!Array.isArray(matrices) || [...matrices].sort().join() !== 'q,v') throw new InputFileError(path, `config.attn_matrices ${JSON.stringify(matrices)} is not supported; Thaw's LoRA adapts q and v`);
-  for (const [field, value] of Object.entries({ selfattn_lora: true, intermediate_lora: false, output_lora: false, composition_mode: 'add', use_gating: false })) {
+  // DoRA (use_dora) and VeRA (a float vera_d or vera_b) are other methods under architecture "lora".
+  const fixed = { selfattn_lora: true, intermediate_lora: false, output_lora: false, composition_mode: 'add', use_gating: false, use_dora: false, vera_d: null, vera_b: null };
+  for (const [field, value] of Object.entries(fixed)) {
     if (c[field] !== undefined && c[field] !== value) throw new InputFileError(path, `config.${field} is ${JSON.stringify(c[field])}; Thaw's LoRA supports only ${JSON.stringify(value)}`);
   }
+  if (Array.isArray(c.leave_out) && c.leave_out.length) throw new InputFileError(path, `config.leave_out ${JSON.stringify(c.leave_out)} is not supported: Thaw's LoRA covers every layer`);
   return { r: r as number, alpha };
 }
 
