@@ -236,7 +236,7 @@ describe('AdapterHub adapter folders', () => {
     for (const line of ['"r": 4', '"alpha": 8', '"dropout": 0.0']) expect(text).toContain(`    ${line},`);
   });
 
-  it('reads a LoRA saved by adapters < 1.1.0 with alpha = r, as AdapterHub does; other versions keep alpha / r', async () => {
+  it('reads a LoRA saved by adapters < 1.1.0 with alpha = r, as AdapterHub does; other versions keep alpha / r; DoRA, VeRA and leave_out refused', async () => {
     const lora = new LoraAdapter(graph(), 'xnli', { r: 4, alpha: 16 }, model, 3);
     const dir = await tmp();
     await saveAdapterHubFolder(dir, lora, await hostTensors(lora.params), { modelName: 'tiny-xlm-roberta', modelType: 'xlm-roberta', hiddenSize: 16 });
@@ -250,6 +250,16 @@ describe('AdapterHub adapter folders', () => {
       await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, version }));
       const contents = await readAdapterHubFolder(dir, model);
       expect(contents.kind === 'lora' && contents.config, String(version)).toEqual({ r: 4, alpha });
+    }
+    for (const [field, value, message] of [
+      ['use_dora', true, /config\.use_dora is true; Thaw's LoRA supports only false/],
+      ['vera_d', 0.1, /config\.vera_d is 0\.1; Thaw's LoRA supports only null/],
+      ['leave_out', [1], /config\.leave_out \[1\] is not supported: Thaw's LoRA covers every layer/],
+    ] as const) {
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, config: { ...(file.config as object), [field]: value } }));
+      const refused = await failure(readAdapterHubFolder(dir, model));
+      expect(refused, field).toBeInstanceOf(InputFileError);
+      expect(refused.message, field).toMatch(message);
     }
     await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, version: 'adapters.one' }));
     const error = await failure(readAdapterHubFolder(dir, model));
@@ -300,6 +310,9 @@ describe('AdapterHub adapter folders', () => {
       ['activation', (_d, c) => { (c.config as Record<string, unknown>).non_linearity = 'leakyrelu'; }, /config\.non_linearity 'leakyrelu' is not supported; Thaw's adapters use relu, gelu, gelu_new, swish/],
       ['prefix tuning', (_d, c) => { (c.config as Record<string, unknown>).architecture = 'prefix_tuning'; }, /config\.architecture 'prefix_tuning' is not supported/],
       ['per-layer rf', (_d, c) => { (c.config as Record<string, unknown>).reduction_factor = { default: 2, '1': 4 }; }, /varies by layer/],
+      ['required field', (_d, c) => { delete (c.config as Record<string, unknown>).mh_adapter; }, /config\.mh_adapter is missing; AdapterHub's BnConfig requires it/],
+      ['flag type', (_d, c) => { (c.config as Record<string, unknown>).original_ln_before = 'yes'; }, /config\.original_ln_before must be true or false, got "yes"/],
+      ['no output adapter', (_d, c) => { (c.config as Record<string, unknown>).output_adapter = false; }, /config\.output_adapter is false; Thaw reads bottlenecks after the FFN/],
       ['hidden size', (_d, c) => { c.hidden_size = 768; }, /hidden_size 768 does not match the model's 16/],
       ['no config object', (_d, c) => { delete c.config; }, /has no 'config' object/],
       ['no weights', async (d) => rm(join(d, 'pytorch_adapter.bin')), /holds no adapter weights: expected adapter\.safetensors or pytorch_adapter\.bin/],

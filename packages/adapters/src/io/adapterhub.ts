@@ -6,8 +6,10 @@
  *   adapter.safetensors    the weights (AdapterHub's use_safetensors=True), or
  *   pytorch_adapter.bin    the same as a torch.save state dict (AdapterHub's default)
  *
- * Read: bottleneck adapters (`seq_bn` = Pfeiffer: output adapter only;
- * `double_seq_bn` = Houlsby: attention and output adapters), with a NICE
+ * Read: bottleneck adapters (after the FFN only, as `seq_bn` = Pfeiffer, or
+ * also after attention with `mh_adapter`, as `double_seq_bn` = Houlsby), each
+ * reading LN(r + x) or r as `original_ln_before` says (false when absent, as
+ * in AdapterHub's BnConfig, whatever the placement), with a NICE
  * invertible adapter when the config asks for one (`inv_adapter`, or the v1
  * nested `invertible_adapter` block), and LoRA on query/value
  * (`architecture: "lora"`). Tensor names may carry the base-model prefix or
@@ -73,13 +75,22 @@ function bottleneckConfig(path: string, c: Record<string, unknown>, legacy: bool
     if (c[field] !== undefined && c[field] !== value) throw new InputFileError(path, `config.${field} is ${JSON.stringify(c[field])}; Thaw's bottleneck adapters support only ${JSON.stringify(value)}`);
   }
   if (Array.isArray(c.leave_out) && c.leave_out.length) throw new InputFileError(path, `config.leave_out ${JSON.stringify(c.leave_out)} is not supported: Thaw's bottleneck adapters cover every layer`);
-  const mh = c.mh_adapter === true;
-  const out = c.output_adapter !== false;
-  if (!out) throw new InputFileError(path, 'config.output_adapter is false; Thaw reads seq_bn (output adapter) and double_seq_bn (attention and output adapters)');
+  // AdapterHub rebuilds a saved config as a plain BnConfig, not through the preset it came
+  // from: these four fields have no default there, and a missing one fails to load.
+  for (const field of ['mh_adapter', 'output_adapter', 'reduction_factor', 'non_linearity']) {
+    if (c[field] === undefined) throw new InputFileError(path, `config.${field} is missing; AdapterHub's BnConfig requires it`);
+  }
+  const flag = (field: string, fallback: boolean): boolean => {
+    const v = c[field] ?? fallback;
+    if (typeof v !== 'boolean') throw new InputFileError(path, `config.${field} must be true or false, got ${JSON.stringify(c[field])}`);
+    return v;
+  };
+  const mh = flag('mh_adapter', false);
+  if (!flag('output_adapter', true)) throw new InputFileError(path, 'config.output_adapter is false; Thaw reads bottlenecks after the FFN, alone (seq_bn) or with ones after attention (double_seq_bn)');
   const architecture = mh ? 'double_seq_bn' : 'seq_bn';
-  const lnBefore = c.original_ln_before ?? !mh;
-  if (lnBefore !== !mh) throw new InputFileError(path, `config.original_ln_before is ${String(lnBefore)}; Thaw's ${architecture} uses ${String(!mh)}`);
-  let rf: unknown = c.reduction_factor ?? 16;
+  // BnConfig's default, whatever the placement: only the seq_bn preset sets it to true.
+  const originalLnBefore = flag('original_ln_before', false);
+  let rf: unknown = c.reduction_factor;
   if (typeof rf === 'object' && rf !== null && !Array.isArray(rf)) {
     const perLayer = rf as Record<string, unknown>;
     if (Object.keys(perLayer).some((k) => k !== 'default')) throw new InputFileError(path, `config.reduction_factor ${JSON.stringify(rf)} varies by layer, which Thaw does not support`);
@@ -88,7 +99,7 @@ function bottleneckConfig(path: string, c: Record<string, unknown>, legacy: bool
   if (typeof rf !== 'number' || !(rf > 0)) throw new InputFileError(path, `config.reduction_factor must be a positive number, got ${JSON.stringify(c.reduction_factor)}`);
   // Files without a version were written by adapter-transformers, whose "gelu" was the tanh
   // approximation and whose "gelu_orig" the exact GELU (AdapterHub's ACTIVATION_RENAME).
-  const named = legacy && c.non_linearity === 'gelu' ? 'gelu_new' : legacy && c.non_linearity === 'gelu_orig' ? 'gelu' : (c.non_linearity ?? 'relu');
+  const named = legacy && c.non_linearity === 'gelu' ? 'gelu_new' : legacy && c.non_linearity === 'gelu_orig' ? 'gelu' : c.non_linearity;
   // AdapterHub resolves names through transformers' activations, where silu is swish.
   const act = named === 'silu' ? 'swish' : named;
   if (typeof act !== 'string' || !(act in ACTIVATIONS)) {
@@ -99,7 +110,7 @@ function bottleneckConfig(path: string, c: Record<string, unknown>, legacy: bool
   if (inv !== null && inv !== 'nice') throw new InputFileError(path, `config.inv_adapter '${String(inv)}' is not supported; Thaw implements the NICE invertible adapter`);
   const invRf = c.inv_adapter_reduction_factor ?? nested?.reduction_factor ?? 2;
   if (inv && (typeof invRf !== 'number' || !(invRf > 0))) throw new InputFileError(path, `config.inv_adapter_reduction_factor must be a positive number, got ${JSON.stringify(invRf)}`);
-  return { architecture, reductionFactor: rf, nonLinearity: act as NonLinearity, ...(inv ? { invertible: { reductionFactor: invRf as number } } : {}) };
+  return { architecture, reductionFactor: rf, nonLinearity: act as NonLinearity, originalLnBefore, ...(inv ? { invertible: { reductionFactor: invRf as number } } : {}) };
 }
 
 /**
@@ -147,9 +158,12 @@ function loraConfig(path: string, c: Record<string, unknown>): LoraConfig {
   if (typeof alpha !== 'number' || !(alpha > 0)) throw new InputFileError(path, `config.alpha must be a positive number, got ${JSON.stringify(c.alpha)}`);
   const matrices = c.attn_matrices ?? ['q', 'v'];
   if (!Array.isArray(matrices) || [...matrices].sort().join() !== 'q,v') throw new InputFileError(path, `config.attn_matrices ${JSON.stringify(matrices)} is not supported; Thaw's LoRA adapts q and v`);
-  for (const [field, value] of Object.entries({ selfattn_lora: true, intermediate_lora: false, output_lora: false, composition_mode: 'add', use_gating: false })) {
+  // DoRA (use_dora) and VeRA (a float vera_d or vera_b) are other methods under architecture "lora".
+  const fixed = { selfattn_lora: true, intermediate_lora: false, output_lora: false, composition_mode: 'add', use_gating: false, use_dora: false, vera_d: null, vera_b: null };
+  for (const [field, value] of Object.entries(fixed)) {
     if (c[field] !== undefined && c[field] !== value) throw new InputFileError(path, `config.${field} is ${JSON.stringify(c[field])}; Thaw's LoRA supports only ${JSON.stringify(value)}`);
   }
+  if (Array.isArray(c.leave_out) && c.leave_out.length) throw new InputFileError(path, `config.leave_out ${JSON.stringify(c.leave_out)} is not supported: Thaw's LoRA covers every layer`);
   return { r: r as number, alpha };
 }
 
