@@ -335,4 +335,13 @@ describe('torch.save state dicts: malformed input', () => {
     await writeFile(path, bytes);
     await expectRejected(path, /the central directory \(\d+ bytes at byte \d+\) runs past its end record/);
   });
+
+  it('a ZIP64 field past 2^53, quoted with its exact digits', async () => {
+    const path = await tempPath('huge-zip64.bin');
+    const bytes = await readFile(join(fixtures, 'state_dict_zip64.bin'));
+    const end64 = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x06, 0x06]));
+    bytes.writeBigUInt64LE(2n ** 60n, end64 + 48);
+    await writeFile(path, bytes);
+    await expectRejected(path, 'the ZIP64 central directory offset is 1152921504606846976, larger than any file');
+  });
 });
