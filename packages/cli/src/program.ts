@@ -13,6 +13,7 @@ import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js'
 import { loadManifest } from '@thaw/kernels';
 import { progressBar } from './ui/progress.js';
 import { UsageError } from './ui/errors.js';
+import { userStderr } from './ui/stderr.js';
 
 /** Where the command writes: injectable for tests. */
 export interface Io {
@@ -22,7 +23,7 @@ export interface Io {
 
 const processIo: Io = {
   out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
-  err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => userStderr.write(text.endsWith('\n') ? text : `${text}\n`),
 };
 
 function positiveInt(name: string) {
