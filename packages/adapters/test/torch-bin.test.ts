@@ -273,6 +273,14 @@ describe('torch.save state dicts: malformed input', () => {
     await expectRejected(path, 'archive/data.pkl', /truncated/);
   });
 
+  it('a string length past 2^53, quoted with its exact digits', async () => {
+    // PROTO 2, then BINUNICODE8 (0x8d) with a length of 2^60 and 3 bytes after it.
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(2n ** 60n);
+    const path = await archive({ 'data.pkl': Buffer.concat([Buffer.from([0x80, 0x02, 0x8d]), length, Buffer.from('ab.')]) });
+    await expectRejected(path, 'truncated: the opcode needs 1152921504606846976 bytes but 3 remain');
+  });
+
   it('wrong byteorder', async () => {
     const path = await archive({ 'data.pkl': statePickle([weight]), byteorder: 'big', 'data/0': weightBytes });
     await expectRejected(path, 'archive/byteorder is "big"; only little-endian archives are supported');
@@ -360,5 +368,14 @@ describe('torch.save state dicts: malformed input', () => {
     bytes.writeUInt32LE(bytes.length, bytes.length - 22 + 16);
     await writeFile(path, bytes);
     await expectRejected(path, /the central directory \(\d+ bytes at byte \d+\) runs past its end record/);
+  });
+
+  it('a ZIP64 field past 2^53, quoted with its exact digits', async () => {
+    const path = await tempPath('huge-zip64.bin');
+    const bytes = await readFile(join(fixtures, 'state_dict_zip64.bin'));
+    const end64 = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x06, 0x06]));
+    bytes.writeBigUInt64LE(2n ** 60n, end64 + 48);
+    await writeFile(path, bytes);
+    await expectRejected(path, 'the ZIP64 central directory offset is 1152921504606846976, larger than any file');
   });
 });
