@@ -1,6 +1,7 @@
 /**
  * Stack(a1, a2, …): AdapterHub's composition of bottleneck adapters at one
- * location of a layer (paper-spec §1.3, formats-and-adapters §1.3). With
+ * location of a layer (docs/method.md §1; adapter-hub/adapters at 88f18eb:
+ * src/adapters/methods/bottleneck.py, compose_stack in methods/adapter_layer_base.py). With
  * h the sub-block's output (after dense and dropout, before the residual),
  * x its input and LN the layer's own pretrained LayerNorm:
  *

@@ -1,5 +1,6 @@
 /**
- * AdapterHub adapter folders (formats-and-adapters §1.6):
+ * AdapterHub adapter folders (docs/formats.md §4; adapter-hub/adapters at 88f18eb:
+ * src/adapters/loading.py, configuration/adapter_config.py):
  *
  *   adapter_config.json    {"config": {…}, "hidden_size", "model_class", "model_name",
  *                           "model_type", "name", "version"}

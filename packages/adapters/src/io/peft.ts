@@ -1,5 +1,6 @@
 /**
- * Hugging Face PEFT LoRA folders (formats-and-adapters §2.1–2.2):
+ * Hugging Face PEFT LoRA folders (docs/formats.md §5; huggingface/peft at 5d602fd:
+ * src/peft/utils/save_and_load.py, tuners/lora/config.py):
  *
  *   adapter_config.json         {"peft_type": "LORA", "r", "lora_alpha", "target_modules", …}
  *   adapter_model.safetensors   base_model.model.{prefix}.encoder.layer.{i}.attention.self.{query|value}.lora_A.weight [r, D]
