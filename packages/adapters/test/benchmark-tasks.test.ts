@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BENCHMARK_TASKS, InputFileError, benchmarkFile } from '../src/index.js';
-import { answerNormalisation } from '../src/benchmark/tasks.js';
+import { answerNormalisation } from '../src/hub/tasks.js';
 import { fakeTokenizer } from './support/fake-tokenizer.js';
 
 describe('benchmark files', () => {

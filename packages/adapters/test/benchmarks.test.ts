@@ -6,12 +6,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readMnliTrain, readXnli } from '../src/data/benchmarks/xnli.js';
-import { COPA_QUESTIONS, copaPairs, readCopa } from '../src/data/benchmarks/copa.js';
-import { decodeBestSpan, qaFeatures, readSquad, type QaExample } from '../src/data/benchmarks/squad.js';
-import { accuracy, exactMatch, f1, normalizeAnswer } from '../src/data/benchmarks/metrics.js';
-import { InputFileError } from '../src/io/input-error.js';
-import { OptionError } from '../src/data/languages.js';
+import { readMnliTrain, readXnli } from '../src/datasets/xnli.js';
+import { COPA_QUESTIONS, copaPairs, readCopa } from '../src/datasets/copa.js';
+import { decodeBestSpan, qaFeatures, readSquad, type QaExample } from '../src/datasets/squad.js';
+import { accuracy, exactMatch, f1, normalizeAnswer } from '../src/datasets/metrics.js';
+import { InputFileError } from '../src/errors/input-error.js';
+import { OptionError } from '../src/errors/option-error.js';
 import { fakeTokenizer } from './support/fake-tokenizer.js';
 
 let dir: string;

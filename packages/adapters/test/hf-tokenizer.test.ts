@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { mulberry32 } from '@thaw/kernels/reference';
-import { HfTokenizer } from '../src/data/hf-tokenizer.js';
-import { InputFileError } from '../src/io/input-error.js';
+import { HfTokenizer } from '../src/formats/hf-tokenizer.js';
+import { InputFileError } from '../src/errors/input-error.js';
 import {
   bertTokenizerConfig,
   bertTokenizerJson,

@@ -32,7 +32,7 @@ import {
   BENCHMARK_TASKS, MaskedLmHead, Stack, loadAdapterHubAdapter, loadHfEncoder, loadPeftLora, readSafetensors,
   type BenchmarkName, type Encoder, type HostTensor, type StackMember,
 } from '../src/index.js';
-import type { TaskBatch } from '../src/suite/tasks.js';
+import type { TaskBatch } from '../src/train/task.js';
 import { useGraph } from './support/tiny.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'parity');

@@ -10,7 +10,7 @@ import {
   InputFileError, LoraAdapter, hostTensors, loadAdapterHubAdapter, readAdapterHubFolder, loadHfEncoder, loadPeftLora, readSafetensors, readTorchStateDict,
   adapterModelClass, saveAdapterHubFolder, saveAdapterHubHead, savePeftLora, savedModelName, writeSafetensors, type AdapterHubHead, type HostTensor,
 } from '../src/index.js';
-import { versionBefore } from '../src/io/adapterhub.js';
+import { versionBefore } from '../src/checkpoints/adapterhub.js';
 import { hfConfigJson, tinyXlmrConfig, writeHfCheckpoint, writeLanguageAdapter } from './support/hf-files.js';
 import { useGraph } from './support/tiny.js';
 

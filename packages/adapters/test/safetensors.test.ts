@@ -2,8 +2,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InputFileError } from '../src/io/input-error.js';
-import { openSafetensors, readSafetensors, SafetensorsError, writeSafetensors, type HostTensor } from '../src/io/safetensors.js';
+import { InputFileError } from '../src/errors/input-error.js';
+import { openSafetensors, readSafetensors, SafetensorsError, writeSafetensors, type HostTensor } from '../src/formats/safetensors.js';
 
 /** A file from a header object and raw data bytes, as another writer might produce it. */
 function rawFile(header: object, data: Buffer, pad = true): Buffer {

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { InputFileError } from '../src/io/input-error.js';
-import { PickleWriter } from '../src/io/pickle.js';
-import type { HostTensor } from '../src/io/safetensors.js';
-import { readTorchStateDict, writeTorchStateDict } from '../src/io/torch-bin.js';
-import { writeZip } from '../src/io/zip.js';
+import { InputFileError } from '../src/errors/input-error.js';
+import { PickleWriter } from '../src/formats/pickle.js';
+import type { HostTensor } from '../src/formats/safetensors.js';
+import { readTorchStateDict, writeTorchStateDict } from '../src/formats/torch-bin.js';
+import { writeZip } from '../src/formats/zip.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 

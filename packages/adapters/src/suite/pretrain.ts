@@ -13,14 +13,15 @@ import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
 import { Stack } from '../adapters/stack.js';
-import { OptionError, suiteLanguages } from '../data/languages.js';
-import { mlmPairs } from '../data/corpus.js';
-import { mlmTask } from '../data/mlm.js';
-import { WordTokenizer } from '../data/tokenizer.js';
+import { OptionError } from '../errors/option-error.js';
+import { suiteLanguages } from './languages.js';
+import { mlmPairs } from './corpus.js';
+import { mlmTask } from './mlm.js';
+import { WordTokenizer } from './tokenizer.js';
 import { MaskedLmHead } from '../heads/heads.js';
-import { readSafetensors, writeSafetensors, type HostTensor } from '../io/safetensors.js';
+import { readSafetensors, writeSafetensors, type HostTensor } from '../formats/safetensors.js';
 import { Encoder, type EncoderConfig } from '../model/encoder.js';
-import { writeJsonAtomic } from '../train/run-dir.js';
+import { writeJsonAtomic } from '../formats/json-files.js';
 import { hostTensors, Trainer, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 
 /** Options shared by both stages. */

@@ -17,14 +17,16 @@ import type { Adapter } from '../adapters/adapter.js';
 import { BottleneckAdapter } from '../adapters/bottleneck.js';
 import { LoraAdapter } from '../adapters/lora.js';
 import type { StackMember } from '../adapters/stack.js';
-import { OptionError, suiteLanguages } from '../data/languages.js';
-import { readSafetensors } from '../io/safetensors.js';
+import { OptionError } from '../errors/option-error.js';
+import { suiteLanguages } from './languages.js';
+import { readSafetensors } from '../formats/safetensors.js';
 import { policy } from '../schedules/policies.js';
 import { checkFreshOut, checkTaskRunOptions, languageResults, trainTaskRun, type TaskRunOptions } from '../train/run-options.js';
 import { reevaluateBestCheckpoint, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import { LANGUAGE_ADAPTER, loadBase, type BaseModel } from './pretrain.js';
-import { taskModel } from './task-model.js';
-import { HEAD_DROPOUT, suiteTask, type TaskName } from './tasks.js';
+import { taskModel } from '../train/task-model.js';
+import { HEAD_DROPOUT } from '../train/task.js';
+import { suiteTask, type TaskName } from './tasks.js';
 
 /** The base model and language adapters shipped with Thaw (see docs/suite.md for how they were made). */
 export const SHIPPED_SUITE = {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
-import { OptionError } from '../data/languages.js';
+import { OptionError } from '../errors/option-error.js';
 import { Trainer, type RunResults, type TaskData, type TaskModel, type TrainerCallbacks, type TrainSummary } from './trainer.js';
 
 /** Task-adapter types a run can train. */

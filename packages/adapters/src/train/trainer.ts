@@ -18,12 +18,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AdamW, constantLr, linearLr, type Graph, type OptimizerState, type Tensor } from '@thaw/autograd';
 import { fisherTraces, type FisherBatch, type FisherOptions } from '../fisher/traces.js';
-import { OptionError } from '../data/languages.js';
-import { readSafetensors, writeSafetensors, type HostTensor } from '../io/safetensors.js';
+import { OptionError } from '../errors/option-error.js';
+import { readSafetensors, writeSafetensors, type HostTensor } from '../formats/safetensors.js';
 import type { ForwardMode } from '../model/encoder.js';
 import { UnfreezeSchedule, type UnfreezeEvent, type UnfreezeTiming } from '../schedules/algorithm1.js';
 import { policy } from '../schedules/policies.js';
-import { appendJsonLine, swapFolder, truncateJsonLines, writeJsonAtomic } from './run-dir.js';
+import { appendJsonLine, swapFolder, truncateJsonLines, writeJsonAtomic } from '../formats/json-files.js';
 
 /** What the trainer needs of a model: its parameters by role, a loss and eval logits. */
 export interface TaskModel<B> {

@@ -1,5 +1,5 @@
 /** A tokenizer for tests of the real-data loaders, without a tokenizer.json. */
-import type { TextTokenizer } from '../../src/data/text-tokenizer.js';
+import type { TextTokenizer } from '../../src/formats/text-tokenizer.js';
 
 /**
  * A whitespace tokenizer with character offsets and XLM-R's template

@@ -18,16 +18,16 @@
 import { existsSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { Graph } from '@thaw/autograd';
-import { copaPairs, readCopa, type CopaExample } from '../data/benchmarks/copa.js';
-import { f1, MLQA_LANGUAGES, type AnswerMetricOptions, type MlqaLanguage } from '../data/benchmarks/metrics.js';
-import { decodeBestSpan, qaFeatures, readSquad, type QaExample, type QaFeature } from '../data/benchmarks/squad.js';
-import { readMnliTrain, readXnli, type NliExample } from '../data/benchmarks/xnli.js';
-import { OptionError } from '../data/languages.js';
-import type { TextTokenizer } from '../data/text-tokenizer.js';
+import { copaPairs, readCopa, type CopaExample } from '../datasets/copa.js';
+import { f1, MLQA_LANGUAGES, type AnswerMetricOptions, type MlqaLanguage } from '../datasets/metrics.js';
+import { decodeBestSpan, qaFeatures, readSquad, type QaExample, type QaFeature } from '../datasets/squad.js';
+import { readMnliTrain, readXnli, type NliExample } from '../datasets/xnli.js';
+import { OptionError } from '../errors/option-error.js';
+import type { TextTokenizer } from '../formats/text-tokenizer.js';
 import { ClassificationHead, MultipleChoiceHead, SpanHead } from '../heads/heads.js';
-import { InputFileError } from '../io/input-error.js';
-import { HEAD_DROPOUT, pairClassifier, spanTaskHead, type TaskBatch, type TaskHead } from '../suite/tasks.js';
-import type { BatchOutputs } from '../suite/task-model.js';
+import { InputFileError } from '../errors/input-error.js';
+import { HEAD_DROPOUT, pairClassifier, spanTaskHead, type TaskBatch, type TaskHead } from '../train/task.js';
+import type { BatchOutputs } from '../train/task-model.js';
 
 export type BenchmarkName = 'xnli' | 'xcopa' | 'squad';
 export type Split = 'train' | 'dev' | 'test';

@@ -18,6 +18,7 @@
  *   l6    VOS    after      –        ka/ro sa         sentence-final
  *   l7    SOV    after      ti       ka/ro sa         after verb    farthest
  */
+import { OptionError } from '../errors/option-error.js';
 import { mulberry32 } from '@thaw/kernels/reference';
 import { ADJECTIVES, NAMES, NOUNS, VERBS, type Entity, type Meaning } from './meanings.js';
 
@@ -127,12 +128,4 @@ export function suiteLanguages(codes?: readonly string[]): Language[] {
     if (!language) throw new OptionError(`unknown language '${code}'; the suite has ${LANGUAGES.map((l) => l.code).join(', ')}`);
     return language;
   });
-}
-
-/** A suite option with a value that cannot work; the message names it. */
-export class OptionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OptionError';
-  }
 }

@@ -13,7 +13,7 @@ import { mulberry32 } from '@thaw/kernels/reference';
 import type { MaskedLmHead } from '../heads/heads.js';
 import type { AdapterSetup, Encoder } from '../model/encoder.js';
 import type { TaskData, TaskModel } from '../train/trainer.js';
-import { OptionError } from './languages.js';
+import { OptionError } from '../errors/option-error.js';
 import { SPECIALS, type WordTokenizer } from './tokenizer.js';
 
 export interface MlmBatch {

@@ -5,7 +5,7 @@
  * one; Python's `utf-8-sig` would too).
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises';
-import { InputFileError } from './input-error.js';
+import { InputFileError } from '../errors/input-error.js';
 
 /** The error of a file that cannot be opened or read. */
 function unreadable(path: string, e: unknown): InputFileError {

@@ -19,10 +19,10 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { Encoder, type EncoderConfig } from '../model/encoder.js';
-import { InputFileError } from './input-error.js';
-import { readJsonFile } from './input-file.js';
-import { openSafetensors, type HostTensor } from './safetensors.js';
-import { readTorchStateDict } from './torch-bin.js';
+import { InputFileError } from '../errors/input-error.js';
+import { readJsonFile } from '../formats/input-file.js';
+import { openSafetensors, type HostTensor } from '../formats/safetensors.js';
+import { readTorchStateDict } from '../formats/torch-bin.js';
 
 /** What a checkpoint load found (missing encoder weights are an error, not a report). */
 export interface LoadReport {

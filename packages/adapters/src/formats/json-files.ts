@@ -1,7 +1,7 @@
 /** The run directory's files, each written so that a crash never leaves a half-written one. */
 import { appendFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../io/atomic-file.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 /** Writes JSON (indented by 2) through a temporary file and a rename. */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {

@@ -27,8 +27,8 @@
  * row with more fields than it needs is accepted (only the named columns are
  * read).
  */
-import { InputFileError } from '../../io/input-error.js';
-import { readText } from '../../io/input-file.js';
+import { InputFileError } from '../errors/input-error.js';
+import { readText } from '../formats/input-file.js';
 import { lines } from './text-file.js';
 
 /** One premise/hypothesis pair of a real NLI file. */

@@ -22,8 +22,8 @@
  */
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { InputFileError } from '../io/input-error.js';
-import { readText } from '../io/input-file.js';
+import { InputFileError } from '../errors/input-error.js';
+import { readText } from '../formats/input-file.js';
 import { BENCHMARK_DEFAULTS, type BenchmarkRunOptions } from './run.js';
 import type { BenchmarkName } from './tasks.js';
 

@@ -12,10 +12,10 @@ import type { Tensor } from '@thaw/autograd';
 import { mulberry32 } from '@thaw/kernels/reference';
 import type { Adapter } from '../adapters/adapter.js';
 import { Stack, type StackMember } from '../adapters/stack.js';
-import { OptionError } from '../data/languages.js';
+import { OptionError } from '../errors/option-error.js';
 import type { Encoder, ForwardMode } from '../model/encoder.js';
-import type { TaskData, TaskModel } from '../train/trainer.js';
-import { exampleOf, type TaskBatch, type TaskHead } from './tasks.js';
+import type { TaskData, TaskModel } from './trainer.js';
+import { exampleOf, type TaskBatch, type TaskHead } from './task.js';
 
 /** Examples per evaluation batch: no gradients are kept, so larger batches just mean fewer dispatches. */
 const EVAL_BATCH = 128;

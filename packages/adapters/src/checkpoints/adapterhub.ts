@@ -35,12 +35,12 @@ import type { Graph, Tensor } from '@thaw/autograd';
 import { ACTIVATIONS, type NonLinearity } from '../model/activations.js';
 import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
 import { LoraAdapter, type LoraConfig } from '../adapters/lora.js';
-import { readJsonFile } from './input-file.js';
-import { InputFileError } from './input-error.js';
-import { readSafetensors, writeSafetensors, type HostTensor } from './safetensors.js';
-import { readTorchStateDict, writeTorchStateDict } from './torch-bin.js';
+import { readJsonFile } from '../formats/input-file.js';
+import { InputFileError } from '../errors/input-error.js';
+import { readSafetensors, writeSafetensors, type HostTensor } from '../formats/safetensors.js';
+import { readTorchStateDict, writeTorchStateDict } from '../formats/torch-bin.js';
 import { adapterModelClass } from './hf-checkpoint.js';
-import { writePythonJsonAtomic } from './python-json.js';
+import { writePythonJsonAtomic } from '../formats/python-json.js';
 
 /** The model an adapter attaches to. */
 export interface AdapterModel {

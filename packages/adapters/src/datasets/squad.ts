@@ -13,10 +13,10 @@
  * the HF TyDiQA script's `.strip()`, which shifts offsets when applied to
  * only one side).
  */
-import { InputFileError } from '../../io/input-error.js';
-import { OptionError } from '../languages.js';
-import type { TextTokenizer } from '../text-tokenizer.js';
-import { readText } from '../../io/input-file.js';
+import { InputFileError } from '../errors/input-error.js';
+import { OptionError } from '../errors/option-error.js';
+import type { TextTokenizer } from '../formats/text-tokenizer.js';
+import { readText } from '../formats/input-file.js';
 
 /** One gold answer: its text and where it starts in the context (UTF-16 index). */
 export interface QaAnswer {

@@ -17,11 +17,11 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
-import { OptionError } from '../data/languages.js';
-import { writeJsonAtomic } from '../train/run-dir.js';
+import { OptionError } from '../errors/option-error.js';
+import { writeJsonAtomic } from '../formats/json-files.js';
 import type { RunResults, StepReport } from '../train/trainer.js';
-import { checkBenchmarkOptions, trainBenchmarkRun, type BenchmarkRunOptions } from '../benchmark/run.js';
-import { checkRunOptions, RUN_DEFAULTS, trainSuiteRun, type SuiteRunOptions } from './run.js';
+import { checkBenchmarkOptions, trainBenchmarkRun, type BenchmarkRunOptions } from '../hub/run.js';
+import { checkRunOptions, RUN_DEFAULTS, trainSuiteRun, type SuiteRunOptions } from '../suite/run.js';
 import { curveStatistics, CURVE_STATISTICS, pairedDifference, spearman, summarize, type CurveStatistics, type Difference, type Summary } from './stats.js';
 
 export type StudyPreset = 'smoke' | 'default' | 'full';

@@ -17,10 +17,10 @@ import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { LoraAdapter } from '../adapters/lora.js';
 import { fillAdapter, type AdapterModel, type SavedModelInfo } from './adapterhub.js';
-import { readJsonFile } from './input-file.js';
-import { InputFileError } from './input-error.js';
-import { readSafetensors, writeSafetensors, type HostTensor } from './safetensors.js';
-import { writePythonJsonAtomic } from './python-json.js';
+import { readJsonFile } from '../formats/input-file.js';
+import { InputFileError } from '../errors/input-error.js';
+import { readSafetensors, writeSafetensors, type HostTensor } from '../formats/safetensors.js';
+import { writePythonJsonAtomic } from '../formats/python-json.js';
 
 /** PEFT LoraConfig fields that must have these values for Thaw's LoRA to compute the same thing. */
 const FIXED: Record<string, unknown> = { bias: 'none', use_rslora: false, use_dora: false, fan_in_fan_out: false, layers_to_transform: null };

@@ -34,8 +34,8 @@
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { InputFileError } from '../io/input-error.js';
-import { readText } from '../io/input-file.js';
+import { InputFileError } from '../errors/input-error.js';
+import { readText } from './input-file.js';
 import type { TextTokenizer } from './text-tokenizer.js';
 
 /** Which family of special tokens and template a tokenizer follows. */

@@ -16,7 +16,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { writeAll, writeFileAtomic } from './atomic-file.js';
 import { openInputFile } from './input-file.js';
-import { InputFileError } from './input-error.js';
+import { InputFileError } from '../errors/input-error.js';
 
 /** A host tensor: shape and float32 values. */
 export interface HostTensor {

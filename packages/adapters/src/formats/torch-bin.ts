@@ -33,7 +33,7 @@
  * The pre-1.6 format (bare pickles followed by raw storages) is detected and
  * refused with a way to convert it.
  */
-import { InputFileError } from './input-error.js';
+import { InputFileError } from '../errors/input-error.js';
 import { openInputFile } from './input-file.js';
 import { PickleFunction, PickleWriter, pickleTypeName, unpickle } from './pickle.js';
 import { halfToFloat, type HostTensor } from './safetensors.js';

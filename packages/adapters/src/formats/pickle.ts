@@ -24,7 +24,7 @@
  * 2^53), float → number, str → string, list and tuple → array, dict → Map,
  * and whatever the caller's globals and persistent loader return.
  */
-import { InputFileError } from './input-error.js';
+import { InputFileError } from '../errors/input-error.js';
 
 /** Opcode bytes, named as in CPython's Lib/pickle.py. */
 const OP = {

@@ -28,7 +28,7 @@ import { constants as bufferLimits } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32, inflateRawSync } from 'node:zlib';
 import { writeAll, writeFileAtomic } from './atomic-file.js';
-import { InputFileError } from './input-error.js';
+import { InputFileError } from '../errors/input-error.js';
 import { openInputFile } from './input-file.js';
 
 const LOCAL = 0x04034b50;

@@ -30,7 +30,7 @@
  * Scales: `exactMatch` and `f1` are 0–100 like the official scripts;
  * `accuracy` is a fraction in [0, 1] like scikit-learn's and `evaluate`'s.
  */
-import { OptionError } from '../languages.js';
+import { OptionError } from '../errors/option-error.js';
 
 /** The languages MLQA's evaluation script knows. */
 export const MLQA_LANGUAGES = ['en', 'es', 'de', 'vi', 'hi', 'ar', 'zh'] as const;

@@ -14,8 +14,8 @@
  * Blank lines are skipped. SuperGLUE's `test.jsonl` has no labels and is
  * rejected as missing `label`: there is nothing to evaluate against.
  */
-import { InputFileError } from '../../io/input-error.js';
-import { readText } from '../../io/input-file.js';
+import { InputFileError } from '../errors/input-error.js';
+import { readText } from '../formats/input-file.js';
 import { lines } from './text-file.js';
 
 /** One COPA / XCOPA example as the file has it. */
