@@ -324,6 +324,19 @@ describe('HfTokenizer.load', () => {
   });
 });
 
+describe('HfTokenizer on a vocabulary of XLM-R\'s size', () => {
+  it('loads 250,002 pieces and counts them', async () => {
+    const json = xlmrTokenizerJson(WORDS) as { added_tokens: { content: string; id: number }[]; model: { vocab: [string, number][] } };
+    const mask = json.model.vocab.pop()!;
+    for (let i = 0; json.model.vocab.length < 250_001; i++) json.model.vocab.push([`\u2581x${i.toString(36)}`, -20]);
+    json.model.vocab.push(mask);
+    json.added_tokens.find((t) => t.content === '<mask>')!.id = 250_001;
+    const tok = await HfTokenizer.load(writeTokenizerFiles(freshDir(), json, xlmrTokenizerConfig()));
+    expect(tok.vocabSize).toBe(250_002);
+    expect(tok.tokenToId('<mask>')).toBe(250_001);
+  });
+});
+
 describe('HfTokenizer errors (InputFileError naming the file, one line)', () => {
   /** Writes `content` as tokenizer.json (a string as is, else as JSON) and expects load to fail naming that file. */
   async function expectLoadError(content: unknown, pattern: RegExp): Promise<void> {

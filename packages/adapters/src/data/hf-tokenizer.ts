@@ -132,7 +132,10 @@ export class HfTokenizer {
     private readonly padToken: string,
     empty: Encoding,
   ) {
-    this.vocabSize = Math.max(-1, ...Object.values(tokenizer.getVocab(true))) + 1;
+    // A loop, not Math.max(...ids): XLM-R's 250,002 ids would overflow the call stack as arguments.
+    let largest = -1;
+    for (const id of Object.values(tokenizer.getVocab(true))) largest = Math.max(largest, id);
+    this.vocabSize = largest + 1;
     this.added = { single: processor.postProcess(empty, null, true).getLength(), pair: processor.postProcess(empty, empty, true).getLength() };
   }
 
