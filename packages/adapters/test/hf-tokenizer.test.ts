@@ -422,6 +422,16 @@ describe('HfTokenizer errors (InputFileError naming the file, one line)', () => 
     await expectLoadError(json, /no padding token \(looked for <pad>, \[PAD\]/);
   });
 
+  it('a text the model cannot tokenize (an unknown character, no unknown token) names the file when encoding', async () => {
+    const path = writeTokenizerFiles(freshDir(), { ...xlmrTokenizerJson(WORDS), model: { ...(xlmrTokenizerJson(WORDS).model as object), unk_id: null } }, null);
+    const tok = await HfTokenizer.load(path);
+    for (const attempt of [() => tok.encode('Москва ☃'), () => tok.encodeWindows('☃', 'Москва', { maxLength: 20, stride: 2 })]) {
+      const error = await attempt().then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(InputFileError);
+      expect((error as Error).message).toMatch(new RegExp(`^${path}: cannot encode ".*☃": .*unk`));
+    }
+  });
+
   it('an invalid tokenizer_config.json names that file', async () => {
     const dir = freshDir();
     writeTokenizerFiles(dir, xlmrTokenizerJson(WORDS), xlmrTokenizerConfig());

@@ -194,7 +194,9 @@ export class HfTokenizer {
    * `maxLength` and padded to `padTo`, exactly as the library's `encode`.
    * Throws a RangeError when `maxLength` cannot hold the template's special
    * tokens, or the library cannot truncate as asked (`only_second` without a
-   * pair, or a sequence too short to absorb the cut).
+   * pair, or a sequence too short to absorb the cut), and an
+   * `InputFileError` naming the file when the library cannot tokenize the
+   * text at all (an unknown character and no unknown token).
    */
   async encode(text: string, pair?: string, options: EncodeOptions = {}): Promise<EncodedInput> {
     const { maxLength, truncation = 'longest_first', padTo } = options;
@@ -206,7 +208,7 @@ export class HfTokenizer {
       try {
         return toInput(await p.encode(text, pair ?? null), text, pair);
       } catch (e) {
-        throw new RangeError(`cannot encode with ${truncation} truncation to maxLength ${maxLength}: ${oneLine((e as Error).message)}`);
+        throw this.encodeError(e, text, `${truncation} truncation to maxLength ${maxLength}`);
       }
     });
   }
@@ -223,7 +225,9 @@ export class HfTokenizer {
    */
   async encodeWindows(question: string, context: string, options: WindowOptions): Promise<EncodedInput[]> {
     const { maxLength, stride, pad = false } = options;
-    const [q, c] = await Promise.all([question, context].map((t) => this.tokenizer.encode(t, null, { addSpecialTokens: false })));
+    const [q, c] = await Promise.all(
+      [question, context].map((t) => this.tokenizer.encode(t, null, { addSpecialTokens: false }).catch((e: unknown) => Promise.reject(this.encodeError(e, t, 'no truncation')))),
+    );
     const room = maxLength - this.added.pair - q!.getLength();
     if (!Number.isInteger(stride) || stride < 0 || room <= stride) {
       throw new RangeError(`maxLength ${maxLength} leaves ${room} context tokens per window after a ${q!.getLength()}-token question and ${this.added.pair} special tokens; that must exceed the stride ${stride}`);
@@ -237,6 +241,19 @@ export class HfTokenizer {
     const typeOf = [0, 1].map((k) => first.tokenTypes[first.sequenceIds.indexOf(k as 0 | 1)]);
     for (const w of windows.slice(1)) w.tokenTypes = w.tokenTypes.map((t, i) => (w.sequenceIds[i] === null ? t : (typeOf[w.sequenceIds[i]!] ?? t)));
     return windows;
+  }
+
+  /**
+   * The library's refusal to encode `text` as an error: a RangeError for
+   * truncation the options asked for (`how`), an `InputFileError` naming
+   * this file otherwise (a text it cannot tokenize, such as an unknown
+   * character where the model has no unknown token).
+   */
+  private encodeError(e: unknown, text: string, how: string): Error {
+    const message = oneLine((e as Error).message);
+    const shown = JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+    if (message.startsWith('Truncation error')) return new RangeError(`cannot encode ${shown} with ${how}: ${message}`);
+    return new InputFileError(this.path, `cannot encode ${shown}: ${message}`);
   }
 
   /**
