@@ -322,6 +322,21 @@ describe('HfTokenizer.load', () => {
     expect(tok.idToToken(0)).toBe('<s>');
     expect(tok.tokenToId('no such token')).toBeUndefined();
   });
+
+  it('ignores truncation and padding saved in the file (each call sets its own, as transformers does)', async () => {
+    const json = {
+      ...xlmrTokenizerJson(WORDS),
+      truncation: { direction: 'Right', max_length: 5, strategy: 'LongestFirst', stride: 0 },
+      padding: { strategy: { Fixed: 64 }, direction: 'Right', pad_to_multiple_of: null, pad_id: 1, pad_type_id: 0, pad_token: '<pad>' },
+    };
+    const tok = await HfTokenizer.load(writeTokenizerFiles(freshDir(), json, null));
+    const plain = await HfTokenizer.load(writeXlmrTokenizer(freshDir(), WORDS));
+    expect([tok.specialTokenCount(false), tok.specialTokenCount(true)]).toEqual([2, 4]);
+    const text = STRESS[4]!;
+    expect((await tok.encode(text)).ids.length).toBeGreaterThan(5);
+    expect(await tok.encode(text)).toEqual(await plain.encode(text));
+    expect(await tok.encodeWindows('Где?', STRESS.join(' '), { maxLength: 40, stride: 8 })).toEqual(await plain.encodeWindows('Где?', STRESS.join(' '), { maxLength: 40, stride: 8 }));
+  });
 });
 
 describe('HfTokenizer on a vocabulary of XLM-R\'s size', () => {

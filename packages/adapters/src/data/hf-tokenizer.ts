@@ -161,8 +161,9 @@ export class HfTokenizer {
         throw new InputFileError(path, `cannot build the tokenizer: ${refusedSection(json)}(${oneLine((e as Error).message)})`);
       }
     };
-    const processor = build(json);
-    const tokenizer = build({ ...json, post_processor: null });
+    // Truncation and padding saved in the file are dropped, as transformers does per call: each call sets its own.
+    const processor = build({ ...json, truncation: null, padding: null });
+    const tokenizer = build({ ...json, truncation: null, padding: null, post_processor: null });
 
     const padding = isObject(json.padding) ? json.padding : {};
     const candidates = [tokenName(config.pad_token), typeof padding.pad_token === 'string' ? padding.pad_token : undefined, '<pad>', '[PAD]'];
