@@ -230,7 +230,8 @@ export class HfTokenizer {
       [question, context].map((t) => this.tokenizer.encode(t, null, { addSpecialTokens: false }).catch((e: unknown) => Promise.reject(this.encodeError(e, t, 'no truncation')))),
     );
     const room = maxLength - this.added.pair - q!.getLength();
-    if (!Number.isInteger(stride) || stride < 0 || room <= stride) {
+    // The library aborts the process (a Rust panic) on a stride its truncation cannot advance by, so it never sees one.
+    if (!Number.isInteger(stride) || stride < 0 || room <= stride || maxLength - this.added.single <= stride) {
       throw new RangeError(`maxLength ${maxLength} leaves ${room} context tokens per window after a ${q!.getLength()}-token question and ${this.added.pair} special tokens; that must exceed the stride ${stride}`);
     }
     const windows = await this.configured({ maxLength, strategy: STRATEGIES.only_second, stride }, pad ? maxLength : undefined, (p) => {
