@@ -9,6 +9,7 @@
 #   4. With --browser (npm test): a headless Chromium for the report test
 #      (Debian's chromium package; playwright-core drives it).
 #   5. The build: TypeScript and the kernel compiler (turbo caches both).
+#   6. The `thaw` bin link, so that `npx thaw` runs this checkout's command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
@@ -86,3 +87,10 @@ if [ "${1:-}" = "--browser" ] && [ -z "${THAW_CHROMIUM:-}" ] && ! find_chromium 
 fi
 
 npx turbo run build --output-logs=errors-only
+
+# npm links a workspace's bin only if its file exists, and dist/main.js does not
+# before the first build: link `thaw` now, so that `npx thaw` runs this
+# checkout's command (never a registry package of that name).
+if [ ! -x node_modules/.bin/thaw ]; then
+  npm rebuild --ignore-scripts --no-audit --no-fund @thaw/cli >/dev/null
+fi

@@ -1,7 +1,13 @@
 // End to end: the built `thaw` command, run as a user runs it, on the machine's real adapter.
-import { readdirSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { readdirSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { thaw } from './support/thaw.js';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
 
 describe('thaw (built command)', () => {
   it('devices --json describes the adapter it uses', async () => {
@@ -38,6 +44,32 @@ describe('thaw (built command)', () => {
     const { stderr, code } = await thaw('--device', 'no-such-adapter-xyz', 'devices');
     expect(code).toBe(1);
     expect(stderr).toMatch(/thaw: No WebGPU adapter matches adapter=no-such-adapter-xyz\. Available adapters:/);
+  });
+
+  it("keeps stderr for the user: Dawn's native notices do not reach it", async () => {
+    const { stdout, stderr, code } = await thaw('devices');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Adapters:/);
+    expect(stderr).toBe('');
+  });
+
+  it('npx thaw, as the README runs it, is this checkout\'s command', async () => {
+    // The link must exist first: without it npx would look for a registry package called thaw.
+    expect(realpathSync(join(repo, 'node_modules/.bin/thaw'))).toBe(realpathSync(join(repo, 'packages/cli/dist/main.js')));
+    const { stdout } = await promisify(execFile)('npx', ['thaw', 'devices', '--json'], { cwd: repo });
+    expect(JSON.parse(stdout).chosen.name).toEqual(expect.any(String));
+  });
+
+  it('a signal to thaw reaches the command it runs, and thaw dies of it', async () => {
+    const parent = spawn('node', [join(repo, 'packages/cli/dist/main.js'), 'bench', 'step'], { stdio: 'ignore' });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const { stdout } = await promisify(execFile)('pgrep', ['-P', String(parent.pid)]);
+    const child = Number(stdout.trim());
+    expect(child).toBeGreaterThan(0);
+    const closed = new Promise<NodeJS.Signals | null>((resolve) => parent.on('close', (_code, signal) => resolve(signal)));
+    parent.kill('SIGTERM');
+    expect(await closed).toBe('SIGTERM');
+    expect(() => process.kill(child, 0)).toThrow(/ESRCH/);
   });
 
   it('bench kernels --quick --json reports every kernel with peer ratios', async () => {

@@ -143,6 +143,9 @@ describe('thaw on real formats (tiny XLM-R, AdapterHub adapters, benchmark files
       for (const f of ['adapter_config.json', 'adapter.safetensors', 'pytorch_adapter.bin', 'head_config.json', 'model_head.safetensors', 'pytorch_model_head.bin']) {
         expect(existsSync(join(exported, f)), f).toBe(true);
       }
+      // The configs load in AdapterHub: its model class, a float scaling.
+      expect(JSON.parse(await readFile(join(exported, 'head_config.json'), 'utf8'))).toMatchObject({ model_class: 'XLMRobertaAdapterModel', model_name: 'tiny-xlm-roberta', name: task });
+      expect(await readFile(join(exported, 'adapter_config.json'), 'utf8')).toContain('"scaling": 1.0,');
       const best = (await readSafetensors(join(out, 'checkpoints/best/adapter.safetensors'))).tensors;
       const folder = await readAdapterHubFolder(exported, { prefix: 'roberta', hiddenSize: 16, layers: 2 });
       expect(folder.name).toBe(task);

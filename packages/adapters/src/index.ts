@@ -16,8 +16,8 @@ export { fisherTraces, type FisherOptions, type FisherBatch } from './fisher/tra
 export { readSafetensors, writeSafetensors, openSafetensors, SafetensorsError, type HostTensor, type SafetensorsFile, type TensorEntry } from './io/safetensors.js';
 export { InputFileError } from './io/input-error.js';
 export { readTorchStateDict, writeTorchStateDict } from './io/torch-bin.js';
-export { loadHfEncoder, encoderConfigFromHf, encoderName, type LoadReport } from './io/hf-checkpoint.js';
-export { readAdapterHubFolder, loadAdapterHubAdapter, saveAdapterHubFolder, type AdapterHubContents, type AdapterModel, type SavedModelInfo } from './io/adapterhub.js';
+export { loadHfEncoder, encoderConfigFromHf, encoderName, adapterModelClass, savedModelName, type LoadReport } from './io/hf-checkpoint.js';
+export { readAdapterHubFolder, loadAdapterHubAdapter, saveAdapterHubFolder, saveAdapterHubHead, type AdapterHubHead, type AdapterHubContents, type AdapterModel, type SavedModelInfo } from './io/adapterhub.js';
 export { loadPeftLora, savePeftLora } from './io/peft.js';
 export { Trainer, NonFiniteError, hostTensors, reevaluateBestCheckpoint, type RebuiltRun, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
 export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstToken, type Pooling } from './heads/heads.js';

@@ -4,16 +4,32 @@
 // input gives an InputFileError naming the file and the problem.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   InputFileError, LoraAdapter, hostTensors, loadAdapterHubAdapter, readAdapterHubFolder, loadHfEncoder, loadPeftLora, readSafetensors, readTorchStateDict,
-  saveAdapterHubFolder, savePeftLora, writeSafetensors, type HostTensor,
+  adapterModelClass, saveAdapterHubFolder, saveAdapterHubHead, savePeftLora, savedModelName, writeSafetensors, type AdapterHubHead, type HostTensor,
 } from '../src/index.js';
+import { versionBefore } from '../src/io/adapterhub.js';
 import { hfConfigJson, tinyXlmrConfig, writeHfCheckpoint, writeLanguageAdapter } from './support/hf-files.js';
 import { useGraph } from './support/tiny.js';
 
 const graph = useGraph();
+
+/** The fields of AdapterHub's BnConfig dataclass (configuration/adapter_config.py). */
+const BN_CONFIG_FIELDS = [
+  'mh_adapter', 'output_adapter', 'reduction_factor', 'non_linearity', 'original_ln_before', 'original_ln_after', 'ln_before', 'ln_after', 'init_weights',
+  'init_weights_seed', 'is_parallel', 'scaling', 'use_gating', 'residual_before_ln', 'adapter_residual_before_ln', 'inv_adapter', 'inv_adapter_reduction_factor',
+  'cross_adapter', 'leave_out', 'dropout', 'phm_layer', 'phm_dim', 'factorized_phm_W', 'shared_W_phm', 'shared_phm_rule', 'factorized_phm_rule', 'phm_c_init',
+  'phm_init_range', 'learn_phm', 'hypercomplex_nonlinearity', 'phm_rank', 'phm_bias', 'stochastic_depth',
+];
+
+/** The fields of AdapterHub's LoRAConfig dataclass. */
+const LORA_CONFIG_FIELDS = [
+  'architecture', 'selfattn_lora', 'intermediate_lora', 'output_lora', 'leave_out', 'r', 'alpha', 'dropout', 'attn_matrices', 'composition_mode', 'init_weights',
+  'init_weights_seed', 'use_gating', 'use_dora', 'vera_d', 'vera_b', 'dtype',
+];
+
 const tmp = () => mkdtemp(join(tmpdir(), 'thaw-real-'));
 
 /** Every tensor equal bit for bit. */
@@ -187,11 +203,17 @@ describe('AdapterHub adapter folders', () => {
     const out = await tmp();
     await saveAdapterHubFolder(out, adapter, await hostTensors(adapter.params), { modelName: 'tiny-xlm-roberta', modelType: 'xlm-roberta', hiddenSize: 16 });
     adapter.dispose();
-    const file = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    const text = await readFile(join(out, 'adapter_config.json'), 'utf8');
+    const file = JSON.parse(text) as Record<string, unknown>;
     expect(Object.keys(file)).toEqual(['config', 'hidden_size', 'model_class', 'model_name', 'model_type', 'name', 'version']);
-    expect(Object.keys(file.config as object)).toEqual(Object.keys(file.config as object).sort());
-    expect(file).toMatchObject({ hidden_size: 16, name: 'en', model_type: 'xlm-roberta', version: 'adapters.1.2.0' });
+    expect(file).toEqual(expect.objectContaining({ hidden_size: 16, model_class: 'XLMRobertaAdapterModel', model_name: 'tiny-xlm-roberta', name: 'en', model_type: 'xlm-roberta', version: 'adapters.1.2.0' }));
+    // Every BnConfig field, so that nothing is left to BnConfig's defaults, keys sorted.
+    expect(Object.keys(file.config as object)).toEqual([...BN_CONFIG_FIELDS, 'architecture'].sort());
     expect(file.config).toMatchObject({ architecture: null, mh_adapter: false, output_adapter: true, reduction_factor: 2, non_linearity: 'relu', original_ln_before: true, inv_adapter: 'nice', inv_adapter_reduction_factor: 2 });
+    // Python reads 1 as an int and AdapterHub's bottleneck refuses an int scaling: float fields carry a decimal point.
+    for (const line of ['"scaling": 1.0', '"dropout": 0.0', '"stochastic_depth": 0.0', '"reduction_factor": 2.0', '"inv_adapter_reduction_factor": 2.0', '"phm_init_range": 0.0001', '"phm_dim": 4', '"hidden_size": 16']) {
+      expect(text).toContain(`  ${line}`);
+    }
     expectSameTensors((await readSafetensors(join(out, 'adapter.safetensors'))).tensors, weights);
     expectSameTensors((await readTorchStateDict(join(out, 'pytorch_adapter.bin'))).tensors, weights);
     const back = await loadAdapterHubAdapter(graph(), out, model);
@@ -202,6 +224,85 @@ describe('AdapterHub adapter folders', () => {
     }
   });
 
+  it('writes a LoRA config with LoRAConfig\'s types: int r and alpha, float dropout', async () => {
+    const lora = new LoraAdapter(graph(), 'xnli', { r: 4, alpha: 8 }, model, 3);
+    const out = await tmp();
+    await saveAdapterHubFolder(out, lora, await hostTensors(lora.params), { modelName: 'tiny-bert', modelType: 'bert', hiddenSize: 16 });
+    lora.dispose();
+    const text = await readFile(join(out, 'adapter_config.json'), 'utf8');
+    const file = JSON.parse(text) as { config: object; model_class: string };
+    expect(file.model_class).toBe('BertAdapterModel');
+    expect(Object.keys(file.config)).toEqual(LORA_CONFIG_FIELDS.sort());
+    for (const line of ['"r": 4', '"alpha": 8', '"dropout": 0.0']) expect(text).toContain(`    ${line},`);
+  });
+
+  it('reads a LoRA saved by adapters < 1.1.0 with alpha = r, as AdapterHub does; other versions keep alpha / r; DoRA, VeRA and leave_out refused', async () => {
+    const lora = new LoraAdapter(graph(), 'xnli', { r: 4, alpha: 16 }, model, 3);
+    const dir = await tmp();
+    await saveAdapterHubFolder(dir, lora, await hostTensors(lora.params), { modelName: 'tiny-xlm-roberta', modelType: 'xlm-roberta', hiddenSize: 16 });
+    lora.dispose();
+    const file = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    const cases: [string | undefined, number][] = [
+      ['adapters.1.0.1', 4], ['adapters.0.1.0', 4], ['adapters.1.1.0rc1', 4], ['adapters.1.1.0.dev0', 4], ['adapters.1.0.1.post2', 4],
+      ['adapters.1.1.0', 16], ['adapters.1.1.0.post1', 16], ['adapters.1.2.0', 16], ['adapters.2.0', 16], ['3.2.1', 16], [undefined, 16],
+    ];
+    for (const [version, alpha] of cases) {
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, version }));
+      const contents = await readAdapterHubFolder(dir, model);
+      expect(contents.kind === 'lora' && contents.config, String(version)).toEqual({ r: 4, alpha });
+    }
+    for (const [field, value, message] of [
+      ['use_dora', true, /config\.use_dora is true; Thaw's LoRA supports only false/],
+      ['vera_d', 0.1, /config\.vera_d is 0\.1; Thaw's LoRA supports only null/],
+      ['leave_out', [1], /config\.leave_out \[1\] is not supported: Thaw's LoRA covers every layer/],
+    ] as const) {
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, config: { ...(file.config as object), [field]: value } }));
+      const refused = await failure(readAdapterHubFolder(dir, model));
+      expect(refused, field).toBeInstanceOf(InputFileError);
+      expect(refused.message, field).toMatch(message);
+    }
+    await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, version: 'adapters.one' }));
+    const error = await failure(readAdapterHubFolder(dir, model));
+    expect(error).toBeInstanceOf(InputFileError);
+    expect(error.message).toBe(`${join(dir, 'adapter_config.json')}: version "adapters.one" is not "adapters." followed by a PEP 440 version, which AdapterHub's loader requires`);
+  });
+
+  it('compares PEP 440 versions with a release as packaging.version does', () => {
+    const cases: [string, boolean | undefined][] = [
+      ['1.0.1', true], ['1.1', false], ['1.1.0', false], ['1.1.0a1', true], ['1.1.0-rc.2', true], ['1.1.0.dev3', true], ['1.1.0.post1.dev0', false],
+      ['1.1.0+local', false], ['1!0.1', false], ['v1.0', true], ['1.10.0', false], ['0.9.99', true], ['1.1.x', undefined], ['', undefined],
+    ];
+    for (const [version, before] of cases) expect(versionBefore(version, [1, 1, 0]), version).toBe(before);
+  });
+
+  it('writes head_config.json with exactly the arguments of AdapterHub\'s head class and the model class', async () => {
+    const heads: [AdapterHubHead, string[]][] = [
+      [{ head_type: 'classification', num_labels: 3, layers: 2, label2id: { a: 0, b: 1, c: 2 } }, ['num_labels', 'layers', 'activation_function', 'label2id', 'use_pooler', 'bias', 'dropout_prob']],
+      [{ head_type: 'multiple_choice', num_choices: 2, layers: 2, label2id: { '0': 0, '1': 1 } }, ['num_choices', 'layers', 'activation_function', 'label2id', 'use_pooler', 'dropout_prob']],
+      [{ head_type: 'question_answering', num_labels: 2, layers: 1, label2id: { start: 0, end: 1 } }, ['num_labels', 'layers', 'activation_function', 'label2id', 'dropout_prob']],
+    ];
+    for (const [head, keywords] of heads) {
+      const out = await tmp();
+      const tensors = new Map([['heads.t.1.weight', { shape: [2, 16], data: new Float32Array(32).fill(0.5) }]]);
+      await saveAdapterHubHead(out, 't', head, tensors, { modelName: 'tiny-xlm-roberta', modelType: 'xlm-roberta', hiddenSize: 16 });
+      const file = JSON.parse(await readFile(join(out, 'head_config.json'), 'utf8')) as { config: Record<string, unknown> };
+      expect(file).toMatchObject({ model_class: 'XLMRobertaAdapterModel', model_name: 'tiny-xlm-roberta', model_type: 'xlm-roberta', name: 't', hidden_size: 16 });
+      expect(Object.keys(file.config).sort(), head.head_type).toEqual(['head_type', ...keywords].sort());
+      expect(file.config).toMatchObject({ ...head, activation_function: 'tanh', dropout_prob: null });
+      expectSameTensors((await readSafetensors(join(out, 'model_head.safetensors'))).tensors, tensors);
+      expectSameTensors((await readTorchStateDict(join(out, 'pytorch_model_head.bin'))).tensors, tensors);
+    }
+  });
+
+  it('names the base model by _name_or_path, else by its folder\'s name, never by the path it was given by', () => {
+    expect(savedModelName('/data/models/xlm-roberta-base/', {})).toBe('xlm-roberta-base');
+    expect(savedModelName('checkpoints/tiny', { _name_or_path: '' })).toBe('tiny');
+    expect(savedModelName('.', {})).toBe(basename(process.cwd()));
+    expect(savedModelName('/data/models/x', { _name_or_path: 'FacebookAI/xlm-roberta-base' })).toBe('FacebookAI/xlm-roberta-base');
+    expect(adapterModelClass('roberta')).toBe('RobertaAdapterModel');
+    expect(() => adapterModelClass('gpt2')).toThrow(/no AdapterHub model class is known for model_type "gpt2"/);
+  });
+
   it('refuses configs Thaw would compute differently, and broken folders', async () => {
     const cases: [string, (dir: string, c: Record<string, unknown>) => Promise<void> | void, RegExp][] = [
       ['leave_out', (_d, c) => { (c.config as Record<string, unknown>).leave_out = [1]; }, /config\.leave_out \[1\] is not supported/],
@@ -209,6 +310,9 @@ describe('AdapterHub adapter folders', () => {
       ['activation', (_d, c) => { (c.config as Record<string, unknown>).non_linearity = 'leakyrelu'; }, /config\.non_linearity 'leakyrelu' is not supported; Thaw's adapters use relu, gelu, gelu_new, swish/],
       ['prefix tuning', (_d, c) => { (c.config as Record<string, unknown>).architecture = 'prefix_tuning'; }, /config\.architecture 'prefix_tuning' is not supported/],
       ['per-layer rf', (_d, c) => { (c.config as Record<string, unknown>).reduction_factor = { default: 2, '1': 4 }; }, /varies by layer/],
+      ['required field', (_d, c) => { delete (c.config as Record<string, unknown>).mh_adapter; }, /config\.mh_adapter is missing; AdapterHub's BnConfig requires it/],
+      ['flag type', (_d, c) => { (c.config as Record<string, unknown>).original_ln_before = 'yes'; }, /config\.original_ln_before must be true or false, got "yes"/],
+      ['no output adapter', (_d, c) => { (c.config as Record<string, unknown>).output_adapter = false; }, /config\.output_adapter is false; Thaw reads bottlenecks after the FFN/],
       ['hidden size', (_d, c) => { c.hidden_size = 768; }, /hidden_size 768 does not match the model's 16/],
       ['no config object', (_d, c) => { delete c.config; }, /has no 'config' object/],
       ['no weights', async (d) => rm(join(d, 'pytorch_adapter.bin')), /holds no adapter weights: expected adapter\.safetensors or pytorch_adapter\.bin/],
@@ -258,8 +362,11 @@ describe('PEFT LoRA folders', () => {
     expect(saved.metadata).toEqual({ format: 'pt' });
     expect([...saved.tensors.keys()]).toContain('base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight');
     expect(saved.tensors.get('base_model.model.roberta.encoder.layer.1.attention.self.value.lora_B.weight')!.shape).toEqual([16, 4]);
-    const c = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
-    expect(c).toMatchObject({ peft_type: 'LORA', task_type: 'SEQ_CLS', r: 4, lora_alpha: 8, target_modules: ['query', 'value'], bias: 'none' });
+    const text = await readFile(join(dir, 'adapter_config.json'), 'utf8');
+    const c = JSON.parse(text) as Record<string, unknown>;
+    expect(c).toMatchObject({ peft_type: 'LORA', task_type: 'SEQ_CLS', base_model_name_or_path: 'tiny-xlm-roberta', r: 4, lora_alpha: 8, target_modules: ['query', 'value'], bias: 'none' });
+    // LoraConfig types r and lora_alpha int, lora_dropout float.
+    for (const line of ['"r": 4', '"lora_alpha": 8', '"lora_dropout": 0.0']) expect(text).toContain(`  ${line},`);
     const back = await loadPeftLora(graph(), dir, model, 'xnli');
     try {
       expectSameTensors(await hostTensors(back.params), weights);

@@ -88,6 +88,11 @@ describe('safetensors', () => {
       ['empty', Buffer.alloc(0), /file of 0 bytes is shorter/],
       ['trailing', rawFile({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(8)), /cover 4 of 8 data bytes/],
       ['outside', rawFile({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 40] } }, Buffer.alloc(8)), /outside the 8 data bytes/],
+      // Integers past 2^53 are quoted with the digits the file holds, not JavaScript's rounding.
+      ['huge-length', Buffer.concat([(() => { const n = Buffer.alloc(8); n.writeBigUInt64LE(2n ** 60n); return n; })(), Buffer.alloc(8)]), /header length 1152921504606846976 does not fit in a file of 16 bytes/],
+      ['huge-offsets', rawText('{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,1152921504606846977]}}', Buffer.alloc(4)), /data_offsets \[0,1152921504606846977\] outside the 4 data bytes/],
+      ['huge-shape', rawText('{"x":{"dtype":"F32","shape":[4194304,4194304,1024],"data_offsets":[0,4]}}', Buffer.alloc(4)), /needs 72057594037927936 bytes; its offsets span 4/],
+      ['huge-dimension', rawText('{"x":{"dtype":"F32","shape":[9007199254740993],"data_offsets":[0,4]}}', Buffer.alloc(4)), /invalid shape \[9007199254740993\]/],
     ];
     for (const [name, bytes, message] of cases) {
       const path = join(dir, `${name}.safetensors`);

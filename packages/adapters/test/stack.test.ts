@@ -1,9 +1,13 @@
 // MAD-X: Stack(lang, task) at the FFN output, forward and backward against the
-// float64 formula; the language adapter stays bit-identical through training.
+// float64 formula; the language adapter stays bit-identical through training;
+// AdapterHub's mh_adapter and original_ln_before, each either way, as read from a folder.
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { geluReference, geluTanhReference, relativeError, reluReference, swishReference } from '@thaw/kernels/reference';
 import { AdamW, crossEntropy, linear } from '@thaw/autograd';
-import { BottleneckAdapter, Encoder, Stack, uniform, type NonLinearity } from '../src/index.js';
+import { BottleneckAdapter, Encoder, Stack, hostTensors, loadAdapterHubAdapter, saveAdapterHubFolder, uniform, type NonLinearity } from '../src/index.js';
 import { encoderReference, finiteDifferenceError, tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
 
 describe('Stack(lang, task)', () => {
@@ -64,11 +68,46 @@ describe('Stack(lang, task)', () => {
     const out = g.noGrad(() => g.scope(() => encoder.forward({ ids: batch.ids, batch: B, sequence: T, attentionMask: batch.mask }, { train: false }, new Stack([houlsby]))));
     const params = new Map<string, Float64Array>();
     for (const m of [encoder.params, houlsby.params]) for (const [n, t] of m) params.set(n, Float64Array.from(await t.read()));
-    const want = encoderReference(config, params, batch.ids, batch.mask, B, T, [{ name: 'h', bottleneck: houlsby.bottleneck, houlsby: true, activation: f }]);
+    const want = encoderReference(config, params, batch.ids, batch.mask, B, T, [{ name: 'h', bottleneck: houlsby.bottleneck, mhAdapter: true, activation: f }]);
     expect(relativeError(await out.read(), want)).toBeLessThan(1e-5);
     out.dispose();
     encoder.dispose();
     houlsby.dispose();
+  });
+
+  // AdapterHub builds a saved config as a plain BnConfig: original_ln_before defaults to false
+  // whatever mh_adapter says, and the two choose the placement and the input independently.
+  const lnBeforeCases: [boolean, boolean | undefined][] = [[false, undefined], [false, true], [false, false], [true, undefined], [true, true], [true, false]];
+  it.each(lnBeforeCases)('an AdapterHub folder with mh_adapter %s and original_ln_before %s computes what AdapterHub does', async (mhAdapter, written) => {
+    const g = graph();
+    const config = tinyConfig({ numHiddenLayers: 1, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
+    const model = { prefix: config.prefix, hiddenSize: 8, layers: 1 };
+    const encoder = new Encoder(g, config, 1);
+    const saved = new BottleneckAdapter(g, 'a', { architecture: mhAdapter ? 'double_seq_bn' : 'seq_bn', reductionFactor: 2 }, model, 7);
+    // Weights far from the init's N(0, 0.02), so that what the adapter reads shows in the output.
+    const random = uniform(8);
+    for (const t of saved.params.values()) g.gpu.write(t.buffer, Float32Array.from({ length: t.size }, () => random() - 0.5));
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-ln-before-'));
+    await saveAdapterHubFolder(dir, saved, await hostTensors(saved.params), { modelName: 'tiny', modelType: 'xlm-roberta', hiddenSize: 8 });
+    saved.dispose();
+    const file = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as { config: Record<string, unknown> };
+    file.config.original_ln_before = written;
+    await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(file));
+    const adapter = await loadAdapterHubAdapter(g, dir, model);
+    const originalLnBefore = written ?? false;
+    expect(adapter instanceof BottleneckAdapter && adapter.originalLnBefore).toBe(originalLnBefore);
+    const [B, T] = [2, 4];
+    const batch = tinyBatch(config, B, T, 8, 3);
+    const out = g.noGrad(() => g.scope(() => encoder.forward({ ids: batch.ids, batch: B, sequence: T, attentionMask: batch.mask }, { train: false }, new Stack([adapter]))));
+    const params = new Map<string, Float64Array>();
+    for (const m of [encoder.params, adapter.params]) for (const [n, t] of m) params.set(n, Float64Array.from(await t.read()));
+    const reference = (lnBefore: boolean) => encoderReference(config, params, batch.ids, batch.mask, B, T, [{ name: 'a', bottleneck: 4, mhAdapter, originalLnBefore: lnBefore }]);
+    expect(relativeError(await out.read(), reference(originalLnBefore))).toBeLessThan(1e-5);
+    // The other reading differs: the test tells the two apart.
+    expect(relativeError(await out.read(), reference(!originalLnBefore))).toBeGreaterThan(1e-3);
+    out.dispose();
+    encoder.dispose();
+    adapter.dispose();
   });
 
   it('training the task adapter leaves the language adapter and the base bit-identical', async () => {

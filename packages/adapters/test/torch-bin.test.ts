@@ -148,6 +148,26 @@ describe('torch.save state dicts', () => {
       expect([...tensors.get(name)!.data], name).toEqual(values);
     }
   });
+
+  // Written by PyTorch's torch.save itself (make_torch_bin.py, PyTorch 1.13): views saved
+  // without .contiguous() keep their storage and strides, expanded ones with stride 0.
+  it('reads views torch.save wrote as they are: expanded (stride 0), transposed, sliced', async () => {
+    const { tensors, skipped } = await readTorchStateDict(join(fixtures, 'views.bin'));
+    expect(skipped).toEqual([]);
+    const expected: [string, number[], number[]][] = [
+      ['expanded.row', [4, 3], [1.5, -2, 3.25, 1.5, -2, 3.25, 1.5, -2, 3.25, 1.5, -2, 3.25]],
+      ['expanded.column', [2, 3], [0.25, 0.25, 0.25, -4, -4, -4]],
+      ['expanded.scalar', [2, 3], [0.75, 0.75, 0.75, 0.75, 0.75, 0.75]],
+      ['transposed', [3, 2], [0, 3, 1, 4, 2, 5]],
+      ['sliced', [3, 2], [0.5, 1, 2.5, 3, 4.5, 5]],
+      ['plain', [8], [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75]],
+    ];
+    expect([...tensors.keys()]).toEqual(expected.map(([name]) => name));
+    for (const [name, shape, values] of expected) {
+      expect(tensors.get(name)!.shape, name).toEqual(shape);
+      expect([...tensors.get(name)!.data], name).toEqual(values);
+    }
+  });
 });
 
 describe('torch.save state dicts: malformed input', () => {
@@ -211,9 +231,15 @@ describe('torch.save state dicts: malformed input', () => {
     await expectRejected(path, 'storage archive/data/0 holds 20 bytes, but 6 FloatStorage elements take 24');
   });
 
-  it('expanded view with more elements than its storage', async () => {
-    const path = await archive({ 'data.pkl': statePickle([{ ...weight, size: [4, 6], stride: [0, 1] }]), 'data/0': weightBytes });
-    await expectRejected(path, "tensor 'w' has 24 elements over a storage of 6");
+  it('expanded views are read within the bound: 4 times the elements the storages hold, in all', async () => {
+    // 24 elements from a storage of 6: exactly the bound.
+    const wide = await archive({ 'data.pkl': statePickle([{ ...weight, size: [4, 6], stride: [0, 1] }]), 'data/0': weightBytes });
+    const { tensors } = await readTorchStateDict(wide);
+    expect([...tensors.get('w')!.data]).toEqual(Array.from({ length: 4 }, () => [1.5, -2.5, 3.5, -4.5, 5.5, -6.5]).flat());
+    const wider = await archive({ 'data.pkl': statePickle([{ ...weight, size: [5, 6], stride: [0, 1] }]), 'data/0': weightBytes });
+    await expectRejected(wider, "its tensors copy more than 4 times the elements its storages hold (at 'w')");
+    const huge = await archive({ 'data.pkl': statePickle([{ ...weight, size: [2 ** 20, 2 ** 20], stride: [0, 0] }]), 'data/0': weightBytes });
+    await expectRejected(huge, "its tensors copy more than 4 times the elements its storages hold (at 'w')");
   });
 
   it('forbidden global os.system via GLOBAL', async () => {
@@ -245,6 +271,14 @@ describe('torch.save state dicts: malformed input', () => {
     const pickle = statePickle([weight]);
     const path = await archive({ 'data.pkl': pickle.subarray(0, 60), 'data/0': weightBytes });
     await expectRejected(path, 'archive/data.pkl', /truncated/);
+  });
+
+  it('a string length past 2^53, quoted with its exact digits', async () => {
+    // PROTO 2, then BINUNICODE8 (0x8d) with a length of 2^60 and 3 bytes after it.
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(2n ** 60n);
+    const path = await archive({ 'data.pkl': Buffer.concat([Buffer.from([0x80, 0x02, 0x8d]), length, Buffer.from('ab.')]) });
+    await expectRejected(path, 'truncated: the opcode needs 1152921504606846976 bytes but 3 remain');
   });
 
   it('wrong byteorder', async () => {
@@ -334,5 +368,14 @@ describe('torch.save state dicts: malformed input', () => {
     bytes.writeUInt32LE(bytes.length, bytes.length - 22 + 16);
     await writeFile(path, bytes);
     await expectRejected(path, /the central directory \(\d+ bytes at byte \d+\) runs past its end record/);
+  });
+
+  it('a ZIP64 field past 2^53, quoted with its exact digits', async () => {
+    const path = await tempPath('huge-zip64.bin');
+    const bytes = await readFile(join(fixtures, 'state_dict_zip64.bin'));
+    const end64 = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x06, 0x06]));
+    bytes.writeBigUInt64LE(2n ** 60n, end64 + 48);
+    await writeFile(path, bytes);
+    await expectRejected(path, 'the ZIP64 central directory offset is 1152921504606846976, larger than any file');
   });
 });

@@ -1,20 +1,12 @@
 #!/usr/bin/env node
-/** Entry point of the `thaw` command: exit 0 on success, 1 on a user error, 2 on an internal error. */
-import { CommanderError } from 'commander';
-import { buildProgram } from './program.js';
-import { exitCodeOf } from './ui/errors.js';
+/**
+ * Entry point of the `thaw` command. It runs the command in a child process
+ * of itself, whose stderr it passes on without Dawn's native notices
+ * (ui/stderr.ts); the child, or a Windows process (where Dawn prints none),
+ * runs the command itself. The program is imported only where it runs, so
+ * the parent never loads WebGPU.
+ */
+import { relaunch, USER_STDERR_FD } from './ui/stderr.js';
 
-const program = buildProgram();
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
-  if (error instanceof CommanderError) {
-    // Commander already printed the message (or the help / version).
-    process.exitCode = error.exitCode === 0 ? 0 : 1;
-  } else {
-    const code = exitCodeOf(error);
-    const message = error instanceof Error ? (code === 2 ? error.stack ?? error.message : error.message) : String(error);
-    process.stderr.write(`thaw: ${message}\n`);
-    process.exitCode = code;
-  }
-}
+if (process.env[USER_STDERR_FD] === undefined && process.platform !== 'win32') process.exitCode = await relaunch();
+else process.exitCode = await (await import('./run-command.js')).runCommand(process.argv);

@@ -13,6 +13,7 @@ import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js'
 import { loadManifest } from '@thaw/kernels';
 import { progressBar } from './ui/progress.js';
 import { UsageError } from './ui/errors.js';
+import { userStderr } from './ui/stderr.js';
 
 /** Where the command writes: injectable for tests. */
 export interface Io {
@@ -22,7 +23,7 @@ export interface Io {
 
 const processIo: Io = {
   out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
-  err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => userStderr.write(text.endsWith('\n') ? text : `${text}\n`),
 };
 
 function positiveInt(name: string) {
@@ -184,7 +185,7 @@ export function buildProgram(io: Io = processIo): Command {
     .description('masked-LM pretraining of a base model on the built-in suite\'s languages')
     .requiredOption('--out <dir>', 'run directory (gets model.safetensors and model.json)')
     // Half the languages by default: a target the base never saw is one its
-    // language adapter must carry (suite-findings, finding 5).
+    // language adapter must carry (docs/suite.md, "The prototype's findings", 5).
     .option('--languages <codes>', 'languages with pretraining data, comma-separated', (v: string) => v.split(','), ['src', 'l1', 'l2', 'l3'])
     .option('--layers <n>', 'encoder layers', positiveInt('--layers'), 4)
     .option('--hidden <n>', 'hidden size', positiveInt('--hidden'), 64)

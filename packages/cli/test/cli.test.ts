@@ -6,6 +6,7 @@ import { buildProgram } from '../src/program.js';
 import { formatKernelBench, type KernelBenchReport } from '../src/commands/bench.js';
 import { exitCodeOf, UsageError } from '../src/ui/errors.js';
 import { table } from '../src/ui/table.js';
+import { dawnNoticeFilter } from '../src/ui/stderr.js';
 
 /** Runs the program in-process and captures what it prints. */
 async function run(...args: string[]) {
@@ -96,5 +97,41 @@ describe('rendering', () => {
     expect(text).toContain('| matmul (portable) | 8³    | 2.00 | 10.00 GFLOP/s | 5.00 GFLOP/s (2.00×) | -');
     expect(text).toContain('| fisher.accumulate | n     | 1.00 | 3.00 GB/s     | -');
     expect(text).toContain('| elementwise.relu  | m     | 1.00 | 2.00 GB/s     | -                    | 1.00 GB/s (2.00×)');
+  });
+});
+
+describe('dawnNoticeFilter', () => {
+  const notice = 'Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.';
+  const storageNotice = notice.replace('Uniform', 'Storage');
+
+  /** Feeds `chunks` through a filter and returns what it wrote after each push, and in all. */
+  function feed(chunks: string[]): { each: string[]; all: string } {
+    const written: string[] = [];
+    const filter = dawnNoticeFilter((text) => written.push(text));
+    const each = chunks.map((chunk) => {
+      const before = written.length;
+      filter.push(chunk);
+      return written.slice(before).join('');
+    });
+    filter.end();
+    return { each, all: written.join('') };
+  }
+
+  it("drops Dawn's two notices and keeps every other line, in order", () => {
+    expect(feed([`${notice}\n${storageNotice}\nthaw: --steps must be a positive integer.\n`]).all).toBe('thaw: --steps must be a positive integer.\n');
+    expect(feed([`a\n${notice}\nb\n`, 'Warning: something else\n']).all).toBe('a\nb\nWarning: something else\n');
+  });
+
+  it('drops a notice split across chunks', () => {
+    const { each, all } = feed(['before\nWarning: maxDyn', notice.slice('Warning: maxDyn'.length), '\nafter\n']);
+    expect(each).toEqual(['before\n', '', 'after\n']);
+    expect(all).toBe('before\nafter\n');
+  });
+
+  it('passes on a partial line at once unless it could still become a notice', () => {
+    // A progress bar redraws its line with \r and no newline: it must not wait for one.
+    expect(feed(['\r\x1b[2Ktrain 1/6', '\r\x1b[2Ktrain 2/6']).each).toEqual(['\r\x1b[2Ktrain 1/6', '\r\x1b[2Ktrain 2/6']);
+    expect(feed(['Warn', 'ing: other\n']).each).toEqual(['', 'Warning: other\n']);
+    expect(feed(['Warning: maxDynamic but not the rest']).all).toBe('Warning: maxDynamic but not the rest');
   });
 });

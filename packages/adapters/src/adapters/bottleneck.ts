@@ -5,9 +5,11 @@
  *
  *   A(z) = W_up · f(W_down · z + b_down) + b_up          f = ReLU (AdapterHub's pfeiffer default)
  *
- * What A reads (AdapterHub's `original_ln_before`): seq_bn reads LN(r + x),
- * the sub-block output after the layer's own LayerNorm; double_seq_bn
- * (Houlsby) reads r itself. See Stack for the residuals.
+ * What A reads (AdapterHub's `original_ln_before`): by default seq_bn reads
+ * LN(r + x), the sub-block output after the layer's own LayerNorm, and
+ * double_seq_bn (Houlsby) reads r itself; `originalLnBefore` sets it either
+ * way for either placement, as AdapterHub's BnConfig does with mh_adapter
+ * and original_ln_before. See Stack for the residuals.
  *
  * Parameters per layer i and location (`output` = after the FFN,
  * `attention.output` = after attention), in AdapterHub's names:
@@ -41,6 +43,12 @@ export interface BottleneckConfig {
    * adapters call "gelu") or `swish` (SiLU, the Houlsby default).
    */
   nonLinearity?: NonLinearity;
+  /**
+   * AdapterHub's original_ln_before: whether A reads LN(r + x) rather than
+   * r. Default: true for seq_bn (the Pfeiffer preset), false for
+   * double_seq_bn (the Houlsby preset).
+   */
+  originalLnBefore?: boolean;
 }
 
 export class BottleneckAdapter implements Adapter {
@@ -48,7 +56,7 @@ export class BottleneckAdapter implements Adapter {
   readonly params = new Map<string, Tensor>();
   readonly locations: BottleneckLocation[];
   readonly bottleneck: number;
-  /** AdapterHub's original_ln_before: the adapter reads LN(r + x) (seq_bn) rather than r (double_seq_bn). */
+  /** AdapterHub's original_ln_before: the adapter reads LN(r + x) rather than r (see BottleneckConfig.originalLnBefore). */
   readonly originalLnBefore: boolean;
   /** The NICE coupling on the embeddings, for "pfeiffer+inv" adapters. */
   readonly invertible: NiceCoupling | undefined;
@@ -63,7 +71,7 @@ export class BottleneckAdapter implements Adapter {
   ) {
     this.locations = config.architecture === 'seq_bn' ? ['output'] : ['attention.output', 'output'];
     this.bottleneck = Math.max(1, Math.floor(model.hiddenSize / config.reductionFactor));
-    this.originalLnBefore = config.architecture === 'seq_bn';
+    this.originalLnBefore = config.originalLnBefore ?? config.architecture === 'seq_bn';
     const D = model.hiddenSize;
     const d = this.bottleneck;
     const random = uniform(seed);

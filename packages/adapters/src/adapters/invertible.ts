@@ -1,6 +1,7 @@
 /**
  * The NICE invertible adapter of MAD-X language adapters ("pfeiffer+inv"),
- * a coupling block on the embeddings' output (formats-and-adapters §1.4):
+ * a coupling block on the embeddings' output (docs/formats.md §4; adapter-hub/adapters at
+ * 88f18eb: src/adapters/methods/invertible.py, NICECouplingBlock in methods/modeling.py):
  *
  *   x = [x1 | x2]  (halves of D)
  *   y1 = x1 + F(x2)

@@ -19,12 +19,11 @@ import { LoraAdapter } from '../adapters/lora.js';
 import type { StackMember } from '../adapters/stack.js';
 import { OptionError } from '../data/languages.js';
 import { HfTokenizer } from '../data/hf-tokenizer.js';
-import { loadAdapterHubAdapter, saveAdapterHubFolder } from '../io/adapterhub.js';
-import { loadHfEncoder, type LoadReport } from '../io/hf-checkpoint.js';
+import { loadAdapterHubAdapter, saveAdapterHubFolder, saveAdapterHubHead, type AdapterHubHead } from '../io/adapterhub.js';
+import { loadHfEncoder, savedModelName, type LoadReport } from '../io/hf-checkpoint.js';
 import { readJsonFile } from '../io/input-file.js';
 import { savePeftLora } from '../io/peft.js';
 import { writeSafetensors } from '../io/safetensors.js';
-import { writeTorchStateDict } from '../io/torch-bin.js';
 import { policy } from '../schedules/policies.js';
 import { taskModel, type BatchOutputs } from '../suite/task-model.js';
 import type { AnswerMetricOptions } from '../data/benchmarks/metrics.js';
@@ -153,18 +152,12 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
   }
 }
 
-/** AdapterHub's head_config.json for a benchmark's head. */
-function headConfig(o: BenchmarkRunOptions, hidden: number, modelName: string, modelType: string) {
-  const heads = {
-    xnli: { head_type: 'classification', num_labels: 3, layers: 2, label2id: { entailment: 0, neutral: 1, contradiction: 2 } },
-    xcopa: { head_type: 'multiple_choice', num_choices: 2, layers: 2, label2id: { '0': 0, '1': 1 } },
-    squad: { head_type: 'question_answering', num_labels: 2, layers: 1, label2id: { start: 0, end: 1 } },
-  }[o.task];
-  return {
-    config: { ...heads, activation_function: 'tanh', use_pooler: false, bias: true, dropout_prob: null },
-    hidden_size: hidden, model_class: null, model_name: modelName, model_type: modelType, name: o.task, version: 'adapters.1.2.0',
-  };
-}
+/** Each benchmark's head as AdapterHub's head classes describe it. */
+const ADAPTERHUB_HEADS: Record<BenchmarkName, AdapterHubHead> = {
+  xnli: { head_type: 'classification', num_labels: 3, layers: 2, label2id: { entailment: 0, neutral: 1, contradiction: 2 } },
+  xcopa: { head_type: 'multiple_choice', num_choices: 2, layers: 2, label2id: { '0': 0, '1': 1 } },
+  squad: { head_type: 'question_answering', num_labels: 2, layers: 1, label2id: { start: 0, end: 1 } },
+};
 
 /**
  * Writes the trained task adapter and head where PyTorch users load them:
@@ -174,18 +167,14 @@ function headConfig(o: BenchmarkRunOptions, hidden: number, modelName: string, m
  */
 async function exportTaskAdapter(o: BenchmarkRunOptions, run: Awaited<ReturnType<typeof buildBenchmarkRun>>): Promise<void> {
   const config = await readJsonFile(join(o.model, 'config.json'));
-  const modelName = typeof config._name_or_path === 'string' && config._name_or_path ? config._name_or_path : o.model;
-  const modelType = String(config.model_type);
+  const info = { modelName: savedModelName(o.model, config), modelType: String(config.model_type) };
   const hidden = run.encoder.config.hiddenSize;
   const adapter = run.taskAdapter as BottleneckAdapter | LoraAdapter;
   const tensors = await hostTensors(adapter.params);
   const dir = join(o.out, 'adapterhub', o.task);
-  await saveAdapterHubFolder(dir, adapter, tensors, { modelName, modelType, hiddenSize: hidden });
-  const head = await hostTensors(run.head.params);
-  await writeSafetensors(join(dir, 'model_head.safetensors'), head);
-  await writeTorchStateDict(join(dir, 'pytorch_model_head.bin'), head);
-  await writeJsonAtomic(join(dir, 'head_config.json'), headConfig(o, hidden, modelName, modelType));
-  if (adapter instanceof LoraAdapter) await savePeftLora(join(o.out, 'peft'), adapter, tensors, { modelName, modelType }, PEFT_TASK_TYPES[o.task]);
+  await saveAdapterHubFolder(dir, adapter, tensors, { ...info, hiddenSize: hidden });
+  await saveAdapterHubHead(dir, o.task, ADAPTERHUB_HEADS[o.task], await hostTensors(run.head.params), { ...info, hiddenSize: hidden });
+  if (adapter instanceof LoraAdapter) await savePeftLora(join(o.out, 'peft'), adapter, tensors, info, PEFT_TASK_TYPES[o.task]);
   if (policy(o.schedule, run.encoder.config.numHiddenLayers, o.seed).trainsBase) {
     await writeSafetensors(join(o.out, 'model', 'model.safetensors'), await hostTensors(run.encoder.params), { format: 'pt' });
     await writeJsonAtomic(join(o.out, 'model', 'config.json'), config);

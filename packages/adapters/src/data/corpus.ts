@@ -2,7 +2,7 @@
  * MLM corpora of the suite: monolingual text per language, no parallel
  * sentences (each language draws its own meanings from its own seed).
  *
- * The prototype (suite-findings.md, finding 1) needed one more thing for
+ * The prototype (docs/suite.md, "The prototype's findings", 1) needed one more thing for
  * NLI to be learnable through a frozen base: a third of the pretraining
  * pairs are edited restatements of their first sentence (adjectives
  * dropped, one element changed, or the polarity flipped; still one

@@ -3,7 +3,7 @@
  * entailment (0), neutral (1) or contradiction (2) by their meanings.
  *
  * Following what made the prototype learnable without shortcuts
- * (suite-findings.md): the hypothesis drops the premise's adjectives at
+ * (docs/suite.md, "The prototype's findings"): the hypothesis drops the premise's adjectives at
  * random, the same way for every label, so length says nothing; an
  * entailment keeps the meaning; a contradiction flips the polarity; a
  * neutral hypothesis changes one content element (the verb, the subject,

@@ -1,6 +1,7 @@
 /**
  * tr(F) per block: the trace of the Fisher information of each block's
- * parameters (paper-spec §4), estimated from squared gradients:
+ * parameters (paper §3.3 Eq. 1 and App. D Algorithm 2; docs/method.md §4),
+ * estimated from squared gradients:
  *
  *   batch-mean (official code):  F += (∇ mean_b NLL(ŷ))² / |b|      per batch b
  *   per-example (paper Eq. 1):   F += Σ_{x ∈ b} (∇ NLL_x(ŷ_x))² / |b|

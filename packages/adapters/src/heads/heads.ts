@@ -1,6 +1,6 @@
 /**
  * Prediction heads on top of the encoder's hidden states [B, T, D]. All are
- * trainable from step 0 under every schedule (paper-spec §1.4).
+ * trainable from step 0 under every schedule (paper Fig. 1 caption; docs/method.md §1).
  *
  *   classification   z = W_out · dropout(tanh(W · dropout(p) + b)) + b_out, p = the first token
  *                    (AdapterHub's flex head: heads.{name}.1 = dense, heads.{name}.4 = output),

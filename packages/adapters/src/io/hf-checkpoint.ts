@@ -16,7 +16,7 @@
  * classification heads), which are only reported.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { Encoder, type EncoderConfig } from '../model/encoder.js';
 import { InputFileError } from './input-error.js';
@@ -34,16 +34,38 @@ export interface LoadReport {
   files: string[];
 }
 
-const ARCHITECTURES: Record<string, { prefix: 'roberta' | 'bert'; positionsFromPadding: boolean }> = {
-  'xlm-roberta': { prefix: 'roberta', positionsFromPadding: true },
-  roberta: { prefix: 'roberta', positionsFromPadding: true },
-  bert: { prefix: 'bert', positionsFromPadding: false },
+/**
+ * The encoders Thaw loads, by config.json's model_type: their tensor-name
+ * prefix, how they count positions, and the class AdapterHub loads their
+ * adapters and heads into (saved as `model_class`; AdapterHub's head loader
+ * requires it to equal the loading model's class name).
+ */
+const ARCHITECTURES: Record<string, { prefix: 'roberta' | 'bert'; positionsFromPadding: boolean; adapterModelClass: string }> = {
+  'xlm-roberta': { prefix: 'roberta', positionsFromPadding: true, adapterModelClass: 'XLMRobertaAdapterModel' },
+  roberta: { prefix: 'roberta', positionsFromPadding: true, adapterModelClass: 'RobertaAdapterModel' },
+  bert: { prefix: 'bert', positionsFromPadding: false, adapterModelClass: 'BertAdapterModel' },
 };
+
+/** AdapterHub's model class for a checkpoint's model_type (e.g. XLMRobertaAdapterModel for xlm-roberta). */
+export function adapterModelClass(modelType: string): string {
+  const arch = Object.hasOwn(ARCHITECTURES, modelType) ? ARCHITECTURES[modelType] : undefined;
+  if (!arch) throw new Error(`no AdapterHub model class is known for model_type ${JSON.stringify(modelType)}; Thaw exports ${Object.keys(ARCHITECTURES).join(', ')} adapters`);
+  return arch.adapterModelClass;
+}
+
+/**
+ * The base model's name as AdapterHub saves it (`model_name`) and PEFT
+ * (`base_model_name_or_path`): config.json's _name_or_path when it has one,
+ * else the checkpoint folder's own name, not the path it was given by.
+ */
+export function savedModelName(modelDir: string, config: Record<string, unknown>): string {
+  return typeof config._name_or_path === 'string' && config._name_or_path ? config._name_or_path : basename(resolve(modelDir));
+}
 
 /** Thaw's encoder configuration from a Hugging Face config.json; errors name the file and the field. */
 export function encoderConfigFromHf(path: string, json: Record<string, unknown>): EncoderConfig {
   const type = json.model_type;
-  const arch = typeof type === 'string' ? ARCHITECTURES[type] : undefined;
+  const arch = typeof type === 'string' && Object.hasOwn(ARCHITECTURES, type) ? ARCHITECTURES[type] : undefined;
   if (!arch) {
     throw new InputFileError(path, `model_type ${JSON.stringify(type)} is not supported; Thaw loads ${Object.keys(ARCHITECTURES).join(', ')} encoders${Array.isArray(json.architectures) ? ` (the file names ${json.architectures.join(', ')})` : ''}`);
   }

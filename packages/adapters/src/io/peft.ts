@@ -1,5 +1,6 @@
 /**
- * Hugging Face PEFT LoRA folders (formats-and-adapters §2.1–2.2):
+ * Hugging Face PEFT LoRA folders (docs/formats.md §5; huggingface/peft at 5d602fd:
+ * src/peft/utils/save_and_load.py, tuners/lora/config.py):
  *
  *   adapter_config.json         {"peft_type": "LORA", "r", "lora_alpha", "target_modules", …}
  *   adapter_model.safetensors   base_model.model.{prefix}.encoder.layer.{i}.attention.self.{query|value}.lora_A.weight [r, D]
@@ -19,10 +20,13 @@ import { fillAdapter, type AdapterModel, type SavedModelInfo } from './adapterhu
 import { readJsonFile } from './input-file.js';
 import { InputFileError } from './input-error.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from './safetensors.js';
-import { writeJsonAtomic } from '../train/run-dir.js';
+import { writePythonJsonAtomic } from './python-json.js';
 
 /** PEFT LoraConfig fields that must have these values for Thaw's LoRA to compute the same thing. */
 const FIXED: Record<string, unknown> = { bias: 'none', use_rslora: false, use_dora: false, fan_in_fan_out: false, layers_to_transform: null };
+
+/** LoraConfig fields typed float (r and lora_alpha are ints there): written as floats, as PEFT's to_json_file writes them. */
+const PEFT_FLOATS: ReadonlySet<string> = new Set(['lora_dropout']);
 
 /** PEFT's saved name of a Thaw LoRA tensor, and back. */
 const PEFT_NAME = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/;
@@ -84,10 +88,10 @@ export async function savePeftLora(dir: string, adapter: LoraAdapter, tensors: M
     saved.set(`base_model.model.${name.slice(0, at)}.lora_${name.slice(at + marker.length)}.weight`, t);
   }
   await writeSafetensors(join(dir, 'adapter_model.safetensors'), saved, { format: 'pt' });
-  await writeJsonAtomic(join(dir, 'adapter_config.json'), {
+  await writePythonJsonAtomic(join(dir, 'adapter_config.json'), {
     peft_type: 'LORA', task_type: taskType, base_model_name_or_path: model.modelName, inference_mode: true,
     r: adapter.config.r, lora_alpha: adapter.config.alpha, lora_dropout: 0.0, target_modules: ['query', 'value'],
     bias: 'none', fan_in_fan_out: false, use_rslora: false, use_dora: false, init_lora_weights: true,
     layers_to_transform: null, layers_pattern: null, rank_pattern: {}, alpha_pattern: {}, modules_to_save: null,
-  });
+  }, PEFT_FLOATS);
 }

@@ -183,7 +183,7 @@ class Machine {
           this.stack.push(this.text(this.view.getUint32(this.skip(4), true)));
           break;
         case OP.BINUNICODE8:
-          this.stack.push(this.text(Number(this.view.getBigUint64(this.skip(8), true))));
+          this.stack.push(this.text(this.length8()));
           break;
         case OP.EMPTY_TUPLE:
         case OP.EMPTY_LIST:
@@ -315,6 +315,14 @@ class Machine {
     if (n > remaining) throw this.fail(`truncated: the opcode needs ${n} bytes but ${remaining} remain`);
     this.at += n;
     return this.at - n;
+  }
+
+  /** An 8-byte length that must fit in what remains; refused with its exact digits (a number rounds past 2^53). */
+  private length8(): number {
+    const n = this.view.getBigUint64(this.skip(8), true);
+    const remaining = this.bytes.length - this.at;
+    if (n > BigInt(remaining)) throw this.fail(`truncated: the opcode needs ${n} bytes but ${remaining} remain`);
+    return Number(n);
   }
 
   private text(length: number): string {

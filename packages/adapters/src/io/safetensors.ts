@@ -94,28 +94,38 @@ function toFloat32(bytes: Buffer, dtype: string, count: number): Float32Array {
 }
 
 /**
- * The top-level keys of a JSON object text, in order, duplicates included
- * (JSON.parse keeps the last of equal keys silently; the format forbids them).
+ * The members of a JSON object text, in order, duplicates included, each
+ * with its value's own text. JSON.parse keeps the last of equal keys
+ * silently (the format forbids them), and it rounds integers past 2^53, so
+ * error messages quote a value's text from the header's bytes instead.
  */
-function topLevelKeys(text: string): string[] {
-  const keys: string[] = [];
+function jsonMembers(text: string): { key: string; value: string }[] {
+  const members: { key: string; value: string }[] = [];
   let depth = 0;
-  let expectKey = false;
+  let key: string | undefined;
+  let valueStart = -1;
+  const close = (at: number) => {
+    if (key !== undefined) members.push({ key, value: text.slice(valueStart, at).trim() });
+    key = undefined;
+  };
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === '"') {
       let j = i + 1;
       while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      if (depth === 1 && expectKey) keys.push(JSON.parse(text.slice(i, j + 1)) as string);
-      expectKey = false;
+      if (depth === 1 && key === undefined && valueStart < 0) key = JSON.parse(text.slice(i, j + 1)) as string;
       i = j;
-    } else if (c === '{' || c === '[') {
-      depth++;
-      expectKey = c === '{' && depth === 1;
-    } else if (c === '}' || c === ']') depth--;
-    else if (c === ',' && depth === 1) expectKey = true;
+    } else if (c === ':' && depth === 1 && valueStart < 0) valueStart = i + 1;
+    else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') {
+      if (depth === 1) close(i);
+      depth--;
+    } else if (c === ',' && depth === 1) {
+      close(i);
+      valueStart = -1;
+    }
   }
-  return keys;
+  return members;
 }
 
 /** Reads exactly `length` bytes at `position`, or says that the file ends first. */
@@ -130,8 +140,13 @@ async function readRange(handle: FileHandle, path: string, position: number, len
   return buffer;
 }
 
-/** Checks one header entry and returns it with absolute offsets; `dataStart`/`dataLength` locate the buffer. */
-function checkEntry(path: string, name: string, raw: unknown, dataStart: number, dataLength: number): TensorEntry {
+/**
+ * Checks one header entry and returns it with absolute offsets;
+ * `dataStart`/`dataLength` locate the buffer, and `source` is the entry's
+ * text in the header, quoted in messages so that numbers read as written.
+ */
+function checkEntry(path: string, name: string, raw: unknown, source: string, dataStart: number, dataLength: number): TensorEntry {
+  const quoted = (field: string) => jsonMembers(source).find((m) => m.key === field)?.value ?? JSON.stringify((raw as Record<string, unknown>)[field]);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SafetensorsError(path, `tensor '${name}' is described by ${JSON.stringify(raw)}, not an object`);
   const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
   const dtype = String(info.dtype);
@@ -141,14 +156,15 @@ function checkEntry(path: string, name: string, raw: unknown, dataStart: number,
     throw new SafetensorsError(path, `tensor '${name}' has dtype ${dtype}, ${why}; Thaw reads F32, F16, BF16 and F64 (and skips integer and boolean tensors)`);
   }
   const shape = info.shape;
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(path, `tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(path, `tensor '${name}' has an invalid shape ${quoted('shape')}`);
   const offsets = info.data_offsets;
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1] || offsets[1] > dataLength) {
-    throw new SafetensorsError(path, `tensor '${name}' has data_offsets ${JSON.stringify(offsets)} outside the ${dataLength} data bytes`);
+    throw new SafetensorsError(path, `tensor '${name}' has data_offsets ${quoted('data_offsets')} outside the ${dataLength} data bytes`);
   }
   const [begin, end] = offsets as [number, number];
-  const count = (shape as number[]).reduce((a, b) => a * b, 1);
-  if (end - begin !== count * width) throw new SafetensorsError(path, `tensor '${name}' of shape [${shape}] ${dtype} needs ${count * width} bytes; its offsets span ${end - begin}`);
+  // In BigInt: a product of safe dimensions can pass 2^53, and the message must give it exactly.
+  const bytes = (shape as number[]).reduce((a, d) => a * BigInt(d), BigInt(width));
+  if (BigInt(end - begin) !== bytes) throw new SafetensorsError(path, `tensor '${name}' of shape [${shape}] ${dtype} needs ${bytes} bytes; its offsets span ${end - begin}`);
   return { name, dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end };
 }
 
@@ -162,8 +178,9 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
   const { handle, size } = await openInputFile(path);
   try {
     if (size < 8) throw new SafetensorsError(path, `file of ${size} bytes is shorter than the 8-byte header length`);
-    const n = Number((await readRange(handle, path, 0, 8)).readBigUInt64LE(0));
-    if (n > MAX_HEADER || 8 + n > size) throw new SafetensorsError(path, `header length ${n} does not fit in a file of ${size} bytes (the format allows at most ${MAX_HEADER})`);
+    const length = (await readRange(handle, path, 0, 8)).readBigUInt64LE(0);
+    if (length > BigInt(Math.min(MAX_HEADER, size - 8))) throw new SafetensorsError(path, `header length ${length} does not fit in a file of ${size} bytes (the format allows at most ${MAX_HEADER})`);
+    const n = Number(length);
     const text = (await readRange(handle, path, 8, n)).toString('utf8');
     let header: Record<string, unknown>;
     try {
@@ -173,8 +190,9 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     } catch (e) {
       throw new SafetensorsError(path, `header is not valid JSON: ${(e as Error).message}`);
     }
+    const members = jsonMembers(text);
     const seen = new Set<string>();
-    const duplicate = topLevelKeys(text).find((k) => seen.has(k) || !seen.add(k));
+    const duplicate = members.find(({ key }) => seen.has(key) || !seen.add(key))?.key;
     if (duplicate !== undefined) throw new SafetensorsError(path, `the header names '${duplicate}' twice`);
     const metadata = header.__metadata__ ?? {};
     if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata) || !Object.values(metadata).every((v) => typeof v === 'string')) {
@@ -182,7 +200,8 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     }
     const dataStart = 8 + n;
     const dataLength = size - dataStart;
-    const all = Object.entries(header).filter(([k]) => k !== '__metadata__').map(([name, raw]) => checkEntry(path, name, raw, dataStart, dataLength));
+    const sources = new Map(members.map(({ key, value }) => [key, value]));
+    const all = Object.entries(header).filter(([k]) => k !== '__metadata__').map(([name, raw]) => checkEntry(path, name, raw, sources.get(name)!, dataStart, dataLength));
     let covered = dataStart;
     for (const e of [...all].sort((a, b) => a.begin - b.begin || a.end - b.end)) {
       if (e.begin !== covered) {

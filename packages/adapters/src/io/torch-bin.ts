@@ -14,9 +14,11 @@
  *   <top>/version      the archive format version ("3")
  *
  * A tensor is a strided view of a storage: element (i, j, …) is
- * storage[offset + i·stride₀ + j·stride₁ + …]. Two tensors can share a storage
- * and a transposed one is the same storage with swapped strides, so reading
- * gathers each tensor into a fresh row-major Float32Array.
+ * storage[offset + i·stride₀ + j·stride₁ + …]. Two tensors can share a storage,
+ * a transposed or sliced one is saved as its whole storage with its strides,
+ * and an expanded one (`t.expand(…)`) repeats elements with stride 0, so it
+ * has more elements than its storage. Reading gathers each tensor into a
+ * fresh row-major Float32Array.
  *
  * Security: data.pkl is read by ./pickle.ts, whose only globals are those in
  * ALLOWED below — OrderedDict, the two tensor rebuild functions and the
@@ -25,7 +27,8 @@
  * (one naming os.system, builtins.eval, …) is refused by name. What a file
  * can make the reader allocate is bounded too: ZIP entries may not overlap,
  * and the tensors may copy out at most GATHER_FACTOR times the elements of
- * the storages the file holds.
+ * the storages the file holds, in all: names sharing a storage and expanded
+ * views both count against it, so a small file cannot ask for a huge tensor.
  *
  * The pre-1.6 format (bare pickles followed by raw storages) is detected and
  * refused with a way to convert it.
@@ -203,8 +206,10 @@ export async function readTorchStateDict(path: string): Promise<{ tensors: Map<s
     // The same view under several names (tied weights) is gathered once.
     const gathered = new Map<TensorRef, Float32Array>();
     // What the views may copy out in all: a few times what the storages hold.
-    // Real state dicts share storages between a handful of names; a file that
-    // maps thousands of names onto one big storage is refused, not expanded.
+    // Real state dicts share storages between a handful of names and expand a
+    // few small tensors; a file that maps thousands of names onto one big
+    // storage, or expands a few elements into a huge tensor, is refused
+    // before anything is allocated for it.
     let budget = 0;
     for (const storage of storages.values()) budget += GATHER_FACTOR * storage.numel;
     for (const [name, value] of root) {
@@ -222,11 +227,10 @@ export async function readTorchStateDict(path: string): Promise<{ tensors: Map<s
         continue;
       }
       const count = value.size.reduce((a, b) => a * b, 1);
-      if (count > storage.numel) throw fail(`tensor '${name}' has ${count} elements over a storage of ${storage.numel} (an expanded view); save it after .contiguous()`);
       let data = gathered.get(value);
       if (!data) {
         budget -= count;
-        if (budget < 0) throw fail(`its tensors copy more than ${GATHER_FACTOR} times the elements its storages hold (at '${name}'): too many names share storages`);
+        if (budget < 0) throw fail(`its tensors copy more than ${GATHER_FACTOR} times the elements its storages hold (at '${name}'): too many names share storages, or expanded views repeat too few elements`);
         let storageBits = bits.get(storage);
         if (!storageBits) {
           const bytes = await zip.read(entryName);

@@ -180,9 +180,15 @@ async function readAt(path: string, handle: FileHandle, fileSize: number, positi
   return buffer;
 }
 
-/** A 64-bit field as a number; values past 2^53 lose precision but stay far beyond any file, so range checks still reject them. */
-function u64(buffer: Buffer, at: number): number {
-  return Number(buffer.readBigUInt64LE(at));
+/**
+ * A 64-bit field as a number. A value past 2^53 (far larger than any file)
+ * is refused here, with its exact digits: as a number it would be rounded
+ * in every later message.
+ */
+function u64(buffer: Buffer, at: number, what: string, fail: (reason: string) => Error): number {
+  const value = buffer.readBigUInt64LE(at);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw fail(`${what} is ${value}, larger than any file`);
+  return Number(value);
 }
 
 /** Finds the EOCD (and ZIP64 EOCD), then parses the central directory it points to. */
@@ -211,16 +217,16 @@ async function readDirectory(path: string, handle: FileHandle, size: number): Pr
   if (endOffset >= LOCATOR_SIZE) {
     const locator = await readAt(path, handle, size, endOffset - LOCATOR_SIZE, LOCATOR_SIZE, 'the ZIP64 end locator');
     if (locator.readUInt32LE(0) === END64_LOCATOR) {
-      const end64Offset = u64(locator, 8);
+      const end64Offset = u64(locator, 8, 'the ZIP64 end record offset', fail);
       if (end64Offset + END64_SIZE > endOffset - LOCATOR_SIZE) throw fail(`the ZIP64 end record offset ${end64Offset} lies beyond the ZIP64 locator at byte ${endOffset - LOCATOR_SIZE}`);
       const end64 = await readAt(path, handle, size, end64Offset, END64_SIZE, 'the ZIP64 end record');
       if (end64.readUInt32LE(0) !== END64) throw fail(`no ZIP64 end of central directory record at byte ${end64Offset}, where its locator points`);
       disk = end64.readUInt32LE(16);
       directoryDisk = end64.readUInt32LE(20);
-      countOnDisk = u64(end64, 24);
-      count = u64(end64, 32);
-      directorySize = u64(end64, 40);
-      directoryOffset = u64(end64, 48);
+      countOnDisk = u64(end64, 24, 'the ZIP64 entry count on this disk', fail);
+      count = u64(end64, 32, 'the ZIP64 entry count', fail);
+      directorySize = u64(end64, 40, 'the ZIP64 central directory size', fail);
+      directoryOffset = u64(end64, 48, 'the ZIP64 central directory offset', fail);
       directoryEnd = end64Offset;
     }
   }
@@ -277,7 +283,7 @@ function applyZip64Extra(extra: Buffer, fields: { size: number; compressedSize: 
     if (extra.readUInt16LE(at) !== ZIP64_EXTRA) continue;
     const length = extra.readUInt16LE(at + 2);
     if (8 * wanted.length > length || at + 4 + length > extra.length) throw fail(`its ZIP64 extra field of ${length} bytes lacks the ${wanted.join(', ')} it should hold`);
-    wanted.forEach((key, i) => (fields[key] = u64(extra, at + 4 + 8 * i)));
+    wanted.forEach((key, i) => (fields[key] = u64(extra, at + 4 + 8 * i, `its ZIP64 ${key}`, fail)));
     return;
   }
   throw fail(`its ${wanted.join(', ')} say "see ZIP64" but it has no ZIP64 extra field`);

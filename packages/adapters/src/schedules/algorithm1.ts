@@ -8,7 +8,8 @@
  * forward). `official-code` reproduces the released code: the m-th point
  * (m ≥ 1) at step m·k − 1 for fun, rand and fixed orders and lpft, but at
  * (m+1)·k − 1 for gu, whose top block therefore trains alone for 2k − 1
- * steps (paper-spec §2.1, §9). The code's bottom-up run was most likely
+ * steps (docs/method.md §2; UKPLab/naacl2024-fun src/transformers/trainer.py
+ * L1554–1594 at b2babf7). The code's bottom-up run was most likely
  * its fixed order `schedule-rev` (layer 11 first, then 0 … 10, on the
  * m·k − 1 clock): use `fixed:schedule-rev` with this timing to reproduce it;
  * `gu-rev` here is the plain bottom-up order on the same clock.

@@ -1,7 +1,8 @@
 /**
  * Selection policies of scheduled unfreezing: which task-adapter blocks
  * (one per layer, 0 = bottom … L−1 = top) join the trainable set at each
- * unfreeze point of Algorithm 1. See ../shared/reference/paper-spec.md §2–§5.
+ * unfreeze point of Algorithm 1 (paper §3.2, §5.3). docs/method.md §3 compares
+ * each with the paper and the official code.
  *
  *   standard   every block from step 0 (plain adapter training)
  *   full       every block and the base model from step 0 (full fine-tuning;
@@ -42,7 +43,7 @@ export interface Policy {
   select(context: SelectContext): Promise<Selection>;
 }
 
-/** The official code's fixed orders after layer 11 (trainer.py L207–219). */
+/** The official code's fixed orders after layer 11 (UKPLab/naacl2024-fun src/transformers/trainer.py L207–219 at b2babf7). */
 export const OFFICIAL_SCHEDULES: Record<string, number[]> = {
   'schedule-0': [10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
   'schedule-1': [10, 2, 6, 5, 8, 3, 7, 0, 1, 9, 4],

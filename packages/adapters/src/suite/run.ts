@@ -64,7 +64,7 @@ export const RUN_DEFAULTS: Omit<SuiteRunOptions, 'out'> = {
 /** Fixed data seeds: every run of a study sees the same items; the run seed moves init, order and dropout. */
 const DATA_SEEDS = { train: 1001, dev: 2002, test: 3003 };
 
-/** Task-adapter configurations: bottleneck 16 at d = 64 (reduction 4, what the prototype needed), LoRA r 8. */
+/** Task-adapter configurations: bottleneck 16 at d = 64 (reduction 4, what the prototype needed: docs/suite.md, "The prototype's findings", 6), LoRA r 8. */
 function taskAdapter(graph: Graph, o: SuiteRunOptions, model: { prefix: string; hiddenSize: number; layers: number }): StackMember & Adapter {
   if (o.adapter === 'lora') return new LoraAdapter(graph, o.task, { r: 8, alpha: 16 }, model, o.seed + 17);
   return new BottleneckAdapter(graph, o.task, { architecture: o.adapter, reductionFactor: 4 }, model, o.seed + 17);

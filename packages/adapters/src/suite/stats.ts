@@ -68,7 +68,7 @@ export function spearman(x: readonly number[], y: readonly number[]): number {
   return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : NaN;
 }
 
-/** Shape of a tr(F) curve: what the research relates to cross-lingual transfer (paper-spec §4.5). */
+/** Shape of a tr(F) curve: what the research relates to cross-lingual transfer (paper §5.2, Fig. 4; docs/method.md §6). */
 export interface CurveStatistics {
   /** Highest value of the smoothed curve. */
   peak: number;

@@ -81,8 +81,8 @@ export interface TrainerOptions {
   extraConfig?: Record<string, unknown>;
   /**
    * Called at the end with the best checkpoint's weights restored into the
-   * model: its result (source and zero-shot target metrics, see the design's
-   * results.json) is written to results.json.
+   * model: its result (source and zero-shot target metrics, in the layout of
+   * docs/formats.md §8) is written to results.json.
    */
   finalEvaluation?: () => Promise<RunResults>;
 }

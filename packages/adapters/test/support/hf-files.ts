@@ -2,8 +2,9 @@
  * Writes Hugging Face checkpoints and AdapterHub adapter folders in their
  * real layouts, with random non-zero weights, for the loaders' tests and the
  * end-to-end test (nothing can be downloaded here). Tensor names and config
- * fields are spelled out here from formats-and-adapters §1 and §3, not taken
- * from Thaw's own modules, so a loader test checks Thaw against the formats.
+ * fields are spelled out here from the upstream formats (docs/formats.md §3–§4:
+ * transformers' modeling_xlm_roberta.py, adapter-hub/adapters at 88f18eb), not
+ * taken from Thaw's own modules, so a loader test checks Thaw against the formats.
  * Host-only: no GPU needed.
  */
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -72,10 +72,18 @@ export function tinyTrainer(graph: Graph, config: EncoderConfig, seed: number, c
 }
 
 /**
+ * A bottleneck of a Stack for encoderReference: with `mhAdapter` it acts after
+ * attention too; `originalLnBefore` (default: not mhAdapter, as the seq_bn and
+ * double_seq_bn presets) makes it read LN(r + x) rather than r; f is ReLU unless given.
+ */
+export interface StackMemberReference { name: string; bottleneck: number; mhAdapter?: boolean; originalLnBefore?: boolean; activation?: (x: number) => number }
+
+/**
  * float64 forward of {@link Encoder} without dropout, from float64 copies of
  * its parameters (by name): the reference for the end-to-end layer check.
  */
-export function encoderReference(c: EncoderConfig, params: Map<string, Float64Array>, ids: Int32Array, mask: Float32Array, B: number, T: number, stack: { name: string; bottleneck: number; houlsby?: boolean; activation?: (x: number) => number }[] = []): Float64Array {
+
+export function encoderReference(c: EncoderConfig, params: Map<string, Float64Array>, ids: Int32Array, mask: Float32Array, B: number, T: number, stack: StackMemberReference[] = []): Float64Array {
   const P = (name: string) => {
     const v = params.get(name);
     if (!v) throw new Error(`no parameter ${name}`);
@@ -104,13 +112,13 @@ export function encoderReference(c: EncoderConfig, params: Map<string, Float64Ar
     const ctx = multiHeadAttentionReference(h, P(`${L}.attention.self.query.weight`), P(`${L}.attention.self.query.bias`),
       P(`${L}.attention.self.key.weight`), P(`${L}.attention.self.key.bias`), P(`${L}.attention.self.value.weight`), P(`${L}.attention.self.value.bias`),
       { B, T, D, heads: c.numAttentionHeads }, mask);
-    // A Houlsby adapter acts after attention too: r += A(r), then LN(r + x).
+    // An mh_adapter acts after attention too; each reads LN(r + x) (original_ln_before) or r, then r += A(…); at the end LN(r + x).
     const adapt = (r0: Float64Array, x: Float64Array, location: string, lnName: string) => {
       let r = r0;
-      for (const { name, bottleneck, houlsby, activation = (v: number) => Math.max(v, 0) } of stack) {
-        if (location === 'attention.output' && !houlsby) continue;
+      for (const { name, bottleneck, mhAdapter = false, originalLnBefore = !mhAdapter, activation = (v: number) => Math.max(v, 0) } of stack) {
+        if (location === 'attention.output' && !mhAdapter) continue;
         const A = `${L}.${location}.adapters.${name}`;
-        const z = houlsby ? r : ln(addArrays(r, x), lnName);
+        const z = originalLnBefore ? ln(addArrays(r, x), lnName) : r;
         const down = matmulReference({ a: z, b: P(`${A}.adapter_down.0.weight`), bias: P(`${A}.adapter_down.0.bias`), M: rows, N: bottleneck, K: D, transB: true }).map(activation);
         r = addArrays(r, matmulReference({ a: down, b: P(`${A}.adapter_up.weight`), bias: P(`${A}.adapter_up.bias`), M: rows, N: D, K: bottleneck, transB: true }));
       }

@@ -1,3 +1,5 @@
+import { userStderr, type UserStream } from './stderr.js';
+
 /** A one-line progress bar on stderr, drawn only when stderr is a terminal. */
 export interface Progress {
   /** Marks one more unit done and shows `label` as the current item. */
@@ -8,7 +10,7 @@ export interface Progress {
   done(): void;
 }
 
-export function progressBar(total: number, title: string, stream: NodeJS.WriteStream = process.stderr): Progress {
+export function progressBar(total: number, title: string, stream: UserStream = userStderr): Progress {
   if (!stream.isTTY) return { tick() {}, note: (line) => { stream.write(`${line}\n`); }, done() {} };
   let count = 0;
   let last = '';
