@@ -34,8 +34,7 @@ export { pretrainBase, loadBase, trainLanguageAdapter, LANGUAGE_ADAPTER, type Pr
 export { SUITE_TASKS, suiteTask, spanF1, type SuiteTask, type TaskName } from './suite/tasks.js';
 export { exampleOf, type TaskBatch, type TaskHead } from './train/task.js';
 export { taskModel, type TaskModelArgs, type BatchOutputs } from './train/task-model.js';
-export { HfTokenizer, type TokenizerConvention, type TruncationStrategy, type EncodeOptions, type EncodedInput } from './formats/hf-tokenizer.js';
-export type { TextTokenizer } from './formats/text-tokenizer.js';
+export { HfTokenizer, type TruncationStrategy, type EncodeOptions, type WindowOptions, type EncodedInput } from './formats/hf-tokenizer.js';
 export { readXnli, readMnliTrain, NLI_LABEL_IDS, type NliExample as TextNliExample } from './datasets/xnli.js';
 export { readCopa, copaPairs, COPA_QUESTIONS, type CopaExample as TextCopaExample } from './datasets/copa.js';
 export { readSquad, qaFeatures, decodeBestSpan, type QaExample as TextQaExample, type QaAnswer, type QaFeature, type QaFeatureOptions, type DecodeOptions } from './datasets/squad.js';

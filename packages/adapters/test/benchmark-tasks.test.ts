@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BENCHMARK_TASKS, InputFileError, benchmarkFile } from '../src/index.js';
 import { answerNormalisation } from '../src/hub/tasks.js';
-import { fakeTokenizer } from './support/fake-tokenizer.js';
+import { HfTokenizer } from '../src/formats/hf-tokenizer.js';
+import { writeXlmrTokenizer } from './support/tokenizer-files.js';
 
 describe('benchmark files', () => {
   it('finds a split in the distribution\'s own folders, and the English datasets only for English', async () => {
@@ -43,13 +44,14 @@ describe('benchmark files', () => {
     expect(answerNormalisation('/d/test-context-sw-question-sw.json', 'sw')).toEqual({});
   });
 
-  it('trains QA on every window of a long context; windows without the answer target the first token', () => {
+  it('trains QA on every window of a long context; windows without the answer target the first token', async () => {
     const words = Array.from({ length: 20 }, (_, i) => `w${i}`);
     const context = words.join(' ');
     const start = context.indexOf('w17');
-    const example = { id: 'q', question: 'which one', context, answers: [{ text: 'w17', start }] };
-    // 2 question tokens + 4 specials leave 8 context tokens per window; overlap 3 → windows from 0, 5, 10, 15.
-    const batch = BENCHMARK_TASKS.squad.encode({ tokenizer: fakeTokenizer(), maxLength: 14 }, [example]);
+    const example = { id: 'q', question: 'why one', context, answers: [{ text: 'w17', start }] };
+    // Every word one piece: 2 question tokens + 4 specials leave 8 context tokens per window; overlap 3 → windows from 0, 5, 10, 15.
+    const tokenizer = await HfTokenizer.load(writeXlmrTokenizer(await mkdtemp(join(tmpdir(), 'thaw-tok-')), [...words, 'why', 'one']));
+    const batch = await BENCHMARK_TASKS.squad.encode({ tokenizer, maxLength: 14 }, [example]);
     expect(batch.examples).toBe(4);
     expect(batch.sequences).toBe(4);
     // w17 is in windows 3 (w10…w17, after <s> q q </s></s>: position 5 + 7) and 4 (w15…w19: position 5 + 2).

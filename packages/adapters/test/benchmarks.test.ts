@@ -12,7 +12,8 @@ import { decodeBestSpan, qaFeatures, readSquad, type QaExample } from '../src/da
 import { accuracy, exactMatch, f1, normalizeAnswer } from '../src/datasets/metrics.js';
 import { InputFileError } from '../src/errors/input-error.js';
 import { OptionError } from '../src/errors/option-error.js';
-import { fakeTokenizer } from './support/fake-tokenizer.js';
+import { HfTokenizer } from '../src/formats/hf-tokenizer.js';
+import { writeXlmrTokenizer } from './support/tokenizer-files.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -203,14 +204,22 @@ function qaExample(id: string, question: string, first: number, last: number): Q
   return { id, question, context: CONTEXT, answers: [{ text: CONTEXT.slice(start, end), start }] };
 }
 
+/**
+ * An XLM-R-style tokenizer.json in which every word here is one piece: w0 … w19, the question words.
+ * Laid out as xlm-roberta-base's (WhitespaceSplit, then Metaspace), so a span leaves out the space before its word.
+ */
+let tokenizer: HfTokenizer;
+beforeAll(async () => {
+  tokenizer = await HfTokenizer.load(writeXlmrTokenizer(join(dir, 'tokenizer'), [...WORDS, 'why', 'not', 'q', 'x', 'q1', 'q2', 'q3', 'q4', 'q5', 'here'], { whitespaceSplit: true }));
+});
+
 describe('qaFeatures', () => {
   // 2 question tokens + 4 specials + 8 context tokens = 14; overlap 3, so windows start 0, 5, 10, 15.
-  const options = { maxLength: 14, docStride: 3, maxQueryLength: 64 };
+  const options = { maxLength: 14, docStride: 3 };
   const qPositions = 1 + 2 + 2; // <s> q q </s></s>: context starts at position 5
 
-  it('splits the context into overlapping windows padded to maxLength', () => {
-    const tokenizer = fakeTokenizer();
-    const features = qaFeatures([qaExample('a', 'which words', 6, 7)], tokenizer, options);
+  it('splits the context into overlapping windows padded to maxLength', async () => {
+    const features = await qaFeatures([qaExample('a', 'why not', 6, 7)], tokenizer, options);
     expect(features.length).toBe(4);
     const spans = features.map((f) => f.offsets.filter((o) => o !== null).map((o) => CONTEXT.slice(o![0], o![1])));
     expect(spans[0]).toEqual(WORDS.slice(0, 8));
@@ -232,8 +241,8 @@ describe('qaFeatures', () => {
     expect(features[0]!.offsets.slice(0, qPositions)).toEqual([null, null, null, null, null]);
   });
 
-  it('targets the answer tokens where the window holds the answer, CLS elsewhere', () => {
-    const features = qaFeatures([qaExample('a', 'which words', 6, 7)], fakeTokenizer(), options);
+  it('targets the answer tokens where the window holds the answer, CLS elsewhere', async () => {
+    const features = await qaFeatures([qaExample('a', 'why not', 6, 7)], tokenizer, options);
     // Window 0 holds w6 w7 at positions 5 + 6, 5 + 7; window 1 (from w5) at 5 + 1, 5 + 2.
     expect([features[0]!.start, features[0]!.end]).toEqual([11, 12]);
     expect([features[1]!.start, features[1]!.end]).toEqual([6, 7]);
@@ -245,44 +254,44 @@ describe('qaFeatures', () => {
     }
   });
 
-  it('sends an answer cut by a window edge to CLS in that window only', () => {
+  it('sends an answer cut by a window edge to CLS in that window only', async () => {
     // w7..w8: window 0 ends at w7, window 1 (w5..w12) holds it.
-    const features = qaFeatures([qaExample('b', 'which words', 7, 8)], fakeTokenizer(), options);
+    const features = await qaFeatures([qaExample('b', 'why not', 7, 8)], tokenizer, options);
     expect([features[0]!.start, features[0]!.end]).toEqual([0, 0]);
     expect([features[1]!.start, features[1]!.end]).toEqual([7, 8]);
   });
 
-  it('targets the tokens that contain an answer starting or ending inside a word', () => {
+  it('targets the tokens that contain an answer starting or ending inside a word', async () => {
     // Answer "6 w7 w" starts inside w6 and ends inside w8: tokens w6..w8.
     const start = CONTEXT.indexOf('w6') + 1;
     const text = CONTEXT.slice(start, CONTEXT.indexOf('w8') + 1);
-    const [f] = qaFeatures([{ id: 'c', question: 'q x', context: CONTEXT, answers: [{ text, start }] }], fakeTokenizer(), { ...options, maxLength: 40 });
+    const [f] = await qaFeatures([{ id: 'c', question: 'q x', context: CONTEXT, answers: [{ text, start }] }], tokenizer, { ...options, maxLength: 40 });
     expect([f!.start, f!.end]).toEqual([5 + 6, 5 + 8]);
   });
 
-  it('cuts the question to maxQueryLength and strips its leading spaces', () => {
-    const features = qaFeatures([qaExample('d', '   q1 q2 q3 q4 q5', 2, 2)], fakeTokenizer(), { maxLength: 40, docStride: 3, maxQueryLength: 3 });
+  it('keeps the whole question, as run_qa.py, and strips its leading spaces', async () => {
+    const features = await qaFeatures([qaExample('d', '   q1 q2 q3 q4 q5', 2, 2)], tokenizer, { maxLength: 40, docStride: 3 });
     expect(features.length).toBe(1);
-    // <s> q1 q2 q3 </s></s> then the context.
-    expect(features[0]!.offsets.findIndex((o) => o !== null)).toBe(6);
-    expect([features[0]!.start, features[0]!.end]).toEqual([8, 8]);
+    // <s> q1 q2 q3 q4 q5 </s></s> then the context.
+    expect(features[0]!.offsets.findIndex((o) => o !== null)).toBe(8);
+    expect([features[0]!.start, features[0]!.end]).toEqual([10, 10]);
   });
 
-  it('gives an example without answers CLS targets, and keeps examples apart', () => {
-    const examples: QaExample[] = [{ id: 'e', question: 'q', context: 'short context here', answers: [] }, qaExample('f', 'which words', 1, 1)];
-    const features = qaFeatures(examples, fakeTokenizer(), { maxLength: 40, docStride: 3 });
+  it('gives an example without answers CLS targets, and keeps examples apart', async () => {
+    const examples: QaExample[] = [{ id: 'e', question: 'q', context: 'short context here', answers: [] }, qaExample('f', 'why not', 1, 1)];
+    const features = await qaFeatures(examples, tokenizer, { maxLength: 40, docStride: 3 });
     expect(features.map((f) => f.exampleIndex)).toEqual([0, 1]);
     expect([features[0]!.start, features[0]!.end]).toEqual([0, 0]);
     expect([features[1]!.start, features[1]!.end]).toEqual([5 + 1, 5 + 1]);
   });
 
-  it('refuses windows that would not advance', () => {
-    expect(() => qaFeatures([qaExample('g', 'which words', 1, 1)], fakeTokenizer(), { maxLength: 14, docStride: 8 })).toThrow(OptionError);
+  it('refuses windows that would not advance', async () => {
+    await expect(qaFeatures([qaExample('g', 'why not', 1, 1)], tokenizer, { maxLength: 14, docStride: 8 })).rejects.toThrow(OptionError);
   });
 });
 
 describe('decodeBestSpan', () => {
-  const options = { maxLength: 14, docStride: 3, maxQueryLength: 64 };
+  const options = { maxLength: 14, docStride: 3 };
 
   /** Small distinct non-zero logits, with peaks added at given positions. */
   function logits(features: number, peaks: [feature: number, position: number, value: number][]): number[][] {
@@ -291,9 +300,9 @@ describe('decodeBestSpan', () => {
     return out;
   }
 
-  it('recovers the gold text from logits peaked at it, in whichever window', () => {
-    const examples = [qaExample('a', 'which words', 6, 7), qaExample('b', 'which words', 16, 18)];
-    const features = qaFeatures(examples, fakeTokenizer(), options);
+  it('recovers the gold text from logits peaked at it, in whichever window', async () => {
+    const examples = [qaExample('a', 'why not', 6, 7), qaExample('b', 'why not', 16, 18)];
+    const features = await qaFeatures(examples, tokenizer, options);
     expect(features.length).toBe(8);
     // Example a: peaks at its targets in window 1 (features 0..3); example b: in its last window (feature 7).
     const a = features[1]!;
@@ -304,9 +313,9 @@ describe('decodeBestSpan', () => {
     expect(decodeBestSpan(start, end, features, examples)).toEqual(['w6 w7', 'w16 w17 w18']);
   });
 
-  it('skips non-context positions, reversed spans and spans over maxAnswerLength', () => {
-    const examples = [qaExample('a', 'which words', 6, 7)];
-    const features = qaFeatures(examples, fakeTokenizer(), options);
+  it('skips non-context positions, reversed spans and spans over maxAnswerLength', async () => {
+    const examples = [qaExample('a', 'why not', 6, 7)];
+    const features = await qaFeatures(examples, tokenizer, options);
     // Feature 0: w0 at 5 … w7 at 12. Higher peaks at CLS (0) and a question token (1), and a
     // start (w7, 12) after an end (w0, 5); the spans those could make with other positions are
     // pushed down (start at 5, end at 12), so the best valid pair is (6, 8) = w1..w3, score 6.

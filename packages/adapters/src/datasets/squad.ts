@@ -5,7 +5,7 @@
  * and the post-processing that turns start/end logits back into answer text.
  *
  * Character offsets. SQuAD files are written by Python, whose string
- * indices count code points; JavaScript strings (and the `TextTokenizer`
+ * indices count code points; JavaScript strings (and the `HfTokenizer`
  * offsets) count UTF-16 units. The two differ after a character outside the
  * Basic Multilingual Plane (emoji, rare CJK), so `readSquad` converts each
  * `answer_start` to a UTF-16 index, and every offset in this module is one.
@@ -15,7 +15,7 @@
  */
 import { InputFileError } from '../errors/input-error.js';
 import { OptionError } from '../errors/option-error.js';
-import type { TextTokenizer } from '../formats/text-tokenizer.js';
+import type { HfTokenizer } from '../formats/hf-tokenizer.js';
 import { readText } from '../formats/input-file.js';
 
 /** One gold answer: its text and where it starts in the context (UTF-16 index). */
@@ -137,8 +137,6 @@ export interface QaFeatureOptions {
    * where `room` is the context tokens a window holds. Default 128.
    */
   docStride?: number;
-  /** Question tokens kept; longer questions are cut at the end (SQuAD's `max_query_length`). Default 64. */
-  maxQueryLength?: number;
 }
 
 /** One model input: a window of one example's context after its question, padded to `maxLength`. */
@@ -166,16 +164,11 @@ export interface QaFeature {
  * prepares them (`truncation="only_second"`, `stride=doc_stride`,
  * `return_overflowing_tokens`, `padding="max_length"`):
  *
- *   - the question, left-stripped (as run_qa.py does), is tokenized and cut
- *     to `maxQueryLength` tokens;
- *   - the context's tokens are split into windows of `room = maxLength −
- *     question tokens − specialTokenCount(true)` tokens, starting at 0,
- *     `room − docStride`, `2·(room − docStride)`, ..., the last window being
- *     the first that reaches the context's end (the HF tokenizers rule), so
- *     consecutive windows overlap by `docStride` tokens; a context that fits
- *     gives one window, an empty one a window without context tokens;
- *   - each window is `tokenizer.withSpecialTokens(question, window)` padded
- *     to `maxLength` with `padId` (token type 0, attention 0);
+ *   - the question is left-stripped and kept whole (run_qa.py has no
+ *     `max_query_length`);
+ *   - the windows are the tokenizer's (`HfTokenizer.encodeWindows`):
+ *     consecutive windows share `docStride` context tokens, the last is the
+ *     first that reaches the context's end, each is padded to `maxLength`;
  *   - targets follow run_qa.py: when the first answer's characters
  *     [start, start + length) lie within the window's first and last context
  *     tokens, `start` is the last context token beginning at or before the
@@ -185,31 +178,24 @@ export interface QaFeature {
  * Throws `OptionError` when a window would hold no more than `docStride`
  * context tokens (HF refuses that too: the windows would not advance).
  */
-export function qaFeatures(examples: readonly QaExample[], tokenizer: TextTokenizer, options: QaFeatureOptions = {}): QaFeature[] {
-  const { maxLength = 384, docStride = 128, maxQueryLength = 64 } = options;
-  for (const [name, v] of Object.entries({ maxLength, docStride, maxQueryLength })) {
+export async function qaFeatures(examples: readonly QaExample[], tokenizer: HfTokenizer, options: QaFeatureOptions = {}): Promise<QaFeature[]> {
+  const { maxLength = 384, docStride = 128 } = options;
+  for (const [name, v] of Object.entries({ maxLength, docStride })) {
     if (!Number.isInteger(v) || v < 0) throw new OptionError(`${name} must be a non-negative integer, got ${v}`);
   }
-  const specials = tokenizer.specialTokenCount(true);
   const features: QaFeature[] = [];
-  examples.forEach((example, exampleIndex) => {
-    const question = tokenizer.tokenize(example.question.trimStart()).ids.slice(0, maxQueryLength);
-    const context = tokenizer.tokenize(example.context);
-    const room = maxLength - question.length - specials;
-    if (room <= docStride) {
-      throw new OptionError(`maxLength ${maxLength} leaves ${room} context tokens per window after a ${question.length}-token question and ${specials} special tokens (example '${example.id}'); that must exceed docStride ${docStride}`);
+  for (const [exampleIndex, example] of examples.entries()) {
+    let windows;
+    try {
+      windows = await tokenizer.encodeWindows(example.question.trimStart(), example.context, { maxLength, stride: docStride, pad: true });
+    } catch (e) {
+      if (e instanceof RangeError) throw new OptionError(`example '${example.id}': ${e.message}`);
+      throw e;
     }
-    const n = context.ids.length;
     const answer = example.answers[0];
-    for (let begin = 0; ; begin += room - docStride) {
-      const stop = Math.min(begin + room, n);
-      const t = tokenizer.withSpecialTokens(question, context.ids.slice(begin, stop));
-      if (t.ids.length > maxLength) {
-        throw new OptionError(`the tokenizer's template made ${t.ids.length} tokens, more than maxLength ${maxLength}, though specialTokenCount(true) is ${specials}`);
-      }
-      const offsets: ([number, number] | null)[] = [];
-      let k = begin;
-      for (const s of t.sequenceIds) offsets.push(s === 1 ? context.offsets[k++]! : null);
+    for (const t of windows) {
+      // Only the context's spans: the question's are not positions an answer can take.
+      const offsets = t.offsets.map((o, i) => (t.sequenceIds[i] === 1 ? o : null));
       const cls = Math.max(0, t.sequenceIds.indexOf(null));
       let start = cls;
       let end = cls;
@@ -224,19 +210,9 @@ export function qaFeatures(examples: readonly QaExample[], tokenizer: TextTokeni
           while (end - 1 >= first && offsets[end - 1]![1] >= endChar) end--;
         }
       }
-      const pad = maxLength - t.ids.length;
-      features.push({
-        ids: [...t.ids, ...new Array<number>(pad).fill(tokenizer.padId)],
-        tokenTypes: [...t.tokenTypes, ...new Array<number>(pad).fill(0)],
-        attentionMask: [...new Array<number>(t.ids.length).fill(1), ...new Array<number>(pad).fill(0)],
-        offsets: [...offsets, ...new Array<null>(pad).fill(null)],
-        exampleIndex,
-        start,
-        end,
-      });
-      if (stop >= n) break;
+      features.push({ ids: t.ids, tokenTypes: t.tokenTypes, attentionMask: t.attentionMask, offsets, exampleIndex, start, end });
     }
-  });
+  }
   return features;
 }
 

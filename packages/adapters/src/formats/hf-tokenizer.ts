@@ -1,51 +1,60 @@
 /**
- * A model's own subword tokenizer, read from its `tokenizer.json` (the
- * Hugging Face `tokenizers` format), for the real-data loaders: XLM-R's
- * SentencePiece Unigram (`<s> a </s></s> b </s>`, token types all 0) and
- * mBERT's WordPiece (`[CLS] a [SEP] b [SEP]`, token types 0 then 1).
+ * A model's own tokenizer, read from its `tokenizer.json` by Hugging Face's
+ * `tokenizers` library (npm `tokenizers`: the Rust core through N-API, the
+ * same code transformers' fast tokenizers run). Every model type, normalizer,
+ * pre-tokenizer and post-processor the library reads is read: XLM-R's
+ * Unigram with its Precompiled SentencePiece charsmap, mBERT's WordPiece,
+ * RoBERTa's and GPT-2's byte-level BPE, WordLevel. Ids, special-token
+ * templates and token types, truncation, windows, padding and offsets are the
+ * library's. What Thaw adds on top:
  *
- * Tokenizing is left to `@huggingface/tokenizers` (pure JS, offline): the ids
- * are exactly what it returns for the whole text, so they match the model's
- * vocabulary the way transformers.js does. That library has no offsets, no
- * truncation and no padding; this file adds them.
+ *   - errors: a file the library refuses is an `InputFileError` naming the
+ *     file and the section at fault (the library's own message is a serde
+ *     position). A TemplateProcessing that names a special token it does
+ *     not define, or a single-sequence template that uses B, is refused
+ *     here: the library reads such a file and then aborts the whole process
+ *     (a Rust panic) at the first encode;
+ *   - offsets: the library counts characters (code points); they are
+ *     converted to UTF-16 indices, as JavaScript strings and the loaders
+ *     count. A special or padding token has offset null and sequence id null;
+ *   - QA windows (`encodeWindows`): tokenizers 0.23 stops tokenizing a
+ *     sequence at `max_length` tokens when truncation is on (the early exit
+ *     of huggingface/tokenizers#1990), so the windows its `encode` returns
+ *     with a stride cover only the start of a long context (reported as
+ *     huggingface/tokenizers#2091). Here the question and the context are
+ *     tokenized without truncation and then post-processed with the
+ *     library's only-second truncation and stride, which is what `encode`
+ *     did up to 0.22 and what run_qa.py users expect: every window, the
+ *     last one the first that reaches the context's end. The library gives
+ *     the template's token types to the first window only (the others keep
+ *     the types the texts were tokenized with), so every window gets the
+ *     first one's: `[SEP] B` typed 1 for mBERT, everything 0 for XLM-R;
+ *   - the library keeps truncation and padding settings on the tokenizer,
+ *     and its `encode` reads them on a worker thread, so one instance,
+ *     configured and used one call at a time, encodes and post-processes,
+ *     and a second one, never configured and built without the
+ *     post-processor, tokenizes the QA texts (a post-processor that trims
+ *     offsets, as RoBERTa's, would otherwise trim them twice);
+ *   - the padding token: `pad_token` of `tokenizer_config.json`, else the
+ *     file's padding settings, else `<pad>` or `[PAD]`.
  *
- * Offsets (needed to map SQuAD-style answer spans onto tokens) are recovered
- * by alignment rather than by re-tokenizing pieces, which could change ids
- * (Metaspace adds a `▁` to every piece it sees, and the library hands
- * Unigram the whole section, not words). The text is split the way the
- * library splits it (around special tokens), each section is normalized step
- * by step while tracking, for every normalized character, the span of the
- * original text it came from; then the library's tokens are matched, in
- * order, against that normalized text (`##` and the `▁` marker removed, a
- * prepended `▁` and skipped whitespace allowed for). A normalization step
- * that changes characters (NFKC, lower-casing, accent stripping, CJK
- * spacing) is applied word by word to find the changed words, and within a
- * changed word character cluster by cluster (a base and its marks), each
- * level used only where it reproduces the step's own output (it does not for
- * a final sigma, say); what a changed unit becomes shares the unit's
- * original span proportionally, and a step no split reproduces maps the
- * whole section that way. Trimming (Strip) is mapped exactly.
- *
- * Special-token templates are read from the file's post-processor
- * (TemplateProcessing, RobertaProcessing, BertProcessing) rather than
- * assumed from the model type; truncation follows transformers' semantics.
- * Every problem with the files is an `InputFileError` naming the file.
+ * The truncation strategies are the library's (those of transformers' fast
+ * tokenizers): `longest_first` keeps the shorter sequence whole when it
+ * takes at most half the room, else gives each half the room, the odd token
+ * to the longer one (the second on a tie); transformers' slow tokenizers
+ * remove one token at a time and give the odd token to the first sequence.
  */
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Tokenizer } from '@huggingface/tokenizers';
+import { Tokenizer, type Encoding, type TruncationStrategy as LibraryStrategy } from 'tokenizers';
 import { InputFileError } from '../errors/input-error.js';
-import { readText } from './input-file.js';
-import type { TextTokenizer } from './text-tokenizer.js';
-
-/** Which family of special tokens and template a tokenizer follows. */
-export type TokenizerConvention = 'xlmr' | 'bert';
+import { readJsonFile } from './input-file.js';
 
 /**
  * How `encode` shortens a sequence or pair that does not fit `maxLength`
- * (transformers' names): `longest_first` removes one token at a time from
- * the end of the longer sequence (from the second when they are equal);
- * `only_first` / `only_second` cut only that sequence.
+ * (transformers' names, the library's behaviour: see the file comment):
+ * `longest_first` cuts the longer sequence first, `only_first` /
+ * `only_second` cut only that sequence.
  */
 export type TruncationStrategy = 'longest_first' | 'only_first' | 'only_second';
 
@@ -59,572 +68,286 @@ export interface EncodeOptions {
   padTo?: number;
 }
 
+/** Options of {@link HfTokenizer.encodeWindows} (Hugging Face run_qa.py's names). */
+export interface WindowOptions {
+  /** Length of every window, special tokens included. */
+  maxLength: number;
+  /** Context tokens shared by consecutive windows; must be less than the room a window leaves for the context. */
+  stride: number;
+  /** Pad every window to `maxLength` (run_qa.py's `pad_to_max_length`); default false. */
+  pad?: boolean;
+}
+
 /** A model input from {@link HfTokenizer.encode}; all arrays have the same length. */
 export interface EncodedInput {
   ids: number[];
-  /** Segment ids from the template (all 0 for XLM-R); 0 at padding. */
+  /** Token types from the file's post-processor (all 0 for XLM-R and RoBERTa); 0 at padding. */
   tokenTypes: number[];
   /** 1 for a real or special token, 0 for padding. */
   attentionMask: number[];
   /**
-   * [begin, end) character span of each token in the text it came from
-   * (the first text or the pair, see `sequenceIds`); null for special tokens
-   * and padding.
+   * [begin, end) UTF-16 span of each token in the text it came from (the
+   * first text or the pair, see `sequenceIds`), as the library reports it
+   * (a Metaspace `▁` or byte-level space belongs to the token after it unless
+   * the post-processor trims it); null for special tokens and padding.
    */
   offsets: ([number, number] | null)[];
   /** 0 or 1 for a token of the first text or of the pair; null for special tokens and padding. */
   sequenceIds: (0 | 1 | null)[];
 }
 
-/** One element of a special-token template. */
-type TemplatePiece = { special: number[]; typeId: number } | { sequence: 0 | 1; typeId: number };
+const STRATEGIES: Record<TruncationStrategy, LibraryStrategy> = {
+  longest_first: 'LongestFirst' as LibraryStrategy,
+  only_first: 'OnlyFirst' as LibraryStrategy,
+  only_second: 'OnlySecond' as LibraryStrategy,
+};
 
-interface Template {
-  single: TemplatePiece[];
-  pair: TemplatePiece[];
-}
+/** The tokenizer.json sections the library builds separately, for saying which one it refused. */
+const SECTIONS = ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'] as const;
 
-/** Normalized text with, for each UTF-16 unit, the [begin, end) span of the original text it came from. */
-interface MappedText {
-  text: string;
-  begin: number[];
-  end: number[];
-}
-
-/** A normalization step: trimming (mapped exactly) or a function (mapped by segments). */
-type Step = { strip: [boolean, boolean] } | { apply: (s: string) => string };
-
-type Json = Record<string, unknown>;
-
-/*
- * The parts of @huggingface/tokenizers used here, typed by hand: its .d.ts
- * files import without extensions, which NodeNext resolution cannot follow,
- * so TypeScript sees the library as untyped.
- */
-interface LibNormalizer {
-  config: unknown;
-  normalize(text: string): string;
-}
-interface LibPreTokenizer {
-  pre_tokenize(text: string): string[];
-}
-interface LibTokenizer {
-  normalizer: LibNormalizer | null;
-  pre_tokenizer: LibPreTokenizer | null;
-  encode(text: string, options?: { text_pair?: string | null; add_special_tokens?: boolean }): { ids: number[]; tokens: string[] };
-  token_to_id(token: string): number | undefined;
-  id_to_token(id: number): string | undefined;
-  get_vocab(withAddedTokens?: boolean): Map<string, number>;
-}
-
-const CONVENTIONS = {
-  xlmr: { name: 'XLM-R', model: 'Unigram', cls: '<s>', sep: '</s>', pad: '<pad>', mask: '<mask>', unk: '<unk>' },
-  bert: { name: 'BERT', model: 'WordPiece', cls: '[CLS]', sep: '[SEP]', pad: '[PAD]', mask: '[MASK]', unk: '[UNK]' },
-} as const;
-
-/** Whitespace runs and words: the units a normalization step is first mapped by. */
-const WORDS = /\s+|\S+/gu;
-/** Character clusters (a base and its combining marks): the finer units within a changed word, unless they do not reproduce the word's output (final sigma, Hangul jamo). */
-const CLUSTERS = /\P{M}\p{M}*|\p{M}+/gu;
-const isSpace = (c: string | undefined): boolean => c !== undefined && /\s/.test(c);
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isHigh = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
-const isLow = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
+const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ');
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
- * A `tokenizer.json` tokenizer (XLM-R Unigram or BERT WordPiece) with
- * character offsets, special-token templates, truncation and padding.
+ * A `tokenizer.json` tokenizer: the library's encodings, with UTF-16
+ * offsets, for single texts, pairs and QA windows.
  */
-export class HfTokenizer implements TextTokenizer {
-  /** The padding token's id (`<pad>` 1 for XLM-R, `[PAD]` 0 for mBERT). */
-  readonly padId: number;
-  /** The id that opens a sequence: `[CLS]`, or `<s>` (bos) for XLM-R. */
-  readonly clsId: number;
-  /** The id that closes a sequence: `[SEP]`, or `</s>` (eos) for XLM-R. */
-  readonly sepId: number;
-  /** The mask token's id, for masked-language-model training. */
-  readonly maskId: number;
-  /** The unknown token's id. */
-  readonly unkId: number;
+export class HfTokenizer {
   /** One more than the largest id, added tokens included (the embedding matrix's row count). */
   readonly vocabSize: number;
-
-  private readonly steps: Step[];
-  /** Added tokens split off before normalization (the library's unnormalized splitter), by first UTF-16 unit. */
-  private readonly unnormalizedAdded = new Map<string, string[]>();
-  /** Strings that are emitted as added tokens, raw or normalized: matched literally. */
-  private readonly literals: Set<string>;
-  /** The Metaspace replacement character (`▁`), read as a space when aligning; null without Metaspace. */
-  private readonly marker: string | null;
-  /** WordPiece's continuation prefix (`##`); null for Unigram. */
-  private readonly continuation: string | null;
-  /** WordPiece's unknown token, which stands for a whole pre-token; null for Unigram (unknown characters come back as themselves). */
-  private readonly wordUnk: string | null;
+  /** Special tokens the template adds to one sequence and to a pair. */
+  private readonly added: { single: number; pair: number };
+  /** The end of the last configured call: calls on `processor` run one after another. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     /** The tokenizer.json this was read from. */
     readonly path: string,
-    /** Which convention the file follows: `xlmr` (Unigram) or `bert` (WordPiece). */
-    readonly convention: TokenizerConvention,
-    private readonly tokenizer: LibTokenizer,
-    json: Json,
-    config: Json,
-    private readonly template: Template,
-    ids: { pad: number; cls: number; sep: number; mask: number; unk: number },
+    /** Tokenizes without truncation, padding or post-processor; never configured. */
+    private readonly tokenizer: Tokenizer,
+    /** The same file, configured per call for truncation and padding. */
+    private readonly processor: Tokenizer,
+    /** The padding token's id (`<pad>` 1 for XLM-R, `[PAD]` 0 for mBERT). */
+    readonly padId: number,
+    private readonly padToken: string,
+    empty: Encoding,
   ) {
-    this.padId = ids.pad;
-    this.clsId = ids.cls;
-    this.sepId = ids.sep;
-    this.maskId = ids.mask;
-    this.unkId = ids.unk;
-    let max = -1;
-    for (const id of tokenizer.get_vocab(true).values()) max = Math.max(max, id);
-    this.vocabSize = max + 1;
-
-    const normalizer = tokenizer.normalizer;
-    this.steps = [];
-    if (config.remove_space === true) this.steps.push({ strip: [true, true] }, { apply: (s) => s.replace(/\s+/g, ' ') });
-    if (config.do_lowercase_and_remove_accent === true) this.steps.push({ apply: (s) => s.toLowerCase().replace(/\p{M}/gu, '') });
-    this.steps.push(...normalizerSteps(normalizer));
-
-    this.literals = new Set();
-    for (const t of (json.added_tokens as Json[] | undefined) ?? []) {
-      const content = t.content as string;
-      const special = t.special === true;
-      const normalized = typeof t.normalized === 'boolean' ? t.normalized : !special;
-      this.literals.add(content);
-      if (normalized && normalizer) this.literals.add(normalizer.normalize(content));
-      else if (content) this.unnormalizedAdded.set(content[0]!, [...(this.unnormalizedAdded.get(content[0]!) ?? []), content]);
-    }
-
-    const model = json.model as Json;
-    const marker = metaspaceReplacement(json.pre_tokenizer);
-    this.marker = marker !== null && marker.length === 1 ? marker : null;
-    const wordPiece = convention === 'bert';
-    this.continuation = wordPiece ? (typeof model.continuing_subword_prefix === 'string' ? model.continuing_subword_prefix : '##') : null;
-    this.wordUnk = wordPiece ? (typeof model.unk_token === 'string' ? model.unk_token : null) : null;
+    // A loop, not Math.max(...ids): XLM-R's 250,002 ids would overflow the call stack as arguments.
+    let largest = -1;
+    for (const id of Object.values(tokenizer.getVocab(true))) largest = Math.max(largest, id);
+    this.vocabSize = largest + 1;
+    this.added = { single: processor.postProcess(empty, null, true).getLength(), pair: processor.postProcess(empty, empty, true).getLength() };
   }
 
   /**
    * Reads `path` (a tokenizer.json, or a folder holding one) and, when
-   * present beside it, `tokenizer_config.json`. The convention follows the
-   * model: Unigram is XLM-R's, WordPiece BERT's. Throws `InputFileError` for
-   * a missing or unreadable file, invalid JSON, a missing or unsupported
-   * model, or special tokens the convention needs but the file lacks.
+   * present beside it, `tokenizer_config.json` for the padding token
+   * (`pad_token`; otherwise the file's own padding settings, `<pad>` or
+   * `[PAD]`). Throws `InputFileError` for a missing or unreadable file,
+   * invalid JSON, a file the library cannot build (naming the section), or
+   * no padding token.
    */
   static async load(path: string): Promise<HfTokenizer> {
     if (await isDirectory(path)) path = join(path, 'tokenizer.json');
-    const json = parseJson(path, await readText(path));
+    const json = await readJsonFile(path);
     const configPath = join(dirname(path), 'tokenizer_config.json');
-    const config = (await exists(configPath)) ? parseJson(configPath, await readText(configPath)) : {};
-
+    const config = (await exists(configPath)) ? await readJsonFile(configPath) : {};
     if (!isObject(json.model)) throw new InputFileError(path, 'no "model" section (a tokenizer.json has one)');
-    const model = json.model;
-    const type = modelType(model);
-    const convention = (Object.keys(CONVENTIONS) as TokenizerConvention[]).find((c) => CONVENTIONS[c].model === type);
-    if (!convention) throw new InputFileError(path, `unsupported model type ${JSON.stringify(type ?? null)} (expected Unigram, as XLM-R, or WordPiece, as BERT)`);
-    validateModel(path, type!, model);
-    if (json.added_tokens !== undefined && json.added_tokens !== null) {
-      if (!Array.isArray(json.added_tokens) || !json.added_tokens.every((t) => isObject(t) && Number.isInteger(t.id) && typeof t.content === 'string')) {
-        throw new InputFileError(path, '"added_tokens" must be a list of {id, content} objects');
+    checkTemplates(path, json.post_processor);
+    const build = (file: Record<string, unknown>): Tokenizer => {
+      try {
+        return Tokenizer.fromString(JSON.stringify(file));
+      } catch (e) {
+        throw new InputFileError(path, `cannot build the tokenizer: ${refusedSection(json)}(${oneLine((e as Error).message)})`);
       }
-    }
-
-    // The library reads missing sections as present; give it explicit nulls.
-    const complete: Json = { ...json, added_tokens: json.added_tokens ?? [] };
-    for (const key of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) complete[key] ??= null;
-    let tokenizer: LibTokenizer;
-    try {
-      tokenizer = new Tokenizer(complete, config) as LibTokenizer;
-    } catch (e) {
-      throw new InputFileError(path, `cannot build the tokenizer (${oneLine((e as Error).message)})`);
-    }
-
-    const c = CONVENTIONS[convention];
-    const names = {
-      cls: tokenName(config.cls_token) ?? tokenName(config.bos_token) ?? c.cls,
-      sep: tokenName(config.sep_token) ?? tokenName(config.eos_token) ?? c.sep,
-      pad: tokenName(config.pad_token) ?? c.pad,
-      mask: tokenName(config.mask_token) ?? c.mask,
-      unk: (type === 'WordPiece' && typeof model.unk_token === 'string' ? model.unk_token : undefined) ?? tokenName(config.unk_token) ?? c.unk,
     };
-    const lookup = (name: string): number | undefined => tokenizer.token_to_id(name);
-    const ids = {
-      cls: lookup(names.cls),
-      sep: lookup(names.sep),
-      pad: lookup(names.pad),
-      mask: lookup(names.mask),
-      unk: type === 'Unigram' && Number.isInteger(model.unk_id) ? (model.unk_id as number) : lookup(names.unk),
-    };
-    const missing = (Object.keys(ids) as (keyof typeof ids)[]).filter((k) => ids[k] === undefined).map((k) => names[k]);
-    if (missing.length) {
-      throw new InputFileError(
-        path,
-        `no ${missing.join(', ')} token${missing.length > 1 ? 's' : ''} (the ${c.name} convention needs ${[names.cls, names.sep, names.pad, names.mask, names.unk].join(', ')})`,
-      );
+    // Truncation and padding saved in the file are dropped, as transformers does per call: each call sets its own.
+    const processor = build({ ...json, truncation: null, padding: null });
+    const tokenizer = build({ ...json, truncation: null, padding: null, post_processor: null });
+
+    const padding = isObject(json.padding) ? json.padding : {};
+    const candidates = [tokenName(config.pad_token), typeof padding.pad_token === 'string' ? padding.pad_token : undefined, '<pad>', '[PAD]'];
+    const padToken = candidates.find((t) => t !== undefined && tokenizer.tokenToId(t) !== null);
+    if (padToken === undefined) {
+      throw new InputFileError(path, `no padding token (looked for ${candidates.filter((t) => t !== undefined).join(', ')}; Thaw pads batches, so it needs one: set pad_token in tokenizer_config.json)`);
     }
-    const resolved = ids as { [K in keyof typeof ids]: number };
-    const template = readTemplate(path, json.post_processor, lookup, convention) ?? defaultTemplate(convention, resolved.cls, resolved.sep);
-    return new HfTokenizer(path, convention, tokenizer, complete, config, template, resolved);
+    const empty = await tokenizer.encode('', null, { addSpecialTokens: false });
+    return new HfTokenizer(path, tokenizer, processor, tokenizer.tokenToId(padToken)!, padToken, empty);
   }
 
   /** The id of a token string (vocabulary or added token), or undefined. */
   tokenToId(token: string): number | undefined {
-    return this.tokenizer.token_to_id(token);
+    return this.tokenizer.tokenToId(token) ?? undefined;
   }
 
   /** The token string of an id, or undefined. */
   idToToken(id: number): string | undefined {
-    return this.tokenizer.id_to_token(id);
+    return this.tokenizer.idToToken(id) ?? undefined;
   }
 
-  /**
-   * Ids of `text` without special tokens (exactly the library's), with each
-   * token's [begin, end) span in `text`. Spans leave out the whitespace a
-   * token carries (`▁world` spans `world`); a token made only of whitespace
-   * spans that whitespace, or is empty where it stands for none. Where
-   * normalization changed the text, the tokens from a changed unit share its
-   * span (see the file comment).
-   */
-  tokenize(text: string): { ids: number[]; offsets: [number, number][] } {
-    const encoding = this.tokenizer.encode(text, { add_special_tokens: false });
-    return { ids: encoding.ids, offsets: this.align(text, encoding.tokens) };
-  }
-
-  /**
-   * The template around `a` (and `b`): ids, token types, and the sequence
-   * each position came from (null for special tokens).
-   */
-  withSpecialTokens(a: readonly number[], b?: readonly number[]): { ids: number[]; tokenTypes: number[]; sequenceIds: (0 | 1 | null)[] } {
-    const ids: number[] = [];
-    const tokenTypes: number[] = [];
-    const sequenceIds: (0 | 1 | null)[] = [];
-    for (const piece of b === undefined ? this.template.single : this.template.pair) {
-      if ('special' in piece) {
-        for (const id of piece.special) {
-          ids.push(id);
-          tokenTypes.push(piece.typeId);
-          sequenceIds.push(null);
-        }
-      } else {
-        const seq = piece.sequence === 0 ? a : b;
-        for (const id of seq ?? []) {
-          ids.push(id);
-          tokenTypes.push(piece.typeId);
-          sequenceIds.push(piece.sequence);
-        }
-      }
-    }
-    return { ids, tokenTypes, sequenceIds };
-  }
-
-  /** Special tokens the template adds: 2 and 4 for XLM-R, 2 and 3 for BERT. */
+  /** Special tokens the file's template adds: 2 and 4 for XLM-R and RoBERTa, 2 and 3 for BERT. */
   specialTokenCount(pair: boolean): number {
-    let n = 0;
-    for (const piece of pair ? this.template.pair : this.template.single) if ('special' in piece) n += piece.special.length;
-    return n;
+    return pair ? this.added.pair : this.added.single;
   }
 
   /**
-   * Tokenizes `text` (and `pair`), truncates to `maxLength` (room for text
-   * = maxLength − specialTokenCount), adds the template and pads to
-   * `padTo` with the padding id, mask 0, token type 0 and null offsets.
-   * Throws a RangeError when `maxLength` cannot hold the special tokens, or
-   * when `only_first` / `only_second` would have to remove the whole
-   * sequence (or there is no pair to cut).
+   * `text` (and `pair`) through the file's template, truncated to
+   * `maxLength` and padded to `padTo`, exactly as the library's `encode`.
+   * Throws a RangeError when `maxLength` cannot hold the template's special
+   * tokens, or the library cannot truncate as asked (`only_second` without a
+   * pair, or a sequence too short to absorb the cut), and an
+   * `InputFileError` naming the file when the library cannot tokenize the
+   * text at all (an unknown character and no unknown token).
    */
-  encode(text: string, pair?: string, options: EncodeOptions = {}): EncodedInput {
-    const a = this.tokenize(text);
-    const b = pair === undefined ? undefined : this.tokenize(pair);
-    let [na, nb] = [a.ids.length, b?.ids.length];
-    if (options.maxLength !== undefined) {
-      [na, nb] = truncatedLengths(na, nb, options.maxLength - this.specialTokenCount(b !== undefined), options.maxLength, options.truncation ?? 'longest_first');
+  async encode(text: string, pair?: string, options: EncodeOptions = {}): Promise<EncodedInput> {
+    const { maxLength, truncation = 'longest_first', padTo } = options;
+    if (maxLength !== undefined) {
+      const specials = this.specialTokenCount(pair !== undefined);
+      if (!Number.isInteger(maxLength) || maxLength < specials) throw new RangeError(`maxLength ${maxLength} cannot hold the template's ${specials} special tokens`);
     }
-    const offsetsOf = [a.offsets.slice(0, na), b?.offsets.slice(0, nb)] as const;
-    const out = this.withSpecialTokens(a.ids.slice(0, na), b?.ids.slice(0, nb));
-    const next = [0, 0];
-    const offsets = out.sequenceIds.map((s) => (s === null ? null : offsetsOf[s]![next[s]!++]!));
-    const result: EncodedInput = { ...out, attentionMask: out.ids.map(() => 1), offsets };
-    for (let i = result.ids.length; i < (options.padTo ?? 0); i++) {
-      result.ids.push(this.padId);
-      result.tokenTypes.push(0);
-      result.attentionMask.push(0);
-      result.offsets.push(null);
-      result.sequenceIds.push(null);
+    return this.configured(maxLength === undefined ? null : { maxLength, strategy: STRATEGIES[truncation] }, padTo, async (p) => {
+      try {
+        return toInput(await p.encode(text, pair ?? null), text, pair);
+      } catch (e) {
+        throw this.encodeError(e, text, `${truncation} truncation to maxLength ${maxLength}`);
+      }
+    });
+  }
+
+  /**
+   * Sliding windows over `context` after `question`, as Hugging Face
+   * run_qa.py makes them (`truncation="only_second"`, `stride`,
+   * `return_overflowing_tokens`): each window is `question` and a run of the
+   * context's tokens in the template; consecutive runs overlap by `stride`
+   * tokens, the first starts at the context's first token and the last is
+   * the first to reach its end (one window when the context fits). Throws a
+   * RangeError when a window would leave the context no more than `stride`
+   * tokens (the windows would not advance).
+   */
+  async encodeWindows(question: string, context: string, options: WindowOptions): Promise<EncodedInput[]> {
+    const { maxLength, stride, pad = false } = options;
+    const [q, c] = await Promise.all(
+      [question, context].map((t) => this.tokenizer.encode(t, null, { addSpecialTokens: false }).catch((e: unknown) => Promise.reject(this.encodeError(e, t, 'no truncation')))),
+    );
+    const room = maxLength - this.added.pair - q!.getLength();
+    // The library aborts the process (a Rust panic) on a stride its truncation cannot advance by, so it never sees one.
+    if (!Number.isInteger(stride) || stride < 0 || room <= stride || maxLength - this.added.single <= stride) {
+      throw new RangeError(`maxLength ${maxLength} leaves ${room} context tokens per window after a ${q!.getLength()}-token question and ${this.added.pair} special tokens; that must exceed the stride ${stride}`);
     }
+    const windows = await this.configured({ maxLength, strategy: STRATEGIES.only_second, stride }, pad ? maxLength : undefined, (p) => {
+      const first = p.postProcess(q!, c!, true);
+      return [first, ...first.getOverflowing()].map((e) => toInput(e, question, context));
+    });
+    // The library gives the template's token types to the first window only; the others get the same.
+    const first = windows[0]!;
+    const typeOf = [0, 1].map((k) => first.tokenTypes[first.sequenceIds.indexOf(k as 0 | 1)]);
+    for (const w of windows.slice(1)) w.tokenTypes = w.tokenTypes.map((t, i) => (w.sequenceIds[i] === null ? t : (typeOf[w.sequenceIds[i]!] ?? t)));
+    return windows;
+  }
+
+  /**
+   * The library's refusal to encode `text` as an error: a RangeError for
+   * truncation the options asked for (`how`), an `InputFileError` naming
+   * this file otherwise (a text it cannot tokenize, such as an unknown
+   * character where the model has no unknown token).
+   */
+  private encodeError(e: unknown, text: string, how: string): Error {
+    const message = oneLine((e as Error).message);
+    const shown = JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+    if (message.startsWith('Truncation error')) return new RangeError(`cannot encode ${shown} with ${how}: ${message}`);
+    return new InputFileError(this.path, `cannot encode ${shown}: ${message}`);
+  }
+
+  /**
+   * Runs `use` on the processor configured with `truncation` and padding to
+   * `padTo`, after every earlier configured call has finished.
+   */
+  private configured<T>(truncation: { maxLength: number; strategy: LibraryStrategy; stride?: number } | null, padTo: number | undefined, use: (p: Tokenizer) => T | Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      const p = this.processor;
+      if (truncation) p.setTruncation(truncation.maxLength, { strategy: truncation.strategy, stride: truncation.stride ?? 0 });
+      else p.disableTruncation();
+      if (padTo !== undefined) p.setPadding({ maxLength: padTo, padId: this.padId, padToken: this.padToken, padTypeId: 0 });
+      else p.disablePadding();
+      return use(p);
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
     return result;
   }
-
-  /** Spans in `text` of the library's `tokens` for it. */
-  private align(text: string, tokens: readonly string[]): [number, number][] {
-    const view = this.view(text);
-    const n = view.text.length;
-    const vt = this.marker ? view.text.replaceAll(this.marker, ' ') : view.text;
-    const skipSpace = (p: number): number => {
-      while (p < n && isSpace(vt[p])) p++;
-      return p;
-    };
-    const at = (p: number): number => (p < n ? view.begin[p]! : n > 0 ? view.end[n - 1]! : 0);
-    const span = (from: number, to: number): [number, number] => {
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (const keepSpace of [false, true]) {
-        for (let i = from; i < to; i++) {
-          if (keepSpace || !isSpace(vt[i])) {
-            lo = Math.min(lo, view.begin[i]!);
-            hi = Math.max(hi, view.end[i]!);
-          }
-        }
-        if (lo !== Infinity) return [lo, hi];
-      }
-      return [at(from), at(from)];
-    };
-
-    const offsets: [number, number][] = [];
-    let p = 0;
-    for (const token of tokens) {
-      let range: [number, number] | null = null;
-      if (this.literals.has(token)) {
-        const q = skipSpace(p);
-        if (vt.startsWith(token, q)) range = [q, q + token.length];
-      }
-      if (!range && token === this.wordUnk) {
-        const q = skipSpace(p);
-        range = [q, this.preTokenEnd(vt, q)];
-      }
-      range ??= this.match(vt, p, token, skipSpace);
-      if (range) {
-        offsets.push(span(range[0], range[1]));
-        p = range[1];
-      } else {
-        offsets.push([at(p), at(p)]);
-      }
-    }
-    return offsets;
-  }
-
-  /** Where a model token's surface lies in the (space-canonical) normalized text `vt`, from `p` on. */
-  private match(vt: string, p: number, token: string, skipSpace: (p: number) => number): [number, number] | null {
-    const canonical = this.marker ? token.replaceAll(this.marker, ' ') : token;
-    const candidates: string[] = [];
-    const prefix = this.continuation;
-    if (prefix && canonical.startsWith(prefix) && canonical.length > prefix.length) candidates.push(canonical.slice(prefix.length));
-    candidates.push(canonical);
-    // A leading marker the pre-tokenizer prepended stands for no character of the text.
-    if (canonical.startsWith(' ')) candidates.push(canonical.slice(1));
-    if (canonical.trim() === '') {
-      // Whitespace only: the text's whitespace here, or just the prepended marker (zero width); never searched for.
-      const c = candidates.find((c) => vt.startsWith(c, p));
-      return [p, p + (c ?? '').length];
-    }
-    const nonEmpty = candidates.filter((c) => c.length > 0);
-    for (const start of [p, skipSpace(p)]) {
-      for (const c of nonEmpty) if (vt.startsWith(c, start)) return [start, start + c.length];
-    }
-    // Out of step (a normalization this file did not foresee): pick up at the next occurrence.
-    let best: [number, number] | null = null;
-    for (const c of nonEmpty) {
-      const i = vt.indexOf(c, p);
-      if (i >= 0 && (!best || i < best[0])) best = [i, i + c.length];
-    }
-    return best;
-  }
-
-  /** End of the pre-token starting at `q` (what a WordPiece `[UNK]` stands for). */
-  private preTokenEnd(vt: string, q: number): number {
-    let r = q;
-    while (r < vt.length && !isSpace(vt[r])) r++;
-    const chunk = vt.slice(q, r);
-    const pre = this.tokenizer.pre_tokenizer;
-    if (!pre || !chunk) return r;
-    try {
-      const first = pre.pre_tokenize(chunk)[0];
-      if (first && chunk.startsWith(first)) return q + first.length;
-    } catch {
-      // A pre-tokenizer that fails on a fragment: the whole chunk is the best guess.
-    }
-    return r;
-  }
-
-  /** The normalized text the library tokenizes (sections split at added tokens), mapped to `text`. */
-  private view(text: string): MappedText {
-    const out: MappedText = { text: '', begin: [], end: [] };
-    const append = (m: MappedText): void => {
-      out.text += m.text;
-      for (const b of m.begin) out.begin.push(b);
-      for (const e of m.end) out.end.push(e);
-    };
-    for (const [start, end, added] of splitAdded(text, this.unnormalizedAdded)) {
-      const identity = identityMap(text, start, end);
-      append(added ? identity : this.normalize(identity, text));
-    }
-    return out;
-  }
-
-  /** Applies the normalization steps to a section, keeping the map to `original`. */
-  private normalize(section: MappedText, original: string): MappedText {
-    let cur = section;
-    for (const step of this.steps) {
-      if ('strip' in step) {
-        const [left, right] = step.strip;
-        const from = left ? cur.text.length - cur.text.trimStart().length : 0;
-        const to = right ? cur.text.trimEnd().length : cur.text.length;
-        const end = Math.max(from, to);
-        cur = { text: cur.text.slice(from, end), begin: cur.begin.slice(from, end), end: cur.end.slice(from, end) };
-        continue;
-      }
-      const out = step.apply(cur.text);
-      if (out !== cur.text) cur = remap(cur, out, step.apply, original);
-    }
-    return cur;
-  }
 }
 
-/** The steps of a (possibly nested Sequence) normalizer. */
-function normalizerSteps(normalizer: LibNormalizer | null): Step[] {
-  if (!normalizer) return [];
-  const config = normalizer.config as Json;
-  if (config.type === 'Sequence') {
-    return ((normalizer as LibNormalizer & { normalizers?: (LibNormalizer | null)[] }).normalizers ?? []).flatMap(normalizerSteps);
+/** The library's encoding as Thaw's input: offsets in UTF-16 units of the text each token came from. */
+function toInput(e: Encoding, text: string, pair: string | undefined): EncodedInput {
+  const texts = [utf16Index(text), pair === undefined ? null : utf16Index(pair)];
+  const sequenceIds = e.getSequenceIds().map((s): 0 | 1 | null => (s === 0 || s === 1 ? s : null));
+  const spans = e.getOffsets();
+  const offsets = sequenceIds.map((s, i): [number, number] | null => {
+    if (s === null) return null;
+    const at = texts[s]!;
+    const [b, t] = spans[i] as [number, number];
+    return at ? [at(b), at(t)] : [b, t];
+  });
+  return { ids: e.getIds(), tokenTypes: e.getTypeIds(), attentionMask: e.getAttentionMask(), offsets, sequenceIds };
+}
+
+/** Maps a code point index of `text` to its UTF-16 index; null when the two agree (no character outside the BMP). */
+function utf16Index(text: string): ((codePoint: number) => number) | null {
+  if (!/[\uD800-\uDBFF]/.test(text)) return null;
+  const at: number[] = [];
+  let u = 0;
+  for (const c of text) {
+    at.push(u);
+    u += c.length;
   }
-  if (config.type === 'Strip') return [{ strip: [config.strip_left === true, config.strip_right === true] }];
-  return [{ apply: (s) => normalizer.normalize(s) }];
+  at.push(u);
+  return (cp) => at[Math.min(cp, at.length - 1)]!;
 }
 
 /**
- * Maps `out` = f(cur.text) back to the original. If applying `f` word by
- * word (and whitespace run by run) reproduces `out`, unchanged words keep
- * their map and each changed word is mapped per character cluster when that
- * reproduces the word's output, else proportionally over the word; otherwise
- * the whole text is mapped proportionally.
+ * The section of a tokenizer.json the library refuses, in words ending with
+ * a space, found by building the file with one section at a time; empty
+ * when no single section is at fault.
  */
-function remap(cur: MappedText, out: string, f: (s: string) => string, original: string): MappedText {
-  const mapped: MappedText = { text: out, begin: [], end: [] };
-  /** Appends the map of `part`, what cur.text[s, t) became. */
-  const place = (s: number, t: number, part: string): void => {
-    if (part === cur.text.slice(s, t)) {
-      for (let i = s; i < t; i++) {
-        mapped.begin.push(cur.begin[i]!);
-        mapped.end.push(cur.end[i]!);
-      }
-      return;
-    }
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = s; i < t; i++) {
-      lo = Math.min(lo, cur.begin[i]!);
-      hi = Math.max(hi, cur.end[i]!);
-    }
-    if (lo === Infinity) lo = hi = s < cur.begin.length ? cur.begin[s]! : (cur.end.at(-1) ?? 0);
-    for (let j = 0; j < part.length; j++) {
-      mapped.begin.push(snapDown(original, lo + Math.floor((j * (hi - lo)) / part.length)));
-      mapped.end.push(snapUp(original, lo + Math.ceil(((j + 1) * (hi - lo)) / part.length)));
+function refusedSection(json: Record<string, unknown>): string {
+  const without = { ...Object.fromEntries(SECTIONS.map((s) => [s, null])), added_tokens: [] };
+  const builds = (candidate: Record<string, unknown>): boolean => {
+    try {
+      Tokenizer.fromString(JSON.stringify(candidate));
+      return true;
+    } catch {
+      return false;
     }
   };
-  const words = segments(cur.text, WORDS, 0);
-  const parts = words.map(([s, t]) => f(cur.text.slice(s, t)));
-  if (parts.join('') !== out) {
-    place(0, cur.text.length, out);
-    return mapped;
+  const type = (v: unknown): string => (isObject(v) && typeof v.type === 'string' ? ` (type ${JSON.stringify(v.type)})` : '');
+  if (!builds({ ...json, ...without })) return `its model${type(json.model)} `;
+  for (const s of SECTIONS) {
+    if (json[s] !== undefined && json[s] !== null && !builds({ ...json, ...without, [s]: json[s] })) return `its ${s}${type(json[s])} `;
   }
-  words.forEach(([s, t], k) => {
-    const part = parts[k]!;
-    const word = cur.text.slice(s, t);
-    if (part === word) return place(s, t, part);
-    const clusters = segments(word, CLUSTERS, s);
-    const pieces = clusters.map(([a, b]) => f(cur.text.slice(a, b)));
-    if (clusters.length > 1 && pieces.join('') === part) clusters.forEach(([a, b], j) => place(a, b, pieces[j]!));
-    else place(s, t, part);
-  });
-  return mapped;
-}
-
-/** [start, end) of each match of `pattern` (which covers every character) in `text`, shifted by `offset`. */
-function segments(text: string, pattern: RegExp, offset: number): [number, number][] {
-  return Array.from(text.matchAll(pattern), (m) => [offset + (m.index ?? 0), offset + (m.index ?? 0) + m[0].length]);
-}
-
-/** Moves an index off the middle of a surrogate pair, to its start. */
-function snapDown(s: string, i: number): number {
-  return i > 0 && i < s.length && isLow(s.charCodeAt(i)) && isHigh(s.charCodeAt(i - 1)) ? i - 1 : i;
-}
-
-/** Moves an index off the middle of a surrogate pair, to its end. */
-function snapUp(s: string, i: number): number {
-  return i > 0 && i < s.length && isLow(s.charCodeAt(i)) && isHigh(s.charCodeAt(i - 1)) ? i + 1 : i;
-}
-
-function identityMap(text: string, start: number, end: number): MappedText {
-  const begin: number[] = [];
-  const ends: number[] = [];
-  for (let i = start; i < end; i++) {
-    begin.push(i);
-    ends.push(i + 1);
-  }
-  return { text: text.slice(start, end), begin, end: ends };
+  if (!builds({ ...json, ...without, added_tokens: json.added_tokens })) return 'its added_tokens ';
+  return '';
 }
 
 /**
- * `text` split into [start, end, isAddedToken] sections the way the
- * library's splitter does it: left to right, the longest added token that
- * starts at each position.
+ * Refuses TemplateProcessing templates (also inside a Sequence) that the
+ * library would read but panic on: a SpecialToken missing from
+ * `special_tokens`, or sequence B in the single template.
  */
-function splitAdded(text: string, byFirst: ReadonlyMap<string, readonly string[]>): [number, number, boolean][] {
-  const sections: [number, number, boolean][] = [];
-  let start = 0;
-  let i = 0;
-  while (i < text.length) {
-    let match = '';
-    for (const a of byFirst.get(text[i]!) ?? []) if (a.length > match.length && text.startsWith(a, i)) match = a;
-    if (match) {
-      if (i > start) sections.push([start, i, false]);
-      sections.push([i, i + match.length, true]);
-      i += match.length;
-      start = i;
-    } else {
-      i++;
+function checkTemplates(path: string, post: unknown): void {
+  if (!isObject(post)) return;
+  if (post.type === 'Sequence' && Array.isArray(post.processors)) for (const p of post.processors) checkTemplates(path, p);
+  if (post.type !== 'TemplateProcessing') return;
+  const defined = isObject(post.special_tokens) ? post.special_tokens : {};
+  for (const key of ['single', 'pair'] as const) {
+    for (const piece of Array.isArray(post[key]) ? post[key] : []) {
+      const special = isObject(piece) && isObject(piece.SpecialToken) ? piece.SpecialToken.id : undefined;
+      if (typeof special === 'string' && !(special in defined)) {
+        throw new InputFileError(path, `post_processor TemplateProcessing: the ${key} template uses ${special}, which special_tokens does not define`);
+      }
+      if (key === 'single' && isObject(piece) && isObject(piece.Sequence) && piece.Sequence.id === 'B') {
+        throw new InputFileError(path, 'post_processor TemplateProcessing: the single template uses sequence B');
+      }
     }
-  }
-  if (start < text.length) sections.push([start, text.length, false]);
-  return sections;
-}
-
-/** The Metaspace replacement character, looked up through Sequence pre-tokenizers. */
-function metaspaceReplacement(pre: unknown): string | null {
-  if (!isObject(pre)) return null;
-  if (pre.type === 'Metaspace') return typeof pre.replacement === 'string' ? pre.replacement : '\u2581';
-  if (pre.type === 'Sequence' && Array.isArray(pre.pretokenizers)) {
-    for (const p of pre.pretokenizers) {
-      const r = metaspaceReplacement(p);
-      if (r !== null) return r;
-    }
-  }
-  return null;
-}
-
-/** The model's type, inferred as the library does when `type` is absent. */
-function modelType(model: Json): string | undefined {
-  if (typeof model.type === 'string') return model.type;
-  if (Array.isArray(model.vocab)) return 'Unigram';
-  if (isObject(model.vocab) && 'continuing_subword_prefix' in model && 'unk_token' in model) return 'merges' in model ? 'BPE' : 'WordPiece';
-  return undefined;
-}
-
-function validateModel(path: string, type: string, model: Json): void {
-  if (type === 'Unigram') {
-    const vocab = model.vocab;
-    if (!Array.isArray(vocab) || vocab.length === 0 || !vocab.every((e) => Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number')) {
-      throw new InputFileError(path, 'model.vocab of a Unigram model must be a non-empty list of [piece, score] pairs');
-    }
-    if (model.unk_id !== undefined && model.unk_id !== null && !(Number.isInteger(model.unk_id) && (model.unk_id as number) >= 0 && (model.unk_id as number) < vocab.length)) {
-      throw new InputFileError(path, `model.unk_id ${JSON.stringify(model.unk_id)} is not an index into model.vocab (${vocab.length} pieces)`);
-    }
-  } else {
-    const vocab = model.vocab;
-    if (!isObject(vocab) || Object.keys(vocab).length === 0 || !Object.values(vocab).every((v) => Number.isInteger(v) && (v as number) >= 0)) {
-      throw new InputFileError(path, 'model.vocab of a WordPiece model must be a non-empty object from piece to id');
-    }
-    if (typeof model.unk_token !== 'string') throw new InputFileError(path, 'model.unk_token of a WordPiece model must be a string');
   }
 }
 
@@ -634,138 +357,6 @@ function tokenName(value: unknown): string | undefined {
   if (isObject(value) && typeof value.content === 'string') return value.content;
   return undefined;
 }
-
-/**
- * The template a post-processor describes; null when there is none (or
- * none of the three kinds, possibly inside a Sequence).
- */
-function readTemplate(path: string, post: unknown, lookup: (name: string) => number | undefined, convention: TokenizerConvention): Template | null {
-  if (!isObject(post)) return null;
-  const bad = (reason: string): InputFileError => new InputFileError(path, `post_processor ${String(post.type)}: ${reason}`);
-  const pairToken = (value: unknown, key: string): number => {
-    if (!Array.isArray(value) || typeof value[0] !== 'string') throw bad(`"${key}" must be a [token, id] pair`);
-    const id = Number.isInteger(value[1]) ? (value[1] as number) : lookup(value[0]);
-    if (id === undefined) throw bad(`unknown token ${value[0]}`);
-    return id;
-  };
-  switch (post.type) {
-    case 'Sequence': {
-      for (const p of Array.isArray(post.processors) ? post.processors : []) {
-        const t = readTemplate(path, p, lookup, convention);
-        if (t) return t;
-      }
-      return null;
-    }
-    case 'RobertaProcessing': {
-      const [cls, sep] = [pairToken(post.cls, 'cls'), pairToken(post.sep, 'sep')];
-      // The library (and tokenizers in Rust) give the pair's tokens type 1; XLM-R has one token type, so 0 throughout.
-      const s = (id: number): TemplatePiece => ({ special: [id], typeId: 0 });
-      return {
-        single: [s(cls), { sequence: 0, typeId: 0 }, s(sep)],
-        pair: [s(cls), { sequence: 0, typeId: 0 }, s(sep), s(sep), { sequence: 1, typeId: 0 }, s(sep)],
-      };
-    }
-    case 'BertProcessing': {
-      const [cls, sep] = [pairToken(post.cls, 'cls'), pairToken(post.sep, 'sep')];
-      return {
-        single: [{ special: [cls], typeId: 0 }, { sequence: 0, typeId: 0 }, { special: [sep], typeId: 0 }],
-        pair: [{ special: [cls], typeId: 0 }, { sequence: 0, typeId: 0 }, { special: [sep], typeId: 0 }, { sequence: 1, typeId: 1 }, { special: [sep], typeId: 1 }],
-      };
-    }
-    case 'TemplateProcessing': {
-      const specials = isObject(post.special_tokens) ? post.special_tokens : {};
-      const pieces = (items: unknown, key: string): TemplatePiece[] => {
-        if (!Array.isArray(items)) throw bad(`"${key}" must be a list`);
-        return items.map((item): TemplatePiece => {
-          const special = isObject(item) && isObject(item.SpecialToken) ? item.SpecialToken : null;
-          const sequence = isObject(item) && isObject(item.Sequence) ? item.Sequence : null;
-          const typeId = Number.isInteger((special ?? sequence)?.type_id) ? ((special ?? sequence)!.type_id as number) : 0;
-          if (special && typeof special.id === 'string') {
-            const entry = specials[special.id];
-            const listed = isObject(entry) && Array.isArray(entry.ids) && entry.ids.every(Number.isInteger) ? (entry.ids as number[]) : null;
-            const id = listed ?? (lookup(special.id) === undefined ? null : [lookup(special.id)!]);
-            if (!id) throw bad(`unknown special token ${special.id}`);
-            return { special: id, typeId };
-          }
-          if (sequence && (sequence.id === 'A' || sequence.id === 'B')) return { sequence: sequence.id === 'A' ? 0 : 1, typeId };
-          throw bad(`"${key}" has an item that is neither a SpecialToken nor Sequence A/B: ${JSON.stringify(item)}`);
-        });
-      };
-      const single = pieces(post.single, 'single');
-      const pair = post.pair === undefined || post.pair === null ? null : pieces(post.pair, 'pair');
-      if (single.some((p) => 'sequence' in p && p.sequence === 1)) throw bad('"single" uses sequence B');
-      return { single, pair: pair ?? defaultTemplate(convention, 0, 0, single).pair };
-    }
-    default:
-      return null;
-  }
-}
-
-/**
- * The convention's template (`<s> A </s></s> B </s>`, `[CLS] A [SEP] B
- * [SEP]`); from a given single template, its pair is the single one
- * followed by B and the single template's trailing special tokens.
- */
-function defaultTemplate(convention: TokenizerConvention, cls: number, sep: number, single?: TemplatePiece[]): Template {
-  if (single) {
-    const last = single.findLastIndex((p) => 'sequence' in p);
-    const tail = single.slice(last + 1);
-    const typeId = convention === 'bert' ? 1 : 0;
-    return { single, pair: [...single, { sequence: 1, typeId }, ...tail.map((p) => ({ ...p, typeId }))] };
-  }
-  if (convention === 'xlmr') {
-    const s = (id: number): TemplatePiece => ({ special: [id], typeId: 0 });
-    return {
-      single: [s(cls), { sequence: 0, typeId: 0 }, s(sep)],
-      pair: [s(cls), { sequence: 0, typeId: 0 }, s(sep), s(sep), { sequence: 1, typeId: 0 }, s(sep)],
-    };
-  }
-  return {
-    single: [{ special: [cls], typeId: 0 }, { sequence: 0, typeId: 0 }, { special: [sep], typeId: 0 }],
-    pair: [{ special: [cls], typeId: 0 }, { sequence: 0, typeId: 0 }, { special: [sep], typeId: 0 }, { sequence: 1, typeId: 1 }, { special: [sep], typeId: 1 }],
-  };
-}
-
-/** Kept lengths of a sequence (and pair) truncated to `room` tokens of text, transformers' way. */
-function truncatedLengths(
-  na: number,
-  nb: number | undefined,
-  room: number,
-  maxLength: number,
-  strategy: TruncationStrategy,
-): [number, number | undefined] {
-  if (room < 0) throw new RangeError(`maxLength ${maxLength} cannot hold the template's ${maxLength - room} special tokens`);
-  if (strategy === 'only_second' && nb === undefined) throw new RangeError('only_second truncation needs a pair of texts');
-  const excess = na + (nb ?? 0) - room;
-  if (excess <= 0) return [na, nb];
-  if (strategy === 'longest_first') {
-    let [a, b] = [na, nb ?? 0];
-    // One token at a time from the longer; from the second on a tie (as transformers does).
-    for (let k = 0; k < excess; k++) {
-      if (nb === undefined || a > b) a--;
-      else b--;
-    }
-    return [a, nb === undefined ? undefined : b];
-  }
-  const [cut, length] = strategy === 'only_first' ? ['first', na] : ['second', nb!];
-  if (length <= excess) {
-    throw new RangeError(`cannot truncate with ${strategy}: ${excess} tokens must go but the ${cut} sequence has only ${length} (maxLength ${maxLength})`);
-  }
-  return strategy === 'only_first' ? [na - excess, nb] : [na, nb! - excess];
-}
-
-function parseJson(path: string, text: string): Json {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new InputFileError(path, `invalid JSON (${oneLine((e as Error).message)})`);
-  }
-  if (!isObject(value)) throw new InputFileError(path, `expected a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
-  return value;
-}
-
-const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ');
 
 async function isDirectory(path: string): Promise<boolean> {
   try {

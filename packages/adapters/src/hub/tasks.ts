@@ -23,7 +23,7 @@ import { f1, MLQA_LANGUAGES, type AnswerMetricOptions, type MlqaLanguage } from 
 import { decodeBestSpan, qaFeatures, readSquad, type QaExample, type QaFeature } from '../datasets/squad.js';
 import { readMnliTrain, readXnli, type NliExample } from '../datasets/xnli.js';
 import { OptionError } from '../errors/option-error.js';
-import type { TextTokenizer } from '../formats/text-tokenizer.js';
+import type { EncodedInput, HfTokenizer } from '../formats/hf-tokenizer.js';
 import { ClassificationHead, MultipleChoiceHead, SpanHead } from '../heads/heads.js';
 import { InputFileError } from '../errors/input-error.js';
 import { HEAD_DROPOUT, pairClassifier, spanTaskHead, type TaskBatch, type TaskHead } from '../train/task.js';
@@ -34,7 +34,7 @@ export type Split = 'train' | 'dev' | 'test';
 
 /** How a benchmark's items become batches, with a tokenizer and a length limit. */
 export interface Encoding {
-  tokenizer: TextTokenizer;
+  tokenizer: HfTokenizer;
   /** Longest sequence, special tokens included. */
   maxLength: number;
 }
@@ -48,7 +48,7 @@ export interface BenchmarkTask<M> {
   /** Reads a split's items for a language from its file. */
   read(path: string, split: Split, lang: string): Promise<M[]>;
   /** Encodes items as one training or evaluation batch. */
-  encode(e: Encoding, items: readonly M[]): TaskBatch;
+  encode(e: Encoding, items: readonly M[]): Promise<TaskBatch>;
   head(graph: Graph, hidden: number, seed: number): TaskHead;
   /** The metric of items, for tasks that score across batches (QA windows), with the answer normalisation of their file. */
   score?(e: Encoding, normalisation: AnswerMetricOptions, items: readonly M[], outputs: BatchOutputs): Promise<number>;
@@ -77,19 +77,15 @@ export function benchmarkFile(task: BenchmarkTask<unknown>, dataDir: string, spl
 }
 
 /**
- * Token pairs through the tokenizer's template, truncated longest-first to
- * `maxLength` (Hugging Face's default truncation), padded to the batch's
- * longest; with the token masks of each sequence.
+ * Text pairs through the tokenizer's template, truncated longest-first to
+ * `maxLength` by the tokenizer (Hugging Face's default truncation), padded to
+ * the batch's longest; with the token masks of each sequence.
  */
-function encodeTextPairs(e: Encoding, pairs: readonly (readonly [string, string])[]) {
+async function encodeTextPairs(e: Encoding, pairs: readonly (readonly [string, string])[]) {
   const room = e.maxLength - e.tokenizer.specialTokenCount(true);
   if (room < 2) throw new OptionError(`--max-length ${e.maxLength} leaves no room for a pair after ${e.tokenizer.specialTokenCount(true)} special tokens`);
-  const encoded = pairs.map(([a, b]) => {
-    const x = e.tokenizer.tokenize(a).ids;
-    const y = e.tokenizer.tokenize(b).ids;
-    while (x.length + y.length > room) (x.length > y.length ? x : y).pop();
-    return e.tokenizer.withSpecialTokens(x, y);
-  });
+  const encoded: EncodedInput[] = [];
+  for (const [a, b] of pairs) encoded.push(await e.tokenizer.encode(a, b, { maxLength: e.maxLength }));
   const sequence = Math.max(1, ...encoded.map((t) => t.ids.length));
   const n = pairs.length * sequence;
   const ids = new Int32Array(n).fill(e.tokenizer.padId);
@@ -117,8 +113,8 @@ const xnli: BenchmarkTask<NliExample> = {
     ? [`multinli.train.${lang}.tsv`, `XNLI-MT-1.0/multinli/multinli.train.${lang}.tsv`, ...english(lang, ['train.tsv', 'MNLI/train.tsv'])]
     : [`xnli.${split}.tsv`, `XNLI-1.0/xnli.${split}.tsv`],
   read: (path, split, lang) => (split === 'train' ? readMnliTrain(path) : readXnli(path, lang)),
-  encode(e, items) {
-    const encoded = encodeTextPairs(e, items.map((x) => [x.premise, x.hypothesis] as const));
+  async encode(e, items) {
+    const encoded = await encodeTextPairs(e, items.map((x) => [x.premise, x.hypothesis] as const));
     return { ...encoded, sequences: items.length, examples: items.length, labels: Int32Array.from(items, (x) => x.label) };
   },
   head: (graph, hidden, seed) => pairClassifier(new ClassificationHead(graph, 'xnli', hidden, 3, HEAD_DROPOUT, seed)),
@@ -132,8 +128,8 @@ const xcopa: BenchmarkTask<CopaExample> = {
     : split === 'dev' ? [`${lang}/val.${lang}.jsonl`, `data/${lang}/val.${lang}.jsonl`, ...english(lang, ['val.jsonl', 'COPA/val.jsonl'])]
     : [`${lang}/test.${lang}.jsonl`, `data/${lang}/test.${lang}.jsonl`, `test.${lang}.jsonl`, ...english(lang, ['val.jsonl', 'COPA/val.jsonl'])],
   read: (path) => readCopa(path),
-  encode(e, items) {
-    const encoded = encodeTextPairs(e, items.flatMap((x) => copaPairs(x)));
+  async encode(e, items) {
+    const encoded = await encodeTextPairs(e, items.flatMap((x) => copaPairs(x)));
     return { ...encoded, sequences: 2 * items.length, examples: items.length, labels: Int32Array.from(items, (x) => x.label) };
   },
   head: (graph, hidden, seed) => pairClassifier(new MultipleChoiceHead(graph, 'xcopa', hidden, 2, HEAD_DROPOUT, seed)),
@@ -159,8 +155,8 @@ function featureBatch(features: readonly QaFeature[]): TaskBatch {
   };
 }
 
-/** Window options of every QA encoding: Hugging Face run_qa.py's doc stride and query length, within the length limit. */
-const qaWindows = (e: Encoding) => ({ maxLength: e.maxLength, docStride: Math.min(128, Math.floor(e.maxLength / 4)), maxQueryLength: Math.min(64, Math.floor(e.maxLength / 4)) });
+/** Window options of every QA encoding: Hugging Face run_qa.py's doc stride, within the length limit. */
+const qaWindows = (e: Encoding) => ({ maxLength: e.maxLength, docStride: Math.min(128, Math.floor(e.maxLength / 4)) });
 
 /** How many QA windows one evaluation batch holds. */
 const QA_EVAL_BATCH = 64;
@@ -181,12 +177,12 @@ const squad: BenchmarkTask<QaExample> = {
     return examples;
   },
   // Training, as run_qa.py: every window of each example, those without the answer pointing at the first token.
-  encode(e, items) {
-    return featureBatch(qaFeatures(items, e.tokenizer, qaWindows(e)));
+  async encode(e, items) {
+    return featureBatch(await qaFeatures(items, e.tokenizer, qaWindows(e)));
   },
   head: (graph, hidden, seed) => spanTaskHead(new SpanHead(graph, 'squad', hidden, HEAD_DROPOUT, seed)),
   async score(e, normalisation, items, outputs) {
-    const features = qaFeatures(items, e.tokenizer, qaWindows(e));
+    const features = await qaFeatures(items, e.tokenizer, qaWindows(e));
     const starts: Float32Array[] = [];
     const ends: Float32Array[] = [];
     for (let at = 0; at < features.length; at += QA_EVAL_BATCH) {

@@ -31,7 +31,7 @@ export interface TaskModelArgs<M> {
   taskAdapter: StackMember & Adapter;
   head: TaskHead;
   /** Encodes items of the language `code` as one batch (training, Fisher and the default scoring). */
-  encode(code: string, items: readonly M[]): TaskBatch;
+  encode(code: string, items: readonly M[]): TaskBatch | Promise<TaskBatch>;
   train: readonly M[];
   dev: readonly M[];
   batchSize: number;
@@ -79,7 +79,7 @@ export function taskModel<M>(a: TaskModelArgs<M>) {
     if (!scores) throw new Error('taskModel: the head has no per-batch scores, so the task must give score()');
     let total = 0;
     for (let start = 0; start < items.length; start += EVAL_BATCH) {
-      const b = a.encode(code, items.slice(start, start + EVAL_BATCH));
+      const b = await a.encode(code, items.slice(start, start + EVAL_BATCH));
       total += scores(await outputs(b), b).reduce((x, y) => x + y, 0);
     }
     return total / items.length;
@@ -103,7 +103,7 @@ export function taskModel<M>(a: TaskModelArgs<M>) {
   };
   const data: TaskData<TaskBatch> = {
     trainBatch: (step) => a.encode(a.source, sample(a.train, (a.seed * 2_654_435_761 + step) >>> 0)),
-    fisherBatches: (seed, count) => Array.from({ length: count }, (_, i) => a.encode(a.source, sample(a.train, (seed + i) >>> 0))),
+    fisherBatches: (seed, count) => Promise.all(Array.from({ length: count }, (_, i) => a.encode(a.source, sample(a.train, (seed + i) >>> 0)))),
     evaluateDev: () => evaluate(a.source, a.dev),
   };
   return { model, data, evaluate };

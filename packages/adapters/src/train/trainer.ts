@@ -46,9 +46,9 @@ export interface TaskModel<B> {
 /** What the trainer needs of the data. */
 export interface TaskData<B> {
   /** The training batch of step `step`: a function of the seed and the step only (so a resumed run sees the same data). */
-  trainBatch(step: number): B;
+  trainBatch(step: number): B | Promise<B>;
   /** `count` batches from a fresh shuffle drawn with `seed`, for tr(F). */
-  fisherBatches(seed: number, count: number): B[];
+  fisherBatches(seed: number, count: number): B[] | Promise<B[]>;
   /** The source dev metric in [0, 1] of the model as it is now. */
   evaluateDev(): Promise<number>;
 }
@@ -241,7 +241,7 @@ export class Trainer<B> {
       }
       const tracked = o.fisherEvery && step % o.fisherEvery === 0 ? await this.traces(step, this.schedule.trainableBlocks) : undefined;
       const lr = this.optimizer.lr;
-      const batch = this.data.trainBatch(step);
+      const batch = await this.data.trainBatch(step);
       const loss = this.graph.scope(() => {
         const l = m.loss(batch, { train: true, seed: o.seed, step });
         this.graph.backward(l);
@@ -309,7 +309,7 @@ export class Trainer<B> {
    * blocks in `only` (the tracker), the others reported as 0.
    */
   private async traces(step: number, only?: number[]): Promise<number[]> {
-    const batches = this.data.fisherBatches((this.options.seed * 1_000_003 + step) >>> 0, this.options.fisherBatches ?? 41);
+    const batches = await this.data.fisherBatches((this.options.seed * 1_000_003 + step) >>> 0, this.options.fisherBatches ?? 41);
     const chosen = only ?? this.model.blocks.map((_, j) => j);
     const scores = chosen.length ? await fisherTraces(this.graph, {
       blocks: chosen.map((j) => this.model.blocks[j]!),

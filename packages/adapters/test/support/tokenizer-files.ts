@@ -26,6 +26,13 @@ export interface XlmrTokenizerOptions {
   postProcessor?: 'RobertaProcessing' | 'TemplateProcessing';
   /** Metaspace's prepend_scheme (default `always`). */
   prependScheme?: 'always' | 'first' | 'never';
+  /**
+   * Split at whitespace before Metaspace, as xlm-roberta-base's own file
+   * does (older converters): a `▁` then stands for no character of the text
+   * and a token's span leaves the space out. Default false (today's
+   * converter: Metaspace alone, whose `▁` spans the space before a word).
+   */
+  whitespaceSplit?: boolean;
 }
 
 /** Choices for {@link bertTokenizerJson}. */
@@ -105,7 +112,7 @@ export function xlmrTokenizerJson(words: Iterable<string>, options: XlmrTokenize
     padding: null,
     added_tokens: [added(0, '<s>'), added(1, '<pad>'), added(2, '</s>'), added(3, '<unk>'), added(maskId, '<mask>', true)],
     normalizer,
-    pre_tokenizer: metaspace,
+    pre_tokenizer: options.whitespaceSplit ? { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, metaspace] } : metaspace,
     post_processor: postProcessor,
     decoder: { ...metaspace },
     model: { type: 'Unigram', unk_id: 3, vocab, byte_fallback: false },
