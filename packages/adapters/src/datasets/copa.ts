@@ -2,7 +2,7 @@
  * Reader for the real two-choice causal reasoning files: XCOPA's
  * `data/{lang}/{val,test}.{lang}.jsonl` (and `data-gmt/`, the English
  * translations) and SuperGLUE COPA's `train/val.jsonl`, the English
- * training data (formats-and-adapters.md §4). One JSON object a line:
+ * training data (docs/formats.md §7; cambridgeltl/xcopa). One JSON object a line:
  * `{"premise", "choice1", "choice2", "question": "cause"|"effect",
  * "label": 0|1, "idx", "changed"?}`.
  *

@@ -1,7 +1,7 @@
 /**
  * Extractive QA on the real benchmarks: a reader for SQuAD v1.1 JSON (the
- * format of SQuAD, MLQA, XQuAD and TyDiQA-GoldP; formats-and-adapters.md
- * §4), Hugging Face `run_qa.py`-style sliding-window features for a model,
+ * format of SQuAD, MLQA, XQuAD and TyDiQA-GoldP; docs/formats.md
+ * §7), Hugging Face `run_qa.py`-style sliding-window features for a model,
  * and the post-processing that turns start/end logits back into answer text.
  *
  * Character offsets. SQuAD files are written by Python, whose string

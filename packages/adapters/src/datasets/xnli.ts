@@ -3,7 +3,7 @@
  * training data (English, or XNLI-MT's machine translations) that
  * zero-shot / translate-train cross-lingual transfer trains on.
  *
- * Layouts (formats-and-adapters.md §4):
+ * Layouts (docs/formats.md §7):
  *   - `XNLI-1.0/xnli.{dev,test}.tsv`: one TSV with a header row (the full
  *     MNLI-style header: language, gold_label, the binary parses and parses,
  *     sentence1, sentence2, promptID, pairID, genre, label1..5, ...), the
