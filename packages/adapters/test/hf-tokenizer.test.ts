@@ -14,7 +14,7 @@ import { HfTokenizer, type EncodedInput } from '../src/formats/hf-tokenizer.js';
 import { decodeBestSpan, qaFeatures, type QaExample } from '../src/datasets/squad.js';
 import { InputFileError } from '../src/errors/input-error.js';
 import { OptionError } from '../src/errors/option-error.js';
-import { bertTokenizerConfig, bertTokenizerJson, writeTokenizerFiles, writeXlmrTokenizer, xlmrTokenizerConfig, xlmrTokenizerJson } from './support/tokenizer-files.js';
+import { bertTokenizerConfig, bertTokenizerJson, wordLevelTokenizerJson, writeTokenizerFiles, writeXlmrTokenizer, xlmrTokenizerConfig, xlmrTokenizerJson } from './support/tokenizer-files.js';
 
 /** Multilingual stress texts: each exercises a normalization, a script or a spacing case. */
 const STRESS = [
@@ -62,6 +62,7 @@ beforeAll(async () => {
     { name: 'mBERT (WordPiece)', path: writeTokenizerFiles(freshDir(), bertTokenizerJson(WORDS), bertTokenizerConfig()), spaceInSpan: false },
     { name: 'RoBERTa (byte-level BPE)', path: join(FIXTURES, 'bpe-bytelevel', 'tokenizer.json'), spaceInSpan: false },
     { name: 'XLM-R, today\'s converter layout', path: writeXlmrTokenizer(freshDir(), WORDS), spaceInSpan: true },
+    { name: 'WordLevel', path: writeTokenizerFiles(freshDir(), wordLevelTokenizerJson(WORDS), bertTokenizerConfig()), spaceInSpan: false },
   ];
   for (const f of files) subjects.push({ ...f, tok: await HfTokenizer.load(f.path), lib: Tokenizer.fromFile(f.path) });
 });
@@ -152,21 +153,22 @@ describe('HfTokenizer is the library: ids, token types and offsets on the stress
 });
 
 describe('HfTokenizer templates from the post-processor', () => {
-  it('XLM-R and RoBERTa: <s> A </s> and <s> A </s></s> B </s>, token types 0; mBERT: [CLS] A [SEP] B [SEP], B typed 1', async () => {
-    const shape = (e: EncodedInput) => e.ids.map((id, i) => (e.sequenceIds[i] === null ? id : `${e.sequenceIds[i] === 0 ? 'A' : 'B'}${e.tokenTypes[i]}`)).join(' ').replace(/(A0 )*A0/g, 'A0').replace(/(B(\d) )*B\d/g, 'B$2');
+  it('XLM-R and RoBERTa: <s> A </s> and <s> A </s></s> B </s>, token types 0; mBERT and WordLevel: [CLS] A [SEP] B [SEP], B typed 1', async () => {
+    const shape = (e: EncodedInput) => e.ids.map((id, i) => (e.sequenceIds[i] === null ? id : `${e.sequenceIds[i] === 0 ? 'A' : 'B'}${e.tokenTypes[i]}`)).join(' ').replace(/(A0 )*A0/g, 'A0').replace(/B(\d)( B\1)*/g, 'B$1');
     const expectations: [number, string, string][] = [
       [0, '0 A0 2', '0 A0 2 2 B0 2'],
       [1, '101 A0 102', '101 A0 102 B1 102'],
       [2, '0 A0 2', '0 A0 2 2 B0 2'],
       [3, '0 A0 2', '0 A0 2 2 B0 2'],
+      [4, '101 A0 102', '101 A0 102 B1 102'],
     ];
     for (const [k, single, pair] of expectations) {
       const s = subjects[k]!;
       expect(shape(await s.tok.encode('Москва столица')), s.name).toBe(single);
       expect(shape(await s.tok.encode('Москва', 'столица')), s.name).toBe(pair);
-      expect([s.tok.specialTokenCount(false), s.tok.specialTokenCount(true)]).toEqual([2, k === 1 ? 3 : 4]);
+      expect([s.tok.specialTokenCount(false), s.tok.specialTokenCount(true)]).toEqual([2, k === 1 || k === 4 ? 3 : 4]);
     }
-    expect(subjects.map((s) => s.tok.padId)).toEqual([1, 0, 1, 1]);
+    expect(subjects.map((s) => s.tok.padId)).toEqual([1, 0, 1, 1, 0]);
   });
 });
 

@@ -10,11 +10,15 @@
  */
 import { writeFileAtomic } from './atomic-file.js';
 
-/** A finite number as Python's json writes a float: `1.0`, `0.0001`, `1e-05`… (integral values get `.0`). */
-function pythonFloat(key: string, value: number): string {
+/**
+ * A finite number as JSON, with `.0` added to an integral value under a float
+ * key so that Python's json reads it back as a float (`1.0`; `0.0001` and
+ * `1e-5` already read as floats).
+ */
+function pythonNumber(key: string, value: number, float: boolean): string {
   if (!Number.isFinite(value)) throw new Error(`pythonJson: '${key}' is ${value}, which JSON cannot hold`);
   const text = String(value);
-  return /[.e]/.test(text) ? text : `${text}.0`;
+  return float && !/[.e]/.test(text) ? `${text}.0` : text;
 }
 
 /**
@@ -24,11 +28,7 @@ function pythonFloat(key: string, value: number): string {
  */
 export function pythonJson(value: unknown, floats: ReadonlySet<string>): string {
   const write = (v: unknown, indent: string, key: string): string => {
-    if (typeof v === 'number') {
-      if (floats.has(key)) return pythonFloat(key, v);
-      if (!Number.isFinite(v)) throw new Error(`pythonJson: '${key}' is ${v}, which JSON cannot hold`);
-      return String(v);
-    }
+    if (typeof v === 'number') return pythonNumber(key, v, floats.has(key));
     const inner = `${indent}  `;
     if (Array.isArray(v)) return v.length ? `[\n${v.map((x) => inner + write(x, inner, key)).join(',\n')}\n${indent}]` : '[]';
     if (typeof v === 'object' && v !== null) {

@@ -176,6 +176,20 @@ export function bertTokenizerJson(words: Iterable<string>, options: BertTokenize
   };
 }
 
+/**
+ * A WordLevel tokenizer.json: whole words from `words` (split as BERT's
+ * pre-tokenizer splits them), anything else [UNK], with mBERT's
+ * normalizer, pre-tokenizer and template. Reads with bertTokenizerConfig().
+ */
+export function wordLevelTokenizerJson(words: Iterable<string>): Record<string, unknown> {
+  const bert = bertTokenizerJson([]);
+  const vocab: Record<string, number> = { '[PAD]': 0 };
+  for (const [token, id] of Object.entries({ '[UNK]': 100, '[CLS]': 101, '[SEP]': 102, '[MASK]': 103 })) vocab[token] = id;
+  const pieces = [...new Set([...words].flatMap((w) => w.split(/(\p{P})/u)).filter(Boolean))];
+  pieces.forEach((p, i) => (vocab[p] ??= 104 + i));
+  return { ...bert, decoder: null, model: { type: 'WordLevel', unk_token: '[UNK]', vocab } };
+}
+
 /** mBERT's tokenizer_config.json (the parts a loader reads). */
 export function bertTokenizerConfig(options: BertTokenizerOptions = {}): Record<string, unknown> {
   return {
