@@ -147,7 +147,7 @@ describe('thaw on real formats (tiny XLM-R, AdapterHub adapters, benchmark files
       expect(JSON.parse(await readFile(join(exported, 'head_config.json'), 'utf8'))).toMatchObject({ model_class: 'XLMRobertaAdapterModel', model_name: 'tiny-xlm-roberta', name: task });
       expect(await readFile(join(exported, 'adapter_config.json'), 'utf8')).toContain('"scaling": 1.0,');
       const best = (await readSafetensors(join(out, 'checkpoints/best/adapter.safetensors'))).tensors;
-      const folder = await readAdapterHubFolder(exported, { prefix: 'roberta', hiddenSize: 16, layers: 2 });
+      const folder = await readAdapterHubFolder(exported, { prefix: 'roberta', hiddenSize: 16, intermediateSize: 32, layers: 2 });
       expect(folder.name).toBe(task);
       for (const [name, t] of folder.tensors) expect(Buffer.from(t.data.buffer).equals(Buffer.from(best.get(name)!.data.buffer)), name).toBe(true);
       for (const [name, t] of (await readTorchStateDict(join(exported, 'pytorch_model_head.bin'))).tensors) {

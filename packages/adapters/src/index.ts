@@ -2,13 +2,15 @@
  * @thaw/adapters — the encoder, adapters, heads, schedules, Fisher, training,
  * the built-in suite, the real benchmarks, and checkpoint formats.
  */
-export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup } from './model/encoder.js';
-export type { Adapter } from './adapters/adapter.js';
-export { BottleneckAdapter, type BottleneckConfig, type BottleneckLocation } from './adapters/bottleneck.js';
+export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup, type ProjectionSite, type ResidualLocation, type LayerNormWeights } from './model/encoder.js';
+export { adapterModel, type Adapter, type AdapterModel, type AdapterType, type ConfigFormat, type PeftFormat, type Invertible, type ResidualStep, type RunKind, type SavedConfigContext } from './adapters/adapter.js';
+export { ADAPTER_TYPES, ADAPTER_TYPE_NAMES, adapterType, adapterTypeOf } from './adapters/registry.js';
+export { BottleneckAdapter, SEQ_BN, DOUBLE_SEQ_BN, type BottleneckConfig, type BottleneckLocation } from './adapters/bottleneck.js';
 export { ACTIVATIONS, type NonLinearity } from './model/activations.js';
-export { Stack, type StackMember } from './adapters/stack.js';
+export { Stack } from './adapters/stack.js';
 export { NiceCoupling } from './adapters/invertible.js';
-export { LoraAdapter, type LoraConfig, type LoraTarget } from './adapters/lora.js';
+export { LoraAdapter, LORA, type LoraConfig, type LoraTarget } from './adapters/lora.js';
+export { Ia3Adapter, IA3, type Ia3Config } from './adapters/ia3.js';
 export { normal, uniform } from './model/random.js';
 export { policy, fixedOrder, OFFICIAL_SCHEDULES, type Policy, type SelectContext, type Selection } from './schedules/policies.js';
 export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type UnfreezeTiming } from './schedules/algorithm1.js';
@@ -17,8 +19,9 @@ export { readSafetensors, writeSafetensors, openSafetensors, SafetensorsError, t
 export { InputFileError } from './errors/input-error.js';
 export { readTorchStateDict, writeTorchStateDict } from './formats/torch-bin.js';
 export { loadHfEncoder, encoderConfigFromHf, encoderName, adapterModelClass, savedModelName, type LoadReport } from './checkpoints/hf-checkpoint.js';
-export { readAdapterHubFolder, loadAdapterHubAdapter, saveAdapterHubFolder, saveAdapterHubHead, type AdapterHubHead, type AdapterHubContents, type AdapterModel, type SavedModelInfo } from './checkpoints/adapterhub.js';
-export { loadPeftLora, savePeftLora } from './checkpoints/peft.js';
+export { readAdapterHubFolder, loadAdapterHubAdapter, saveAdapterHubFolder, saveAdapterHubHead, type AdapterHubHead, type AdapterHubContents, type SavedModelInfo } from './checkpoints/adapterhub.js';
+export { fillParams, storedTensors, type StoredTensor, type FillOptions } from './checkpoints/fill-params.js';
+export { loadPeftAdapter, savePeftAdapter, peftSaves, type PeftTaskType } from './checkpoints/peft.js';
 export { Trainer, NonFiniteError, hostTensors, reevaluateBestCheckpoint, type RebuiltRun, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
 export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstToken, type Pooling } from './heads/heads.js';
 export { meaning, meanings, entity, NAMES, NOUNS, ADJECTIVES, VERBS, type Meaning, type Entity, type EntityClass } from './suite/meanings.js';
@@ -43,6 +46,6 @@ export { BENCHMARK_TASKS, benchmarkTask, benchmarkFile, type BenchmarkTask, type
 export { BENCHMARK_DEFAULTS, checkBenchmarkOptions, trainBenchmarkRun, evaluateBenchmarkRun, readBenchmarkOptions, type BenchmarkRunOptions } from './hub/run.js';
 export { readStudyConfig, type BenchmarkStudyConfig } from './hub/study-config.js';
 export { SHIPPED_SUITE, RUN_DEFAULTS, checkRunOptions, trainSuiteRun, evaluateSuiteRun, readRunOptions, loadLanguageAdapter, type SuiteRunOptions } from './suite/run.js';
-export { TASK_ADAPTER_TYPES, type TaskAdapterType, type TaskRunOptions } from './train/run-options.js';
+export type { TaskRunOptions } from './train/run-options.js';
 export { STUDY_PRESETS, runStudy, checkStudyOptions, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './study/study.js';
 export { summarize, pairedDifference, spearman, curveStatistics, movingAverage, CURVE_STATISTICS, type Summary, type Difference, type CurveStatistics } from './study/stats.js';

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32, relativeError } from '@thaw/kernels/reference';
 import { add, AdamW, crossEntropy, linear, scale, type Graph, type Tensor } from '@thaw/autograd';
-import { BottleneckAdapter, Encoder, fisherTraces, Stack, UnfreezeSchedule, type FisherBatch, type FisherOptions } from '../src/index.js';
+import { adapterModel, BottleneckAdapter, Encoder, fisherTraces, Stack, UnfreezeSchedule, type FisherBatch, type FisherOptions } from '../src/index.js';
 import { tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
 
 /** logits = Σ_j s_j · x·W_jᵀ: block j is W_j, and its gradient scales with s_j. */
@@ -111,7 +111,7 @@ describe('tr(F) during training', () => {
   it('estimating tr(F) mid-run leaves the following losses bitwise identical', async () => {
     const g = graph();
     const config = tinyConfig();
-    const model = { prefix: config.prefix, hiddenSize: config.hiddenSize, layers: config.numHiddenLayers };
+    const model = adapterModel(config);
     const run = async (estimateAt: number | null) => {
       const encoder = new Encoder(g, config, 1);
       const lang = new BottleneckAdapter(g, 'en', { architecture: 'seq_bn', reductionFactor: 2 }, model, 2);

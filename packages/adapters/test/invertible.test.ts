@@ -11,7 +11,7 @@ describe('invertible (NICE) adapter', () => {
   it('computes [x1 + F(x2) | x2 + G(y1)], with AdapterHub names, only for the first adapter', async () => {
     const g = graph();
     const D = 8;
-    const model = { prefix: 'roberta', hiddenSize: D, layers: 1 };
+    const model = { prefix: 'roberta', hiddenSize: D, intermediateSize: 2 * D, layers: 1 };
     const lang = new BottleneckAdapter(g, 'en', { architecture: 'seq_bn', reductionFactor: 2, invertible: { reductionFactor: 2 } }, model, 1);
     const task = new BottleneckAdapter(g, 'xnli', { architecture: 'seq_bn', reductionFactor: 2, invertible: { reductionFactor: 2 } }, model, 2);
     expect(lang.params.get('roberta.invertible_adapters.en.F.0.weight')!.shape).toEqual([2, 4]);

@@ -13,7 +13,7 @@ describe('LoRA', () => {
     const g = graph();
     const config = tinyConfig({ numHiddenLayers: 1, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
     const encoder = new Encoder(g, config, 1);
-    const lora = new LoraAdapter(g, 'xnli', { r: 2, alpha: 4 }, { prefix: config.prefix, hiddenSize: 8, layers: 1 }, 2);
+    const lora = new LoraAdapter(g, 'xnli', { r: 2, alpha: 4 }, { prefix: config.prefix, hiddenSize: 8, intermediateSize: 12, layers: 1 }, 2);
     encoder.setTrainable(false);
     const [B, T] = [2, 4];
     const batch = tinyBatch(config, B, T, 3, 3);
@@ -66,7 +66,7 @@ describe('LoRA', () => {
     const g = graph();
     const D = 8;
     const config = tinyConfig({ numHiddenLayers: 1, hiddenSize: D, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
-    const model = { prefix: config.prefix, hiddenSize: D, layers: 1 };
+    const model = { prefix: config.prefix, hiddenSize: D, intermediateSize: 12, layers: 1 };
     const encoder = new Encoder(g, config, 1);
     const lang = new LoraAdapter(g, 'en', { r: 2, alpha: 4 }, model, 2);
     const bottleneck = new BottleneckAdapter(g, 'bn', { architecture: 'seq_bn', reductionFactor: 2 }, model, 4);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '@thaw/kernels/reference';
-import { BottleneckAdapter, Encoder, MaskedLmHead, SPECIALS, Stack, Trainer, WordTokenizer, maskTokens, mlmPairs, mlmTask, suiteLanguages } from '../src/index.js';
+import { adapterModel, BottleneckAdapter, Encoder, MaskedLmHead, SPECIALS, Stack, Trainer, WordTokenizer, maskTokens, mlmPairs, mlmTask, suiteLanguages } from '../src/index.js';
 import { tinyConfig, useGraph } from './support/tiny.js';
 
 describe('masked-LM data', () => {
@@ -51,7 +51,7 @@ describe('masked-LM training', () => {
     expect(summary.bestDev).toBeGreaterThan(5 / tokenizer.size);
 
     // A language adapter for l3, trained on l3 alone with the base frozen.
-    const model = { prefix: config.prefix, hiddenSize: config.hiddenSize, layers: config.numHiddenLayers };
+    const model = adapterModel(config);
     const adapter = new BottleneckAdapter(g, 'l3', { architecture: 'seq_bn', reductionFactor: 2, invertible: { reductionFactor: 2 } }, model, 4);
     const frozenBefore = await encoder.param('roberta.encoder.layer.0.output.dense.weight').read();
     const couplingBefore = await adapter.param('roberta.invertible_adapters.l3.F.0.weight').read();

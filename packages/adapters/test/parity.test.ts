@@ -4,7 +4,7 @@
 // what make_parity_fixture.py computed with torch (float64, from the same
 // float32 weights) by following Hugging Face's and AdapterHub's source. Here
 // the encoder and every adapter come through Thaw's real loaders
-// (loadHfEncoder, loadAdapterHubAdapter, loadPeftLora), the heads are the
+// (loadHfEncoder, loadAdapterHubAdapter, loadPeftAdapter), the heads are the
 // benchmark tasks' own (BENCHMARK_TASKS.*.head), and the batch runs through
 // Encoder.forward with a Stack and the TaskHead's loss, as a benchmark run
 // does; hidden states, logits, loss and the gradient of every trainable
@@ -29,8 +29,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Graph, Tensor } from '@thaw/autograd';
 import {
-  BENCHMARK_TASKS, MaskedLmHead, Stack, loadAdapterHubAdapter, loadHfEncoder, loadPeftLora, readSafetensors,
-  type BenchmarkName, type Encoder, type HostTensor, type StackMember,
+  BENCHMARK_TASKS, MaskedLmHead, adapterModel, Stack, loadAdapterHubAdapter, loadHfEncoder, loadPeftAdapter, readSafetensors,
+  type BenchmarkName, type Encoder, type HostTensor, type Adapter,
 } from '../src/index.js';
 import type { TaskBatch } from '../src/train/task.js';
 import { useGraph } from './support/tiny.js';
@@ -136,12 +136,12 @@ async function runCase(model: ModelKey, c: Case): Promise<void> {
   const key = `${model}.${c.name}`;
   const dir = join(FIXTURE, model);
   const { encoder } = await loadHfEncoder(g, dir);
-  const m = { prefix: encoder.config.prefix, hiddenSize: encoder.config.hiddenSize, layers: encoder.config.numHiddenLayers };
-  const adapters: StackMember[] = [];
+  const m = adapterModel(encoder.config);
+  const adapters: Adapter[] = [];
   const owned: { dispose(): void }[] = [encoder];
   try {
     for (const a of c.adapters) {
-      const adapter = a.peft ? await loadPeftLora(g, join(dir, a.folder), m, a.as) : await loadAdapterHubAdapter(g, join(dir, a.folder), m, a.as);
+      const adapter = a.peft ? await loadPeftAdapter(g, join(dir, a.folder), m, a.as) : await loadAdapterHubAdapter(g, join(dir, a.folder), m, a.as);
       owned.push(adapter);
       adapter.setTrainable(a.train === true);
       adapters.push(adapter);

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  InputFileError, LoraAdapter, hostTensors, loadAdapterHubAdapter, readAdapterHubFolder, loadHfEncoder, loadPeftLora, readSafetensors, readTorchStateDict,
-  adapterModelClass, saveAdapterHubFolder, saveAdapterHubHead, savePeftLora, savedModelName, writeSafetensors, type AdapterHubHead, type HostTensor,
+  BottleneckAdapter, InputFileError, LoraAdapter, hostTensors, loadAdapterHubAdapter, readAdapterHubFolder, loadHfEncoder, loadPeftAdapter, readSafetensors, readTorchStateDict,
+  adapterModelClass, saveAdapterHubFolder, saveAdapterHubHead, savePeftAdapter, savedModelName, writeSafetensors, type AdapterHubHead, type BottleneckConfig, type HostTensor,
 } from '../src/index.js';
-import { versionBefore } from '../src/checkpoints/adapterhub.js';
+import { versionBefore } from '../src/formats/pep440.js';
 import { hfConfigJson, tinyXlmrConfig, writeHfCheckpoint, writeLanguageAdapter } from './support/hf-files.js';
 import { useGraph } from './support/tiny.js';
 
@@ -108,12 +108,12 @@ describe('Hugging Face checkpoints', () => {
         const { tensors } = await readSafetensors(join(d, 'model.safetensors'));
         tensors.delete('roberta.encoder.layer.1.output.dense.weight');
         await writeSafetensors(join(d, 'model.safetensors'), tensors);
-      }, /the weights lack 1 encoder tensor\(s\), e\.g\. roberta\.encoder\.layer\.1\.output\.dense\.weight/],
+      }, /lacks 'roberta\.encoder\.layer\.1\.output\.dense\.weight', which the encoder of config\.json needs/],
       ['wrong shape', async (d) => {
         const { tensors } = await readSafetensors(join(d, 'model.safetensors'));
         tensors.set('roberta.embeddings.word_embeddings.weight', { shape: [41, 16], data: new Float32Array(41 * 16).fill(0.5) });
         await writeSafetensors(join(d, 'model.safetensors'), tensors);
-      }, /model\.safetensors: tensor 'roberta\.embeddings\.word_embeddings\.weight' has shape \[41,16\], but config\.json makes 'roberta\.embeddings\.word_embeddings\.weight' \[40,16\]/],
+      }, /model\.safetensors: tensor 'roberta\.embeddings\.word_embeddings\.weight' has shape \[41,16\], but the encoder of config\.json needs \[40,16\]/],
       ['index lies', async (d) => {
         await writeFile(join(d, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { 'roberta.pooler.dense.weight': 'model.safetensors' } }));
       }, /model\.safetensors\.index\.json: lists 'roberta\.pooler\.dense\.weight' in model\.safetensors, which does not hold it/],
@@ -135,7 +135,7 @@ describe('Hugging Face checkpoints', () => {
 
 describe('AdapterHub adapter folders', () => {
   const config = tinyXlmrConfig(40);
-  const model = { prefix: 'roberta', hiddenSize: 16, layers: 2 };
+  const model = { prefix: 'roberta', hiddenSize: 16, intermediateSize: 32, layers: 2 };
 
   it('loads an AdapterHub 1.x folder (pytorch_adapter.bin) under another name, bit for bit', async () => {
     const dir = await tmp();
@@ -173,7 +173,7 @@ describe('AdapterHub adapter folders', () => {
       c.config.non_linearity = written;
       await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(c));
       const contents = await readAdapterHubFolder(dir, model);
-      expect(contents.kind === 'bottleneck' && contents.config.nonLinearity, `${written}${legacy ? ' (legacy)' : ''}`).toBe(read);
+      expect(contents.type.name === 'seq_bn' && (contents.config as BottleneckConfig).nonLinearity, `${written}${legacy ? ' (legacy)' : ''}`).toBe(read);
     }
   });
 
@@ -189,7 +189,7 @@ describe('AdapterHub adapter folders', () => {
     await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(c));
     const adapter = await loadAdapterHubAdapter(graph(), dir, model);
     try {
-      expect(adapter instanceof LoraAdapter ? undefined : adapter.config).toMatchObject({ architecture: 'double_seq_bn', nonLinearity: 'swish' });
+      expect(adapter instanceof BottleneckAdapter && adapter.config).toMatchObject({ architecture: 'double_seq_bn', nonLinearity: 'swish' });
       expectSameTensors(await hostTensors(adapter.params), weights);
     } finally {
       adapter.dispose();
@@ -249,7 +249,7 @@ describe('AdapterHub adapter folders', () => {
     for (const [version, alpha] of cases) {
       await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...file, version }));
       const contents = await readAdapterHubFolder(dir, model);
-      expect(contents.kind === 'lora' && contents.config, String(version)).toEqual({ r: 4, alpha });
+      expect(contents.type.name === 'lora' && contents.config, String(version)).toEqual({ r: 4, alpha });
     }
     for (const [field, value, message] of [
       ['use_dora', true, /config\.use_dora is true; Thaw's LoRA supports only false/],
@@ -308,7 +308,7 @@ describe('AdapterHub adapter folders', () => {
       ['leave_out', (_d, c) => { (c.config as Record<string, unknown>).leave_out = [1]; }, /config\.leave_out \[1\] is not supported/],
       ['ln_before', (_d, c) => { (c.config as Record<string, unknown>).ln_before = true; }, /config\.ln_before is true; Thaw's bottleneck adapters support only false/],
       ['activation', (_d, c) => { (c.config as Record<string, unknown>).non_linearity = 'leakyrelu'; }, /config\.non_linearity 'leakyrelu' is not supported; Thaw's adapters use relu, gelu, gelu_new, swish/],
-      ['prefix tuning', (_d, c) => { (c.config as Record<string, unknown>).architecture = 'prefix_tuning'; }, /config\.architecture 'prefix_tuning' is not supported/],
+      ['prefix tuning', (_d, c) => { (c.config as Record<string, unknown>).architecture = 'prefix_tuning'; }, /config\.architecture "prefix_tuning" is not a type Thaw reads from AdapterHub folders; it reads seq_bn, double_seq_bn, lora, ia3/],
       ['per-layer rf', (_d, c) => { (c.config as Record<string, unknown>).reduction_factor = { default: 2, '1': 4 }; }, /varies by layer/],
       ['required field', (_d, c) => { delete (c.config as Record<string, unknown>).mh_adapter; }, /config\.mh_adapter is missing; AdapterHub's BnConfig requires it/],
       ['flag type', (_d, c) => { (c.config as Record<string, unknown>).original_ln_before = 'yes'; }, /config\.original_ln_before must be true or false, got "yes"/],
@@ -320,12 +320,12 @@ describe('AdapterHub adapter folders', () => {
         const { tensors } = await readTorchStateDict(join(d, 'pytorch_adapter.bin'));
         tensors.delete('roberta.encoder.layer.0.output.adapters.en.adapter_up.bias');
         await writeSafetensors(join(d, 'adapter.safetensors'), tensors);
-      }, /lacks the weight 'roberta\.encoder\.layer\.0\.output\.adapters\.en\.adapter_up\.bias'/],
+      }, /lacks 'roberta\.encoder\.layer\.0\.output\.adapters\.en\.adapter_up\.bias', which the seq_bn adapter of adapter_config\.json needs/],
       ['extra weight', async (d) => {
         const { tensors } = await readTorchStateDict(join(d, 'pytorch_adapter.bin'));
         tensors.set('roberta.encoder.layer.0.attention.output.adapters.en.adapter_up.bias', { shape: [16], data: new Float32Array(16).fill(0.25) });
         await writeSafetensors(join(d, 'adapter.safetensors'), tensors);
-      }, /holds 'roberta\.encoder\.layer\.0\.attention\.output\.adapters\.en\.adapter_up\.bias', which the adapter its config describes does not have/],
+      }, /holds 'roberta\.encoder\.layer\.0\.attention\.output\.adapters\.en\.adapter_up\.bias', which the seq_bn adapter of adapter_config\.json does not have/],
       ['not a folder', async (d) => rm(join(d, 'adapter_config.json')), /is not an AdapterHub adapter folder: it has no adapter_config\.json/],
     ];
     for (const [name, spoil, message] of cases) {
@@ -343,14 +343,14 @@ describe('AdapterHub adapter folders', () => {
 });
 
 describe('PEFT LoRA folders', () => {
-  const model = { prefix: 'roberta', hiddenSize: 16, layers: 2 };
+  const model = { prefix: 'roberta', hiddenSize: 16, intermediateSize: 32, layers: 2 };
 
   /** A LoRA adapter whose B is not zero, saved as a PEFT folder; its weights under Thaw's names. */
   async function savedLora(dir: string): Promise<Map<string, HostTensor>> {
     const lora = new LoraAdapter(graph(), 'xnli', { r: 4, alpha: 8 }, model, 3);
     const weights = await hostTensors(lora.params);
     for (const t of weights.values()) t.data.forEach((v, i) => (t.data[i] = v + 0.03 * Math.sin(i)));
-    await savePeftLora(dir, lora, weights, { modelName: 'tiny-xlm-roberta', modelType: 'xlm-roberta' }, 'SEQ_CLS');
+    await savePeftAdapter(dir, lora, weights, { modelName: 'tiny-xlm-roberta', modelType: 'xlm-roberta' }, 'SEQ_CLS');
     lora.dispose();
     return weights;
   }
@@ -367,10 +367,10 @@ describe('PEFT LoRA folders', () => {
     expect(c).toMatchObject({ peft_type: 'LORA', task_type: 'SEQ_CLS', base_model_name_or_path: 'tiny-xlm-roberta', r: 4, lora_alpha: 8, target_modules: ['query', 'value'], bias: 'none' });
     // LoraConfig types r and lora_alpha int, lora_dropout float.
     for (const line of ['"r": 4', '"lora_alpha": 8', '"lora_dropout": 0.0']) expect(text).toContain(`  ${line},`);
-    const back = await loadPeftLora(graph(), dir, model, 'xnli');
+    const back = await loadPeftAdapter(graph(), dir, model, 'xnli');
     try {
       expectSameTensors(await hostTensors(back.params), weights);
-      expect(back.config).toEqual({ r: 4, alpha: 8 });
+      expect(back instanceof LoraAdapter && back.config).toEqual({ r: 4, alpha: 8 });
     } finally {
       back.dispose();
     }
@@ -382,7 +382,7 @@ describe('PEFT LoRA folders', () => {
     const path = join(dir, 'adapter_model.safetensors');
     const saved = (await readSafetensors(path)).tensors;
     await writeSafetensors(path, new Map([...saved].map(([n, t]) => [n.replace('base_model.model.roberta.', 'base_model.model.'), t] as const)));
-    const back = await loadPeftLora(graph(), dir, model, 'xnli');
+    const back = await loadPeftAdapter(graph(), dir, model, 'xnli');
     try {
       expectSameTensors(await hostTensors(back.params), weights);
     } finally {
@@ -394,13 +394,13 @@ describe('PEFT LoRA folders', () => {
     const cases: [string, (dir: string, c: Record<string, unknown>) => Promise<void> | void, RegExp][] = [
       ['targets', (_d, c) => { c.target_modules = ['query', 'key', 'value']; }, /target_modules \["query","key","value"\] is not supported/],
       ['dora', (_d, c) => { c.use_dora = true; }, /use_dora is true; Thaw's LoRA supports only false/],
-      ['type', (_d, c) => { c.peft_type = 'IA3'; }, /peft_type "IA3" is not supported; Thaw reads LORA/],
+      ['type', (_d, c) => { c.peft_type = 'IA3'; }, /peft_type "IA3" is not a type Thaw reads from PEFT folders; it reads lora/],
       ['rank pattern', (_d, c) => { c.rank_pattern = { query: 2 }; }, /rank_pattern \{"query":2\} is not supported/],
       ['foreign tensor', async (d) => {
         const { tensors } = await readSafetensors(join(d, 'adapter_model.safetensors'));
         tensors.set('base_model.model.classifier.dense.weight', { shape: [2], data: new Float32Array([1, 2]) });
         await writeSafetensors(join(d, 'adapter_model.safetensors'), tensors);
-      }, /tensor 'base_model\.model\.classifier\.dense\.weight' is not a LoRA weight/],
+      }, /tensor 'base_model\.model\.classifier\.dense\.weight' is not a lora weight PEFT saves/],
     ];
     for (const [name, spoil, message] of cases) {
       const dir = await tmp();
@@ -408,7 +408,7 @@ describe('PEFT LoRA folders', () => {
       const c = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
       await spoil(dir, c);
       await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(c));
-      const error = await failure(loadPeftLora(graph(), dir, model, 'xnli'));
+      const error = await failure(loadPeftAdapter(graph(), dir, model, 'xnli'));
       expect(error, name).toBeInstanceOf(InputFileError);
       expect(error.message, name).toMatch(message);
     }

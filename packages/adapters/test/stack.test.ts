@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { geluReference, geluTanhReference, relativeError, reluReference, swishReference } from '@thaw/kernels/reference';
 import { AdamW, crossEntropy, linear } from '@thaw/autograd';
-import { BottleneckAdapter, Encoder, Stack, hostTensors, loadAdapterHubAdapter, saveAdapterHubFolder, uniform, type NonLinearity } from '../src/index.js';
+import { adapterModel, BottleneckAdapter, Encoder, Stack, hostTensors, loadAdapterHubAdapter, saveAdapterHubFolder, uniform, type NonLinearity } from '../src/index.js';
 import { encoderReference, finiteDifferenceError, tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
 
 describe('Stack(lang, task)', () => {
@@ -16,7 +16,7 @@ describe('Stack(lang, task)', () => {
   it('matches the float64 formula, forward and task-adapter gradients; frozen parts get none', async () => {
     const g = graph();
     const config = tinyConfig({ numHiddenLayers: 2, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
-    const model = { prefix: config.prefix, hiddenSize: 8, layers: 2 };
+    const model = { prefix: config.prefix, hiddenSize: 8, intermediateSize: config.intermediateSize, layers: 2 };
     const encoder = new Encoder(g, config, 1);
     const lang = new BottleneckAdapter(g, 'en', { architecture: 'seq_bn', reductionFactor: 2 }, model, 2);
     const task = new BottleneckAdapter(g, 'xnli', { architecture: 'seq_bn', reductionFactor: 4 }, model, 3);
@@ -61,7 +61,7 @@ describe('Stack(lang, task)', () => {
     const g = graph();
     const config = tinyConfig({ numHiddenLayers: 1, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
     const encoder = new Encoder(g, config, 1);
-    const houlsby = new BottleneckAdapter(g, 'h', { architecture: 'double_seq_bn', reductionFactor: 2, nonLinearity }, { prefix: config.prefix, hiddenSize: 8, layers: 1 }, 5);
+    const houlsby = new BottleneckAdapter(g, 'h', { architecture: 'double_seq_bn', reductionFactor: 2, nonLinearity }, { prefix: config.prefix, hiddenSize: 8, intermediateSize: config.intermediateSize, layers: 1 }, 5);
     expect([...houlsby.params.keys()].filter((n) => n.includes('attention.output.adapters.h.'))).toHaveLength(4);
     const [B, T] = [2, 4];
     const batch = tinyBatch(config, B, T, 8, 3);
@@ -81,7 +81,7 @@ describe('Stack(lang, task)', () => {
   it.each(lnBeforeCases)('an AdapterHub folder with mh_adapter %s and original_ln_before %s computes what AdapterHub does', async (mhAdapter, written) => {
     const g = graph();
     const config = tinyConfig({ numHiddenLayers: 1, hiddenSize: 8, intermediateSize: 12, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 });
-    const model = { prefix: config.prefix, hiddenSize: 8, layers: 1 };
+    const model = { prefix: config.prefix, hiddenSize: 8, intermediateSize: config.intermediateSize, layers: 1 };
     const encoder = new Encoder(g, config, 1);
     const saved = new BottleneckAdapter(g, 'a', { architecture: mhAdapter ? 'double_seq_bn' : 'seq_bn', reductionFactor: 2 }, model, 7);
     // Weights far from the init's N(0, 0.02), so that what the adapter reads shows in the output.
@@ -113,7 +113,7 @@ describe('Stack(lang, task)', () => {
   it('training the task adapter leaves the language adapter and the base bit-identical', async () => {
     const g = graph();
     const config = tinyConfig();
-    const model = { prefix: config.prefix, hiddenSize: config.hiddenSize, layers: config.numHiddenLayers };
+    const model = adapterModel(config);
     const encoder = new Encoder(g, config, 1);
     const lang = new BottleneckAdapter(g, 'en', { architecture: 'seq_bn', reductionFactor: 2 }, model, 2);
     const task = new BottleneckAdapter(g, 'xnli', { architecture: 'seq_bn', reductionFactor: 4 }, model, 3);

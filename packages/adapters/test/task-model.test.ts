@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  adapterModel,
   BottleneckAdapter, Encoder, RUN_DEFAULTS, SHIPPED_SUITE, SUITE_TASKS, Trainer, WordTokenizer, checkRunOptions, exampleOf, loadBase, qaMeanings, spanF1, suiteLanguages, taskModel, type Language, type TaskBatch, type TaskName,
 } from '../src/index.js';
 import { tinyConfig, useGraph } from './support/tiny.js';
@@ -94,7 +95,7 @@ describe('suite tasks through the trainer', () => {
       const g = graph();
       const task = SUITE_TASKS[name];
       const config = tinyConfig({ vocabSize: tokenizer.size, maxPositionEmbeddings: sequence + 2, hiddenSize: 16 });
-      const model = { prefix: config.prefix, hiddenSize: config.hiddenSize, layers: config.numHiddenLayers };
+      const model = adapterModel(config);
       const encoder = new Encoder(g, config, 1);
       const languageAdapters = new Map(languages.map((l, i) => [l.code, new BottleneckAdapter(g, l.code, { architecture: 'seq_bn', reductionFactor: 2, invertible: { reductionFactor: 2 } }, model, 10 + i)] as const));
       const taskAdapter = new BottleneckAdapter(g, name, { architecture: 'seq_bn', reductionFactor: 4 }, model, 20);

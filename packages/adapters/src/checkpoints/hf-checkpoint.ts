@@ -22,6 +22,7 @@ import { Encoder, type EncoderConfig } from '../model/encoder.js';
 import { InputFileError } from '../errors/input-error.js';
 import { readJsonFile } from '../formats/input-file.js';
 import { openSafetensors, type HostTensor } from '../formats/safetensors.js';
+import { fillParams, type StoredTensor } from './fill-params.js';
 import { readTorchStateDict } from '../formats/torch-bin.js';
 
 /** What a checkpoint load found (missing encoder weights are an error, not a report). */
@@ -118,6 +119,7 @@ interface WeightSource {
   file: string;
   names: string[];
   skipped: string[];
+  shape(name: string): readonly number[];
   read(name: string): Promise<HostTensor>;
   close(): Promise<void>;
 }
@@ -129,7 +131,7 @@ async function weightSources(dir: string): Promise<WeightSource[]> {
   const bin = join(dir, 'pytorch_model.bin');
   const safetensors = async (file: string): Promise<WeightSource> => {
     const f = await openSafetensors(file);
-    return { file, names: [...f.entries.keys()], skipped: [...f.skipped], read: (n) => f.read(n), close: () => f.close() };
+    return { file, names: [...f.entries.keys()], skipped: [...f.skipped], shape: (n) => f.entries.get(n)!.shape, read: (n) => f.read(n), close: () => f.close() };
   };
   if (existsSync(index)) {
     const map = (await readJsonFile(index)).weight_map;
@@ -155,7 +157,7 @@ async function weightSources(dir: string): Promise<WeightSource[]> {
   if (existsSync(single)) return [await safetensors(single)];
   if (existsSync(bin)) {
     const { tensors, skipped } = await readTorchStateDict(bin);
-    return [{ file: bin, names: [...tensors.keys()], skipped, read: async (n) => tensors.get(n)!, close: async () => undefined }];
+    return [{ file: bin, names: [...tensors.keys()], skipped, shape: (n) => tensors.get(n)!.shape, read: async (n) => tensors.get(n)!, close: async () => undefined }];
   }
   throw new InputFileError(dir, 'holds no weights: expected model.safetensors, model.safetensors.index.json with its shards, or pytorch_model.bin');
 }
@@ -173,30 +175,21 @@ export async function loadHfEncoder(graph: Graph, dir: string): Promise<{ encode
   let encoder: Encoder | undefined;
   try {
     encoder = new Encoder(graph, config, 0);
-    const found = new Set<string>();
+    const stored = new Map<string, StoredTensor>();
     const unexpected: string[] = [];
     for (const source of sources) {
       for (const name of source.names) {
         const target = encoderName(config.prefix, name);
-        const param = encoder.params.get(target);
-        if (!param) {
+        if (!encoder.params.has(target)) {
           unexpected.push(name);
           continue;
         }
-        if (found.has(target)) throw new InputFileError(source.file, `holds '${name}', which another name or file already gave as '${target}'`);
-        const t = await source.read(name);
-        if (t.shape.length !== param.shape.length || t.shape.some((d, i) => d !== param.shape[i])) {
-          throw new InputFileError(source.file, `tensor '${name}' has shape [${t.shape}], but config.json makes '${target}' [${param.shape}]`);
-        }
-        graph.gpu.write(param.buffer, t.data);
-        found.add(target);
+        if (stored.has(target)) throw new InputFileError(source.file, `holds '${name}', which another name or file already gave as '${target}'`);
+        stored.set(target, { file: source.file, savedAs: name, shape: source.shape(name), read: async () => (await source.read(name)).data });
       }
     }
-    const missing = [...encoder.params.keys()].filter((n) => !found.has(n));
     const files = sources.map((s) => s.file);
-    if (missing.length) {
-      throw new InputFileError(dir, `the weights lack ${missing.length} encoder tensor(s), e.g. ${missing.slice(0, 3).join(', ')} (read ${files.join(', ')})`);
-    }
+    await fillParams(encoder.params, stored, dir, { owner: 'the encoder of config.json', extra: 'ignore' });
     encoder.setTrainable(false);
     return { encoder, report: { unexpected: unexpected.sort(), skipped: sources.flatMap((s) => s.skipped), files } };
   } catch (e) {

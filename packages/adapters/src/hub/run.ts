@@ -7,22 +7,20 @@
  * adapter swapped in. The run directory is the suite's (config.json with
  * every option under `benchmark`, log.jsonl, checkpoints, results.json), plus
  * the trained task adapter and head in AdapterHub's layout under
- * `adapterhub/`, and for LoRA a PEFT folder under `peft/`, which PyTorch
+ * `adapterhub/`, and for types PEFT has (LoRA) a PEFT folder under `peft/`, which PyTorch
  * users load directly.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
-import type { Adapter } from '../adapters/adapter.js';
-import { BottleneckAdapter } from '../adapters/bottleneck.js';
-import { LoraAdapter } from '../adapters/lora.js';
-import type { StackMember } from '../adapters/stack.js';
+import { adapterModel, type Adapter } from '../adapters/adapter.js';
+import { adapterType } from '../adapters/registry.js';
 import { OptionError } from '../errors/option-error.js';
 import { HfTokenizer } from '../formats/hf-tokenizer.js';
 import { loadAdapterHubAdapter, saveAdapterHubFolder, saveAdapterHubHead, type AdapterHubHead } from '../checkpoints/adapterhub.js';
 import { loadHfEncoder, savedModelName, type LoadReport } from '../checkpoints/hf-checkpoint.js';
 import { readJsonFile } from '../formats/input-file.js';
-import { savePeftLora } from '../checkpoints/peft.js';
+import { peftSaves, savePeftAdapter } from '../checkpoints/peft.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import { policy } from '../schedules/policies.js';
 import { taskModel, type BatchOutputs } from '../train/task-model.js';
@@ -43,7 +41,7 @@ export interface BenchmarkRunOptions extends TaskRunOptions {
   task: BenchmarkName;
   /** The folder with the benchmark's files (see BenchmarkTask.files). */
   data: string;
-  /** Bottleneck reduction factor (AdapterHub's task-adapter default 16); LoRA uses AdapterHub's r 8, alpha 8. */
+  /** Bottleneck reduction factor (AdapterHub's task-adapter default 16); other types take their registry defaults (adapters/registry.ts). */
   reductionFactor: number;
   /** Longest sequence in tokens, special tokens included. */
   maxLength: number;
@@ -55,9 +53,6 @@ export const BENCHMARK_DEFAULTS: Omit<BenchmarkRunOptions, 'out' | 'model' | 'to
   baseLrScale: 0.1, trainSize: 0, seed: 1, fisherEvery: 50, fisherBatches: 4, fisherEstimator: 'argmax', fisherGradients: 'batch-mean',
   evalEvery: 100, maxLength: 128,
 };
-
-/** AdapterHub's `lora` defaults. */
-const LORA_TASK_ADAPTER = { r: 8, alpha: 8 };
 
 /**
  * Checks a run's options and that every file it needs exists (model,
@@ -108,20 +103,19 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
   const tokenizer = await HfTokenizer.load(o.tokenizer);
   const { encoder, report } = await loadHfEncoder(graph, o.model);
   const c = encoder.config;
-  const model = { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers };
+  const model = adapterModel(c);
   const owned: { dispose(): void }[] = [encoder];
   const dispose = () => { for (const x of owned.reverse()) x.dispose(); };
   try {
     if (tokenizer.vocabSize > c.vocabSize) throw new OptionError(`--tokenizer ${o.tokenizer} has ${tokenizer.vocabSize} tokens, more than the model's vocab_size ${c.vocabSize}`);
-    const languageAdapters = new Map<string, StackMember>();
+    const languageAdapters = new Map<string, Adapter>();
     for (const code of [o.source, ...o.targets]) {
       const adapter = await loadAdapterHubAdapter(graph, o.langAdapters[code]!, model, code);
       owned.push(adapter);
       languageAdapters.set(code, adapter);
     }
-    const taskAdapter: StackMember & Adapter = o.adapter === 'lora'
-      ? new LoraAdapter(graph, o.task, LORA_TASK_ADAPTER, model, o.seed + 17)
-      : new BottleneckAdapter(graph, o.task, { architecture: o.adapter, reductionFactor: o.reductionFactor }, model, o.seed + 17);
+    const type = adapterType(o.adapter)!;
+    const taskAdapter = type.create(graph, o.task, type.configure('files', { reductionFactor: o.reductionFactor }), model, o.seed + 17);
     owned.push(taskAdapter);
     const head = task.head(graph, c.hiddenSize, o.seed + 29);
     owned.push(head);
@@ -169,12 +163,12 @@ async function exportTaskAdapter(o: BenchmarkRunOptions, run: Awaited<ReturnType
   const config = await readJsonFile(join(o.model, 'config.json'));
   const info = { modelName: savedModelName(o.model, config), modelType: String(config.model_type) };
   const hidden = run.encoder.config.hiddenSize;
-  const adapter = run.taskAdapter as BottleneckAdapter | LoraAdapter;
+  const adapter = run.taskAdapter;
   const tensors = await hostTensors(adapter.params);
   const dir = join(o.out, 'adapterhub', o.task);
   await saveAdapterHubFolder(dir, adapter, tensors, { ...info, hiddenSize: hidden });
   await saveAdapterHubHead(dir, o.task, ADAPTERHUB_HEADS[o.task], await hostTensors(run.head.params), { ...info, hiddenSize: hidden });
-  if (adapter instanceof LoraAdapter) await savePeftLora(join(o.out, 'peft'), adapter, tensors, info, PEFT_TASK_TYPES[o.task]);
+  if (peftSaves(adapter)) await savePeftAdapter(join(o.out, 'peft'), adapter, tensors, info, PEFT_TASK_TYPES[o.task]);
   if (policy(o.schedule, run.encoder.config.numHiddenLayers, o.seed).trainsBase) {
     await writeSafetensors(join(o.out, 'model', 'model.safetensors'), await hostTensors(run.encoder.params), { format: 'pt' });
     await writeJsonAtomic(join(o.out, 'model', 'config.json'), config);

@@ -15,18 +15,36 @@ import {
 import { ACTIVATIONS } from './activations.js';
 import { normal, uniform } from './random.js';
 
+/** Where a residual step acts: after the attention block or after the FFN (Hugging Face's module names). */
+export type ResidualLocation = 'attention.output' | 'output';
+
 /**
- * What the encoder asks of active adapters: the residual-and-norm of a
- * sub-block (`LN(h + x)` without adapters). See adapters/stack.ts.
+ * Projections whose output adapters may change: self-attention's query, key
+ * and value, and the FFN's first dense layer (`intermediate.dense`, before
+ * its activation).
+ */
+export type ProjectionSite = 'query' | 'key' | 'value' | 'intermediate';
+
+/** A layer's own LayerNorm. */
+export interface LayerNormWeights {
+  weight: Tensor;
+  bias: Tensor;
+  eps: number;
+}
+
+/**
+ * What the encoder asks of active adapters (adapters/stack.ts gives it):
+ * the residual-and-norm of a sub-block (`LN(h + x)` without adapters), and
+ * optionally a change of the embeddings and of projections' outputs.
  */
 export interface AdapterSetup {
-  apply(layer: number, location: 'output' | 'attention.output', h: Tensor, x: Tensor, ln: { weight: Tensor; bias: Tensor; eps: number }): Tensor;
+  residual(layer: number, location: ResidualLocation, h: Tensor, x: Tensor, ln: LayerNormWeights): Tensor;
   /** The embeddings' output after the invertible adapter, if any. */
   embeddings?(h: Tensor): Tensor;
   /** Its inverse, which masked-LM heads apply before the vocabulary projection. */
   embeddingsInverse?(h: Tensor): Tensor;
-  /** An update added to layer i's query or value projection (LoRA), if any. */
-  projectionDelta?(layer: number, target: 'query' | 'value'): ((x: Tensor) => Tensor) | undefined;
+  /** How adapters change layer i's projection output y = x·Wᵀ + b at `site` (undefined: they do not). */
+  projection?(layer: number, site: ProjectionSite): ((y: Tensor, x: Tensor) => Tensor) | undefined;
 }
 
 /** Shape of an encoder (names follow Hugging Face's config.json). */
@@ -167,9 +185,10 @@ export class Encoder {
     for (let i = 0; i < c.numHiddenLayers; i++) {
       const w = (rest: string) => this.param(layerName(p, i, rest));
       const dense = (name: string, x: Tensor) => linear(x, w(`${name}.weight`), w(`${name}.bias`));
+      const adapt = (site: ProjectionSite) => adapters?.projection?.(i, site);
       const projection = (name: 'query' | 'key' | 'value') => {
-        const delta = name === 'key' ? undefined : adapters?.projectionDelta?.(i, name);
-        return { weight: w(`attention.self.${name}.weight`), bias: w(`attention.self.${name}.bias`), ...(delta ? { delta } : {}) };
+        const change = adapt(name);
+        return { weight: w(`attention.self.${name}.weight`), bias: w(`attention.self.${name}.bias`), ...(change ? { adapt: change } : {}) };
       };
       const context = multiHeadAttention(h, { query: projection('query'), key: projection('key'), value: projection('value') }, {
         heads: c.numAttentionHeads,
@@ -177,12 +196,14 @@ export class Encoder {
         ...(mode.train && c.attentionProbsDropoutProb > 0 ? { dropout: c.attentionProbsDropoutProb, random: nextRandom() } : {}),
       });
       const norm = (name: string) => ({ weight: w(`${name}.LayerNorm.weight`), bias: w(`${name}.LayerNorm.bias`), eps: c.layerNormEps });
-      const residual = (location: 'output' | 'attention.output', out: Tensor, input: Tensor) => {
+      const residual = (location: ResidualLocation, out: Tensor, input: Tensor) => {
         const ln = norm(location);
-        return adapters ? adapters.apply(i, location, out, input, ln) : layerNorm(add(out, input), ln.weight, ln.bias, ln.eps);
+        return adapters ? adapters.residual(i, location, out, input, ln) : layerNorm(add(out, input), ln.weight, ln.bias, ln.eps);
       };
       const attended = residual('attention.output', drop(dense('attention.output.dense', context), c.hiddenDropoutProb), h);
-      const ffn = drop(dense('output.dense', ACTIVATIONS[c.hiddenAct ?? 'gelu'](dense('intermediate.dense', attended))), c.hiddenDropoutProb);
+      const inner = dense('intermediate.dense', attended);
+      const changeInner = adapt('intermediate');
+      const ffn = drop(dense('output.dense', ACTIVATIONS[c.hiddenAct ?? 'gelu'](changeInner ? changeInner(inner, attended) : inner)), c.hiddenDropoutProb);
       h = residual('output', ffn, attended);
     }
     return h;

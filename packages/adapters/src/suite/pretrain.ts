@@ -19,7 +19,9 @@ import { mlmPairs } from './corpus.js';
 import { mlmTask } from './mlm.js';
 import { WordTokenizer } from './tokenizer.js';
 import { MaskedLmHead } from '../heads/heads.js';
-import { readSafetensors, writeSafetensors, type HostTensor } from '../formats/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../formats/safetensors.js';
+import { fillParams, storedTensors } from '../checkpoints/fill-params.js';
+import { adapterModel } from '../adapters/adapter.js';
 import { Encoder, type EncoderConfig } from '../model/encoder.js';
 import { writeJsonAtomic } from '../formats/json-files.js';
 import { hostTensors, Trainer, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
@@ -131,22 +133,17 @@ export async function loadBase(graph: Graph, dir: string, dropout?: number): Pro
     throw new OptionError(`${metaPath}: not a base model description (missing ${missing.length ? `encoder.${missing.join(', encoder.')}` : 'vocabulary'})`);
   }
   const weightsPath = join(dir, 'model.safetensors');
-  let tensors: Map<string, HostTensor>;
-  try {
-    tensors = (await readSafetensors(weightsPath)).tensors;
-  } catch (e) {
-    throw new OptionError((e as Error).message);
-  }
+  const tensors = (await readSafetensors(weightsPath)).tensors;
   const tokenizer = new WordTokenizer(meta.vocabulary);
   const config = dropout === undefined ? meta.encoder : { ...meta.encoder, hiddenDropoutProb: dropout, attentionProbsDropoutProb: dropout };
   const encoder = new Encoder(graph, config, 0);
   const head = new MaskedLmHead(graph, meta.encoder.hiddenSize, encoder.param('roberta.embeddings.word_embeddings.weight'), meta.encoder.layerNormEps, 0);
-  for (const [name, t] of [...encoder.params, ...head.params]) {
-    const saved = tensors.get(name);
-    if (!saved || saved.shape.length !== t.shape.length || saved.shape.some((d, i) => d !== t.shape[i])) {
-      throw new OptionError(`${weightsPath}: tensor '${name}' is missing or not of shape [${t.shape}]`);
-    }
-    graph.gpu.write(t.buffer, saved.data);
+  try {
+    await fillParams([...encoder.params, ...head.params], storedTensors(weightsPath, tensors), weightsPath, { owner: `the base model of ${metaPath}` });
+  } catch (e) {
+    head.dispose();
+    encoder.dispose();
+    throw e;
   }
   return { encoder, head, tokenizer, dispose: () => { head.dispose(); encoder.dispose(); } };
 }
@@ -160,7 +157,7 @@ export async function trainLanguageAdapter(graph: Graph, base: BaseModel, o: Mlm
   // Another stream of the language than the base's corpus (same seed, other sentences).
   const corpusSeed = o.seed + 7919;
   const c = base.encoder.config;
-  const adapter = new BottleneckAdapter(graph, language.code, LANGUAGE_ADAPTER, { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers }, o.seed);
+  const adapter = new BottleneckAdapter(graph, language.code, LANGUAGE_ADAPTER, adapterModel(c), o.seed);
   try {
     const task = mlmTask({
       encoder: base.encoder, head: base.head, tokenizer: base.tokenizer,

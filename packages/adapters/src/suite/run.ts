@@ -13,10 +13,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Graph } from '@thaw/autograd';
-import type { Adapter } from '../adapters/adapter.js';
+import { adapterModel, type Adapter, type AdapterModel } from '../adapters/adapter.js';
 import { BottleneckAdapter } from '../adapters/bottleneck.js';
-import { LoraAdapter } from '../adapters/lora.js';
-import type { StackMember } from '../adapters/stack.js';
+import { adapterType } from '../adapters/registry.js';
+import { fillParams, storedTensors } from '../checkpoints/fill-params.js';
 import { OptionError } from '../errors/option-error.js';
 import { suiteLanguages } from './languages.js';
 import { readSafetensors } from '../formats/safetensors.js';
@@ -66,10 +66,14 @@ export const RUN_DEFAULTS: Omit<SuiteRunOptions, 'out'> = {
 /** Fixed data seeds: every run of a study sees the same items; the run seed moves init, order and dropout. */
 const DATA_SEEDS = { train: 1001, dev: 2002, test: 3003 };
 
-/** Task-adapter configurations: bottleneck 16 at d = 64 (reduction 4, what the prototype needed: docs/suite.md, "The prototype's findings", 6), LoRA r 8. */
-function taskAdapter(graph: Graph, o: SuiteRunOptions, model: { prefix: string; hiddenSize: number; layers: number }): StackMember & Adapter {
-  if (o.adapter === 'lora') return new LoraAdapter(graph, o.task, { r: 8, alpha: 16 }, model, o.seed + 17);
-  return new BottleneckAdapter(graph, o.task, { architecture: o.adapter, reductionFactor: 4 }, model, o.seed + 17);
+/**
+ * The run's task adapter, configured as the registry's suite defaults say
+ * (a bottleneck of D/4 = 16 at d = 64, what the prototype needed:
+ * docs/suite.md, "The prototype's findings", 6).
+ */
+function taskAdapter(graph: Graph, o: SuiteRunOptions, model: AdapterModel): Adapter {
+  const type = adapterType(o.adapter)!;
+  return type.create(graph, o.task, type.configure('suite', {}), model, o.seed + 17);
 }
 
 /** Checks a run's options, and that its base and language adapters exist, before anything is written; throws OptionError naming the option. */
@@ -104,18 +108,13 @@ export function checkRunOptions(o: SuiteRunOptions): void {
 /** A language adapter written by thaw lang-adapter; errors name the file and the tensor. */
 export async function loadLanguageAdapter(graph: Graph, dir: string, code: string, base: BaseModel): Promise<BottleneckAdapter> {
   const c = base.encoder.config;
-  const adapter = new BottleneckAdapter(graph, code, LANGUAGE_ADAPTER, { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers }, 0);
+  const adapter = new BottleneckAdapter(graph, code, LANGUAGE_ADAPTER, adapterModel(c), 0);
   const path = join(dir, 'adapter.safetensors');
   try {
-    const { tensors } = await readSafetensors(path);
-    for (const [name, t] of adapter.params) {
-      const saved = tensors.get(name);
-      if (!saved || saved.data.length !== t.size) throw new OptionError(`${path}: tensor '${name}' is missing or not of shape [${t.shape}]`);
-      graph.gpu.write(t.buffer, saved.data);
-    }
+    await fillParams(adapter.params, storedTensors(path, (await readSafetensors(path)).tensors), path, { owner: `language adapter '${code}'` });
   } catch (e) {
     adapter.dispose();
-    throw e instanceof OptionError ? e : new OptionError((e as Error).message);
+    throw e;
   }
   adapter.setTrainable(false);
   return adapter;
@@ -139,7 +138,7 @@ async function buildRun(graph: Graph, o: SuiteRunOptions) {
     base.dispose();
     throw e;
   }
-  const adapter = taskAdapter(graph, o, { prefix: c.prefix, hiddenSize: c.hiddenSize, layers: c.numHiddenLayers });
+  const adapter = taskAdapter(graph, o, adapterModel(c));
   // Runs made before the option existed trained with the base's own dropout and AdapterHub's head dropout.
   const head = task.head(graph, c.hiddenSize, o.seed + 29, o.dropout ?? HEAD_DROPOUT);
   const languages = new Map(suiteLanguages(codes).map((l) => [l.code, l]));

@@ -9,18 +9,17 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
+import { ADAPTER_TYPE_NAMES } from '../adapters/registry.js';
 import { OptionError } from '../errors/option-error.js';
 import { Trainer, type RunResults, type TaskData, type TaskModel, type TrainerCallbacks, type TrainSummary } from './trainer.js';
 
-/** Task-adapter types a run can train. */
-export type TaskAdapterType = 'seq_bn' | 'double_seq_bn' | 'lora';
-export const TASK_ADAPTER_TYPES: readonly TaskAdapterType[] = ['seq_bn', 'double_seq_bn', 'lora'];
 
 export interface TaskRunOptions {
   out: string;
   /** Unfreezing policy (standard, lpft, gu, gu-rev, rand, fixed:…, fun, full). */
   schedule: string;
-  adapter: TaskAdapterType;
+  /** The task adapter's type: a name of the adapter registry (adapters/registry.ts). */
+  adapter: string;
   k: number;
   steps: number;
   batchSize: number;
@@ -48,7 +47,7 @@ export interface TaskRunOptions {
 
 /** Checks the options every run shares; throws OptionError naming the option. `minTrainSize` is 0 where 0 means every example. */
 export function checkTaskRunOptions(o: TaskRunOptions, minTrainSize: number): void {
-  if (!TASK_ADAPTER_TYPES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${TASK_ADAPTER_TYPES.join(', ')}`);
+  if (!ADAPTER_TYPE_NAMES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${ADAPTER_TYPE_NAMES.join(', ')}`);
   for (const [name, v] of Object.entries({ k: o.k, steps: o.steps, 'batch-size': o.batchSize })) {
     if (!Number.isInteger(v) || v < 1) throw new OptionError(`--${name} must be a positive integer, got ${v}`);
   }

@@ -11,7 +11,7 @@
 import type { Tensor } from '@thaw/autograd';
 import { mulberry32 } from '@thaw/kernels/reference';
 import type { Adapter } from '../adapters/adapter.js';
-import { Stack, type StackMember } from '../adapters/stack.js';
+import { Stack } from '../adapters/stack.js';
 import { OptionError } from '../errors/option-error.js';
 import type { Encoder, ForwardMode } from '../model/encoder.js';
 import type { TaskData, TaskModel } from './trainer.js';
@@ -26,9 +26,9 @@ export type BatchOutputs = (b: TaskBatch) => Promise<Float32Array[]>;
 export interface TaskModelArgs<M> {
   encoder: Encoder;
   /** Language adapters by language code (frozen), the source's among them. */
-  languageAdapters: ReadonlyMap<string, StackMember>;
+  languageAdapters: ReadonlyMap<string, Adapter>;
   source: string;
-  taskAdapter: StackMember & Adapter;
+  taskAdapter: Adapter;
   head: TaskHead;
   /** Encodes items of the language `code` as one batch (training, Fisher and the default scoring). */
   encode(code: string, items: readonly M[]): TaskBatch | Promise<TaskBatch>;

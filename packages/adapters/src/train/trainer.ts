@@ -20,6 +20,7 @@ import { AdamW, constantLr, linearLr, type Graph, type OptimizerState, type Tens
 import { fisherTraces, type FisherBatch, type FisherOptions } from '../fisher/traces.js';
 import { OptionError } from '../errors/option-error.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../formats/safetensors.js';
+import { fillParams, storedTensors } from '../checkpoints/fill-params.js';
 import type { ForwardMode } from '../model/encoder.js';
 import { UnfreezeSchedule, type UnfreezeEvent, type UnfreezeTiming } from '../schedules/algorithm1.js';
 import { policy } from '../schedules/policies.js';
@@ -159,14 +160,9 @@ export async function reevaluateBestCheckpoint(graph: Graph, dir: string, run: R
   try {
     const path = join(dir, 'checkpoints/best/adapter.safetensors');
     if (!existsSync(path)) throw new OptionError(`${path}: the run has no best checkpoint yet`);
-    const { tensors } = await readSafetensors(path);
     const checkpoint = new Map(run.model.checkpoint);
     if (policy(schedule, run.model.blocks.length, seed).trainsBase) for (const p of run.model.base) checkpoint.set(p.name, p);
-    for (const [name, t] of checkpoint) {
-      const value = tensors.get(name);
-      if (!value || value.data.length !== t.size) throw new OptionError(`${path}: tensor '${name}' is missing or not of shape [${t.shape}]`);
-      graph.gpu.write(t.buffer, value.data);
-    }
+    await fillParams(checkpoint, storedTensors(path, (await readSafetensors(path)).tensors), path, { owner: "the run's model" });
     const results = await run.evaluate(onLanguage);
     await writeJsonAtomic(join(dir, 'results.json'), results);
     return results;
@@ -287,12 +283,8 @@ export class Trainer<B> {
     }
     if (o.finalEvaluation && best.step >= 0) {
       // Evaluate what model selection chose: the best checkpoint, not the last step.
-      const { tensors } = await readSafetensors(path('checkpoints/best/adapter.safetensors'));
-      for (const [name, t] of this.checkpointTensors()) {
-        const saved = tensors.get(name);
-        if (!saved) throw new Error(`${path('checkpoints/best/adapter.safetensors')}: no tensor '${name}'`);
-        gpu.write(t.buffer, saved.data);
-      }
+      const bestFile = path('checkpoints/best/adapter.safetensors');
+      await fillParams(this.checkpointTensors(), storedTensors(bestFile, (await readSafetensors(bestFile)).tensors), bestFile, { owner: "the run's model" });
       await writeJsonAtomic(path('results.json'), await o.finalEvaluation());
     }
     return { steps: o.steps, bestStep: best.step, bestDev: best.metric };
@@ -363,13 +355,10 @@ export class Trainer<B> {
       step: number; best: { step: number; metric: number }; schedule: { round: number; trainable: number[] };
       optimizer: { step: number; params: { index: number; steps: number }[] }; trainable: boolean[];
     };
-    const { tensors } = await readSafetensors(join(dir, 'params.safetensors'));
-    this.model.params.forEach((p, i) => {
-      const t = tensors.get(`${i}:${p.name}`);
-      if (!t || t.data.length !== p.size) throw new Error(`${join(dir, 'params.safetensors')}: no tensor '${i}:${p.name}' of ${p.size} values; was the run made with another model?`);
-      this.graph.gpu.write(p.buffer, t.data);
-      p.requiresGrad = state.trainable[i] ?? false;
-    });
+    const params = join(dir, 'params.safetensors');
+    const indexed = this.model.params.map((p, i) => [`${i}:${p.name}`, p] as const);
+    await fillParams(indexed, storedTensors(params, (await readSafetensors(params)).tensors), params, { owner: "the run's model (was the run made with other options?)" });
+    this.model.params.forEach((p, i) => { p.requiresGrad = state.trainable[i] ?? false; });
     const moments = (await readSafetensors(join(dir, 'optimizer.safetensors'))).tensors;
     const optimizerState: OptimizerState = {
       step: state.optimizer.step,

@@ -5,7 +5,7 @@
  */
 import { crossEntropy, linear, reshape, type Graph, type Tensor } from '@thaw/autograd';
 import { mulberry32 } from '@thaw/kernels/reference';
-import { BottleneckAdapter, Encoder, Stack, type ForwardMode, type TaskData, type TaskModel } from '../../src/index.js';
+import { adapterModel, BottleneckAdapter, Encoder, Stack, type ForwardMode, type TaskData, type TaskModel } from '../../src/index.js';
 import { tinyConfig } from './tiny.js';
 
 export interface ToyBatch {
@@ -26,7 +26,7 @@ function toyBatch(seed: number, language: 'a' | 'b'): ToyBatch {
 /** `seed` drives the data; `initSeed` the initial weights (a resumed run loads its own). */
 export function toyTask(g: Graph, seed = 1, initSeed = seed) {
   const config = tinyConfig({ vocabSize: 20, hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0 });
-  const model = { prefix: config.prefix, hiddenSize: config.hiddenSize, layers: config.numHiddenLayers };
+  const model = adapterModel(config);
   const encoder = new Encoder(g, config, initSeed);
   const lang = new BottleneckAdapter(g, 'a', { architecture: 'seq_bn', reductionFactor: 2 }, model, initSeed + 1);
   const task = new BottleneckAdapter(g, 'toy', { architecture: 'seq_bn', reductionFactor: 4 }, model, initSeed + 2);

@@ -10,18 +10,17 @@
  */
 import { matmulReference, permuteReference, softmaxReference } from '@thaw/kernels/reference';
 import { bmm } from './bmm.js';
-import { add } from './pointwise.js';
 import { dropout, type DropoutRandomness } from './dropout.js';
 import { linear } from './linear.js';
 import { mergeHeads, splitHeads } from './shape.js';
 import { softmax } from './softmax.js';
 import type { Tensor } from '../tensor.js';
 
-/** One projection: x·Wᵀ + b, plus `delta(x)` when given (a LoRA update, say). */
+/** One projection: y = x·Wᵀ + b, then `adapt(y, x)` when given (an adapter's update or scaling of it). */
 export interface Projection {
   weight: Tensor;
   bias?: Tensor;
-  delta?: (x: Tensor) => Tensor;
+  adapt?: (y: Tensor, x: Tensor) => Tensor;
 }
 
 /** The projections of one attention block (Hugging Face names: query, key, value). */
@@ -50,7 +49,7 @@ export function multiHeadAttention(x: Tensor, w: AttentionWeights, options: Atte
   }
   const project = (p: Projection) => {
     const y = linear(x, p.weight, p.bias);
-    return splitHeads(p.delta ? add(y, p.delta(x)) : y, heads);
+    return splitHeads(p.adapt ? p.adapt(y, x) : y, heads);
   };
   const [q, k, v] = [project(w.query), project(w.key), project(w.value)];
   const scores = bmm(q, k, true);
