@@ -161,6 +161,26 @@ describe('thaw on real formats (tiny XLM-R, AdapterHub adapters, benchmark files
     });
   }
 
+  it('--adapter ia3: (IA)³ trains under fun, exports in AdapterHub\'s ia3 layout (no PEFT folder), and eval reproduces the results', async () => {
+    const out = join(root, 'runs', 'xnli-ia3');
+    const trained = await thaw(...funRun('xnli', out), '--adapter', 'ia3');
+    expect(trained.code, trained.stderr).toBe(0);
+    const events = (await readFile(join(out, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { step: number; blocks: number[] });
+    expect(events.map((e) => [e.step, e.blocks])).toEqual([[0, [1]], [2, [0]]]);
+    const exported = join(out, 'adapterhub', 'xnli');
+    const file = JSON.parse(await readFile(join(exported, 'adapter_config.json'), 'utf8'));
+    expect(file).toMatchObject({ model_class: 'XLMRobertaAdapterModel', name: 'xnli', config: { architecture: 'lora', composition_mode: 'scale', attn_matrices: ['k', 'v'], intermediate_lora: true, r: 1 } });
+    expect(existsSync(join(out, 'peft'))).toBe(false);
+    const folder = await readAdapterHubFolder(exported, { prefix: 'roberta', hiddenSize: 16, intermediateSize: 32, layers: 2 });
+    expect(folder.type.name).toBe('ia3');
+    const best = (await readSafetensors(join(out, 'checkpoints/best/adapter.safetensors'))).tensors;
+    expect([...folder.tensors.keys()].sort()).toEqual([...best.keys()].filter((n) => n.includes('.loras.')).sort());
+    const evaluated = await thaw('eval', out, '--json');
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    const { out: _out, ...trainedResults } = JSON.parse(trained.stdout);
+    expect(JSON.parse(evaluated.stdout)).toEqual(trainedResults);
+  });
+
   it('--schedule full also exports the fine-tuned encoder as a Hugging Face checkpoint', async () => {
     const out = join(root, 'runs', 'xnli-full');
     const trained = await thaw(...funRun('xnli', out).map((a) => (a === 'fun' ? 'full' : a)));

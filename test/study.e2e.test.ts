@@ -164,7 +164,9 @@ describe('thaw train and eval: option errors', () => {
     expect(readdirSync(out)).toContain('results.json');
   }, 120_000);
 
-  for (const [task, adapter, metric] of [['copa', 'lora', 'accuracy'], ['qa', 'double_seq_bn', 'f1']] as const) {
+  /** A tensor name only the adapter type's checkpoint holds. */
+  const marker = { lora: (task: string) => `loras.${task}.lora_A`, double_seq_bn: (task: string) => `attention.output.adapters.${task}.adapter_down`, ia3: (task: string) => `intermediate.dense.loras.${task}.lora_B` };
+  for (const [task, adapter, metric] of [['copa', 'lora', 'accuracy'], ['qa', 'double_seq_bn', 'f1'], ['nli', 'ia3', 'accuracy']] as const) {
     it(`--task ${task} --adapter ${adapter}: a run with the task's metric and the adapter's tensors`, async () => {
       const out = join(await mkdtemp(join(tmpdir(), `thaw-${task}-`)), 'run');
       const { code, stdout } = await thaw('train', '--out', out, '--task', task, '--adapter', adapter, '--schedule', 'fun', '--k', '1',
@@ -174,7 +176,7 @@ describe('thaw train and eval: option errors', () => {
       expect(results.metric).toBe(metric);
       expect(Object.keys(results.targets)).toEqual(['l3']);
       const checkpoint = await readFile(join(out, 'checkpoints/best/adapter.safetensors'));
-      expect(checkpoint.includes(Buffer.from(adapter === 'lora' ? `loras.${task}.lora_A` : `attention.output.adapters.${task}.adapter_down`))).toBe(true);
+      expect(checkpoint.includes(Buffer.from(marker[adapter](task)))).toBe(true);
       expect(checkpoint.includes(Buffer.from(`heads.${task}.`))).toBe(true);
     }, 120_000);
   }
