@@ -7,7 +7,7 @@ import {
   linear, linearReference, mean, reduceReference, sum, relu, reluReferenceOp, scale, scaleReference, type GradcheckCase,
   bmm, bmmReference, concat, concatReference, dropout, dropoutReference, embedding, embeddingReferenceOp, multiHeadAttention,
   multiHeadAttentionReference, permute, permuteReferenceOp, reshape, softmax, softmaxReferenceOp, sliceColumns, sliceColumnsReference, tanh, tanhReferenceOp,
-  maxPool, maxPoolReferenceOp, meanPool,
+  maxPool, maxPoolReferenceOp, meanPool, scaleColumns, scaleColumnsReference,
 } from '../src/index.js';
 import { randomInput, rng, useGraph } from './helpers.js';
 
@@ -46,6 +46,21 @@ for (const n of [1, 7, 300]) {
   add_(`swish ${n}`, (r) => ({ inputs: [randomInput(n, r, 3)], shapes: [[n]], run: ([x]) => swish(x!), reference: swishReferenceOp }));
   add_(`mean ${n}`, (r) => ({ inputs: [randomInput(n, r)], shapes: [[n]], run: ([x]) => mean(x!), reference: reduceReference(true) }));
   add_(`sum ${n}`, (r) => ({ inputs: [randomInput(n, r)], shapes: [[n]], run: ([x]) => sum(x!), reference: reduceReference(false) }));
+}
+// (IA)³'s column scale: leading axes flattened into rows; both inputs
+// trainable, then only s (a frozen activation) and only x (a frozen scale).
+for (const shape of [[1, 1], [5, 7], [2, 3, 7], [129, 300]]) {
+  const C = shape.at(-1)!;
+  const n = shape.reduce((a, b) => a * b, 1);
+  for (const [label, differentiable] of [['', [true, true]], [', only s trainable', [false, true]], [', only x trainable', [true, false]]] as const) {
+    add_(`scaleColumns [${shape}]${label}`, (r) => ({
+      inputs: [randomInput(n, r), randomInput(C, r, 2)],
+      shapes: [shape, [C]],
+      differentiable: [...differentiable],
+      run: ([x, s]) => scaleColumns(x!, s!),
+      reference: scaleColumnsReference(n / C, C),
+    }));
+  }
 }
 // D ≥ 3: with D = 2 every row normalizes to ±1 whatever x is, so dx is pure
 // rounding noise and no relative comparison means anything.

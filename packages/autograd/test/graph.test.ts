@@ -1,6 +1,6 @@
 // The tape, scopes, noGrad, views and gradient accumulation.
 import { describe, expect, it } from 'vitest';
-import { add, gelu, layerNorm, linear, mean, reshape, scale, sum } from '../src/index.js';
+import { add, gelu, layerNorm, linear, mean, reshape, scale, scaleColumns, sum } from '../src/index.js';
 import { useGraph } from './helpers.js';
 
 describe('graph', () => {
@@ -163,5 +163,40 @@ describe('graph', () => {
     })();
     expect(withInput).toBe(kernels + 1); // + the input pass (x adopts its gradient without a copy)
     for (const t of [x, gamma, beta]) t.dispose();
+  });
+
+  it('scaleColumns runs only the gradient kernels its trainable inputs need', async () => {
+    const g = graph();
+    const run = (xTrainable: boolean, sTrainable: boolean) => {
+      const x = g.parameter(new Float32Array([1, -2, 3, 4, 5, -6]), [2, 3], 'x', xTrainable);
+      const s = g.parameter(new Float32Array([0.5, 2, -1]), [3], 's', sTrainable);
+      const before = g.gpu.stats.dispatches;
+      g.scope(() => g.backward(sum(scaleColumns(x, s))));
+      const kernels = g.gpu.stats.dispatches - before;
+      const grads = [x.grad !== undefined, s.grad !== undefined];
+      g.zeroGrad([x, s]);
+      x.dispose();
+      s.dispose();
+      return { kernels, grads };
+    };
+    const both = run(true, true);
+    const onlyX = run(true, false);
+    const onlyS = run(false, true);
+    expect(both.grads).toEqual([true, true]);
+    expect(onlyX.grads).toEqual([true, false]);
+    expect(onlyS.grads).toEqual([false, true]);
+    // Each frozen input saves exactly its one backward kernel.
+    expect(onlyX.kernels).toBe(both.kernels - 1);
+    expect(onlyS.kernels).toBe(both.kernels - 1);
+  });
+
+  it('scaleColumns names both tensors when their shapes do not match', () => {
+    const g = graph();
+    const x = g.parameter(new Float32Array(6), [2, 3], 'x');
+    const s = g.parameter(new Float32Array(4), [4], 's');
+    const m = g.parameter(new Float32Array(6), [2, 3], 'm');
+    expect(() => scaleColumns(x, s)).toThrow('scaleColumns: input x [2,3] does not end in 4 (scale s is [4])');
+    expect(() => scaleColumns(x, m)).toThrow('scaleColumns: scale m must be 1-D [C], got [2,3]');
+    for (const t of [x, s, m]) t.dispose();
   });
 });

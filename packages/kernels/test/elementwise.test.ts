@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { activation, activationBackward, axpby, columnSums, fillWith, scaleBy, type Activation } from '../src/index.js';
+import { activation, activationBackward, axpby, columnDots, columnSums, fillWith, KernelLaunchError, scaleBy, scaleColumns, type Activation } from '../src/index.js';
 import {
-  columnSumsReference, erf, geluDerivativeReference, geluReference, geluTanhDerivativeReference, geluTanhReference, reluDerivativeReference, reluReference,
-  swishDerivativeReference, swishReference, tanhDerivativeReference, tanhReference,
+  columnDotsReference, columnSumsReference, erf, geluDerivativeReference, geluReference, geluTanhDerivativeReference, geluTanhReference, reluDerivativeReference, reluReference,
+  scaleColumnsReference, swishDerivativeReference, swishReference, tanhDerivativeReference, tanhReference,
 } from '../src/reference/index.js';
 import { errorAgainst, firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
 
@@ -110,5 +110,59 @@ describe('elementwise kernels vs float64 reference', () => {
       g.release(gx);
       g.release(gout);
     }
+  });
+
+  // rows × cols of (IA)³'s column scale: 1, odd sizes, and widths on both
+  // sides of the workgroup sizes (256 for scaleColumns, 64 for columnDots).
+  const COLUMN_SHAPES = [[1, 1], [1, 7], [1, 300], [5, 1], [5, 7], [5, 300], [129, 1], [129, 7], [129, 300], [3, 64], [2, 257]] as const;
+
+  it('scaleColumns', async () => {
+    const g = gpu();
+    const random = rng(6);
+    for (const [rows, cols] of COLUMN_SHAPES) {
+      const [x, s] = [randomArray(rows * cols, random), randomArray(cols, random)];
+      const [gx, gs, gout] = [g.upload(x), g.upload(s), poisoned(g, rows * cols)];
+      scaleColumns(g, { x: gx, s: gs, out: gout, rows, cols });
+      const out = await g.read(gout);
+      expect(firstNonFinite(out)).toBe(-1);
+      // One fp32 multiply per element, correctly rounded in WGSL: each value
+      // is the float64 product rounded to fp32 (relative error ≤ 2⁻²⁴).
+      const want = scaleColumnsReference(x, s, rows, cols);
+      const wrong = out.findIndex((v, i) => v !== Math.fround(want[i]!));
+      expect(wrong, `${rows}×${cols}: first mismatch`).toBe(-1);
+      for (const b of [gx, gs, gout]) g.release(b);
+    }
+  });
+
+  it('columnDots, bitwise reproducible', async () => {
+    const g = gpu();
+    const random = rng(7);
+    for (const [rows, cols] of COLUMN_SHAPES) {
+      const [x, y] = [randomArray(rows * cols, random), randomArray(rows * cols, random)];
+      const [gx, gy, gout, again] = [g.upload(x), g.upload(y), poisoned(g, cols), poisoned(g, cols)];
+      columnDots(g, { x: gx, y: gy, out: gout, rows, cols });
+      columnDots(g, { x: gx, y: gy, out: again, rows, cols });
+      const [out, out2] = [await g.read(gout), await g.read(again)];
+      expect(firstNonFinite(out)).toBe(-1);
+      expect(out2).toEqual(out);
+      // A sum of `rows` fp32 products, added in order: |error| ≤ γ · Σ_i |x·y|
+      // with γ = (rows + 1)·2⁻²⁴ / (1 − (rows + 1)·2⁻²⁴) (one rounding per
+      // product and per addition).
+      const want = columnDotsReference(x, y, rows, cols);
+      const magnitude = columnDotsReference(x.map(Math.abs), y.map(Math.abs), rows, cols);
+      const u = (rows + 1) * 2 ** -24;
+      out.forEach((v, j) => expect(Math.abs(v - want[j]!), `${rows}×${cols} column ${j}`).toBeLessThanOrEqual((u / (1 - u)) * magnitude[j]!));
+      for (const b of [gx, gy, gout, again]) g.release(b);
+    }
+  });
+
+  it('scaleColumns and columnDots refuse bad shapes and short buffers', () => {
+    const g = gpu();
+    const [x, s, out] = [g.upload(randomArray(12, rng(8))), g.upload(randomArray(3, rng(9))), g.alloc(12 * 4)];
+    expect(() => scaleColumns(g, { x, s, out, rows: 3, cols: 0 })).toThrow(KernelLaunchError);
+    expect(() => scaleColumns(g, { x, s, out, rows: 1.5, cols: 4 })).toThrow(/rows must be a positive integer/);
+    expect(() => scaleColumns(g, { x, s, out, rows: 3, cols: 4 })).toThrow(/'colScale' holds 12 bytes; this shape needs 16/);
+    expect(() => columnDots(g, { x, y: x, out: s, rows: 4, cols: 4 })).toThrow(/'x' holds 48 bytes; this shape needs 64/);
+    for (const b of [x, s, out]) g.release(b);
   });
 });

@@ -58,6 +58,25 @@ export function scaleBy(gpu: Gpu, args: { x: GpuBuffer; scalar: GpuBuffer; out: 
   });
 }
 
+/**
+ * out[r, c] = x[r, c] · s[c] for a rows×cols row-major x: each column scaled
+ * by its own factor. With dy in place of x it is also the map's input
+ * gradient; the gradient for s is `columnDots(dy, x)` (reduce.ts).
+ */
+export function scaleColumns(gpu: Gpu, args: { x: GpuBuffer; s: GpuBuffer; out: GpuBuffer; rows: number; cols: number }): void {
+  const { rows, cols } = args;
+  for (const [name, v] of [['rows', rows], ['cols', cols]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new KernelLaunchError('elementwise.scaleColumns', `${name} must be a positive integer, got ${v}`);
+  }
+  const n = rows * cols;
+  gpu.kernel('elementwise', 'scaleColumns', { WG: THREADS }).launch({
+    bindings: { x: args.x, colScale: args.s, out: args.out },
+    uniforms: { n, cols },
+    minBytes: { x: 4 * n, colScale: 4 * cols, out: 4 * n },
+    workgroups: grid(gpu, 'elementwise.scaleColumns', n),
+  });
+}
+
 /** out = alpha · scalar[0] in each of n elements. */
 export function fillWith(gpu: Gpu, args: { scalar: GpuBuffer; out: GpuBuffer; n: number; alpha: number }): void {
   const { n } = args;

@@ -52,3 +52,10 @@ export const geluTanhDerivativeReference = (x: number): number => {
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 export const swishReference = (x: number): number => x * sigmoid(x);
 export const swishDerivativeReference = (x: number): number => sigmoid(x) * (1 + x * (1 - sigmoid(x)));
+
+/** out[r, c] = x[r, c] · s[c] for a rows×cols row-major x (scaleColumns). */
+export function scaleColumnsReference(x: ArrayLike<number>, s: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = x[r * cols + c]! * s[c]!;
+  return out;
+}

@@ -4,9 +4,9 @@ export { layerNormForwardReference, layerNormBackwardReference } from './layerno
 export { fisherAccumulateReference, segmentTracesReference } from './fisher.js';
 export {
   erf, geluReference, geluDerivativeReference, geluTanhReference, geluTanhDerivativeReference, reluReference, reluDerivativeReference,
-  swishReference, swishDerivativeReference, tanhReference, tanhDerivativeReference,
+  scaleColumnsReference, swishReference, swishDerivativeReference, tanhReference, tanhDerivativeReference,
 } from './elementwise.js';
-export { columnSumsReference } from './reduce.js';
+export { columnSumsReference, columnDotsReference } from './reduce.js';
 export { softmaxCrossEntropyReference } from './softmax-xent.js';
 export { clipFactorReference, adamwReference, sgdReference } from './optimizer.js';
 export { permuteReference, softmaxReference, softmaxBackwardReference, embeddingReference, embeddingBackwardReference } from './layout.js';

@@ -1,4 +1,5 @@
-// elementwise.wgsl — pointwise maps and their derivatives: axpby, GELU (exact and tanh form), ReLU, tanh, swish.
+// elementwise.wgsl — pointwise maps and their derivatives: axpby, GELU (exact and tanh form), ReLU, tanh, swish;
+// and scaleColumns, a product with a vector broadcast over rows.
 //
 // MATH
 //   axpby:        out_i = alpha · x_i + beta · y_i
@@ -21,16 +22,26 @@
 //   erfc of Numerical Recipes (`erfcc`, relative error < 1.2e-7 everywhere),
 //   so Φ keeps its relative accuracy deep in the negative tail, where
 //   x·Φ(x) is tiny; an erf-based form (1 + erf) would lose it to cancellation.
+//   scaleColumns: out[r, c] = x[r, c] · s_c      (the (IA)³ rescaling of activations)
+//                 Its input gradient is the same map applied to dy: dx[r, c] = dy[r, c] · s_c.
+//                 Its gradient for s, ds_c = Σ_r dy[r, c] · x[r, c], is a reduction over
+//                 rows: reduce.wgsl's columnDots.
 //
 // MEMORY LAYOUT
 //   Flat fp32 arrays of n elements; shapes do not matter to a pointwise map.
+//   scaleColumns is the exception: x and out are rows×cols row-major (the
+//   rows are every leading axis of the tensor, flattened), n = rows·cols,
+//   and s (binding `colScale`) holds cols fp32.
 //
 // THREAD → DATA MAPPING
 //   One thread per element; the grid may be folded into 2D when n/WG exceeds
 //   the per-dimension workgroup limit (i = gid.y · groups.x · WG + gid.x).
+//   In scaleColumns element i lies in column i mod cols: consecutive threads
+//   read consecutive elements of x, and of s except where a row ends.
 //
 // WHAT BOUNDS IT
-//   Memory: 8 to 12 bytes per element.
+//   Memory: 8 to 12 bytes per element. scaleColumns moves 8 per element; its
+//   s is only cols values, read again by every row, mostly from cache.
 
 struct AxpbyParams {
   n: u32,
@@ -47,6 +58,11 @@ struct Size {
   n: u32,
 }
 
+struct ColumnsParams {
+  n: u32,
+  cols: u32,
+}
+
 override WG: u32 = 256u;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -57,6 +73,8 @@ override WG: u32 = 256u;
 @group(0) @binding(5) var<uniform> size: Size;
 @group(0) @binding(6) var<storage, read> scalar: array<f32>;
 @group(0) @binding(7) var<uniform> scaled: ScaleParams;
+@group(0) @binding(8) var<storage, read> colScale: array<f32>;
+@group(0) @binding(9) var<uniform> columns: ColumnsParams;
 
 fn flatIndex(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
   return gid.y * groups.x * WG + gid.x;
@@ -101,6 +119,13 @@ fn fillWith(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   let i = flatIndex(gid, groups);
   if (i >= scaled.n) { return; }
   out[i] = scaled.alpha * scalar[0];
+}
+
+@compute @workgroup_size(WG)
+fn scaleColumns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = flatIndex(gid, groups);
+  if (i >= columns.n) { return; }
+  out[i] = x[i] * colScale[i % columns.cols];
 }
 
 @compute @workgroup_size(WG)
