@@ -50,6 +50,10 @@ describe('(IA)³', () => {
       const ia3 = new Ia3Adapter(g, 'xnli', { alpha }, model);
       encoder.setTrainable(false);
       lang.setTrainable(false);
+      // Sharp attention (large query and key weights), so that keys matter: with the initial
+      // N(0, 0.02²) weights attention is nearly uniform and the keys' gradients are float32 noise.
+      const sharp = uniform(4);
+      for (const [n, t] of encoder.params) if (/self\.(query|key)\.weight$/.test(n)) g.gpu.write(t.buffer, Float32Array.from({ length: t.size }, () => 1.6 * (sharp() - 0.5)));
       expect([...ia3.params.values()].map((t) => t.shape)).toEqual(Array.from({ length: 2 }, () => [[8, 1], [8, 1], [12, 1]]).flat());
       expect(ia3.block(1).map((t) => t.name)).toEqual(['key', 'value'].map((m) => `roberta.encoder.layer.1.attention.self.${m}.loras.xnli.lora_B`).concat('roberta.encoder.layer.1.intermediate.dense.loras.xnli.lora_B'));
       const forward = () => encoder.forward(input, { train: false }, new Stack([lang, ia3]));
@@ -79,8 +83,7 @@ describe('(IA)³', () => {
       const loss = () => reference().reduce((s, v, i) => s + v * R[i]!, 0);
       for (const [name, t] of ia3.params) {
         const values = params.get(name)!;
-        // Key gradients pass through the softmax; float32 leaves about 1e-4 of relative error there.
-        expect(finiteDifferenceError(values, await t.grad!.read(), [0, 3, values.length - 1], loss), name).toBeLessThan(3e-4);
+        expect(finiteDifferenceError(values, await t.grad!.read(), [0, 3, values.length - 1], loss), name).toBeLessThan(1e-4);
       }
       out.dispose();
       seed.dispose();
