@@ -6,7 +6,7 @@ import { runStepBench } from './bench/step-bench.js';
 import { runLanguageAdapter, runPretrain } from './commands/suite.js';
 import { formatRunResults, formatStudy, runBenchmarkTrain, runEval, runStudyCommand, runTrain } from './commands/task.js';
 import { rebuildReport } from './report/html.js';
-import { BENCHMARK_DEFAULTS, BENCHMARK_TASKS, readStudyConfig, RUN_DEFAULTS, STUDY_PRESETS, SUITE_TASKS, ADAPTER_TYPE_NAMES, type BenchmarkName, type BenchmarkRunOptions, type StudyOptions, type StudyPreset, type SuiteRunOptions } from '@thaw/adapters';
+import { BENCHMARK_DEFAULTS, BENCHMARK_TASKS, readStudyConfig, RUN_DEFAULTS, STUDY_PRESETS, SUITE_TASKS, ADAPTER_TYPES, type BenchmarkName, type BenchmarkRunOptions, type StudyOptions, type StudyPreset, type SuiteRunOptions } from '@thaw/adapters';
 import { deviceOf, formatKernelBench, formatStepBench, type KernelBenchReport, type StepBenchReport } from './commands/bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
 import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
@@ -222,7 +222,7 @@ export function buildProgram(io: Io = processIo): Command {
     const d = <T>(value: T): T | undefined => (defaults ? value : undefined);
     return cmd
       .addOption(new Option('--task <name>', `task: of the suite (${Object.keys(SUITE_TASKS).join(', ')}), or with --model a benchmark (${Object.keys(BENCHMARK_TASKS).join(', ')}; default xnli)`).choices([...Object.keys(SUITE_TASKS), ...Object.keys(BENCHMARK_TASKS)]).default(d(RUN_DEFAULTS.task)))
-      .addOption(new Option('--adapter <type>', 'task adapter type').choices([...ADAPTER_TYPE_NAMES]).default(d(RUN_DEFAULTS.adapter)))
+      .addOption(new Option('--adapter <type>', `task adapter type: ${ADAPTER_TYPES.map((t) => `${t.name} (${t.summary})`).join('; ')}`).choices(ADAPTER_TYPES.map((t) => t.name)).default(d(RUN_DEFAULTS.adapter)))
       .option('--k <n>', 'steps between unfreezing events', positiveInt('--k'), d(RUN_DEFAULTS.k))
       .option('--steps <n>', 'optimizer steps', positiveInt('--steps'), d(RUN_DEFAULTS.steps))
       .option('--batch-size <n>', 'examples per step', positiveInt('--batch-size'), d(RUN_DEFAULTS.batchSize))

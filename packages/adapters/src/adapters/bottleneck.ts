@@ -243,13 +243,13 @@ function bottleneckType(architecture: BottleneckConfig['architecture'], summary:
 }
 
 /** Pfeiffer / MAD-X task adapters: a bottleneck after the FFN. The suite's model is small, so its bottleneck is D/4; real files use AdapterHub's MAD-X recipe, D/16. */
-export const SEQ_BN = bottleneckType('seq_bn', 'bottleneck after the FFN (Pfeiffer, MAD-X)', {
+export const SEQ_BN = bottleneckType('seq_bn', 'bottleneck after the FFN, Pfeiffer / MAD-X', {
   suite: { architecture: 'seq_bn', reductionFactor: 4 },
   files: { architecture: 'seq_bn', reductionFactor: 16 },
 });
 
 /** Houlsby task adapters: bottlenecks after attention and after the FFN. */
-export const DOUBLE_SEQ_BN = bottleneckType('double_seq_bn', 'bottlenecks after attention and after the FFN (Houlsby)', {
+export const DOUBLE_SEQ_BN = bottleneckType('double_seq_bn', 'bottlenecks after attention and after the FFN, Houlsby', {
   suite: { architecture: 'double_seq_bn', reductionFactor: 4 },
   files: { architecture: 'double_seq_bn', reductionFactor: 16 },
 });
