@@ -1,11 +1,11 @@
 /**
  * `thaw bench kernels`: GFLOP/s of matmul on square and transformer shapes,
- * GB/s of layernorm, Fisher and activation kernels, each the median of timed runs after
+ * GB/s of layernorm, Fisher, activation and column-scale kernels, each the median of timed runs after
  * warm-up (timestamp queries around one compute pass), and the same matmuls
  * and activations through the peer libraries in the same process, on the
  * same adapter (where a peer has the activation as one function).
  */
-import { activation, fisherAccumulate, layerNormBackward, layerNormForward, matmul, matmulVariant, segmentTraces, type Activation, type Gpu, type GpuBuffer, type MatmulVariant, type Segment } from '@thaw/kernels';
+import { activation, fisherAccumulate, layerNormBackward, layerNormForward, matmul, matmulVariant, scaleColumns, segmentTraces, type Activation, type Gpu, type GpuBuffer, type MatmulVariant, type Segment } from '@thaw/kernels';
 import { loadPeers, type MatmulSpec } from './peers.js';
 import { timeGpu, timeMedian } from './stats.js';
 
@@ -44,7 +44,7 @@ interface MatmulCase extends MatmulSpec {
   label: string;
 }
 interface MemoryCase {
-  kind: 'layernorm.forward' | 'layernorm.backward' | 'fisher.accumulate' | 'fisher.segmentTraces';
+  kind: 'layernorm.forward' | 'layernorm.backward' | 'fisher.accumulate' | 'fisher.segmentTraces' | 'elementwise.scaleColumns';
   label: string;
   rows: number;
   D: number;
@@ -82,6 +82,8 @@ export function benchCases(tokens: number, quick: boolean): BenchCase[] {
     { kind: 'fisher.accumulate', label: paramLabel, rows: 1, D: params },
     { kind: 'fisher.segmentTraces', label: `${paramLabel}, 24 blocks`, rows: 24, D: params },
     ...ACTIVATIONS.map((a): ActivationCase => ({ kind: `elementwise.${a}`, activation: a, label: `${T}×3072`, n: T * 3072 })),
+    // (IA)³'s largest scale: the FFN's intermediate tensor, one factor per column.
+    { kind: 'elementwise.scaleColumns', label: `${T}×3072`, rows: T, D: 3072 },
   ];
 }
 
@@ -105,6 +107,11 @@ function memoryCase(gpu: Gpu, c: MemoryCase | ActivationCase): { record: () => v
     return { record: () => activation(gpu, c.activation, { x, out, n }), bytes: 8 * n, buffers: [x, out] };
   }
   const { rows, D } = c;
+  if (c.kind === 'elementwise.scaleColumns') {
+    // Reads x and writes out (8 bytes per element), reads the D factors once.
+    const [x, s, out] = [filled(gpu, rows * D, 9), filled(gpu, D, 10), gpu.alloc(4 * rows * D)];
+    return { record: () => scaleColumns(gpu, { x, s, out, rows, cols: D }), bytes: 4 * (2 * rows * D + D), buffers: [x, s, out] };
+  }
   if (c.kind === 'fisher.accumulate' || c.kind === 'fisher.segmentTraces') {
     const n = D;
     const fisher = filled(gpu, n, 1);
