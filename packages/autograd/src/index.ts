@@ -15,7 +15,7 @@ export { gradcheck, type GradcheckCase, type GradcheckReport } from './gradcheck
 export { linear, linearReference } from './ops/linear.js';
 export { add, scale, gelu, geluTanh, relu, swish, tanh, addReference, scaleReference, geluReferenceOp, geluTanhReferenceOp, reluReferenceOp, swishReferenceOp, tanhReferenceOp } from './ops/pointwise.js';
 export { layerNorm, layerNormReference } from './ops/layernorm.js';
-export { scaleColumns, scaleColumnsReference } from './ops/scale-columns.js';
+export { scaleColumns, scaleColumnsReferenceOp } from './ops/scale-columns.js';
 export { sum, mean, crossEntropy, reduceReference, crossEntropyReference, type CrossEntropyOptions } from './ops/loss.js';
 export { reshape, permute, splitHeads, mergeHeads, concat, sliceColumns, permuteReferenceOp, concatReference, sliceColumnsReference } from './ops/shape.js';
 export { bmm, bmmReference } from './ops/bmm.js';

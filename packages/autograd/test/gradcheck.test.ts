@@ -7,7 +7,7 @@ import {
   linear, linearReference, mean, reduceReference, sum, relu, reluReferenceOp, scale, scaleReference, type GradcheckCase,
   bmm, bmmReference, concat, concatReference, dropout, dropoutReference, embedding, embeddingReferenceOp, multiHeadAttention,
   multiHeadAttentionReference, permute, permuteReferenceOp, reshape, softmax, softmaxReferenceOp, sliceColumns, sliceColumnsReference, tanh, tanhReferenceOp,
-  maxPool, maxPoolReferenceOp, meanPool, scaleColumns, scaleColumnsReference,
+  maxPool, maxPoolReferenceOp, meanPool, scaleColumns, scaleColumnsReferenceOp,
 } from '../src/index.js';
 import { randomInput, rng, useGraph } from './helpers.js';
 
@@ -58,7 +58,7 @@ for (const shape of [[1, 1], [5, 7], [2, 3, 7], [129, 300]]) {
       shapes: [shape, [C]],
       differentiable: [...differentiable],
       run: ([x, s]) => scaleColumns(x!, s!),
-      reference: scaleColumnsReference(n / C, C),
+      reference: scaleColumnsReferenceOp(n / C, C),
     }));
   }
 }

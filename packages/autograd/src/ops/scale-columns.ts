@@ -6,7 +6,7 @@
  * ds is summed over rows in a fixed order (no atomics), so it is reproducible.
  */
 import { columnDots, scaleColumns as scaleColumnsKernel } from '@thaw/kernels';
-import { columnDotsReference, scaleColumnsReference as scaleColumnsTwin } from '@thaw/kernels/reference';
+import { columnDotsReference, scaleColumnsReference } from '@thaw/kernels/reference';
 import type { ReferenceOp } from '../reference.js';
 import type { Tensor } from '../tensor.js';
 
@@ -52,9 +52,9 @@ export function scaleColumns(x: Tensor, s: Tensor): Tensor {
 }
 
 /** float64 twin of {@link scaleColumns} for an input of `rows` rows and `cols` columns (inputs: x, s). */
-export function scaleColumnsReference(rows: number, cols: number): ReferenceOp {
+export function scaleColumnsReferenceOp(rows: number, cols: number): ReferenceOp {
   return {
-    forward: ([x, s]) => scaleColumnsTwin(x!, s!, rows, cols),
-    backward: ([x, s], dy) => [scaleColumnsTwin(dy, s!, rows, cols), columnDotsReference(dy, x!, rows, cols)],
+    forward: ([x, s]) => scaleColumnsReference(x!, s!, rows, cols),
+    backward: ([x, s], dy) => [scaleColumnsReference(dy, s!, rows, cols), columnDotsReference(dy, x!, rows, cols)],
   };
 }
