@@ -13,17 +13,30 @@ export async function timeMedian(run: () => Promise<number>, warmup: number, rep
   return median(times);
 }
 
+/** Attempts at a timed pass before a timer that keeps reading zero is reported. */
+const TIMER_ATTEMPTS = 5;
+
 /**
  * Milliseconds per call of `record` on the GPU: the median of `repeats`
  * timed passes after `warmup`, each pass repeating `record` often enough to
  * last at least 1 ms, because timestamp queries are coarse (Dawn quantizes
- * them to tens of microseconds).
+ * them to tens of microseconds). A pass that reads zero (measured on
+ * lavapipe under load: both timestamps of a pass can land on one tick) is
+ * not a measurement and is timed again.
  */
 export async function timeGpu(time: (record: () => void) => Promise<number>, record: () => void, warmup: number, repeats: number): Promise<number> {
   let inner = 1;
-  const pass = () => time(() => {
+  const once = () => time(() => {
     for (let i = 0; i < inner; i++) record();
   });
+  const pass = async () => {
+    for (let attempt = 1; ; attempt++) {
+      const ms = await once();
+      if (ms > 0 || attempt === TIMER_ATTEMPTS) return ms;
+    }
+  };
   for (let ms = await pass(); ms < 1 && inner < 4096; ms = await pass()) inner *= 4;
-  return (await timeMedian(pass, warmup, repeats)) / inner;
+  const ms = await timeMedian(pass, warmup, repeats);
+  if (!(ms > 0)) throw new Error(`the GPU timer read ${ms} ms for ${inner} call(s) in ${TIMER_ATTEMPTS} attempts; it cannot time this kernel`);
+  return ms / inner;
 }
