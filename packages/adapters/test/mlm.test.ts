@@ -4,7 +4,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import { BottleneckAdapter, Encoder, MaskedLmHead, SPECIALS, Stack, Trainer, WordTokenizer, maskTokens, mlmPairs, mlmTask, suiteLanguages } from '../src/index.js';
 import { tinyConfig, useGraph } from './support/tiny.js';
 

@@ -16,7 +16,7 @@
  *              fixed:schedule-rev (12 layers; layer 11 first)
  *   fun        L−1 at step 0, then the frozen block with the largest tr(F)
  */
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 
 /** What a policy sees at an unfreeze point. */
 export interface SelectContext {

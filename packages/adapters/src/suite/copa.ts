@@ -15,7 +15,7 @@
  * premise, so the alternatives' verbs alone do not give the answer away.
  * Answers are balanced between the two positions.
  */
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import { VERBS, entity, type Meaning } from './meanings.js';
 import type { Language } from './languages.js';
 

@@ -12,7 +12,7 @@
  * Every language realizes the same meanings for a given seed, so dev and
  * test sets are parallel across languages, like XNLI's translations.
  */
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import { ADJECTIVES, VERBS, entity, meaning, type Entity, type Meaning } from './meanings.js';
 import type { Language } from './languages.js';
 

@@ -7,7 +7,7 @@
  * asked noun phrase's head noun or name, whose position in the context
  * moves with each language's word order.
  */
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import { meaning, type Meaning } from './meanings.js';
 import { FUNCTION_TOKENS, type Language } from './languages.js';
 

@@ -9,7 +9,7 @@
  * a language's items are scored.
  */
 import type { Tensor } from '@thaw/autograd';
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import type { Adapter } from '../adapters/adapter.js';
 import { Stack, type StackMember } from '../adapters/stack.js';
 import { OptionError } from '../errors/option-error.js';
