@@ -18,10 +18,10 @@
 import { existsSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { Graph } from '@thaw/autograd';
-import { copaPairs, readCopa, type CopaExample } from '../datasets/copa.js';
+import { copaPairs, readCopa, type TextCopaExample } from '../datasets/copa.js';
 import { f1, MLQA_LANGUAGES, type AnswerMetricOptions, type MlqaLanguage } from '../datasets/metrics.js';
-import { decodeBestSpan, qaFeatures, readSquad, type QaExample, type QaFeature } from '../datasets/squad.js';
-import { readMnliTrain, readXnli, type NliExample } from '../datasets/xnli.js';
+import { decodeBestSpan, qaFeatures, readSquad, type TextQaExample, type QaFeature } from '../datasets/squad.js';
+import { readMnliTrain, readXnli, type TextNliExample } from '../datasets/xnli.js';
 import { OptionError } from '../errors/option-error.js';
 import type { EncodedInput, HfTokenizer } from '../formats/hf-tokenizer.js';
 import { ClassificationHead, MultipleChoiceHead, SpanHead } from '../heads/heads.js';
@@ -106,7 +106,7 @@ async function encodeTextPairs(e: Encoding, pairs: readonly (readonly [string, s
   return { ids, tokenTypes, mask, sequence, pairMasks: [first, second] as [Float32Array, Float32Array] };
 }
 
-const xnli: BenchmarkTask<NliExample> = {
+const xnli: BenchmarkTask<TextNliExample> = {
   name: 'xnli',
   metric: 'accuracy',
   files: (split, lang) => split === 'train'
@@ -120,7 +120,7 @@ const xnli: BenchmarkTask<NliExample> = {
   head: (graph, hidden, seed) => pairClassifier(new ClassificationHead(graph, 'xnli', hidden, 3, HEAD_DROPOUT, seed)),
 };
 
-const xcopa: BenchmarkTask<CopaExample> = {
+const xcopa: BenchmarkTask<TextCopaExample> = {
   name: 'xcopa',
   metric: 'accuracy',
   // English has no labelled COPA test set: its test falls back to COPA's validation file, then also its dev set.
@@ -161,7 +161,7 @@ const qaWindows = (e: Encoding) => ({ maxLength: e.maxLength, docStride: Math.mi
 /** How many QA windows one evaluation batch holds. */
 const QA_EVAL_BATCH = 64;
 
-const squad: BenchmarkTask<QaExample> = {
+const squad: BenchmarkTask<TextQaExample> = {
   name: 'squad',
   metric: 'f1',
   files: (split, lang) => split === 'train' ? [...english(lang, ['train-v1.1.json']), `${lang}_squad-translate-train-train-v1.1.json`]
