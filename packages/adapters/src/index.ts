@@ -39,7 +39,7 @@ export { readXnli, readMnliTrain, NLI_LABEL_IDS, type TextNliExample } from './d
 export { readCopa, copaPairs, COPA_QUESTIONS, type TextCopaExample } from './datasets/copa.js';
 export { readSquad, qaFeatures, decodeBestSpan, type TextQaExample, type QaAnswer, type QaFeature, type QaFeatureOptions, type DecodeOptions } from './datasets/squad.js';
 export { accuracy, exactMatch, f1, normalizeAnswer, MLQA_LANGUAGES, type MlqaLanguage, type AnswerMetricOptions } from './datasets/metrics.js';
-export { BENCHMARK_TASKS, benchmarkTask, benchmarkFile, type BenchmarkTask, type BenchmarkName } from './hub/tasks.js';
+export { DATASET_TASKS, datasetTask, datasetFile, type DatasetTask, type DatasetName } from './hub/tasks.js';
 export { BENCHMARK_DEFAULTS, checkBenchmarkOptions, trainBenchmarkRun, evaluateBenchmarkRun, readBenchmarkOptions, type BenchmarkRunOptions } from './hub/run.js';
 export { readStudyConfig, type BenchmarkStudyConfig } from './hub/study-config.js';
 export { SHIPPED_SUITE, RUN_DEFAULTS, checkRunOptions, trainSuiteRun, evaluateSuiteRun, readRunOptions, loadLanguageAdapter, type SuiteRunOptions } from './suite/run.js';

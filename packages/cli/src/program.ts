@@ -6,7 +6,7 @@ import { runStepBench } from './bench/step-bench.js';
 import { runLanguageAdapter, runPretrain } from './commands/suite.js';
 import { formatRunResults, formatStudy, runBenchmarkTrain, runEval, runStudyCommand, runTrain } from './commands/task.js';
 import { rebuildReport } from './report/html.js';
-import { BENCHMARK_DEFAULTS, BENCHMARK_TASKS, readStudyConfig, RUN_DEFAULTS, STUDY_PRESETS, SUITE_TASKS, TASK_ADAPTER_TYPES, type BenchmarkName, type BenchmarkRunOptions, type StudyOptions, type StudyPreset, type SuiteRunOptions } from '@thaw/adapters';
+import { BENCHMARK_DEFAULTS, DATASET_TASKS, readStudyConfig, RUN_DEFAULTS, STUDY_PRESETS, SUITE_TASKS, TASK_ADAPTER_TYPES, type DatasetName, type BenchmarkRunOptions, type StudyOptions, type StudyPreset, type SuiteRunOptions } from '@thaw/adapters';
 import { deviceOf, formatKernelBench, formatStepBench, type KernelBenchReport, type StepBenchReport } from './commands/bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
 import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
@@ -221,7 +221,7 @@ export function buildProgram(io: Io = processIo): Command {
   const runOptions = (cmd: Command, defaults: boolean) => {
     const d = <T>(value: T): T | undefined => (defaults ? value : undefined);
     return cmd
-      .addOption(new Option('--task <name>', `task: of the suite (${Object.keys(SUITE_TASKS).join(', ')}), or with --model a benchmark (${Object.keys(BENCHMARK_TASKS).join(', ')}; default xnli)`).choices([...Object.keys(SUITE_TASKS), ...Object.keys(BENCHMARK_TASKS)]).default(d(RUN_DEFAULTS.task)))
+      .addOption(new Option('--task <name>', `task: of the suite (${Object.keys(SUITE_TASKS).join(', ')}), or with --model a dataset on real files (${Object.keys(DATASET_TASKS).join(', ')}; default xnli)`).choices([...Object.keys(SUITE_TASKS), ...Object.keys(DATASET_TASKS)]).default(d(RUN_DEFAULTS.task)))
       .addOption(new Option('--adapter <type>', 'task adapter type').choices([...TASK_ADAPTER_TYPES]).default(d(RUN_DEFAULTS.adapter)))
       .option('--k <n>', 'steps between unfreezing events', positiveInt('--k'), d(RUN_DEFAULTS.k))
       .option('--steps <n>', 'optimizer steps', positiveInt('--steps'), d(RUN_DEFAULTS.steps))
@@ -255,7 +255,7 @@ export function buildProgram(io: Io = processIo): Command {
       if (at < 1 || at === v.length - 1) throw new InvalidArgumentError('expected <language code>=<adapter folder>, e.g. en=adapters/en.');
       return { ...all, [v.slice(0, at)]: v.slice(at + 1) };
     })
-    .option('--data <dir>', 'with --model: the folder with the benchmark\'s files (XNLI TSV, XCOPA JSONL, SQuAD-format JSON)')
+    .option('--data <dir>', 'with --model: the folder with the dataset\'s files (XNLI TSV, XCOPA JSONL, SQuAD-format JSON)')
     .option('--max-length <n>', `with --model: longest sequence in tokens (default ${BENCHMARK_DEFAULTS.maxLength})`, positiveInt('--max-length'))
     .option('--reduction-factor <x>', `with --model: bottleneck reduction factor of the task adapter (default ${BENCHMARK_DEFAULTS.reductionFactor})`, positiveNumber('--reduction-factor'))
     .addHelpText('after', `\nThe defaults shown are the suite's. With --model, an option not given takes AdapterHub's MAD-X recipe instead: --task xnli, --source ${BENCHMARK_DEFAULTS.source}, --steps ${BENCHMARK_DEFAULTS.steps}, --lr ${BENCHMARK_DEFAULTS.lr}, --k ${BENCHMARK_DEFAULTS.k}, --fisher-every ${BENCHMARK_DEFAULTS.fisherEvery}, --fisher-batches ${BENCHMARK_DEFAULTS.fisherBatches}, --train-size all, and every language with a --lang-adapter but the source as a target (docs/real-models.md).`);
@@ -271,7 +271,7 @@ export function buildProgram(io: Io = processIo): Command {
     for (const name of ['tokenizer', 'data', 'langAdapter'] as const) if (!opts[name]) throw new UsageError(`--model needs --${kebab(name)}`);
     const given = <K extends keyof BenchmarkRunOptions>(key: K): Partial<BenchmarkRunOptions> => (cmd.getOptionValueSource(String(key)) === 'cli' ? { [key]: opts[key as keyof typeof opts] } : {});
     const task = cmd.getOptionValueSource('task') === 'cli' ? opts.task! : 'xnli';
-    if (!(task in BENCHMARK_TASKS)) throw new UsageError(`--task ${task} is a task of the built-in suite; with --model choose ${Object.keys(BENCHMARK_TASKS).join(', ')}`);
+    if (!(task in DATASET_TASKS)) throw new UsageError(`--task ${task} is a task of the built-in suite; with --model choose ${Object.keys(DATASET_TASKS).join(', ')}`);
     const source = cmd.getOptionValueSource('source') === 'cli' ? opts.source! : BENCHMARK_DEFAULTS.source;
     const langAdapters = opts.langAdapter!;
     return {
@@ -279,7 +279,7 @@ export function buildProgram(io: Io = processIo): Command {
       ...(['adapter', 'k', 'steps', 'batchSize', 'lr', 'baseLrScale', 'trainSize', 'fisherEvery', 'fisherBatches', 'fisherEstimator', 'fisherGradients', 'evalEvery', 'maxLength', 'reductionFactor'] as const)
         .reduce((acc, key) => ({ ...acc, ...given(key) }), {}),
       out: opts.out, schedule: opts.schedule, seed: opts.seed, model: opts.model!, tokenizer: opts.tokenizer!, data: opts.data!, langAdapters,
-      task: task as BenchmarkName, source,
+      task: task as DatasetName, source,
       targets: cmd.getOptionValueSource('targets') === 'cli' ? opts.targets! : Object.keys(langAdapters).filter((code) => code !== source),
     };
   };
@@ -292,7 +292,7 @@ export function buildProgram(io: Io = processIo): Command {
 
   benchmarkOptions(runOptions(program
     .command('train')
-    .description('train a task adapter on the source language under an unfreezing schedule, then evaluate it zero-shot on every target: on the built-in suite, or with --model on a Hugging Face checkpoint, AdapterHub language adapters and benchmark files')
+    .description('train a task adapter on the source language under an unfreezing schedule, then evaluate it zero-shot on every target: on the built-in suite, or with --model on a Hugging Face checkpoint, AdapterHub language adapters and dataset files')
     .requiredOption('--out <dir>', 'run directory')
     .option('--schedule <name>', 'standard, full, lpft, gu, gu-rev, rand, fun, or fixed:<layers top first, e.g. 3,1,2,0>', RUN_DEFAULTS.schedule)
     .option('--seed <n>', 'seed of initialization, data order, dropout and random schedules', nonNegativeInt('--seed'), RUN_DEFAULTS.seed), true))
@@ -310,7 +310,7 @@ export function buildProgram(io: Io = processIo): Command {
       }
       const misplaced = BENCHMARK_ONLY.find((name) => cmd.getOptionValueSource(name) === 'cli');
       if (misplaced) throw new UsageError(`--${kebab(misplaced)} applies to runs on a real checkpoint; give --model <dir> too`);
-      if (opts.task && opts.task in BENCHMARK_TASKS) throw new UsageError(`--task ${opts.task} is a benchmark on real files; give --model, --tokenizer, --lang-adapter and --data too`);
+      if (opts.task && opts.task in DATASET_TASKS) throw new UsageError(`--task ${opts.task} is a dataset on real files; give --model, --tokenizer, --lang-adapter and --data too`);
       const o = { ...RUN_DEFAULTS, ...runShape(opts), out: opts.out, schedule: opts.schedule, seed: opts.seed } as SuiteRunOptions;
       const gpu = await Gpu.create(adapterOptions(cmd));
       try {

@@ -1,5 +1,5 @@
 /**
- * Extractive QA on the real benchmarks: a reader for SQuAD v1.1 JSON (the
+ * Extractive QA from real files: a reader for SQuAD v1.1 JSON (the
  * format of SQuAD, MLQA, XQuAD and TyDiQA-GoldP; docs/formats.md
  * §7), Hugging Face `run_qa.py`-style sliding-window features for a model,
  * and the post-processing that turns start/end logits back into answer text.

@@ -30,7 +30,7 @@ import type { AnswerMetricOptions } from '../datasets/metrics.js';
 import { writeJsonAtomic } from '../formats/json-files.js';
 import { hostTensors, reevaluateBestCheckpoint, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import { checkFreshOut, checkTaskRunOptions, languageResults, trainTaskRun, type TaskRunOptions } from '../train/run-options.js';
-import { answerNormalisation, benchmarkFile, benchmarkTask, type BenchmarkName, type Encoding } from './tasks.js';
+import { answerNormalisation, datasetFile, datasetTask, type DatasetName, type Encoding } from './tasks.js';
 
 /** Everything a benchmark run is made from (config.json's `benchmark`). */
 export interface BenchmarkRunOptions extends TaskRunOptions {
@@ -40,8 +40,8 @@ export interface BenchmarkRunOptions extends TaskRunOptions {
   tokenizer: string;
   /** AdapterHub language adapter folders by language code; the source's and every target's are needed. */
   langAdapters: Record<string, string>;
-  task: BenchmarkName;
-  /** The folder with the benchmark's files (see BenchmarkTask.files). */
+  task: DatasetName;
+  /** The folder with the benchmark's files (see DatasetTask.files). */
   data: string;
   /** Bottleneck reduction factor (AdapterHub's task-adapter default 16); LoRA uses AdapterHub's r 8, alpha 8. */
   reductionFactor: number;
@@ -65,7 +65,7 @@ const LORA_TASK_ADAPTER = { r: 8, alpha: 8 };
  * anything is written; errors name the option or the file.
  */
 export function checkBenchmarkOptions(o: BenchmarkRunOptions): void {
-  const task = benchmarkTask(o.task);
+  const task = datasetTask(o.task);
   if (!existsSync(join(o.model, 'config.json'))) throw new OptionError(`--model ${o.model}: not a Hugging Face checkpoint folder (no config.json)`);
   if (!existsSync(o.tokenizer)) throw new OptionError(`--tokenizer ${o.tokenizer}: no such file`);
   checkTaskRunOptions(o, 0);
@@ -83,9 +83,9 @@ export function checkBenchmarkOptions(o: BenchmarkRunOptions): void {
       throw new OptionError(`--data ${(e as Error).message}`);
     }
   };
-  must(() => benchmarkFile(task, o.data, 'train', o.source));
-  must(() => benchmarkFile(task, o.data, 'dev', o.source));
-  for (const code of [o.source, ...o.targets]) must(() => benchmarkFile(task, o.data, 'test', code));
+  must(() => datasetFile(task, o.data, 'train', o.source));
+  must(() => datasetFile(task, o.data, 'dev', o.source));
+  for (const code of [o.source, ...o.targets]) must(() => datasetFile(task, o.data, 'test', code));
   const configPath = join(o.model, 'config.json');
   let layers: unknown;
   try {
@@ -104,7 +104,7 @@ export function checkBenchmarkOptions(o: BenchmarkRunOptions): void {
 
 /** The model, data and evaluation of a run, built from its options. */
 async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
-  const task = benchmarkTask(o.task);
+  const task = datasetTask(o.task);
   const tokenizer = await HfTokenizer.load(o.tokenizer);
   const { encoder, report } = await loadHfEncoder(graph, o.model);
   const c = encoder.config;
@@ -126,7 +126,7 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
     const head = task.head(graph, c.hiddenSize, o.seed + 29);
     owned.push(head);
     const encoding: Encoding = { tokenizer, maxLength: Math.min(o.maxLength, c.maxPositionEmbeddings - c.positionOffset) };
-    const read = (split: 'train' | 'dev' | 'test', code: string) => task.read(benchmarkFile(task, o.data, split, code), split, code);
+    const read = (split: 'train' | 'dev' | 'test', code: string) => task.read(datasetFile(task, o.data, split, code), split, code);
     const train = await read('train', o.source);
     // Every test file is read now, so a malformed one stops the run before it trains.
     const tests = new Map<string, unknown[]>();
@@ -134,7 +134,7 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
     const normalisations = new Map<string, AnswerMetricOptions>();
     for (const code of [o.source, ...o.targets]) {
       tests.set(code, await read('test', code));
-      normalisations.set(code, answerNormalisation(benchmarkFile(task, o.data, 'test', code), code));
+      normalisations.set(code, answerNormalisation(datasetFile(task, o.data, 'test', code), code));
     }
     const m = taskModel({
       encoder, languageAdapters, source: o.source, taskAdapter, head,
@@ -153,7 +153,7 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
 }
 
 /** Each benchmark's head as AdapterHub's head classes describe it. */
-const ADAPTERHUB_HEADS: Record<BenchmarkName, AdapterHubHead> = {
+const ADAPTERHUB_HEADS: Record<DatasetName, AdapterHubHead> = {
   xnli: { head_type: 'classification', num_labels: 3, layers: 2, label2id: { entailment: 0, neutral: 1, contradiction: 2 } },
   xcopa: { head_type: 'multiple_choice', num_choices: 2, layers: 2, label2id: { '0': 0, '1': 1 } },
   squad: { head_type: 'question_answering', num_labels: 2, layers: 1, label2id: { start: 0, end: 1 } },

@@ -25,7 +25,7 @@ import { parse as parseYaml } from 'yaml';
 import { InputFileError } from '../errors/input-error.js';
 import { readText } from '../formats/input-file.js';
 import { BENCHMARK_DEFAULTS, type BenchmarkRunOptions } from './run.js';
-import type { BenchmarkName } from './tasks.js';
+import type { DatasetName } from './tasks.js';
 
 /** A study of benchmark runs, as a config file describes it (the study folder comes from --out). */
 export interface BenchmarkStudyConfig {
@@ -89,7 +89,7 @@ export async function readStudyConfig(path: string): Promise<BenchmarkStudyConfi
     seeds: seedList as number[],
     run: {
       ...(run as Omit<BenchmarkRunOptions, 'out' | 'schedule' | 'seed' | 'model' | 'tokenizer' | 'langAdapters' | 'task' | 'data' | 'targets'>),
-      model: resolve(required('model')), tokenizer: resolve(required('tokenizer')), task: required('task') as BenchmarkName, data: resolve(required('data')),
+      model: resolve(required('model')), tokenizer: resolve(required('tokenizer')), task: required('task') as DatasetName, data: resolve(required('data')),
       langAdapters, targets: targets as string[],
     },
   };

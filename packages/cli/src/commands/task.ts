@@ -1,4 +1,4 @@
-/** `thaw train`, `thaw eval` and `thaw study`: task-adapter runs on the built-in suite, or on real checkpoints and benchmark files. */
+/** `thaw train`, `thaw eval` and `thaw study`: task-adapter runs on the built-in suite, or on real checkpoints and dataset files. */
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -58,7 +58,7 @@ export function formatLoadReport(r: LoadReport): string {
   return `loaded ${r.files.join(', ')}${unused}${r.skipped.length ? `; skipped ${r.skipped.length} integer tensor(s)` : ''}`;
 }
 
-/** Trains a task adapter on real benchmark files with a Hugging Face checkpoint. */
+/** Trains a task adapter on real dataset files with a Hugging Face checkpoint. */
 export async function runBenchmarkTrain(gpu: Gpu, o: BenchmarkRunOptions & { overwrite?: boolean }, note: (line: string) => void): Promise<RunResults> {
   checkBenchmarkOptions(o);
   await clearForOverwrite(o.out, 'config.json', o.overwrite);

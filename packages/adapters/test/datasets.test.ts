@@ -1,4 +1,4 @@
-// The real cross-lingual benchmark files: XNLI / XNLI-MT / MNLI TSVs,
+// The cross-lingual dataset files: XNLI / XNLI-MT / MNLI TSVs,
 // XCOPA / COPA JSONL and SQuAD-format QA JSON read in their real layouts,
 // run_qa.py-style windows and span decoding, the official metrics on
 // hand-computed cases, and one test per malformed input.
