@@ -153,7 +153,7 @@ describe('thaw train and eval: option errors', () => {
     // Replaced by a full fine-tuning run, whose best checkpoint holds the base too.
     const replaced = await thaw('train', '--out', out, '--overwrite', ...small, '--schedule', 'full', '--json');
     expect(replaced.code).toBe(0);
-    expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).policy).toBe('full');
+    expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).schedule).toBe('full');
     const evaluated = await thaw('eval', out, '--targets', 'l1,l2', '--json');
     expect(evaluated.code).toBe(0);
     const [trained, reevaluated] = [JSON.parse(replaced.stdout), JSON.parse(evaluated.stdout)];

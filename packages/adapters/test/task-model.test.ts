@@ -108,7 +108,7 @@ describe('suite tasks through the trainer', () => {
       });
       const out = await mkdtemp(join(tmpdir(), `thaw-${name}-`));
       const trainer = new Trainer(g, m.model, m.data, {
-        out, steps: 6, lr: 1e-2, policy: 'gu', k: 3, seed: 5, evalEvery: 3, fisherEvery: 3, fisherBatches: 1, fisher: { gradients: fisher },
+        out, steps: 6, lr: 1e-2, schedule: 'gu', k: 3, seed: 5, evalEvery: 3, fisherEvery: 3, fisherBatches: 1, fisherGradients: fisher,
         finalEvaluation: async () => {
           const targets = { l1: await m.evaluate('l1', test), l5: await m.evaluate('l5', test) };
           return { task: name, metric: task.metric, source: { lang: 'src', dev: await m.data.evaluateDev(), test: await m.evaluate('src', test) }, targets, targetAverage: (targets.l1 + targets.l5) / 2 };

@@ -6,7 +6,6 @@
  * too: their checks, the trainer they drive, and the results they write.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { OptionError } from '../errors/option-error.js';
@@ -71,20 +70,23 @@ export function checkFreshOut(out: string): void {
 /**
  * Trains a built model under the run's schedule, optimizer and tr(F)
  * settings, recording `extraConfig` in config.json; `finalEvaluation`
- * (called with the best checkpoint restored) gives results.json.
+ * (called with the best checkpoint restored) gives the results, which the
+ * trainer writes to results.json and this returns.
  */
 export async function trainTaskRun<B>(
   graph: Graph, o: TaskRunOptions, model: TaskModel<B>, data: TaskData<B>, extraConfig: Record<string, unknown>,
   finalEvaluation: () => Promise<RunResults>, callbacks?: TrainerCallbacks,
 ): Promise<{ summary: TrainSummary; results: RunResults }> {
+  let results: RunResults | undefined;
   const trainer = new Trainer(graph, model, data, {
-    out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, policy: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
-    fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisher: { labels: o.fisherEstimator, gradients: o.fisherGradients },
-    extraConfig, finalEvaluation,
+    out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, schedule: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
+    fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisherEstimator: o.fisherEstimator, fisherGradients: o.fisherGradients,
+    extraConfig, finalEvaluation: async () => (results = await finalEvaluation()),
   });
   try {
     const summary = await trainer.run(callbacks);
-    const results = JSON.parse(await readFile(join(o.out, 'results.json'), 'utf8')) as RunResults;
+    // The trainer evaluates at the last step at the latest, so a best checkpoint exists and was evaluated.
+    if (!results) throw new Error(`${o.out}: the run ended without a final evaluation`);
     return { summary, results };
   } finally {
     trainer.dispose();
