@@ -63,6 +63,17 @@ function adapterOptions(cmd: Command): AdapterOptions {
   return resolveAdapterOptions({ ...(o.backend ? { backend: o.backend } : {}), ...(o.device ? { adapter: o.device } : {}) });
 }
 
+/** Opens the GPU the global options choose, runs `use` on it, and closes it, whether `use` succeeds or throws. */
+async function withGpu<T>(cmd: Command, use: (gpu: Gpu, selection: AdapterOptions) => Promise<T>): Promise<T> {
+  const selection = adapterOptions(cmd);
+  const gpu = await Gpu.create(selection);
+  try {
+    return await use(gpu, selection);
+  } finally {
+    await gpu.destroy();
+  }
+}
+
 const json = (value: unknown) => JSON.stringify(value, null, 2);
 
 /** Builds the program; `io` receives everything it prints. Failures throw (CommanderError for usage). */
@@ -112,10 +123,8 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--repeats <n>', 'timed runs; the median is reported', positiveInt('--repeats'), 5)
     .addOption(new Option('--no-peers', 'measure Thaw only'))
     .addOption(new Option('--matmul <variant>', 'matmul schedule').choices(['auto', 'subgroups', 'portable']).default('auto'))
-    .action(async (opts: { json?: boolean; tokens?: number; quick?: boolean; warmup: number; repeats: number; peers: boolean; matmul: MatmulVariant }, cmd: Command) => {
-      const selection = adapterOptions(cmd);
-      const gpu = await Gpu.create(selection);
-      try {
+    .action((opts: { json?: boolean; tokens?: number; quick?: boolean; warmup: number; repeats: number; peers: boolean; matmul: MatmulVariant }, cmd: Command) =>
+      withGpu(cmd, async (gpu, selection) => {
         let progress = progressBar(1, 'bench kernels');
         const results = await runKernelBench(gpu, gpuInstance(selection), {
           tokens: opts.tokens ?? (opts.quick ? 64 : 2048),
@@ -138,10 +147,7 @@ export function buildProgram(io: Io = processIo): Command {
           results,
         };
         io.out(opts.json ? json(report) : formatKernelBench(report));
-      } finally {
-        await gpu.destroy();
-      }
-    });
+      }));
 
   bench
     .command('step')
@@ -153,9 +159,7 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--steps <n>', 'timed steps', positiveInt('--steps'), 5)
     .action(async (opts: { json?: boolean; batch: number; sequence: number; warmup: number; steps: number }, cmd: Command) => {
       if (opts.sequence > 128) throw new UsageError('--sequence must be at most 128 (the benchmark encoder has 130 positions).');
-      const selection = adapterOptions(cmd);
-      const gpu = await Gpu.create(selection);
-      try {
+      await withGpu(cmd, async (gpu, selection) => {
         const progress = progressBar(2, 'bench step');
         const configs = await runStepBench(gpu, { ...opts, onProgress: (label) => progress.tick(label) });
         progress.done();
@@ -166,9 +170,7 @@ export function buildProgram(io: Io = processIo): Command {
           configs,
         };
         io.out(opts.json ? json(report) : formatStepBench(report));
-      } finally {
-        await gpu.destroy();
-      }
+      });
     });
 
   const stageOptions = (cmd: Command, defaults: { steps: number; pairs: number }) => cmd
@@ -191,15 +193,11 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--hidden <n>', 'hidden size', positiveInt('--hidden'), 64)
     .option('--heads <n>', 'attention heads', positiveInt('--heads'), 4)
     .option('--ffn <n>', 'feed-forward size', positiveInt('--ffn'), 256), { steps: 3500, pairs: 4000 })
-    .action(async (opts: { out: string; languages: string[]; layers: number; hidden: number; heads: number; ffn: number; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) => {
-      const gpu = await Gpu.create(adapterOptions(cmd));
-      try {
+    .action((opts: { out: string; languages: string[]; layers: number; hidden: number; heads: number; ffn: number; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) =>
+      withGpu(cmd, async (gpu) => {
         const summary = await runPretrain(gpu, opts);
         io.out(opts.json ? json({ out: opts.out, ...summary }) : `base model in ${opts.out}: best masked-token accuracy ${(100 * summary.bestDev).toFixed(1)}% at step ${summary.bestStep}`);
-      } finally {
-        await gpu.destroy();
-      }
-    });
+      }));
 
   stageOptions(program
     .command('lang-adapter')
@@ -207,15 +205,11 @@ export function buildProgram(io: Io = processIo): Command {
     .requiredOption('--base <dir>', 'a base model made by thaw pretrain')
     .requiredOption('--language <code>', 'the language')
     .requiredOption('--out <dir>', 'run directory (gets adapter.safetensors and adapter_config.json)'), { steps: 150, pairs: 2000 })
-    .action(async (opts: { base: string; language: string; out: string; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) => {
-      const gpu = await Gpu.create(adapterOptions(cmd));
-      try {
+    .action((opts: { base: string; language: string; out: string; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) =>
+      withGpu(cmd, async (gpu) => {
         const summary = await runLanguageAdapter(gpu, opts);
         io.out(opts.json ? json({ out: opts.out, ...summary }) : `language adapter ${opts.language} in ${opts.out}: best masked-token accuracy ${(100 * summary.bestDev).toFixed(1)}%`);
-      } finally {
-        await gpu.destroy();
-      }
-    });
+      }));
 
   /** Options of a task run; with `defaults` false (study) an absent option keeps the preset's value. */
   const runOptions = (cmd: Command, defaults: boolean) => {
@@ -299,26 +293,16 @@ export function buildProgram(io: Io = processIo): Command {
     .action(async (opts: RunFlags & BenchmarkFlags & { out: string; schedule: string; seed: number }, cmd: Command) => {
       if (opts.model) {
         const o = benchmarkRun(opts, cmd);
-        const gpu = await Gpu.create(adapterOptions(cmd));
-        try {
-          const results = await runBenchmarkTrain(gpu, { ...o, ...(opts.overwrite ? { overwrite: true } : {}) }, io.err);
-          io.out(opts.json ? json({ out: o.out, ...results }) : `run in ${o.out}\n\n${formatRunResults(results)}`);
-        } finally {
-          await gpu.destroy();
-        }
+        const results = await withGpu(cmd, (gpu) => runBenchmarkTrain(gpu, { ...o, ...(opts.overwrite ? { overwrite: true } : {}) }, io.err));
+        io.out(opts.json ? json({ out: o.out, ...results }) : `run in ${o.out}\n\n${formatRunResults(results)}`);
         return;
       }
       const misplaced = BENCHMARK_ONLY.find((name) => cmd.getOptionValueSource(name) === 'cli');
       if (misplaced) throw new UsageError(`--${kebab(misplaced)} applies to runs on a real checkpoint; give --model <dir> too`);
       if (opts.task && opts.task in DATASET_TASKS) throw new UsageError(`--task ${opts.task} is a dataset on real files; give --model, --tokenizer, --lang-adapter and --data too`);
       const o = { ...RUN_DEFAULTS, ...runShape(opts), out: opts.out, schedule: opts.schedule, seed: opts.seed } as SuiteRunOptions;
-      const gpu = await Gpu.create(adapterOptions(cmd));
-      try {
-        const results = await runTrain(gpu, { ...o, ...(opts.overwrite ? { overwrite: true } : {}) });
-        io.out(opts.json ? json({ out: o.out, ...results }) : `run in ${o.out}\n\n${formatRunResults(results)}`);
-      } finally {
-        await gpu.destroy();
-      }
+      const results = await withGpu(cmd, (gpu) => runTrain(gpu, { ...o, ...(opts.overwrite ? { overwrite: true } : {}) }));
+      io.out(opts.json ? json({ out: o.out, ...results }) : `run in ${o.out}\n\n${formatRunResults(results)}`);
     });
 
   program
@@ -328,13 +312,8 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--targets <codes>', 'target languages, comma-separated (default: the run\'s)', (v: string) => v.split(','))
     .option('--json', 'print JSON')
     .action(async (dir: string, opts: { targets?: string[]; json?: boolean }, cmd: Command) => {
-      const gpu = await Gpu.create(adapterOptions(cmd));
-      try {
-        const results = await runEval(gpu, dir, opts.targets);
-        io.out(opts.json ? json(results) : formatRunResults(results));
-      } finally {
-        await gpu.destroy();
-      }
+      const results = await withGpu(cmd, (gpu) => runEval(gpu, dir, opts.targets));
+      io.out(opts.json ? json(results) : formatRunResults(results));
     });
 
   runOptions(program
@@ -358,13 +337,8 @@ export function buildProgram(io: Io = processIo): Command {
         const preset = STUDY_PRESETS[opts.preset];
         study = { out: opts.out, preset: opts.preset, schedules: opts.schedules ?? preset.schedules, seeds: seeds ?? preset.seeds, run: { ...preset.run, ...runShape(opts) } };
       }
-      const gpu = await Gpu.create(adapterOptions(cmd));
-      try {
-        const { results, report } = await runStudyCommand(gpu, { ...study, ...(opts.overwrite ? { overwrite: true } : {}), ...(opts.resume ? { resume: true } : {}) });
-        io.out(opts.json ? json({ out: opts.out, report, ...results }) : `${formatStudy(results)}\n\nstudy in ${opts.out}\nreport: ${report}`);
-      } finally {
-        await gpu.destroy();
-      }
+      const { results, report } = await withGpu(cmd, (gpu) => runStudyCommand(gpu, { ...study, ...(opts.overwrite ? { overwrite: true } : {}), ...(opts.resume ? { resume: true } : {}) }));
+      io.out(opts.json ? json({ out: opts.out, report, ...results }) : `${formatStudy(results)}\n\nstudy in ${opts.out}\nreport: ${report}`);
     });
 
   program
