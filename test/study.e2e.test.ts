@@ -124,10 +124,10 @@ describe('thaw study --preset smoke', () => {
 
 describe('thaw train and eval: option errors', () => {
   const cases: [string, string[], RegExp][] = [
-    ['unknown schedule', ['--schedule', 'sideways'], /unknown --schedule 'sideways'/],
-    ['unknown task', ['--task', 'poetry'], /--task .*poetry/],
+    ['unknown schedule', ['--schedule', 'sideways'], /--schedule: unknown schedule 'sideways'/],
+    ['unknown task', ['--task', 'poetry'], /--task: unknown task 'poetry'/],
     ['k ≤ 0', ['--k', '0'], /--k must be a positive integer/],
-    ['a fixed order that is not a permutation', ['--schedule', 'fixed:3,3,1,0'], /--schedule fixed:3,3,1,0 must list every layer 0…3 once/],
+    ['a fixed order that is not a permutation', ['--schedule', 'fixed:3,3,1,0'], /--schedule: fixed:3,3,1,0 must list every layer 0…3 once/],
     ['a missing language adapter', ['--lang-adapters', '/nonexistent-thaw'], /--lang-adapters: no language adapter for 'src'/],
     ['an unknown target', ['--targets', 'l1,xx'], /unknown language 'xx'/],
   ];

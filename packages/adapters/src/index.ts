@@ -1,6 +1,7 @@
 /**
  * @thaw/adapters — the encoder, adapters, heads, schedules, Fisher, training,
- * the built-in suite, the real benchmarks, and checkpoint formats.
+ * the built-in suite, runs on real files (checkpoints, AdapterHub adapters,
+ * datasets), the run spec, studies, and checkpoint formats.
  */
 export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup } from './model/encoder.js';
 export type { Adapter } from './adapters/adapter.js';
@@ -40,9 +41,12 @@ export { readCopa, copaPairs, COPA_QUESTIONS, type TextCopaExample } from './dat
 export { readSquad, qaFeatures, decodeBestSpan, type TextQaExample, type QaAnswer, type QaFeature, type QaFeatureOptions, type DecodeOptions } from './datasets/squad.js';
 export { accuracy, exactMatch, f1, normalizeAnswer, MLQA_LANGUAGES, type MlqaLanguage, type AnswerMetricOptions } from './datasets/metrics.js';
 export { DATASET_TASKS, datasetTask, datasetFile, type DatasetTask, type DatasetName } from './hub/tasks.js';
-export { BENCHMARK_DEFAULTS, checkBenchmarkOptions, trainBenchmarkRun, evaluateBenchmarkRun, readBenchmarkOptions, type BenchmarkRunOptions } from './hub/run.js';
-export { readStudyConfig, type BenchmarkStudyConfig } from './hub/study-config.js';
-export { SHIPPED_SUITE, RUN_DEFAULTS, checkRunOptions, trainSuiteRun, evaluateSuiteRun, readRunOptions, loadLanguageAdapter, type SuiteRunOptions } from './suite/run.js';
-export { TASK_ADAPTER_TYPES, type TaskAdapterType, type TaskRunOptions } from './train/run-options.js';
-export { STUDY_PRESETS, runStudy, checkStudyOptions, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './study/study.js';
+export { trainHubRun, evaluateHubRun, readHubRunSpec, type HubRunSpec } from './hub/run.js';
+export { readStudyConfig, type HubStudyConfig, type HubStudyRun } from './hub/study-config.js';
+export { trainSuiteRun, evaluateSuiteRun, readSuiteRunSpec, loadLanguageAdapter, type SuiteRunSpec } from './suite/run.js';
+export { TASK_ADAPTER_TYPES, type TaskAdapterType, type TaskRunSpec } from './train/run-spec.js';
+export { SHIPPED_SUITE, SUITE_DEFAULTS, HUB_DEFAULTS } from './spec/defaults.js';
+export { RUN_FLAGS, type RunGiven, type RunOptionName } from './spec/fields.js';
+export { suiteRunSpec, hubRunSpec, runSpec, isHubRunSpec } from './spec/run-spec.js';
+export { STUDY_PRESETS, studyPlan, runStudy, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPlan, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './study/study.js';
 export { summarize, pairedDifference, spearman, curveStatistics, movingAverage, CURVE_STATISTICS, type Summary, type Difference, type CurveStatistics } from './study/stats.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  BottleneckAdapter, Encoder, RUN_DEFAULTS, SHIPPED_SUITE, SUITE_TASKS, Trainer, WordTokenizer, checkRunOptions, exampleOf, loadBase, qaMeanings, spanF1, suiteLanguages, taskModel, type Language, type TaskBatch, type TaskName,
+  BottleneckAdapter, Encoder, SUITE_DEFAULTS, SHIPPED_SUITE, SUITE_TASKS, Trainer, WordTokenizer, suiteRunSpec, exampleOf, loadBase, qaMeanings, spanF1, suiteLanguages, taskModel, type Language, type TaskBatch, type TaskName,
 } from '../src/index.js';
 import { tinyConfig, useGraph } from './support/tiny.js';
 
@@ -81,8 +81,8 @@ describe('suite tasks through the trainer', () => {
     try {
       expect([own.encoder.config.hiddenDropoutProb, own.encoder.config.attentionProbsDropoutProb]).toEqual([0.1, 0.1]);
       expect([off.encoder.config.hiddenDropoutProb, off.encoder.config.attentionProbsDropoutProb]).toEqual([0, 0]);
-      expect(RUN_DEFAULTS.dropout).toBe(0);
-      expect(() => checkRunOptions({ ...RUN_DEFAULTS, out: 'x', dropout: 1 })).toThrow('--dropout must be in [0, 1), got 1');
+      expect(SUITE_DEFAULTS.dropout).toBe(0);
+      expect(() => suiteRunSpec({ out: 'x', dropout: 1 })).toThrow('--dropout must be in [0, 1), got 1');
     } finally {
       own.dispose();
       off.dispose();

@@ -84,7 +84,7 @@ export function datasetFile(task: DatasetTask<unknown>, dataDir: string, split: 
  */
 async function encodeTextPairs(e: Encoding, pairs: readonly (readonly [string, string])[]) {
   const room = e.maxLength - e.tokenizer.specialTokenCount(true);
-  if (room < 2) throw new OptionError(`--max-length ${e.maxLength} leaves no room for a pair after ${e.tokenizer.specialTokenCount(true)} special tokens`);
+  if (room < 2) throw new OptionError(`maxLength ${e.maxLength} leaves no room for a pair after ${e.tokenizer.specialTokenCount(true)} special tokens`);
   const encoded: EncodedInput[] = [];
   for (const [a, b] of pairs) encoded.push(await e.tokenizer.encode(a, b, { maxLength: e.maxLength }));
   const sequence = Math.max(1, ...encoded.map((t) => t.ids.length));
@@ -213,6 +213,6 @@ export const DATASET_TASKS = { xnli, xcopa, squad } as const;
 /** The dataset named `name`, or an error listing them. */
 export function datasetTask(name: string): DatasetTask<unknown> {
   const task = (DATASET_TASKS as Record<string, DatasetTask<unknown>>)[name];
-  if (!task) throw new OptionError(`--task: unknown task '${name}'; with --model, Thaw runs ${Object.keys(DATASET_TASKS).join(', ')}`);
+  if (!task) throw new OptionError(`unknown dataset '${name}'; Thaw reads ${Object.keys(DATASET_TASKS).join(', ')}`);
   return task;
 }

@@ -1,23 +1,26 @@
 /**
- * The options every task-adapter run has, on the built-in suite or on real
+ * The run spec every task-adapter run has, on the built-in suite or on real
  * files: where it goes, the schedule, the optimizer, tr(F) tracking and
- * evaluation. SuiteRunOptions and BenchmarkRunOptions add what their data
- * and model need. What both kinds of run do with these options lives here
- * too: their checks, the trainer they drive, and the results they write.
+ * evaluation. SuiteRunSpec and HubRunSpec add what their data and model
+ * need; spec/ makes both from the options a user gives. What both kinds of
+ * run do with a spec lives here too: the trainer they drive, and the
+ * results they return and write.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
-import { OptionError } from '../errors/option-error.js';
 import { Trainer, type RunResults, type TaskData, type TaskModel, type TrainerCallbacks, type TrainSummary } from './trainer.js';
 
 /** Task-adapter types a run can train. */
 export type TaskAdapterType = 'seq_bn' | 'double_seq_bn' | 'lora';
 export const TASK_ADAPTER_TYPES: readonly TaskAdapterType[] = ['seq_bn', 'double_seq_bn', 'lora'];
 
-export interface TaskRunOptions {
+/**
+ * A run's validated options as plain JSON data. The field names are the
+ * trainer's option names and the command line's flags in camelCase
+ * (spec/fields.ts lists each field's flag).
+ */
+export interface TaskRunSpec {
   out: string;
-  /** Unfreezing policy (standard, lpft, gu, gu-rev, rand, fixed:…, fun, full). */
+  /** Unfreezing schedule (standard, lpft, gu, gu-rev, rand, fixed:…, fun, full). */
   schedule: string;
   adapter: TaskAdapterType;
   k: number;
@@ -45,36 +48,14 @@ export interface TaskRunOptions {
   targets: string[];
 }
 
-/** Checks the options every run shares; throws OptionError naming the option. `minTrainSize` is 0 where 0 means every example. */
-export function checkTaskRunOptions(o: TaskRunOptions, minTrainSize: number): void {
-  if (!TASK_ADAPTER_TYPES.includes(o.adapter)) throw new OptionError(`--adapter: unknown adapter '${o.adapter}'; choose ${TASK_ADAPTER_TYPES.join(', ')}`);
-  for (const [name, v] of Object.entries({ k: o.k, steps: o.steps, 'batch-size': o.batchSize })) {
-    if (!Number.isInteger(v) || v < 1) throw new OptionError(`--${name} must be a positive integer, got ${v}`);
-  }
-  for (const [name, v] of Object.entries({ lr: o.lr, 'base-lr-scale': o.baseLrScale })) {
-    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new OptionError(`--${name} must be a positive number, got ${v}`);
-  }
-  for (const [name, v, least] of [['train-size', o.trainSize, minTrainSize], ['eval-every', o.evalEvery, 1], ['fisher-every', o.fisherEvery, 0], ['fisher-batches', o.fisherBatches, 1]] as const) {
-    if (!Number.isInteger(v) || v < least) throw new OptionError(`--${name} must be an integer ≥ ${least}, got ${v}`);
-  }
-  if (!['argmax', 'sample'].includes(o.fisherEstimator)) throw new OptionError(`--fisher-estimator: unknown estimator '${o.fisherEstimator}'; choose argmax, sample`);
-  if (!['batch-mean', 'per-example'].includes(o.fisherGradients)) throw new OptionError(`--fisher-gradients: unknown mode '${o.fisherGradients}'; choose batch-mean, per-example`);
-  if (o.targets.includes(o.source)) throw new OptionError(`--targets must not include the source language '${o.source}'`);
-}
-
-/** Refuses an --out that already holds a run (the CLI's --overwrite clears it first). */
-export function checkFreshOut(out: string): void {
-  if (existsSync(join(out, 'config.json'))) throw new OptionError(`--out ${out} already holds a run; use --overwrite to replace it, or another --out`);
-}
-
 /**
- * Trains a built model under the run's schedule, optimizer and tr(F)
+ * Trains a built model under the spec's schedule, optimizer and tr(F)
  * settings, recording `extraConfig` in config.json; `finalEvaluation`
  * (called with the best checkpoint restored) gives the results, which the
  * trainer writes to results.json and this returns.
  */
 export async function trainTaskRun<B>(
-  graph: Graph, o: TaskRunOptions, model: TaskModel<B>, data: TaskData<B>, extraConfig: Record<string, unknown>,
+  graph: Graph, o: TaskRunSpec, model: TaskModel<B>, data: TaskData<B>, extraConfig: Record<string, unknown>,
   finalEvaluation: () => Promise<RunResults>, callbacks?: TrainerCallbacks,
 ): Promise<{ summary: TrainSummary; results: RunResults }> {
   let results: RunResults | undefined;
@@ -99,7 +80,7 @@ export async function trainTaskRun<B>(
  * language as it starts.
  */
 export async function languageResults(
-  o: Pick<TaskRunOptions, 'source' | 'targets'> & { task: string }, metric: string,
+  o: Pick<TaskRunSpec, 'source' | 'targets'> & { task: string }, metric: string,
   dev: () => Promise<number>, test: (code: string) => Promise<number>, onLanguage?: (code: string) => void,
 ): Promise<RunResults> {
   onLanguage?.(o.source);
