@@ -117,7 +117,7 @@ const funRun = (task: string, out: string) => [
   '--eval-every', '3', '--fisher-every', '2', '--fisher-batches', '1', '--max-length', '40', '--lr', '1e-3', '--out', out, '--json',
 ];
 
-describe('thaw on real formats (tiny XLM-R, AdapterHub adapters, benchmark files)', () => {
+describe('thaw on real formats (tiny XLM-R, AdapterHub adapters, dataset files)', () => {
   for (const task of ['xnli', 'xcopa', 'squad'] as const) {
     it(`${task}: train --schedule fun, export for PyTorch, eval reproduces the results`, async () => {
       const out = join(root, 'runs', task);
@@ -237,7 +237,7 @@ describe('thaw on real formats (tiny XLM-R, AdapterHub adapters, benchmark files
       [[...funRun('xnli', out), '--targets', 'de,fr'], /--lang-adapter: no language adapter for 'fr'; give --lang-adapter fr=<AdapterHub folder>/],
       [[...funRun('xcopa', out).map((a) => (a === join(root, 'data', 'xcopa') ? join(root, 'data', 'xnli') : a))], /--data .*: no xcopa train file for 'en': looked for en\/train\.en\.jsonl, train\.jsonl, COPA\/train\.jsonl/],
       [[...funRun('xnli', out), '--base', 'somewhere'], /--base applies to the built-in suite; with --model use --lang-adapter, --data and --max-length/],
-      [['train', '--task', 'squad', '--out', out], /--task squad is a benchmark on real files; give --model, --tokenizer, --lang-adapter and --data too/],
+      [['train', '--task', 'squad', '--out', out], /--task squad is a dataset on real files; give --model, --tokenizer, --lang-adapter and --data too/],
       [['study', '--config', join(root, 'model', 'config.json'), '--out', out], /config\.json: unknown key 'architectures'; a study config has model, tokenizer/],
     ];
     for (const [args, message] of cases) {

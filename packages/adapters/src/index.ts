@@ -1,6 +1,7 @@
 /**
  * @thaw/adapters — the encoder, adapters, heads, schedules, Fisher, training,
- * the built-in suite, the real benchmarks, and checkpoint formats.
+ * the built-in suite, runs on real files (checkpoints, AdapterHub adapters,
+ * datasets), the run spec, studies, and checkpoint formats.
  */
 export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup, type ProjectionSite, type ResidualLocation, type LayerNormWeights } from './model/encoder.js';
 export { adapterModel, type Adapter, type AdapterModel, type AdapterType, type ConfigFormat, type PeftFormat, type Invertible, type ResidualStep, type RunKind, type SavedConfigContext } from './adapters/adapter.js';
@@ -28,24 +29,27 @@ export { meaning, meanings, entity, NAMES, NOUNS, ADJECTIVES, VERBS, type Meanin
 export { Language, LANGUAGES, FUNCTION_TOKENS, suiteLanguages, type LanguageSpec } from './suite/languages.js';
 export { OptionError } from './errors/option-error.js';
 export { WordTokenizer, SPECIALS } from './suite/tokenizer.js';
-export { nliMeanings, nliExamples, NLI_LABELS, type NliMeaning, type NliExample } from './suite/nli.js';
+export { nliMeanings, nliExamples, NLI_LABELS, type NliMeaning, type SuiteNliExample } from './suite/nli.js';
 export { mlmPairs } from './suite/corpus.js';
-export { copaMeanings, copaExamples, CAUSES, type CopaMeaning, type CopaExample } from './suite/copa.js';
-export { qaMeanings, qaExamples, QUESTION_WORDS, type QaMeaning, type QaExample } from './suite/qa.js';
+export { copaMeanings, copaExamples, CAUSES, type CopaMeaning, type SuiteCopaExample } from './suite/copa.js';
+export { qaMeanings, qaExamples, QUESTION_WORDS, type QaMeaning, type SuiteQaExample } from './suite/qa.js';
 export { maskTokens, mlmTask, type MlmBatch } from './suite/mlm.js';
 export { pretrainBase, loadBase, trainLanguageAdapter, LANGUAGE_ADAPTER, type PretrainOptions, type MlmStageOptions, type BaseModel } from './suite/pretrain.js';
 export { SUITE_TASKS, suiteTask, spanF1, type SuiteTask, type TaskName } from './suite/tasks.js';
 export { exampleOf, type TaskBatch, type TaskHead } from './train/task.js';
 export { taskModel, type TaskModelArgs, type BatchOutputs } from './train/task-model.js';
 export { HfTokenizer, type TruncationStrategy, type EncodeOptions, type WindowOptions, type EncodedInput } from './formats/hf-tokenizer.js';
-export { readXnli, readMnliTrain, NLI_LABEL_IDS, type NliExample as TextNliExample } from './datasets/xnli.js';
-export { readCopa, copaPairs, COPA_QUESTIONS, type CopaExample as TextCopaExample } from './datasets/copa.js';
-export { readSquad, qaFeatures, decodeBestSpan, type QaExample as TextQaExample, type QaAnswer, type QaFeature, type QaFeatureOptions, type DecodeOptions } from './datasets/squad.js';
+export { readXnli, readMnliTrain, NLI_LABEL_IDS, type TextNliExample } from './datasets/xnli.js';
+export { readCopa, copaPairs, COPA_QUESTIONS, type TextCopaExample } from './datasets/copa.js';
+export { readSquad, qaFeatures, decodeBestSpan, type TextQaExample, type QaAnswer, type QaFeature, type QaFeatureOptions, type DecodeOptions } from './datasets/squad.js';
 export { accuracy, exactMatch, f1, normalizeAnswer, MLQA_LANGUAGES, type MlqaLanguage, type AnswerMetricOptions } from './datasets/metrics.js';
-export { BENCHMARK_TASKS, benchmarkTask, benchmarkFile, type BenchmarkTask, type BenchmarkName } from './hub/tasks.js';
-export { BENCHMARK_DEFAULTS, checkBenchmarkOptions, trainBenchmarkRun, evaluateBenchmarkRun, readBenchmarkOptions, type BenchmarkRunOptions } from './hub/run.js';
-export { readStudyConfig, type BenchmarkStudyConfig } from './hub/study-config.js';
-export { SHIPPED_SUITE, RUN_DEFAULTS, checkRunOptions, trainSuiteRun, evaluateSuiteRun, readRunOptions, loadLanguageAdapter, type SuiteRunOptions } from './suite/run.js';
-export type { TaskRunOptions } from './train/run-options.js';
-export { STUDY_PRESETS, runStudy, checkStudyOptions, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './study/study.js';
+export { DATASET_TASKS, datasetTask, datasetFile, type DatasetTask, type DatasetName } from './hub/tasks.js';
+export { trainHubRun, evaluateHubRun, readHubRunSpec, type HubRunSpec } from './hub/run.js';
+export { readStudyConfig, type HubStudyConfig, type HubStudyRun } from './hub/study-config.js';
+export { trainSuiteRun, evaluateSuiteRun, readSuiteRunSpec, loadLanguageAdapter, type SuiteRunSpec } from './suite/run.js';
+export type { TaskRunSpec } from './train/run-spec.js';
+export { SHIPPED_SUITE, SUITE_DEFAULTS, HUB_DEFAULTS } from './spec/defaults.js';
+export { RUN_FLAGS, type RunGiven, type RunOptionName } from './spec/fields.js';
+export { suiteRunSpec, hubRunSpec, runSpec, isHubRunSpec } from './spec/run-spec.js';
+export { STUDY_PRESETS, studyPlan, runStudy, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPlan, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './study/study.js';
 export { summarize, pairedDifference, spearman, curveStatistics, movingAverage, CURVE_STATISTICS, type Summary, type Difference, type CurveStatistics } from './study/stats.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, type Encoding, type TruncationStrategy as LibraryStrategy } from 'tokenizers';
 import { HfTokenizer, type EncodedInput } from '../src/formats/hf-tokenizer.js';
-import { decodeBestSpan, qaFeatures, type QaExample } from '../src/datasets/squad.js';
+import { decodeBestSpan, qaFeatures, type TextQaExample } from '../src/datasets/squad.js';
 import { InputFileError } from '../src/errors/input-error.js';
 import { OptionError } from '../src/errors/option-error.js';
 import { bertTokenizerConfig, bertTokenizerJson, wordLevelTokenizerJson, writeTokenizerFiles, writeXlmrTokenizer, xlmrTokenizerConfig, xlmrTokenizerJson } from './support/tokenizer-files.js';
@@ -291,7 +291,7 @@ describe('HfTokenizer QA windows (run_qa.py: only_second, stride)', () => {
   });
 
   it('maps every stress answer to its tokens and decodes it back from the offsets, on every file', async () => {
-    const examples: QaExample[] = STRESS.map((c, i) => ({ id: `s${i}`, question, context: c, answers: [{ text: ANSWERS[i]!, start: c.indexOf(ANSWERS[i]!) }] }));
+    const examples: TextQaExample[] = STRESS.map((c, i) => ({ id: `s${i}`, question, context: c, answers: [{ text: ANSWERS[i]!, start: c.indexOf(ANSWERS[i]!) }] }));
     for (const e of examples) expect(e.answers[0]!.start).toBeGreaterThanOrEqual(0);
     for (const s of subjects) {
       const features = await qaFeatures(examples, s.tok, { maxLength: 40, docStride: 8 });
@@ -305,7 +305,7 @@ describe('HfTokenizer QA windows (run_qa.py: only_second, stride)', () => {
 
   it('turns a question too long for the windows into an OptionError naming the example', async () => {
     const { tok } = subjects[0]!;
-    const example: QaExample = { id: 'long-q', question: STRESS.join(' '), context: 'столица', answers: [] };
+    const example: TextQaExample = { id: 'long-q', question: STRESS.join(' '), context: 'столица', answers: [] };
     await expect(qaFeatures([example], tok, { maxLength: 40, docStride: 8 })).rejects.toThrow(OptionError);
     await expect(qaFeatures([example], tok, { maxLength: 40, docStride: 8 })).rejects.toThrow(/example 'long-q'/);
   });

@@ -4,7 +4,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import { adapterModel, BottleneckAdapter, Encoder, MaskedLmHead, SPECIALS, Stack, Trainer, WordTokenizer, maskTokens, mlmPairs, mlmTask, suiteLanguages } from '../src/index.js';
 import { tinyConfig, useGraph } from './support/tiny.js';
 
@@ -41,7 +41,7 @@ describe('masked-LM training', () => {
     const devPairs = languages.slice(0, 2).flatMap((l) => mlmPairs(l, 2, 40));
     const base = mlmTask({ encoder, head, tokenizer, pairs, devPairs, batchSize: 16, sequence: 30, seed: 3, blocks: [], params: [...encoder.params.values(), ...head.params.values()], checkpoint: head.params });
     const out = await mkdtemp(join(tmpdir(), 'thaw-mlm-'));
-    const pretrain = new Trainer(g, base.model, base.data, { out, steps: 60, lr: 3e-3, lrSchedule: 'constant', policy: 'full', k: 1, seed: 3, evalEvery: 30 });
+    const pretrain = new Trainer(g, base.model, base.data, { out, steps: 60, lr: 3e-3, lrSchedule: 'constant', schedule: 'full', k: 1, seed: 3, evalEvery: 30 });
     const summary = await pretrain.run();
     pretrain.dispose();
     const log = (await readFile(join(out, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { loss: number });
@@ -64,7 +64,7 @@ describe('masked-LM training', () => {
       trainHead: false,
       checkpoint: adapter.params,
     });
-    const trainAdapter = new Trainer(g, l3.model, l3.data, { out: await mkdtemp(join(tmpdir(), 'thaw-la-')), steps: 20, lr: 1e-3, policy: 'standard', k: 1, seed: 4, evalEvery: 20 });
+    const trainAdapter = new Trainer(g, l3.model, l3.data, { out: await mkdtemp(join(tmpdir(), 'thaw-la-')), steps: 20, lr: 1e-3, schedule: 'standard', k: 1, seed: 4, evalEvery: 20 });
     await trainAdapter.run();
     trainAdapter.dispose();
     expect(await encoder.param('roberta.encoder.layer.0.output.dense.weight').read()).toEqual(frozenBefore);

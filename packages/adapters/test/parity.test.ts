@@ -5,8 +5,8 @@
 // float32 weights) by following Hugging Face's and AdapterHub's source. Here
 // the encoder and every adapter come through Thaw's real loaders
 // (loadHfEncoder, loadAdapterHubAdapter, loadPeftAdapter), the heads are the
-// benchmark tasks' own (BENCHMARK_TASKS.*.head), and the batch runs through
-// Encoder.forward with a Stack and the TaskHead's loss, as a benchmark run
+// dataset tasks' own (DATASET_TASKS.*.head), and the batch runs through
+// Encoder.forward with a Stack and the TaskHead's loss, as a run on real files
 // does; hidden states, logits, loss and the gradient of every trainable
 // tensor must match at ≤ 1e-4 absolute.
 //
@@ -29,8 +29,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Graph, Tensor } from '@thaw/autograd';
 import {
-  BENCHMARK_TASKS, MaskedLmHead, adapterModel, Stack, loadAdapterHubAdapter, loadHfEncoder, loadPeftAdapter, readSafetensors,
-  type BenchmarkName, type Encoder, type HostTensor, type Adapter,
+  DATASET_TASKS, MaskedLmHead, adapterModel, Stack, loadAdapterHubAdapter, loadHfEncoder, loadPeftAdapter, readSafetensors,
+  type DatasetName, type Encoder, type HostTensor, type Adapter,
 } from '../src/index.js';
 import type { TaskBatch } from '../src/train/task.js';
 import { useGraph } from './support/tiny.js';
@@ -75,8 +75,8 @@ interface Case {
   name: string;
   /** The Stack, first to last. */
   adapters: AdapterSpec[];
-  /** The benchmark task whose head the case uses; 'mlm' for the masked-LM head. */
-  task: BenchmarkName | 'mlm';
+  /** The dataset task whose head the case uses; 'mlm' for the masked-LM head. */
+  task: DatasetName | 'mlm';
 }
 
 const CASES: Case[] = [
@@ -107,7 +107,7 @@ function fill(g: Graph, params: ReadonlyMap<string, Tensor>, tensors: ReadonlyMa
   }
 }
 
-/** The case's head: the benchmark task's own TaskHead, or the masked-LM head, with the fixture's weights. */
+/** The case's head: the dataset task's own TaskHead, or the masked-LM head, with the fixture's weights. */
 async function headOf(g: Graph, model: ModelKey, c: Case, encoder: Encoder) {
   const D = encoder.config.hiddenSize;
   if (c.task === 'mlm') {
@@ -116,7 +116,7 @@ async function headOf(g: Graph, model: ModelKey, c: Case, encoder: Encoder) {
     // Gradients are compared under the checkpoint's names.
     return { params: new Map([...head.params].map(([n, t]) => [MLM_NAMES[model](n), t] as const)), dispose: () => head.dispose(), mlm: head };
   }
-  const head = BENCHMARK_TASKS[c.task].head(g, D, 0);
+  const head = DATASET_TASKS[c.task].head(g, D, 0);
   fill(g, head.params, (await readSafetensors(join(FIXTURE, model, 'heads', c.task, 'model_head.safetensors'))).tensors, `heads/${c.task}`);
   return { params: head.params, dispose: () => head.dispose(), task: head };
 }

@@ -57,8 +57,8 @@ describe('Algorithm 1, paper timing (unfreeze points at 0, k, 2k, …, (L−1)k)
     expect(seq).toEqual(['0:11', ...expected.map((j, m) => `${(m + 1) * k}:${j}`)]);
   });
   it('unknown policies and bad intervals are refused with the option named', () => {
-    expect(() => new UnfreezeSchedule({ policy: 'topdown', layers: 12, k })).toThrow(/unknown --schedule 'topdown'/);
-    expect(() => new UnfreezeSchedule({ policy: 'gu', layers: 12, k: 0 })).toThrow(/--k must be a positive integer/);
+    expect(() => new UnfreezeSchedule({ policy: 'topdown', layers: 12, k })).toThrow(/unknown schedule 'topdown'/);
+    expect(() => new UnfreezeSchedule({ policy: 'gu', layers: 12, k: 0 })).toThrow(/k must be a positive integer/);
   });
 });
 

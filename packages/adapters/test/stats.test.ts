@@ -1,6 +1,6 @@
 // The study's statistics against values worked out by hand.
 import { describe, expect, it } from 'vitest';
-import { RUN_DEFAULTS, aggregate, curveStatistics, movingAverage, pairedDifference, spearman, summarize, type StudyRun } from '../src/index.js';
+import { SUITE_DEFAULTS, aggregate, curveStatistics, movingAverage, pairedDifference, spearman, summarize, type StudyRun } from '../src/index.js';
 
 describe('study statistics', () => {
   it('summarize: mean and sample standard deviation', () => {
@@ -46,7 +46,7 @@ describe('study aggregation', () => {
     results: { task: 'nli', metric: 'accuracy', source: { lang: 'src', dev: 0.9, test: 0.8 + seed / 100 }, targets: { l1: avg + 0.1, l7: avg - 0.1 }, targetAverage: avg },
     curve: { peak, peakStep: 5, area: peak / 2, width: 10 },
   });
-  const options = { preset: 'smoke' as const, schedules: ['standard', 'gu'], seeds: [1, 2, 3], run: { ...RUN_DEFAULTS, targets: ['l1', 'l7'] } };
+  const options = { preset: 'smoke' as const, schedules: ['standard', 'gu'], seeds: [1, 2, 3], run: { ...SUITE_DEFAULTS, targets: ['l1', 'l7'] } };
 
   it('summarizes per schedule and language, pairs differences by seed, correlates over all runs', () => {
     // Listed out of order: pairing must go by seed, not position.

@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BENCHMARK_DEFAULTS, InputFileError, readStudyConfig } from '../src/index.js';
+import { InputFileError, readStudyConfig } from '../src/index.js';
 
 const MINIMAL = { model: 'xlmr', tokenizer: 'xlmr/tokenizer.json', task: 'xcopa', data: 'XCOPA', languages: { en: 'a/en', qu: '/abs/qu', ht: 'a/ht' } };
 
@@ -15,7 +15,7 @@ async function configFile(name: string, text: string): Promise<string> {
 }
 
 describe('study config files', () => {
-  it('reads YAML with relative paths, run options and defaults', async () => {
+  it('reads YAML with relative paths, and the run options as given', async () => {
     const path = await configFile('study.yaml', [
       'model: xlmr', 'tokenizer: xlmr/tokenizer.json', 'task: xnli', 'data: XNLI', 'source: en',
       'languages:', '  en: adapters/en', '  de: /data/adapters/de', 'schedules: [gu, fun]', 'seeds: [4, 9]', 'k: 250', 'lr: 0.0003', 'adapter: double_seq_bn', '',
@@ -24,18 +24,20 @@ describe('study config files', () => {
     const c = await readStudyConfig(path);
     expect(c.schedules).toEqual(['gu', 'fun']);
     expect(c.seeds).toEqual([4, 9]);
+    // As given: hubRunSpec fills in the defaults.
     expect(c.run).toEqual({
-      ...BENCHMARK_DEFAULTS, k: 250, lr: 0.0003, adapter: 'double_seq_bn',
+      source: 'en', k: 250, lr: 0.0003, adapter: 'double_seq_bn',
       model: join(dir, 'xlmr'), tokenizer: join(dir, 'xlmr/tokenizer.json'), task: 'xnli', data: join(dir, 'XNLI'),
-      langAdapters: { en: join(dir, 'adapters/en'), de: '/data/adapters/de' }, targets: ['de'],
+      langAdapters: { en: join(dir, 'adapters/en'), de: '/data/adapters/de' },
     });
   });
 
-  it('reads JSON; seeds as a count, targets and schedules by default', async () => {
+  it('reads JSON; seeds as a count, schedules by default, targets only when given', async () => {
     const c = await readStudyConfig(await configFile('study.json', JSON.stringify({ ...MINIMAL, seeds: 2, source: 'en' })));
     expect(c.seeds).toEqual([1, 2]);
     expect(c.schedules).toEqual(['standard', 'lpft', 'gu', 'fun', 'rand']);
-    expect(c.run.targets).toEqual(['qu', 'ht']);
+    expect(c.run.targets).toBeUndefined();
+    expect((await readStudyConfig(await configFile('study.json', JSON.stringify({ ...MINIMAL, targets: ['ht'] })))).run.targets).toEqual(['ht']);
     expect(c.run.langAdapters.qu).toBe('/abs/qu');
   });
 

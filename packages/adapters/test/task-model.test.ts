@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  adapterModel,
-  BottleneckAdapter, Encoder, RUN_DEFAULTS, SHIPPED_SUITE, SUITE_TASKS, Trainer, WordTokenizer, checkRunOptions, exampleOf, loadBase, qaMeanings, spanF1, suiteLanguages, taskModel, type Language, type TaskBatch, type TaskName,
+  adapterModel, BottleneckAdapter, Encoder, SUITE_DEFAULTS, SHIPPED_SUITE, SUITE_TASKS, Trainer, WordTokenizer, suiteRunSpec, exampleOf, loadBase, qaMeanings, spanF1, suiteLanguages, taskModel, type Language, type TaskBatch, type TaskName,
 } from '../src/index.js';
 import { tinyConfig, useGraph } from './support/tiny.js';
 
@@ -82,8 +81,8 @@ describe('suite tasks through the trainer', () => {
     try {
       expect([own.encoder.config.hiddenDropoutProb, own.encoder.config.attentionProbsDropoutProb]).toEqual([0.1, 0.1]);
       expect([off.encoder.config.hiddenDropoutProb, off.encoder.config.attentionProbsDropoutProb]).toEqual([0, 0]);
-      expect(RUN_DEFAULTS.dropout).toBe(0);
-      expect(() => checkRunOptions({ ...RUN_DEFAULTS, out: 'x', dropout: 1 })).toThrow('--dropout must be in [0, 1), got 1');
+      expect(SUITE_DEFAULTS.dropout).toBe(0);
+      expect(() => suiteRunSpec({ out: 'x', dropout: 1 })).toThrow('--dropout must be in [0, 1), got 1');
     } finally {
       own.dispose();
       off.dispose();
@@ -109,7 +108,7 @@ describe('suite tasks through the trainer', () => {
       });
       const out = await mkdtemp(join(tmpdir(), `thaw-${name}-`));
       const trainer = new Trainer(g, m.model, m.data, {
-        out, steps: 6, lr: 1e-2, policy: 'gu', k: 3, seed: 5, evalEvery: 3, fisherEvery: 3, fisherBatches: 1, fisher: { gradients: fisher },
+        out, steps: 6, lr: 1e-2, schedule: 'gu', k: 3, seed: 5, evalEvery: 3, fisherEvery: 3, fisherBatches: 1, fisherGradients: fisher,
         finalEvaluation: async () => {
           const targets = { l1: await m.evaluate('l1', test), l5: await m.evaluate('l5', test) };
           return { task: name, metric: task.metric, source: { lang: 'src', dev: await m.data.evaluateDev(), test: await m.evaluate('src', test) }, targets, targetAverage: (targets.l1 + targets.l5) / 2 };

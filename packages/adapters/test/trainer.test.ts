@@ -19,7 +19,7 @@ describe('trainer', () => {
     const toy = toyTask(g);
     let evaluatedHeadBias: Float32Array | undefined;
     const trainer = new Trainer(g, toy.taskModel, toy.data, {
-      out, steps: 8, lr: 1e-2, policy: 'gu', k: 3, seed: 1, evalEvery: 4, fisherEvery: 4, fisherBatches: 2,
+      out, steps: 8, lr: 1e-2, schedule: 'gu', k: 3, seed: 1, evalEvery: 4, fisherEvery: 4, fisherBatches: 2,
       finalEvaluation: async () => {
         evaluatedHeadBias = await toy.head.bias.read();
         const dev = await toy.data.evaluateDev();
@@ -30,7 +30,7 @@ describe('trainer', () => {
     const summary = await trainer.run({ onEvent: (e) => events.push(e.blocks) });
     expect(events).toEqual([[1], [0]]);
     const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
-    expect(config).toMatchObject({ policy: 'gu', k: 3, seed: 1, steps: 8, layers: 2 });
+    expect(config).toMatchObject({ schedule: 'gu', k: 3, seed: 1, steps: 8, layers: 2 });
     const log = await lines(join(out, 'log.jsonl'));
     expect(log.map((l) => l.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(log.every((l) => Number.isFinite(l.loss))).toBe(true);
@@ -65,7 +65,7 @@ describe('trainer', () => {
       const toy = toyTask(g);
       const base = toy.taskModel.base[0]!;
       const [before, headBefore] = [await base.read(), await toy.head.bias.read()];
-      const trainer = new Trainer(g, toy.taskModel, toy.data, { out: await mkdtemp(join(tmpdir(), 'thaw-full-')), steps: 1, lr: 1e-2, policy: 'full', k: 1, seed: 1, evalEvery: 1, baseLrScale });
+      const trainer = new Trainer(g, toy.taskModel, toy.data, { out: await mkdtemp(join(tmpdir(), 'thaw-full-')), steps: 1, lr: 1e-2, schedule: 'full', k: 1, seed: 1, evalEvery: 1, baseLrScale });
       await trainer.run();
       const [after, headAfter] = [await base.read(), await toy.head.bias.read()];
       trainer.dispose();
@@ -81,7 +81,7 @@ describe('trainer', () => {
 
   it('a resumed run continues bit for bit like an uninterrupted one', async () => {
     const g = graph();
-    const options = (out: string): TrainerOptions => ({ out, steps: 10, lr: 1e-2, policy: 'fun', k: 3, seed: 2, evalEvery: 4, fisherBatches: 2 });
+    const options = (out: string): TrainerOptions => ({ out, steps: 10, lr: 1e-2, schedule: 'fun', k: 3, seed: 2, evalEvery: 4, fisherBatches: 2 });
     const straightDir = await mkdtemp(join(tmpdir(), 'thaw-run-'));
     const straight = toyTask(g, 5);
     const t1 = new Trainer(g, straight.taskModel, straight.data, options(straightDir));
@@ -116,7 +116,7 @@ describe('trainer', () => {
     for (const [evalEvery, message] of [[1, /parameter heads\.toy\.bias is not finite at step 3; the run stopped\./], [2, /loss is NaN at step 3; the run stopped\./]] as const) {
       const out = await mkdtemp(join(tmpdir(), 'thaw-run-'));
       const toy = toyTask(g, 3);
-      const trainer = new Trainer(g, toy.taskModel, toy.data, { out, steps: 6, lr: 1e-2, policy: 'standard', k: 1, seed: 3, evalEvery });
+      const trainer = new Trainer(g, toy.taskModel, toy.data, { out, steps: 6, lr: 1e-2, schedule: 'standard', k: 1, seed: 3, evalEvery });
       const poison = ({ step }: { step: number }) => {
         if (step === 2) g.gpu.write(toy.head.bias.buffer, new Float32Array([Number.NaN, 0, 0]));
       };
@@ -138,15 +138,15 @@ describe('trainer', () => {
     const g = graph();
     const out = await mkdtemp(join(tmpdir(), 'thaw-run-'));
     const toy = toyTask(g, 4);
-    const options: TrainerOptions = { out, steps: 2, lr: 1e-2, policy: 'standard', k: 1, seed: 4, evalEvery: 1 };
+    const options: TrainerOptions = { out, steps: 2, lr: 1e-2, schedule: 'standard', k: 1, seed: 4, evalEvery: 1 };
     const t1 = new Trainer(g, toy.taskModel, toy.data, options);
     await t1.run();
     t1.dispose();
     const t2 = new Trainer(g, toy.taskModel, toy.data, options);
-    await expect(t2.run()).rejects.toThrow(/already holds a run; use --resume to continue it, or another --out/);
+    await expect(t2.run()).rejects.toThrow(/already holds a run; resume it, or start a new run in another folder/);
     t2.dispose();
     const t3 = new Trainer(g, toy.taskModel, toy.data, { ...options, lr: 5e-3, resume: true });
-    await expect(t3.run()).rejects.toThrow(/--resume: .*config\.json was written with other options \(lr\)/);
+    await expect(t3.run()).rejects.toThrow(/config\.json was written with other options \(lr\)/);
     t3.dispose();
     toy.dispose();
   });

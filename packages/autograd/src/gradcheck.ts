@@ -8,7 +8,8 @@
  * backward with R; finite differences perturb each input element of the
  * reference by ±h.
  */
-import { mulberry32, relativeError } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
+import { relativeError } from '@thaw/kernels/reference';
 import type { Graph } from './graph.js';
 import type { ReferenceOp } from './reference.js';
 import type { Tensor } from './tensor.js';

@@ -1,7 +1,6 @@
 /** Test helpers: one Gpu and Graph per file, seeded random inputs. */
 import { afterAll, beforeAll } from 'vitest';
-import { Gpu } from '@thaw/kernels';
-import { mulberry32 } from '@thaw/kernels/reference';
+import { Gpu, mulberry32 } from '@thaw/kernels';
 import { Graph } from '../src/index.js';
 
 /** The seeded PRNG of every test. */

@@ -1,12 +1,19 @@
-/** The `thaw` command line (commander). */
+/**
+ * The `thaw` command line (commander). The options of a run (train, and a
+ * study's runs) go as given to runSpec, which fills in the defaults and
+ * checks them; this file checks the other commands' options.
+ */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions, type MatmulVariant } from '@thaw/kernels';
 import { runKernelBench } from './bench/kernel-bench.js';
 import { runStepBench } from './bench/step-bench.js';
 import { runLanguageAdapter, runPretrain } from './commands/suite.js';
-import { formatRunResults, formatStudy, runBenchmarkTrain, runEval, runStudyCommand, runTrain } from './commands/task.js';
+import { formatRunResults, formatStudy, runEval, runStudyCommand, runTrain } from './commands/task.js';
 import { rebuildReport } from './report/html.js';
-import { BENCHMARK_DEFAULTS, BENCHMARK_TASKS, readStudyConfig, RUN_DEFAULTS, STUDY_PRESETS, SUITE_TASKS, ADAPTER_TYPES, type BenchmarkName, type BenchmarkRunOptions, type StudyOptions, type StudyPreset, type SuiteRunOptions } from '@thaw/adapters';
+import {
+  DATASET_TASKS, HUB_DEFAULTS, readStudyConfig, RUN_FLAGS, runSpec, STUDY_PRESETS, studyPlan, SUITE_DEFAULTS, SUITE_TASKS, ADAPTER_TYPES,
+  type RunGiven, type RunOptionName, type StudyOptions, type StudyPreset,
+} from '@thaw/adapters';
 import { deviceOf, formatKernelBench, formatStepBench, type KernelBenchReport, type StepBenchReport } from './commands/bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
 import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
@@ -50,17 +57,45 @@ function positiveNumber(name: string) {
   };
 }
 
-function dropoutRate(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!(n >= 0 && n < 1)) throw new InvalidArgumentError(`${name} must be in [0, 1).`);
-    return n;
-  };
-}
-
 function adapterOptions(cmd: Command): AdapterOptions {
   const o = cmd.optsWithGlobals<{ backend?: string; device?: string }>();
   return resolveAdapterOptions({ ...(o.backend ? { backend: o.backend } : {}), ...(o.device ? { adapter: o.device } : {}) });
+}
+
+/** Opens the GPU the global options choose, runs `use` on it, and closes it, whether `use` succeeds or throws. */
+async function withGpu<T>(cmd: Command, use: (gpu: Gpu, selection: AdapterOptions) => Promise<T>): Promise<T> {
+  const selection = adapterOptions(cmd);
+  const gpu = await Gpu.create(selection);
+  try {
+    return await use(gpu, selection);
+  } finally {
+    await gpu.destroy();
+  }
+}
+
+/** The spec name of each run option's flag. */
+const RUN_OPTION_OF_FLAG = new Map(Object.entries(RUN_FLAGS).map(([name, flag]) => [flag, name as RunOptionName]));
+
+/**
+ * The run options given on the command line, by their spec names and as
+ * typed (runSpec checks them); `except` leaves out flags the command uses
+ * for itself.
+ */
+function givenRunOptions(cmd: Command, except: string[] = []): RunGiven {
+  return Object.fromEntries(cmd.options
+    .filter((o) => o.long && RUN_OPTION_OF_FLAG.has(o.long) && !except.includes(o.long) && cmd.getOptionValueSource(o.attributeName()) === 'cli')
+    .map((o) => [RUN_OPTION_OF_FLAG.get(o.long!)!, cmd.getOptionValue(o.attributeName()) as unknown]));
+}
+
+/** A value as help shows it. */
+const shown = (value: unknown) => (Array.isArray(value) ? value.join(',') : String(value));
+
+/** Help's note on an option's defaults: the suite's, and with --model AdapterHub's recipe where that differs. */
+function defaults(name: RunOptionName): string {
+  const suite = name in SUITE_DEFAULTS ? shown(SUITE_DEFAULTS[name as keyof typeof SUITE_DEFAULTS]) : undefined;
+  const hub = name in HUB_DEFAULTS ? shown(HUB_DEFAULTS[name as keyof typeof HUB_DEFAULTS]) : undefined;
+  if (suite === undefined) return hub === undefined ? '' : ` (default ${hub})`;
+  return hub === undefined || hub === suite ? ` (default ${suite})` : ` (default ${suite}; with --model ${hub})`;
 }
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
@@ -112,10 +147,8 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--repeats <n>', 'timed runs; the median is reported', positiveInt('--repeats'), 5)
     .addOption(new Option('--no-peers', 'measure Thaw only'))
     .addOption(new Option('--matmul <variant>', 'matmul schedule').choices(['auto', 'subgroups', 'portable']).default('auto'))
-    .action(async (opts: { json?: boolean; tokens?: number; quick?: boolean; warmup: number; repeats: number; peers: boolean; matmul: MatmulVariant }, cmd: Command) => {
-      const selection = adapterOptions(cmd);
-      const gpu = await Gpu.create(selection);
-      try {
+    .action((opts: { json?: boolean; tokens?: number; quick?: boolean; warmup: number; repeats: number; peers: boolean; matmul: MatmulVariant }, cmd: Command) =>
+      withGpu(cmd, async (gpu, selection) => {
         let progress = progressBar(1, 'bench kernels');
         const results = await runKernelBench(gpu, gpuInstance(selection), {
           tokens: opts.tokens ?? (opts.quick ? 64 : 2048),
@@ -138,10 +171,7 @@ export function buildProgram(io: Io = processIo): Command {
           results,
         };
         io.out(opts.json ? json(report) : formatKernelBench(report));
-      } finally {
-        await gpu.destroy();
-      }
-    });
+      }));
 
   bench
     .command('step')
@@ -153,9 +183,7 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--steps <n>', 'timed steps', positiveInt('--steps'), 5)
     .action(async (opts: { json?: boolean; batch: number; sequence: number; warmup: number; steps: number }, cmd: Command) => {
       if (opts.sequence > 128) throw new UsageError('--sequence must be at most 128 (the benchmark encoder has 130 positions).');
-      const selection = adapterOptions(cmd);
-      const gpu = await Gpu.create(selection);
-      try {
+      await withGpu(cmd, async (gpu, selection) => {
         const progress = progressBar(2, 'bench step');
         const configs = await runStepBench(gpu, { ...opts, onProgress: (label) => progress.tick(label) });
         progress.done();
@@ -166,9 +194,7 @@ export function buildProgram(io: Io = processIo): Command {
           configs,
         };
         io.out(opts.json ? json(report) : formatStepBench(report));
-      } finally {
-        await gpu.destroy();
-      }
+      });
     });
 
   const stageOptions = (cmd: Command, defaults: { steps: number; pairs: number }) => cmd
@@ -191,15 +217,11 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--hidden <n>', 'hidden size', positiveInt('--hidden'), 64)
     .option('--heads <n>', 'attention heads', positiveInt('--heads'), 4)
     .option('--ffn <n>', 'feed-forward size', positiveInt('--ffn'), 256), { steps: 3500, pairs: 4000 })
-    .action(async (opts: { out: string; languages: string[]; layers: number; hidden: number; heads: number; ffn: number; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) => {
-      const gpu = await Gpu.create(adapterOptions(cmd));
-      try {
+    .action((opts: { out: string; languages: string[]; layers: number; hidden: number; heads: number; ffn: number; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) =>
+      withGpu(cmd, async (gpu) => {
         const summary = await runPretrain(gpu, opts);
         io.out(opts.json ? json({ out: opts.out, ...summary }) : `base model in ${opts.out}: best masked-token accuracy ${(100 * summary.bestDev).toFixed(1)}% at step ${summary.bestStep}`);
-      } finally {
-        await gpu.destroy();
-      }
-    });
+      }));
 
   stageOptions(program
     .command('lang-adapter')
@@ -207,134 +229,76 @@ export function buildProgram(io: Io = processIo): Command {
     .requiredOption('--base <dir>', 'a base model made by thaw pretrain')
     .requiredOption('--language <code>', 'the language')
     .requiredOption('--out <dir>', 'run directory (gets adapter.safetensors and adapter_config.json)'), { steps: 150, pairs: 2000 })
-    .action(async (opts: { base: string; language: string; out: string; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) => {
-      const gpu = await Gpu.create(adapterOptions(cmd));
-      try {
+    .action((opts: { base: string; language: string; out: string; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) =>
+      withGpu(cmd, async (gpu) => {
         const summary = await runLanguageAdapter(gpu, opts);
         io.out(opts.json ? json({ out: opts.out, ...summary }) : `language adapter ${opts.language} in ${opts.out}: best masked-token accuracy ${(100 * summary.bestDev).toFixed(1)}%`);
-      } finally {
-        await gpu.destroy();
-      }
-    });
+      }));
 
-  /** Options of a task run; with `defaults` false (study) an absent option keeps the preset's value. */
-  const runOptions = (cmd: Command, defaults: boolean) => {
-    const d = <T>(value: T): T | undefined => (defaults ? value : undefined);
+  /**
+   * Options of a task run, as strings: runSpec checks them and fills in the
+   * defaults, which help shows for `train` (`study` takes its preset's).
+   */
+  const runOptions = (cmd: Command, train: boolean) => {
+    const d = (name: RunOptionName) => (train ? defaults(name) : '');
     return cmd
-      .addOption(new Option('--task <name>', `task: of the suite (${Object.keys(SUITE_TASKS).join(', ')}), or with --model a benchmark (${Object.keys(BENCHMARK_TASKS).join(', ')}; default xnli)`).choices([...Object.keys(SUITE_TASKS), ...Object.keys(BENCHMARK_TASKS)]).default(d(RUN_DEFAULTS.task)))
-      .addOption(new Option('--adapter <type>', `task adapter type: ${ADAPTER_TYPES.map((t) => `${t.name} (${t.summary})`).join('; ')}`).choices(ADAPTER_TYPES.map((t) => t.name)).default(d(RUN_DEFAULTS.adapter)))
-      .option('--k <n>', 'steps between unfreezing events', positiveInt('--k'), d(RUN_DEFAULTS.k))
-      .option('--steps <n>', 'optimizer steps', positiveInt('--steps'), d(RUN_DEFAULTS.steps))
-      .option('--batch-size <n>', 'examples per step', positiveInt('--batch-size'), d(RUN_DEFAULTS.batchSize))
-      .option('--lr <rate>', 'peak learning rate (linear decay)', positiveNumber('--lr'), d(RUN_DEFAULTS.lr))
-      .option('--base-lr-scale <x>', 'under the full schedule, the base trains at lr × this', positiveNumber('--base-lr-scale'), d(RUN_DEFAULTS.baseLrScale))
-      .option('--dropout <p>', 'suite only: dropout in the base\'s layers and the head while the task trains', dropoutRate('--dropout'), d(RUN_DEFAULTS.dropout))
-      .option('--train-size <n>', 'source-language training examples (low-data runs use few)', positiveInt('--train-size'), d(RUN_DEFAULTS.trainSize))
-      .option('--dev-size <n>', 'source dev examples (model selection)', positiveInt('--dev-size'), d(RUN_DEFAULTS.devSize))
-      .option('--test-size <n>', 'test examples per language', positiveInt('--test-size'), d(RUN_DEFAULTS.testSize))
-      .option('--eval-every <n>', 'dev evaluation (and checkpoint) interval in steps', positiveInt('--eval-every'), d(RUN_DEFAULTS.evalEvery))
-      .option('--fisher-every <n>', 'track tr(F) per block every n steps (0: never)', nonNegativeInt('--fisher-every'), d(RUN_DEFAULTS.fisherEvery))
-      .option('--fisher-batches <n>', 'training batches per tr(F) estimate', positiveInt('--fisher-batches'), d(RUN_DEFAULTS.fisherBatches))
-      .addOption(new Option('--fisher-estimator <labels>', 'labels of the tr(F) estimate: the model\'s argmax (official code) or a sample (paper Eq. 1)').choices(['argmax', 'sample']).default(d(RUN_DEFAULTS.fisherEstimator)))
-      .addOption(new Option('--fisher-gradients <mode>', 'squared gradients of the batch mean (official code) or of each example (paper Eq. 1)').choices(['batch-mean', 'per-example']).default(d(RUN_DEFAULTS.fisherGradients)))
-      .option('--sequence <n>', 'tokens per sequence', positiveInt('--sequence'), d(RUN_DEFAULTS.sequence))
-      .option('--base <dir>', 'base model made by thaw pretrain (default: the shipped one)', d(RUN_DEFAULTS.base))
-      .option('--lang-adapters <dir>', 'folder with one language adapter per language, made by thaw lang-adapter (default: the shipped ones)', d(RUN_DEFAULTS.languageAdapters))
-      .option('--source <code>', 'source language', d(RUN_DEFAULTS.source))
-      .option('--targets <codes>', 'target languages, closest first, comma-separated', (v: string) => v.split(','), d(RUN_DEFAULTS.targets))
+      .option('--task <name>', `task: of the suite (${Object.keys(SUITE_TASKS).join(', ')}), or with --model a dataset on real files (${Object.keys(DATASET_TASKS).join(', ')})${d('task')}`)
+      .option('--adapter <type>', `task adapter type: ${ADAPTER_TYPES.map((t) => `${t.name} (${t.summary})`).join('; ')}${d('adapter')}`)
+      .option('--k <n>', `steps between unfreezing events${d('k')}`)
+      .option('--steps <n>', `optimizer steps${d('steps')}`)
+      .option('--batch-size <n>', `examples per step${d('batchSize')}`)
+      .option('--lr <rate>', `peak learning rate (linear decay)${d('lr')}`)
+      .option('--base-lr-scale <x>', `under the full schedule, the base trains at lr × this${d('baseLrScale')}`)
+      .option('--dropout <p>', `suite only: dropout in the base's layers and the head while the task trains${d('dropout')}`)
+      .option('--train-size <n>', `source-language training examples (low-data runs use few; with --model, 0 is every example)${d('trainSize')}`)
+      .option('--dev-size <n>', `suite only: source dev examples (model selection)${d('devSize')}`)
+      .option('--test-size <n>', `suite only: test examples per language${d('testSize')}`)
+      .option('--eval-every <n>', `dev evaluation (and checkpoint) interval in steps${d('evalEvery')}`)
+      .option('--fisher-every <n>', `track tr(F) per block every n steps (0: never)${d('fisherEvery')}`)
+      .option('--fisher-batches <n>', `training batches per tr(F) estimate${d('fisherBatches')}`)
+      .option('--fisher-estimator <labels>', `labels of the tr(F) estimate: argmax (the model's, as the official code) or sample (paper Eq. 1)${d('fisherEstimator')}`)
+      .option('--fisher-gradients <mode>', `squared gradients of the batch mean (batch-mean, official code) or of each example (per-example, paper Eq. 1)${d('fisherGradients')}`)
+      .option('--sequence <n>', `suite only: tokens per sequence${d('sequence')}`)
+      .option('--base <dir>', 'suite only: base model made by thaw pretrain (default: the shipped one)')
+      .option('--lang-adapters <dir>', 'suite only: folder with one language adapter per language, made by thaw lang-adapter (default: the shipped ones)')
+      .option('--source <code>', `source language${d('source')}`)
+      .option('--targets <codes>', `target languages, closest first, comma-separated${d('targets')}`)
       .option('--overwrite', 'replace what --out already holds')
       .option('--json', 'print JSON');
   };
 
-  /** Options of a run on a real checkpoint (thaw train --model …). */
-  const benchmarkOptions = (cmd: Command) => cmd
+  /** Options of a run on real files (thaw train --model …). */
+  const hubOptions = (cmd: Command) => cmd
     .option('--model <dir>', 'a Hugging Face checkpoint folder (config.json + model.safetensors, shards or pytorch_model.bin): run on real files instead of the suite')
     .option('--tokenizer <file>', 'with --model: the model\'s tokenizer.json')
-    .option('--lang-adapter <code=dir>', 'with --model: an AdapterHub language adapter folder for a language; repeat for each language', (v: string, all: Record<string, string> = {}) => {
-      const at = v.indexOf('=');
-      if (at < 1 || at === v.length - 1) throw new InvalidArgumentError('expected <language code>=<adapter folder>, e.g. en=adapters/en.');
-      return { ...all, [v.slice(0, at)]: v.slice(at + 1) };
-    })
-    .option('--data <dir>', 'with --model: the folder with the benchmark\'s files (XNLI TSV, XCOPA JSONL, SQuAD-format JSON)')
-    .option('--max-length <n>', `with --model: longest sequence in tokens (default ${BENCHMARK_DEFAULTS.maxLength})`, positiveInt('--max-length'))
-    .option('--reduction-factor <x>', `with --model: bottleneck reduction factor of the task adapter (default ${BENCHMARK_DEFAULTS.reductionFactor})`, positiveNumber('--reduction-factor'))
-    .addHelpText('after', `\nThe defaults shown are the suite's. With --model, an option not given takes AdapterHub's MAD-X recipe instead: --task xnli, --source ${BENCHMARK_DEFAULTS.source}, --steps ${BENCHMARK_DEFAULTS.steps}, --lr ${BENCHMARK_DEFAULTS.lr}, --k ${BENCHMARK_DEFAULTS.k}, --fisher-every ${BENCHMARK_DEFAULTS.fisherEvery}, --fisher-batches ${BENCHMARK_DEFAULTS.fisherBatches}, --train-size all, and every language with a --lang-adapter but the source as a target (docs/real-models.md).`);
-  type BenchmarkFlags = { model?: string; tokenizer?: string; langAdapter?: Record<string, string>; data?: string; maxLength?: number; reductionFactor?: number };
-  /** Options that only runs on real checkpoints take, and those only suite runs take. */
-  const BENCHMARK_ONLY = ['tokenizer', 'langAdapter', 'data', 'maxLength', 'reductionFactor'];
-  const SUITE_ONLY = ['base', 'langAdapters', 'sequence', 'devSize', 'testSize', 'dropout'];
+    .option('--lang-adapter <code=dir>', 'with --model: an AdapterHub language adapter folder for a language; repeat for each language (the targets default to every one but the source)', (v: string, all: string[] = []) => [...all, v])
+    .option('--data <dir>', 'with --model: the folder with the dataset\'s files (XNLI TSV, XCOPA JSONL, SQuAD-format JSON)')
+    .option('--max-length <n>', `with --model: longest sequence in tokens${defaults('maxLength')}`)
+    .option('--reduction-factor <x>', `with --model: bottleneck reduction factor of the task adapter${defaults('reductionFactor')}`)
+    .addHelpText('after', '\nWith --model, an option not given takes AdapterHub\'s MAD-X recipe (docs/real-models.md); both sets of defaults are in packages/adapters/src/spec/defaults.ts.');
   const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  /** A benchmark run's options: its defaults, overridden by the options given on the command line. */
-  const benchmarkRun = (opts: RunFlags & BenchmarkFlags & { out: string; schedule: string; seed: number }, cmd: Command): BenchmarkRunOptions => {
-    const misplaced = SUITE_ONLY.find((name) => cmd.getOptionValueSource(name) === 'cli');
-    if (misplaced) throw new UsageError(`--${kebab(misplaced)} applies to the built-in suite; with --model use --lang-adapter, --data and --max-length`);
-    for (const name of ['tokenizer', 'data', 'langAdapter'] as const) if (!opts[name]) throw new UsageError(`--model needs --${kebab(name)}`);
-    const given = <K extends keyof BenchmarkRunOptions>(key: K): Partial<BenchmarkRunOptions> => (cmd.getOptionValueSource(String(key)) === 'cli' ? { [key]: opts[key as keyof typeof opts] } : {});
-    const task = cmd.getOptionValueSource('task') === 'cli' ? opts.task! : 'xnli';
-    if (!(task in BENCHMARK_TASKS)) throw new UsageError(`--task ${task} is a task of the built-in suite; with --model choose ${Object.keys(BENCHMARK_TASKS).join(', ')}`);
-    const source = cmd.getOptionValueSource('source') === 'cli' ? opts.source! : BENCHMARK_DEFAULTS.source;
-    const langAdapters = opts.langAdapter!;
-    return {
-      ...BENCHMARK_DEFAULTS,
-      ...(['adapter', 'k', 'steps', 'batchSize', 'lr', 'baseLrScale', 'trainSize', 'fisherEvery', 'fisherBatches', 'fisherEstimator', 'fisherGradients', 'evalEvery', 'maxLength', 'reductionFactor'] as const)
-        .reduce((acc, key) => ({ ...acc, ...given(key) }), {}),
-      out: opts.out, schedule: opts.schedule, seed: opts.seed, model: opts.model!, tokenizer: opts.tokenizer!, data: opts.data!, langAdapters,
-      task: task as BenchmarkName, source,
-      targets: cmd.getOptionValueSource('targets') === 'cli' ? opts.targets! : Object.keys(langAdapters).filter((code) => code !== source),
-    };
-  };
-  type RunFlags = Partial<Omit<SuiteRunOptions, 'languageAdapters'>> & { langAdapters?: string; overwrite?: boolean; json?: boolean };
-  const runShape = (flags: RunFlags): Partial<SuiteRunOptions> => {
-    const { langAdapters, overwrite: _o, json: _j, ...rest } = flags;
-    const shape: Partial<SuiteRunOptions> = { ...rest, ...(langAdapters !== undefined ? { languageAdapters: langAdapters } : {}) };
-    return Object.fromEntries(Object.entries(shape).filter(([, v]) => v !== undefined)) as Partial<SuiteRunOptions>;
-  };
 
-  benchmarkOptions(runOptions(program
+  hubOptions(runOptions(program
     .command('train')
-    .description('train a task adapter on the source language under an unfreezing schedule, then evaluate it zero-shot on every target: on the built-in suite, or with --model on a Hugging Face checkpoint, AdapterHub language adapters and benchmark files')
+    .description('train a task adapter on the source language under an unfreezing schedule, then evaluate it zero-shot on every target: on the built-in suite, or with --model on a Hugging Face checkpoint, AdapterHub language adapters and dataset files')
     .requiredOption('--out <dir>', 'run directory')
-    .option('--schedule <name>', 'standard, full, lpft, gu, gu-rev, rand, fun, or fixed:<layers top first, e.g. 3,1,2,0>', RUN_DEFAULTS.schedule)
-    .option('--seed <n>', 'seed of initialization, data order, dropout and random schedules', nonNegativeInt('--seed'), RUN_DEFAULTS.seed), true))
-    .action(async (opts: RunFlags & BenchmarkFlags & { out: string; schedule: string; seed: number }, cmd: Command) => {
-      if (opts.model) {
-        const o = benchmarkRun(opts, cmd);
-        const gpu = await Gpu.create(adapterOptions(cmd));
-        try {
-          const results = await runBenchmarkTrain(gpu, { ...o, ...(opts.overwrite ? { overwrite: true } : {}) }, io.err);
-          io.out(opts.json ? json({ out: o.out, ...results }) : `run in ${o.out}\n\n${formatRunResults(results)}`);
-        } finally {
-          await gpu.destroy();
-        }
-        return;
-      }
-      const misplaced = BENCHMARK_ONLY.find((name) => cmd.getOptionValueSource(name) === 'cli');
-      if (misplaced) throw new UsageError(`--${kebab(misplaced)} applies to runs on a real checkpoint; give --model <dir> too`);
-      if (opts.task && opts.task in BENCHMARK_TASKS) throw new UsageError(`--task ${opts.task} is a benchmark on real files; give --model, --tokenizer, --lang-adapter and --data too`);
-      const o = { ...RUN_DEFAULTS, ...runShape(opts), out: opts.out, schedule: opts.schedule, seed: opts.seed } as SuiteRunOptions;
-      const gpu = await Gpu.create(adapterOptions(cmd));
-      try {
-        const results = await runTrain(gpu, { ...o, ...(opts.overwrite ? { overwrite: true } : {}) });
-        io.out(opts.json ? json({ out: o.out, ...results }) : `run in ${o.out}\n\n${formatRunResults(results)}`);
-      } finally {
-        await gpu.destroy();
-      }
+    .option('--schedule <name>', `standard, full, lpft, gu, gu-rev, rand, fun, or fixed:<layers top first, e.g. 3,1,2,0>${defaults('schedule')}`)
+    .option('--seed <n>', `seed of initialization, data order, dropout and random schedules${defaults('seed')}`), true))
+    .action(async (opts: { overwrite?: boolean; json?: boolean }, cmd: Command) => {
+      const spec = runSpec(givenRunOptions(cmd));
+      const results = await withGpu(cmd, (gpu) => runTrain(gpu, spec, Boolean(opts.overwrite), io.err));
+      io.out(opts.json ? json({ out: spec.out, ...results }) : `run in ${spec.out}\n\n${formatRunResults(results)}`);
     });
 
   program
     .command('eval')
     .description('evaluate a run\'s best checkpoint on the source and zero-shot on every target language; rewrites its results.json')
     .argument('<run>', 'a run directory made by thaw train')
-    .option('--targets <codes>', 'target languages, comma-separated (default: the run\'s)', (v: string) => v.split(','))
+    .option('--targets <codes>', 'target languages, comma-separated (default: the run\'s)')
     .option('--json', 'print JSON')
-    .action(async (dir: string, opts: { targets?: string[]; json?: boolean }, cmd: Command) => {
-      const gpu = await Gpu.create(adapterOptions(cmd));
-      try {
-        const results = await runEval(gpu, dir, opts.targets);
-        io.out(opts.json ? json(results) : formatRunResults(results));
-      } finally {
-        await gpu.destroy();
-      }
+    .action(async (dir: string, opts: { targets?: string; json?: boolean }, cmd: Command) => {
+      const results = await withGpu(cmd, (gpu) => runEval(gpu, dir, opts.targets));
+      io.out(opts.json ? json(results) : formatRunResults(results));
     });
 
   runOptions(program
@@ -346,7 +310,7 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--seeds <n>', 'seeds 1…n (default: the preset\'s)', positiveInt('--seeds'))
     .option('--resume', 'continue a study that stopped: finished runs are kept')
     .option('--config <file>', 'a study on real files: a JSON or YAML file naming the model, tokenizer, task, data, language adapters, schedules, k and seeds (docs/real-models.md)'), false)
-    .action(async (opts: RunFlags & { preset: StudyPreset; out: string; schedules?: string[]; seeds?: number; resume?: boolean; config?: string }, cmd: Command) => {
+    .action(async (opts: { preset: StudyPreset; out: string; schedules?: string[]; seeds?: number; resume?: boolean; overwrite?: boolean; config?: string; json?: boolean }, cmd: Command) => {
       const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : undefined;
       let study: StudyOptions;
       if (opts.config) {
@@ -356,15 +320,11 @@ export function buildProgram(io: Io = processIo): Command {
         study = { out: opts.out, preset: 'config', schedules: opts.schedules ?? config.schedules, seeds: seeds ?? config.seeds, run: config.run };
       } else {
         const preset = STUDY_PRESETS[opts.preset];
-        study = { out: opts.out, preset: opts.preset, schedules: opts.schedules ?? preset.schedules, seeds: seeds ?? preset.seeds, run: { ...preset.run, ...runShape(opts) } };
+        study = { out: opts.out, preset: opts.preset, schedules: opts.schedules ?? preset.schedules, seeds: seeds ?? preset.seeds, run: { ...preset.run, ...givenRunOptions(cmd, ['--out']) } };
       }
-      const gpu = await Gpu.create(adapterOptions(cmd));
-      try {
-        const { results, report } = await runStudyCommand(gpu, { ...study, ...(opts.overwrite ? { overwrite: true } : {}), ...(opts.resume ? { resume: true } : {}) });
-        io.out(opts.json ? json({ out: opts.out, report, ...results }) : `${formatStudy(results)}\n\nstudy in ${opts.out}\nreport: ${report}`);
-      } finally {
-        await gpu.destroy();
-      }
+      const plan = studyPlan(study);
+      const { results, report } = await withGpu(cmd, (gpu) => runStudyCommand(gpu, plan, Boolean(opts.overwrite), Boolean(opts.resume)));
+      io.out(opts.json ? json({ out: opts.out, report, ...results }) : `${formatStudy(results)}\n\nstudy in ${opts.out}\nreport: ${report}`);
     });
 
   program

@@ -15,6 +15,7 @@ export { packUniforms, type UniformValue } from './runtime/uniforms.js';
 export { gpuInstance, listAdapters, requestAdapter, resolveAdapterOptions, summarizeAdapter, type AdapterOptions, type AdapterSummary } from './runtime/adapter.js';
 export { NoAdapterError, KernelLaunchError, GpuError, DeviceLostError } from './runtime/errors.js';
 export { loadManifest } from './runtime/manifest-loader.js';
+export { mulberry32 } from './runtime/random.js';
 export { KernelCompileError } from './compiler/errors.js';
 export { reflectKernelFile, headerComment } from './compiler/reflect-kernel.js';
 export { compileKernels } from './compiler/compile.js';

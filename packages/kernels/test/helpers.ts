@@ -1,7 +1,8 @@
 /** Shared test helpers: a seeded RNG, poisoned buffers, error norms, one Gpu per file. */
 import { afterAll, beforeAll } from 'vitest';
 import { Gpu, type GpuBuffer } from '../src/index.js';
-import { mulberry32, relativeError } from '../src/reference/index.js';
+import { relativeError } from '../src/reference/index.js';
+import { mulberry32 } from '../src/runtime/random.js';
 
 /** The seeded PRNG of every test. */
 export const rng = mulberry32;

@@ -19,7 +19,7 @@ import { readText } from '../formats/input-file.js';
 import { lines } from './text-file.js';
 
 /** One COPA / XCOPA example as the file has it. */
-export interface CopaExample {
+export interface TextCopaExample {
   premise: string;
   choice1: string;
   choice2: string;
@@ -49,8 +49,8 @@ function typeOf(value: unknown): string {
  * JSON or not an object, missing fields, a field of the wrong type, a label
  * other than 0 or 1, a question other than `cause` or `effect`.
  */
-export async function readCopa(path: string): Promise<CopaExample[]> {
-  const out: CopaExample[] = [];
+export async function readCopa(path: string): Promise<TextCopaExample[]> {
+  const out: TextCopaExample[] = [];
   const all = lines(await readText(path));
   for (let i = 0; i < all.length; i++) {
     const text = all[i]!.trim();
@@ -82,7 +82,7 @@ export async function readCopa(path: string): Promise<CopaExample[]> {
     if (typeof o.idx !== 'number' || !Number.isInteger(o.idx)) {
       throw new InputFileError(path, `${at}: idx must be an integer, got ${JSON.stringify(o.idx)}`);
     }
-    const example: CopaExample = {
+    const example: TextCopaExample = {
       premise: o.premise as string,
       choice1: o.choice1 as string,
       choice2: o.choice2 as string,
@@ -111,7 +111,7 @@ export async function readCopa(path: string): Promise<CopaExample[]> {
  * phrase stays English for every XCOPA language: the head is trained on
  * English COPA and the phrase is part of what it learned to read.
  */
-export function copaPairs(example: CopaExample): [[string, string], [string, string]] {
+export function copaPairs(example: TextCopaExample): [[string, string], [string, string]] {
   const first = `${example.premise} ${COPA_QUESTIONS[example.question]}`;
   return [
     [first, example.choice1],

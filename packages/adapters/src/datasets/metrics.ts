@@ -1,5 +1,5 @@
 /**
- * The metrics the real benchmarks are reported with: accuracy (XNLI, XCOPA)
+ * The metrics of the datasets on real files: accuracy (XNLI, XCOPA)
  * and SQuAD v1.1's exact match and token F1 (XQuAD, TyDiQA-GoldP; MLQA with
  * its multilingual normalisation), so numbers compare with published ones.
  *

@@ -1,5 +1,5 @@
 /**
- * Extractive QA on the real benchmarks: a reader for SQuAD v1.1 JSON (the
+ * Extractive QA from real files: a reader for SQuAD v1.1 JSON (the
  * format of SQuAD, MLQA, XQuAD and TyDiQA-GoldP; docs/formats.md
  * §7), Hugging Face `run_qa.py`-style sliding-window features for a model,
  * and the post-processing that turns start/end logits back into answer text.
@@ -25,7 +25,7 @@ export interface QaAnswer {
 }
 
 /** One question about a context, with its gold answers (none in test files stripped of answers). */
-export interface QaExample {
+export interface TextQaExample {
   id: string;
   question: string;
   context: string;
@@ -68,7 +68,7 @@ const codePoints = (s: string): number => [...s].length;
  * question lacking a field or with one of the wrong type, and an answer that
  * lies outside its context or whose text differs from the context there.
  */
-export async function readSquad(path: string): Promise<QaExample[]> {
+export async function readSquad(path: string): Promise<TextQaExample[]> {
   const text = await readText(path);
   if (text.trim() === '') throw new InputFileError(path, 'empty file (expected SQuAD v1.1 JSON)');
   let root: unknown;
@@ -81,7 +81,7 @@ export async function readSquad(path: string): Promise<QaExample[]> {
     const found = isObject(root) ? `top-level keys: ${Object.keys(root).join(', ') || 'none'}` : `top level is ${typeOf(root)}`;
     throw new InputFileError(path, `not SQuAD v1.1 JSON: no top-level "data" array (${found})`);
   }
-  const out: QaExample[] = [];
+  const out: TextQaExample[] = [];
   root.data.forEach((article, i) => {
     const where = `data[${i}]`;
     if (!isObject(article) || !Array.isArray(article.paragraphs)) {
@@ -178,7 +178,7 @@ export interface QaFeature {
  * Throws `OptionError` when a window would hold no more than `docStride`
  * context tokens (HF refuses that too: the windows would not advance).
  */
-export async function qaFeatures(examples: readonly QaExample[], tokenizer: HfTokenizer, options: QaFeatureOptions = {}): Promise<QaFeature[]> {
+export async function qaFeatures(examples: readonly TextQaExample[], tokenizer: HfTokenizer, options: QaFeatureOptions = {}): Promise<QaFeature[]> {
   const { maxLength = 384, docStride = 128 } = options;
   for (const [name, v] of Object.entries({ maxLength, docStride })) {
     if (!Number.isInteger(v) || v < 0) throw new OptionError(`${name} must be a non-negative integer, got ${v}`);
@@ -246,7 +246,7 @@ export function decodeBestSpan(
   startLogits: readonly ArrayLike<number>[],
   endLogits: readonly ArrayLike<number>[],
   features: readonly QaFeature[],
-  examples: readonly QaExample[],
+  examples: readonly TextQaExample[],
   options: DecodeOptions = {},
 ): string[] {
   const { maxAnswerLength = 30, nBest = 20 } = options;

@@ -1,4 +1,4 @@
-/** Splitting a benchmark file's text into lines, shared by the XNLI and COPA readers. */
+/** Splitting a dataset file's text into lines, shared by the XNLI and COPA readers. */
 
 /** The text's lines, without their LF / CRLF terminators (a final newline adds no line). */
 export function lines(text: string): string[] {

@@ -32,7 +32,7 @@ import { readText } from '../formats/input-file.js';
 import { lines } from './text-file.js';
 
 /** One premise/hypothesis pair of a real NLI file. */
-export interface NliExample {
+export interface TextNliExample {
   premise: string;
   hypothesis: string;
   /** Hugging Face's label ids: entailment 0, neutral 1, contradiction 2. */
@@ -108,7 +108,7 @@ function labelId(path: string, line: number, raw: string): 0 | 1 | 2 {
  * to have a needed column, an unknown label, or a language with no rows (the
  * message lists the languages the file has).
  */
-export async function readXnli(path: string, language?: string): Promise<NliExample[]> {
+export async function readXnli(path: string, language?: string): Promise<TextNliExample[]> {
   const tsv = parseTsv(path, await readText(path));
   const needed = language === undefined ? (['gold_label', 'sentence1', 'sentence2'] as const) : (['language', 'gold_label', 'sentence1', 'sentence2'] as const);
   const cols = columns(path, tsv, needed, 'an XNLI file');
@@ -116,7 +116,7 @@ export async function readXnli(path: string, language?: string): Promise<NliExam
   const pairCol = tsv.header.indexOf('pairID');
   const width = tsv.header.length;
   const present = new Set<string>();
-  const out: NliExample[] = [];
+  const out: TextNliExample[] = [];
   for (const row of tsv.rows) {
     if (language !== undefined) {
       const lang = field(path, row, languageCol, 'language', width).trim();
@@ -124,7 +124,7 @@ export async function readXnli(path: string, language?: string): Promise<NliExam
       if (lang !== language) continue;
     }
     const label = labelId(path, row.line, field(path, row, cols.gold_label, 'gold_label', width));
-    const example: NliExample = {
+    const example: TextNliExample = {
       premise: field(path, row, cols.sentence1, 'sentence1', width),
       hypothesis: field(path, row, cols.sentence2, 'sentence2', width),
       label,
@@ -146,7 +146,7 @@ export async function readXnli(path: string, language?: string): Promise<NliExam
  * (`sentence1`, `sentence2`, `gold_label`, with `pairID` kept as the id).
  * Same errors as `readXnli` (no language filter here).
  */
-export async function readMnliTrain(path: string): Promise<NliExample[]> {
+export async function readMnliTrain(path: string): Promise<TextNliExample[]> {
   const tsv = parseTsv(path, await readText(path));
   const width = tsv.header.length;
   const xnliMt = tsv.header.includes('premise') || tsv.header.includes('hypo');
@@ -161,7 +161,7 @@ export async function readMnliTrain(path: string): Promise<NliExample[]> {
   const cols = columns(path, tsv, ['sentence1', 'sentence2', 'gold_label'] as const, 'the MNLI layout (or premise, hypo, label for XNLI-MT)');
   const pairCol = tsv.header.indexOf('pairID');
   return tsv.rows.map((row) => {
-    const example: NliExample = {
+    const example: TextNliExample = {
       premise: field(path, row, cols.sentence1, 'sentence1', width),
       hypothesis: field(path, row, cols.sentence2, 'sentence2', width),
       label: labelId(path, row.line, field(path, row, cols.gold_label, 'gold_label', width)),

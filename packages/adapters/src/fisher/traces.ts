@@ -16,8 +16,7 @@
  * training's dropout randomness are all untouched.
  */
 import { crossEntropy, type Graph, type Tensor } from '@thaw/autograd';
-import { fisherAccumulate, segmentTraces } from '@thaw/kernels';
-import { mulberry32 } from '@thaw/kernels/reference';
+import { fisherAccumulate, mulberry32, segmentTraces } from '@thaw/kernels';
 
 /** How to estimate tr(F). */
 export interface FisherOptions {

@@ -1,21 +1,21 @@
 /**
- * One run of the research's setting on real files: a Hugging Face encoder
- * (frozen), its tokenizer.json, AdapterHub MAD-X language adapters (frozen,
- * one per language), a task adapter and head trained on the source
- * language's benchmark data under an unfreezing schedule, and zero-shot
- * evaluation on each target language's test file with that language's
- * adapter swapped in. The run directory is the suite's (config.json with
- * every option under `benchmark`, log.jsonl, checkpoints, results.json), plus
- * the trained task adapter and head in AdapterHub's layout under
- * `adapterhub/`, and for types PEFT has (LoRA) a PEFT folder under `peft/`, which PyTorch
- * users load directly.
+ * One run of the research's setting on real files (a hub run): a Hugging
+ * Face encoder (frozen), its tokenizer.json, AdapterHub MAD-X language
+ * adapters (frozen, one per language), a task adapter and head trained on
+ * the source language's dataset files under an unfreezing schedule, and
+ * zero-shot evaluation on each target language's test file with that
+ * language's adapter swapped in. The run directory is the suite's
+ * (config.json with the spec under `benchmark`, log.jsonl, checkpoints,
+ * results.json), plus the trained task adapter and head in AdapterHub's
+ * layout under `adapterhub/`, and for the types PEFT has (LoRA) a PEFT
+ * folder under `peft/`, which PyTorch users load directly.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { adapterModel, type Adapter } from '../adapters/adapter.js';
 import { adapterType } from '../adapters/registry.js';
-import { OptionError } from '../errors/option-error.js';
+import { InputFileError } from '../errors/input-error.js';
 import { HfTokenizer } from '../formats/hf-tokenizer.js';
 import { loadAdapterHubAdapter, saveAdapterHubFolder, saveAdapterHubHead, type AdapterHubHead } from '../checkpoints/adapterhub.js';
 import { loadHfEncoder, savedModelName, type LoadReport } from '../checkpoints/hf-checkpoint.js';
@@ -27,19 +27,23 @@ import { taskModel, type BatchOutputs } from '../train/task-model.js';
 import type { AnswerMetricOptions } from '../datasets/metrics.js';
 import { writeJsonAtomic } from '../formats/json-files.js';
 import { hostTensors, reevaluateBestCheckpoint, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
-import { checkFreshOut, checkTaskRunOptions, languageResults, trainTaskRun, type TaskRunOptions } from '../train/run-options.js';
-import { answerNormalisation, benchmarkFile, benchmarkTask, type BenchmarkName, type Encoding } from './tasks.js';
+import { languageResults, trainTaskRun, type TaskRunSpec } from '../train/run-spec.js';
+import { answerNormalisation, datasetFile, datasetTask, type DatasetName, type Encoding } from './tasks.js';
 
-/** Everything a benchmark run is made from (config.json's `benchmark`). */
-export interface BenchmarkRunOptions extends TaskRunOptions {
+/**
+ * Everything a run on real files is made from, made by hubRunSpec
+ * (spec/run-spec.ts); recorded in config.json under `benchmark` (the key
+ * existing run directories use).
+ */
+export interface HubRunSpec extends TaskRunSpec {
   /** A Hugging Face checkpoint folder (config.json + weights). */
   model: string;
   /** The model's tokenizer.json. */
   tokenizer: string;
   /** AdapterHub language adapter folders by language code; the source's and every target's are needed. */
   langAdapters: Record<string, string>;
-  task: BenchmarkName;
-  /** The folder with the benchmark's files (see BenchmarkTask.files). */
+  task: DatasetName;
+  /** The folder with the dataset's files (see DatasetTask.files). */
   data: string;
   /** Bottleneck reduction factor (AdapterHub's task-adapter default 16); other types take their registry defaults (adapters/registry.ts). */
   reductionFactor: number;
@@ -47,59 +51,9 @@ export interface BenchmarkRunOptions extends TaskRunOptions {
   maxLength: number;
 }
 
-/** Defaults of a benchmark run: AdapterHub's MAD-X task-adapter recipe (seq_bn, reduction 16, lr 1e-4, batch 32). */
-export const BENCHMARK_DEFAULTS: Omit<BenchmarkRunOptions, 'out' | 'model' | 'tokenizer' | 'langAdapters' | 'task' | 'data' | 'targets'> = {
-  source: 'en', schedule: 'standard', adapter: 'seq_bn', reductionFactor: 16, k: 100, steps: 1000, batchSize: 32, lr: 1e-4,
-  baseLrScale: 0.1, trainSize: 0, seed: 1, fisherEvery: 50, fisherBatches: 4, fisherEstimator: 'argmax', fisherGradients: 'batch-mean',
-  evalEvery: 100, maxLength: 128,
-};
-
-/**
- * Checks a run's options and that every file it needs exists (model,
- * tokenizer, each language's adapter, each split's data file), before
- * anything is written; errors name the option or the file.
- */
-export function checkBenchmarkOptions(o: BenchmarkRunOptions): void {
-  const task = benchmarkTask(o.task);
-  if (!existsSync(join(o.model, 'config.json'))) throw new OptionError(`--model ${o.model}: not a Hugging Face checkpoint folder (no config.json)`);
-  if (!existsSync(o.tokenizer)) throw new OptionError(`--tokenizer ${o.tokenizer}: no such file`);
-  checkTaskRunOptions(o, 0);
-  if (!Number.isInteger(o.maxLength) || o.maxLength < 1) throw new OptionError(`--max-length must be a positive integer, got ${o.maxLength}`);
-  if (!(o.reductionFactor > 0)) throw new OptionError(`--reduction-factor must be a positive number, got ${o.reductionFactor}`);
-  for (const code of [o.source, ...o.targets]) {
-    const dir = o.langAdapters[code];
-    if (!dir) throw new OptionError(`--lang-adapter: no language adapter for '${code}'; give --lang-adapter ${code}=<AdapterHub folder>`);
-    if (!existsSync(join(dir, 'adapter_config.json'))) throw new OptionError(`--lang-adapter ${code}=${dir}: not an AdapterHub adapter folder (no adapter_config.json)`);
-  }
-  const must = (fn: () => string) => {
-    try {
-      fn();
-    } catch (e) {
-      throw new OptionError(`--data ${(e as Error).message}`);
-    }
-  };
-  must(() => benchmarkFile(task, o.data, 'train', o.source));
-  must(() => benchmarkFile(task, o.data, 'dev', o.source));
-  for (const code of [o.source, ...o.targets]) must(() => benchmarkFile(task, o.data, 'test', code));
-  const configPath = join(o.model, 'config.json');
-  let layers: unknown;
-  try {
-    layers = (JSON.parse(readFileSync(configPath, 'utf8')) as { num_hidden_layers?: unknown }).num_hidden_layers;
-  } catch (e) {
-    throw new OptionError(`--model ${configPath}: not valid JSON (${(e as Error).message})`);
-  }
-  if (!Number.isInteger(layers) || (layers as number) < 1) throw new OptionError(`--model ${configPath}: num_hidden_layers must be a positive integer, got ${JSON.stringify(layers)}`);
-  try {
-    policy(o.schedule, layers as number, o.seed);
-  } catch (e) {
-    // The policy's messages name --schedule.
-    throw new OptionError((e as Error).message);
-  }
-}
-
-/** The model, data and evaluation of a run, built from its options. */
-async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
-  const task = benchmarkTask(o.task);
+/** The model, data and evaluation of a run, built from its spec. */
+async function buildHubRun(graph: Graph, o: HubRunSpec) {
+  const task = datasetTask(o.task);
   const tokenizer = await HfTokenizer.load(o.tokenizer);
   const { encoder, report } = await loadHfEncoder(graph, o.model);
   const c = encoder.config;
@@ -107,7 +61,7 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
   const owned: { dispose(): void }[] = [encoder];
   const dispose = () => { for (const x of owned.reverse()) x.dispose(); };
   try {
-    if (tokenizer.vocabSize > c.vocabSize) throw new OptionError(`--tokenizer ${o.tokenizer} has ${tokenizer.vocabSize} tokens, more than the model's vocab_size ${c.vocabSize}`);
+    if (tokenizer.vocabSize > c.vocabSize) throw new InputFileError(o.tokenizer, `has ${tokenizer.vocabSize} tokens, more than the model's vocab_size ${c.vocabSize}`);
     const languageAdapters = new Map<string, Adapter>();
     for (const code of [o.source, ...o.targets]) {
       const adapter = await loadAdapterHubAdapter(graph, o.langAdapters[code]!, model, code);
@@ -120,7 +74,7 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
     const head = task.head(graph, c.hiddenSize, o.seed + 29);
     owned.push(head);
     const encoding: Encoding = { tokenizer, maxLength: Math.min(o.maxLength, c.maxPositionEmbeddings - c.positionOffset) };
-    const read = (split: 'train' | 'dev' | 'test', code: string) => task.read(benchmarkFile(task, o.data, split, code), split, code);
+    const read = (split: 'train' | 'dev' | 'test', code: string) => task.read(datasetFile(task, o.data, split, code), split, code);
     const train = await read('train', o.source);
     // Every test file is read now, so a malformed one stops the run before it trains.
     const tests = new Map<string, unknown[]>();
@@ -128,7 +82,7 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
     const normalisations = new Map<string, AnswerMetricOptions>();
     for (const code of [o.source, ...o.targets]) {
       tests.set(code, await read('test', code));
-      normalisations.set(code, answerNormalisation(benchmarkFile(task, o.data, 'test', code), code));
+      normalisations.set(code, answerNormalisation(datasetFile(task, o.data, 'test', code), code));
     }
     const m = taskModel({
       encoder, languageAdapters, source: o.source, taskAdapter, head,
@@ -146,8 +100,8 @@ async function buildBenchmarkRun(graph: Graph, o: BenchmarkRunOptions) {
   }
 }
 
-/** Each benchmark's head as AdapterHub's head classes describe it. */
-const ADAPTERHUB_HEADS: Record<BenchmarkName, AdapterHubHead> = {
+/** Each dataset's head as AdapterHub's head classes describe it. */
+const ADAPTERHUB_HEADS: Record<DatasetName, AdapterHubHead> = {
   xnli: { head_type: 'classification', num_labels: 3, layers: 2, label2id: { entailment: 0, neutral: 1, contradiction: 2 } },
   xcopa: { head_type: 'multiple_choice', num_choices: 2, layers: 2, label2id: { '0': 0, '1': 1 } },
   squad: { head_type: 'question_answering', num_labels: 2, layers: 1, label2id: { start: 0, end: 1 } },
@@ -159,7 +113,7 @@ const ADAPTERHUB_HEADS: Record<BenchmarkName, AdapterHubHead> = {
  * adapterhub/), and model/ (config.json and model.safetensors) when the
  * schedule fine-tuned the encoder too, since the adapter belongs with it.
  */
-async function exportTaskAdapter(o: BenchmarkRunOptions, run: Awaited<ReturnType<typeof buildBenchmarkRun>>): Promise<void> {
+async function exportTaskAdapter(o: HubRunSpec, run: Awaited<ReturnType<typeof buildHubRun>>): Promise<void> {
   const config = await readJsonFile(join(o.model, 'config.json'));
   const info = { modelName: savedModelName(o.model, config), modelType: String(config.model_type) };
   const hidden = run.encoder.config.hiddenSize;
@@ -175,14 +129,17 @@ async function exportTaskAdapter(o: BenchmarkRunOptions, run: Awaited<ReturnType
   }
 }
 
-/** PEFT's task type per benchmark (PEFT has none for multiple choice: a plain PeftModel). */
+/** PEFT's task type per dataset (PEFT has none for multiple choice: a plain PeftModel). */
 const PEFT_TASK_TYPES = { xnli: 'SEQ_CLS', xcopa: null, squad: 'QUESTION_ANS' } as const;
 
-/** Trains one benchmark run and writes its run directory (results.json with zero-shot on every target). */
-export async function trainBenchmarkRun(graph: Graph, o: BenchmarkRunOptions, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void; onLoad?(report: LoadReport): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
-  checkBenchmarkOptions(o);
-  checkFreshOut(o.out);
-  const run = await buildBenchmarkRun(graph, o);
+/**
+ * Trains the run a spec describes (made by hubRunSpec, which checked it and
+ * its files) into `o.out`, which must not hold a run yet; writes the run
+ * directory (results.json with zero-shot on every target, and the exports)
+ * and returns the results.
+ */
+export async function trainHubRun(graph: Graph, o: HubRunSpec, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void; onLoad?(report: LoadReport): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
+  const run = await buildHubRun(graph, o);
   try {
     callbacks?.onLoad?.(run.report);
     // With the best checkpoint restored: export it, then evaluate. results.json comes last, so a
@@ -197,22 +154,19 @@ export async function trainBenchmarkRun(graph: Graph, o: BenchmarkRunOptions, ca
   }
 }
 
-/** The options a benchmark run was made with, or undefined for another kind of run directory. */
-export async function readBenchmarkOptions(dir: string): Promise<BenchmarkRunOptions | undefined> {
+/** The spec a run on real files was made with, or undefined for another kind of run directory. */
+export async function readHubRunSpec(dir: string): Promise<HubRunSpec | undefined> {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) return undefined;
-  return (await readJsonFile(path)).benchmark as BenchmarkRunOptions | undefined;
+  return (await readJsonFile(path)).benchmark as HubRunSpec | undefined;
 }
 
 /**
- * Re-evaluates a benchmark run's best checkpoint (source dev/test and
- * zero-shot on `targets`, by default the run's own) and rewrites results.json.
+ * Re-evaluates the best checkpoint of the run in `o.out` (source dev/test
+ * and zero-shot on `o.targets`) and rewrites its results.json; `o` is the
+ * run's own spec (readHubRunSpec), checked again by hubRunSpec.
  */
-export async function evaluateBenchmarkRun(graph: Graph, dir: string, targets?: string[], onLanguage?: (code: string) => void): Promise<RunResults> {
-  const saved = await readBenchmarkOptions(dir);
-  if (!saved) throw new OptionError(`${join(dir, 'config.json')}: not a benchmark run (no 'benchmark' options)`);
-  const o: BenchmarkRunOptions = { ...saved, out: dir, ...(targets ? { targets } : {}) };
-  checkBenchmarkOptions(o);
-  const run = await buildBenchmarkRun(graph, o);
-  return reevaluateBestCheckpoint(graph, dir, { model: run.m.model as TaskModel<unknown>, evaluate: run.evaluate, dispose: run.dispose }, o.schedule, o.seed, onLanguage);
+export async function evaluateHubRun(graph: Graph, o: HubRunSpec, onLanguage?: (code: string) => void): Promise<RunResults> {
+  const run = await buildHubRun(graph, o);
+  return reevaluateBestCheckpoint(graph, o.out, { model: run.m.model as TaskModel<unknown>, evaluate: run.evaluate, dispose: run.dispose }, o.schedule, o.seed, onLanguage);
 }

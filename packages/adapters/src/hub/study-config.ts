@@ -5,7 +5,7 @@
  *   model: xlm-roberta-base/            # Hugging Face checkpoint folder
  *   tokenizer: xlm-roberta-base/tokenizer.json
  *   task: xnli                          # xnli | xcopa | squad
- *   data: XNLI/                         # the benchmark's files
+ *   data: XNLI/                         # the dataset's files
  *   source: en
  *   languages:                          # AdapterHub language adapter folders
  *     en: adapters/en
@@ -18,20 +18,31 @@
  *
  * Relative paths are relative to the file's folder. Unknown keys and wrong
  * types are errors naming the file and the key, so a typo never silently
- * falls back to a default.
+ * falls back to a default. The run options are returned as given: hubRunSpec
+ * (spec/run-spec.ts) adds the defaults and checks the values.
  */
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputFileError } from '../errors/input-error.js';
 import { readText } from '../formats/input-file.js';
-import { BENCHMARK_DEFAULTS, type BenchmarkRunOptions } from './run.js';
-import type { BenchmarkName } from './tasks.js';
 
-/** A study of benchmark runs, as a config file describes it (the study folder comes from --out). */
-export interface BenchmarkStudyConfig {
+/** The run options a study config gives, with paths resolved: the files always, any other run option (RUN_KEYS) where set. */
+export interface HubStudyRun {
+  model: string;
+  tokenizer: string;
+  task: string;
+  data: string;
+  /** The config's `languages`. */
+  langAdapters: Record<string, string>;
+  targets?: string[];
+  [option: string]: unknown;
+}
+
+/** A study of runs on real files, as a config file describes it (the study folder comes from --out). */
+export interface HubStudyConfig {
   schedules: string[];
   seeds: number[];
-  run: Omit<BenchmarkRunOptions, 'out' | 'schedule' | 'seed'>;
+  run: HubStudyRun;
 }
 
 /** Keys of the run options a config may set, with their type. */
@@ -43,7 +54,7 @@ const RUN_KEYS: Record<string, 'string' | 'number' | 'integer'> = {
 const OTHER_KEYS = ['model', 'tokenizer', 'task', 'data', 'languages', 'targets', 'schedules', 'seeds'];
 
 /** Reads and checks a study config file. */
-export async function readStudyConfig(path: string): Promise<BenchmarkStudyConfig> {
+export async function readStudyConfig(path: string): Promise<HubStudyConfig> {
   const text = await readText(path);
   const yaml = /\.ya?ml$/i.test(path);
   let raw: unknown;
@@ -67,7 +78,7 @@ export async function readStudyConfig(path: string): Promise<BenchmarkStudyConfi
   if (typeof languages !== 'object' || languages === null || Array.isArray(languages) || !Object.keys(languages).length || !Object.values(languages).every((v) => typeof v === 'string')) {
     throw new InputFileError(path, "'languages' must map language codes to AdapterHub adapter folders, e.g. {en: adapters/en, de: adapters/de}");
   }
-  const run: Record<string, unknown> = { ...BENCHMARK_DEFAULTS };
+  const run: Record<string, unknown> = {};
   for (const [key, type] of Object.entries(RUN_KEYS)) {
     if (c[key] === undefined) continue;
     const v = c[key];
@@ -75,10 +86,9 @@ export async function readStudyConfig(path: string): Promise<BenchmarkStudyConfi
     if (!ok) throw new InputFileError(path, `'${key}' must be ${type === 'string' ? 'a string' : type === 'integer' ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
     run[key] = v;
   }
-  const source = run.source as string;
   const langAdapters = Object.fromEntries(Object.entries(languages as Record<string, string>).map(([code, dir]) => [code, resolve(dir)]));
-  const targets = c.targets ?? Object.keys(langAdapters).filter((code) => code !== source);
-  if (!Array.isArray(targets) || !targets.every((t) => typeof t === 'string')) throw new InputFileError(path, `'targets' must be a list of language codes, got ${JSON.stringify(c.targets)}`);
+  const targets = c.targets;
+  if (targets !== undefined && (!Array.isArray(targets) || !targets.every((t) => typeof t === 'string'))) throw new InputFileError(path, `'targets' must be a list of language codes, got ${JSON.stringify(targets)}`);
   const schedules = c.schedules ?? ['standard', 'lpft', 'gu', 'fun', 'rand'];
   if (!Array.isArray(schedules) || !schedules.length || !schedules.every((s) => typeof s === 'string')) throw new InputFileError(path, `'schedules' must be a non-empty list of schedule names, got ${JSON.stringify(c.schedules)}`);
   const seeds = c.seeds ?? 3;
@@ -88,9 +98,9 @@ export async function readStudyConfig(path: string): Promise<BenchmarkStudyConfi
     schedules: schedules as string[],
     seeds: seedList as number[],
     run: {
-      ...(run as Omit<BenchmarkRunOptions, 'out' | 'schedule' | 'seed' | 'model' | 'tokenizer' | 'langAdapters' | 'task' | 'data' | 'targets'>),
-      model: resolve(required('model')), tokenizer: resolve(required('tokenizer')), task: required('task') as BenchmarkName, data: resolve(required('data')),
-      langAdapters, targets: targets as string[],
+      ...run,
+      model: resolve(required('model')), tokenizer: resolve(required('tokenizer')), task: required('task'), data: resolve(required('data')),
+      langAdapters, ...(targets ? { targets: targets as string[] } : {}),
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
- * The real cross-lingual benchmarks behind one contract, like the suite's
- * tasks (suite/tasks.ts), for a Hugging Face encoder and its tokenizer.json:
+ * The cross-lingual datasets Thaw trains and evaluates on from real files,
+ * behind one contract like the suite's tasks (suite/tasks.ts), for a Hugging
+ * Face encoder and its tokenizer.json:
  *
  *   xnli   MNLI / XNLI-MT training TSV, XNLI dev and test TSV; 3 classes, accuracy
  *   xcopa  COPA training JSONL, XCOPA test JSONL per language; 2 choices, accuracy
@@ -18,10 +19,10 @@
 import { existsSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { Graph } from '@thaw/autograd';
-import { copaPairs, readCopa, type CopaExample } from '../datasets/copa.js';
+import { copaPairs, readCopa, type TextCopaExample } from '../datasets/copa.js';
 import { f1, MLQA_LANGUAGES, type AnswerMetricOptions, type MlqaLanguage } from '../datasets/metrics.js';
-import { decodeBestSpan, qaFeatures, readSquad, type QaExample, type QaFeature } from '../datasets/squad.js';
-import { readMnliTrain, readXnli, type NliExample } from '../datasets/xnli.js';
+import { decodeBestSpan, qaFeatures, readSquad, type TextQaExample, type QaFeature } from '../datasets/squad.js';
+import { readMnliTrain, readXnli, type TextNliExample } from '../datasets/xnli.js';
 import { OptionError } from '../errors/option-error.js';
 import type { EncodedInput, HfTokenizer } from '../formats/hf-tokenizer.js';
 import { ClassificationHead, MultipleChoiceHead, SpanHead } from '../heads/heads.js';
@@ -29,19 +30,19 @@ import { InputFileError } from '../errors/input-error.js';
 import { HEAD_DROPOUT, pairClassifier, spanTaskHead, type TaskBatch, type TaskHead } from '../train/task.js';
 import type { BatchOutputs } from '../train/task-model.js';
 
-export type BenchmarkName = 'xnli' | 'xcopa' | 'squad';
+export type DatasetName = 'xnli' | 'xcopa' | 'squad';
 export type Split = 'train' | 'dev' | 'test';
 
-/** How a benchmark's items become batches, with a tokenizer and a length limit. */
+/** How a dataset's items become batches, with a tokenizer and a length limit. */
 export interface Encoding {
   tokenizer: HfTokenizer;
   /** Longest sequence, special tokens included. */
   maxLength: number;
 }
 
-/** One real benchmark. */
-export interface BenchmarkTask<M> {
-  name: BenchmarkName;
+/** One dataset on real files. */
+export interface DatasetTask<M> {
+  name: DatasetName;
   metric: 'accuracy' | 'f1';
   /** Candidate paths of a split's file for a language, relative to the data folder, in the order tried. */
   files(split: Split, lang: string): string[];
@@ -69,7 +70,7 @@ export function answerNormalisation(path: string, lang: string): AnswerMetricOpt
 }
 
 /** The first existing candidate file of a split, or an error naming every path tried. */
-export function benchmarkFile(task: BenchmarkTask<unknown>, dataDir: string, split: Split, lang: string): string {
+export function datasetFile(task: DatasetTask<unknown>, dataDir: string, split: Split, lang: string): string {
   const candidates = task.files(split, lang).map((f) => join(dataDir, f));
   const found = candidates.find((p) => existsSync(p));
   if (!found) throw new InputFileError(dataDir, `no ${task.name} ${split} file for '${lang}': looked for ${candidates.map((p) => relative(dataDir, p)).join(', ')}`);
@@ -83,7 +84,7 @@ export function benchmarkFile(task: BenchmarkTask<unknown>, dataDir: string, spl
  */
 async function encodeTextPairs(e: Encoding, pairs: readonly (readonly [string, string])[]) {
   const room = e.maxLength - e.tokenizer.specialTokenCount(true);
-  if (room < 2) throw new OptionError(`--max-length ${e.maxLength} leaves no room for a pair after ${e.tokenizer.specialTokenCount(true)} special tokens`);
+  if (room < 2) throw new OptionError(`maxLength ${e.maxLength} leaves no room for a pair after ${e.tokenizer.specialTokenCount(true)} special tokens`);
   const encoded: EncodedInput[] = [];
   for (const [a, b] of pairs) encoded.push(await e.tokenizer.encode(a, b, { maxLength: e.maxLength }));
   const sequence = Math.max(1, ...encoded.map((t) => t.ids.length));
@@ -106,7 +107,7 @@ async function encodeTextPairs(e: Encoding, pairs: readonly (readonly [string, s
   return { ids, tokenTypes, mask, sequence, pairMasks: [first, second] as [Float32Array, Float32Array] };
 }
 
-const xnli: BenchmarkTask<NliExample> = {
+const xnli: DatasetTask<TextNliExample> = {
   name: 'xnli',
   metric: 'accuracy',
   files: (split, lang) => split === 'train'
@@ -120,7 +121,7 @@ const xnli: BenchmarkTask<NliExample> = {
   head: (graph, hidden, seed) => pairClassifier(new ClassificationHead(graph, 'xnli', hidden, 3, HEAD_DROPOUT, seed)),
 };
 
-const xcopa: BenchmarkTask<CopaExample> = {
+const xcopa: DatasetTask<TextCopaExample> = {
   name: 'xcopa',
   metric: 'accuracy',
   // English has no labelled COPA test set: its test falls back to COPA's validation file, then also its dev set.
@@ -161,7 +162,7 @@ const qaWindows = (e: Encoding) => ({ maxLength: e.maxLength, docStride: Math.mi
 /** How many QA windows one evaluation batch holds. */
 const QA_EVAL_BATCH = 64;
 
-const squad: BenchmarkTask<QaExample> = {
+const squad: DatasetTask<TextQaExample> = {
   name: 'squad',
   metric: 'f1',
   files: (split, lang) => split === 'train' ? [...english(lang, ['train-v1.1.json']), `${lang}_squad-translate-train-train-v1.1.json`]
@@ -206,12 +207,12 @@ function padded(row: Float32Array, length: number): Float32Array {
   return out;
 }
 
-/** The real benchmarks by name. */
-export const BENCHMARK_TASKS = { xnli, xcopa, squad } as const;
+/** The datasets on real files by name. */
+export const DATASET_TASKS = { xnli, xcopa, squad } as const;
 
-/** The benchmark named `name`, or an error listing them. */
-export function benchmarkTask(name: string): BenchmarkTask<unknown> {
-  const task = (BENCHMARK_TASKS as Record<string, BenchmarkTask<unknown>>)[name];
-  if (!task) throw new OptionError(`--task: unknown task '${name}'; with --model, Thaw runs ${Object.keys(BENCHMARK_TASKS).join(', ')}`);
+/** The dataset named `name`, or an error listing them. */
+export function datasetTask(name: string): DatasetTask<unknown> {
+  const task = (DATASET_TASKS as Record<string, DatasetTask<unknown>>)[name];
+  if (!task) throw new OptionError(`unknown dataset '${name}'; Thaw reads ${Object.keys(DATASET_TASKS).join(', ')}`);
   return task;
 }

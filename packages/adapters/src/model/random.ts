@@ -1,6 +1,6 @@
 /** Seeded random numbers for weight initialization (reproducible from a seed). */
 
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 
 /** Uniform in [0, 1), reproducible from the seed (mulberry32). */
 export const uniform = mulberry32;

@@ -46,7 +46,7 @@ export class UnfreezeSchedule {
   private round = 0;
 
   constructor(options: ScheduleOptions) {
-    if (!Number.isInteger(options.k) || options.k < 1) throw new Error(`--k must be a positive integer, got ${options.k}`);
+    if (!Number.isInteger(options.k) || options.k < 1) throw new Error(`k must be a positive integer, got ${options.k}`);
     // 0 blocks is allowed: pretraining runs the `full` policy with nothing to unfreeze.
     if (!Number.isInteger(options.layers) || options.layers < 0) throw new Error(`a schedule needs a non-negative number of layers, got ${options.layers}`);
     this.layers = options.layers;

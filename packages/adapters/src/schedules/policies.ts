@@ -16,7 +16,7 @@
  *              fixed:schedule-rev (12 layers; layer 11 first)
  *   fun        L−1 at step 0, then the frozen block with the largest tr(F)
  */
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 
 /** What a policy sees at an unfreeze point. */
 export interface SelectContext {
@@ -73,16 +73,16 @@ function ordered(name: string, order: (layers: number) => number[]): Policy {
   };
 }
 
-/** Parses `fixed:…` into a full order over `layers` blocks; throws a message naming the option. */
+/** Parses `fixed:…` into a full order over `layers` blocks; throws a message naming the schedule. */
 export function fixedOrder(spec: string, layers: number): number[] {
   const official = OFFICIAL_SCHEDULES[spec];
   if (official) {
-    if (layers !== 12) throw new Error(`--schedule fixed:${spec} is the official code's order for 12 layers; this model has ${layers}`);
+    if (layers !== 12) throw new Error(`fixed:${spec} is the official code's order for 12 layers; this model has ${layers}`);
     return [11, ...official];
   }
   const order = spec.split(',').map((s) => Number(s.trim()));
   const valid = order.length === layers && order.every((j) => Number.isInteger(j) && j >= 0 && j < layers) && new Set(order).size === layers;
-  if (!valid) throw new Error(`--schedule fixed:${spec} must list every layer 0…${layers - 1} once (comma-separated), or name schedule-0 … schedule-9 / schedule-rev`);
+  if (!valid) throw new Error(`fixed:${spec} must list every layer 0…${layers - 1} once (comma-separated), or name schedule-0 … schedule-9 / schedule-rev`);
   return order;
 }
 
@@ -142,6 +142,6 @@ export function policy(name: string, layers: number, seed = 0): Policy {
         const order = fixedOrder(name.slice('fixed:'.length), layers);
         return ordered(name, () => order);
       }
-      throw new Error(`unknown --schedule '${name}'; use standard, full, lpft, gu, gu-rev, rand, fixed:<order> or fun`);
+      throw new Error(`unknown schedule '${name}'; use standard, full, lpft, gu, gu-rev, rand, fixed:<order> or fun`);
   }
 }

@@ -10,8 +10,10 @@
  *                                   target average with a 95% interval; the Spearman
  *                                   correlation of tr(F) curve statistics with the target average
  *
- * A study continues where it stopped with `resume`: finished runs (with a
- * results.json) are kept, an unfinished one starts over.
+ * studyPlan checks a study and makes each run's spec before anything is
+ * written; runStudy runs the plan. A study continues where it stopped with
+ * `resume`: finished runs (with a results.json) are kept, an unfinished one
+ * starts over.
  */
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
@@ -20,13 +22,16 @@ import type { Graph } from '@thaw/autograd';
 import { OptionError } from '../errors/option-error.js';
 import { writeJsonAtomic } from '../formats/json-files.js';
 import type { RunResults, StepReport } from '../train/trainer.js';
-import { checkBenchmarkOptions, trainBenchmarkRun, type BenchmarkRunOptions } from '../hub/run.js';
-import { checkRunOptions, RUN_DEFAULTS, trainSuiteRun, type SuiteRunOptions } from '../suite/run.js';
+import { trainHubRun, type HubRunSpec } from '../hub/run.js';
+import { SUITE_DEFAULTS } from '../spec/defaults.js';
+import type { RunGiven } from '../spec/fields.js';
+import { isHubRunSpec, runSpec } from '../spec/run-spec.js';
+import { trainSuiteRun, type SuiteRunSpec } from '../suite/run.js';
 import { curveStatistics, CURVE_STATISTICS, pairedDifference, spearman, summarize, type CurveStatistics, type Difference, type Summary } from './stats.js';
 
 export type StudyPreset = 'smoke' | 'default' | 'full';
 
-/** What a study varies and what it holds fixed. */
+/** What a study varies and what it holds fixed, as given. */
 export interface StudyOptions {
   out: string;
   /** The preset the options come from, or `config` for a study config file on real files. */
@@ -34,20 +39,24 @@ export interface StudyOptions {
   /** Schedules compared; `full` (the base trains too) is the reference row. */
   schedules: string[];
   seeds: number[];
-  /** The options of every run, less what the study varies: a suite run, or a benchmark run on real files (it has `model`). */
-  run: RunShape | BenchmarkShape;
+  /**
+   * The options every run shares, as given: a suite run's, or a run's on
+   * real files (with `model`). Each run goes to its own folder and takes
+   * its schedule and seed from the study.
+   */
+  run: RunGiven;
 }
 
-type RunShape = Omit<SuiteRunOptions, 'out' | 'schedule' | 'seed'>;
-type BenchmarkShape = Omit<BenchmarkRunOptions, 'out' | 'schedule' | 'seed'>;
-
-/** Whether a study's runs are benchmark runs on real files rather than suite runs. */
-const isBenchmark = (run: RunShape | BenchmarkShape): run is BenchmarkShape => 'model' in run;
-
-/** Checks one run of a study. */
-function checkStudyRun(o: StudyOptions, schedule: string, seed: number): void {
-  if (isBenchmark(o.run)) checkBenchmarkOptions({ ...o.run, out: o.out, schedule, seed });
-  else checkRunOptions({ ...o.run, out: o.out, schedule, seed });
+/** A study checked and laid out: what studyPlan makes and runStudy runs. */
+export interface StudyPlan {
+  out: string;
+  preset: StudyPreset | 'config';
+  schedules: string[];
+  seeds: number[];
+  /** The spec every run shares, less `out` (study.json's `run`); each run has its own schedule and seed. */
+  run: Omit<SuiteRunSpec, 'out'> | Omit<HubRunSpec, 'out'>;
+  /** Every run's spec, schedule by schedule, seed by seed. */
+  runs: { schedule: string; seed: number; spec: SuiteRunSpec | HubRunSpec }[];
 }
 
 /**
@@ -58,23 +67,23 @@ function checkStudyRun(o: StudyOptions, schedule: string, seed: number): void {
  * an interval. `full` runs every schedule over three seeds and takes hours
  * there.
  */
-export const STUDY_PRESETS: Record<StudyPreset, { schedules: string[]; seeds: number[]; run: RunShape }> = {
+export const STUDY_PRESETS: Record<StudyPreset, { schedules: string[]; seeds: number[]; run: Omit<SuiteRunSpec, 'out'> }> = {
   smoke: {
     schedules: ['standard', 'gu', 'fun'],
     seeds: [1],
     // Long enough to learn the polarity part of NLI (about 2/3 accuracy), the least a test can call learning.
-    run: { ...RUN_DEFAULTS, steps: 300, k: 50, devSize: 96, testSize: 96, fisherEvery: 50, fisherBatches: 1, evalEvery: 100, targets: ['l1', 'l7'] },
+    run: { ...SUITE_DEFAULTS, steps: 300, k: 50, devSize: 96, testSize: 96, fisherEvery: 50, fisherBatches: 1, evalEvery: 100, targets: ['l1', 'l7'] },
   },
   // Four runs of 1,500 steps: what fits 20 minutes (docs/results.md has the timing).
   default: {
     schedules: ['standard', 'fun'],
     seeds: [1, 2],
-    run: { ...RUN_DEFAULTS, steps: 1500, k: 200, fisherEvery: 50, evalEvery: 150 },
+    run: { ...SUITE_DEFAULTS, steps: 1500, k: 200, fisherEvery: 50, evalEvery: 150 },
   },
   full: {
     schedules: ['standard', 'lpft', 'gu', 'fun', 'rand', 'full'],
     seeds: [1, 2, 3],
-    run: { ...RUN_DEFAULTS, steps: 3000, k: 300, fisherEvery: 50, fisherBatches: 4, evalEvery: 250, devSize: 600, testSize: 1500 },
+    run: { ...SUITE_DEFAULTS, steps: 3000, k: 300, fisherEvery: 50, fisherBatches: 4, evalEvery: 250, devSize: 600, testSize: 1500 },
   },
 };
 
@@ -155,7 +164,7 @@ async function describeRun(out: string, schedule: string, seed: number, results:
 }
 
 /** Per-schedule summaries, differences to standard, and the correlations. */
-export function aggregate(o: Pick<StudyOptions, 'preset' | 'schedules' | 'seeds' | 'run'>, runs: readonly StudyRun[]): StudyResults {
+export function aggregate(o: Pick<StudyPlan, 'preset' | 'schedules' | 'seeds' | 'run'>, runs: readonly StudyRun[]): StudyResults {
   const schedules: Record<string, ScheduleResults> = {};
   const bySchedule = (s: string) => o.seeds.map((seed) => runs.find((r) => r.schedule === s && r.seed === seed)).filter((r): r is StudyRun => Boolean(r));
   for (const s of o.schedules) {
@@ -189,48 +198,51 @@ export function aggregate(o: Pick<StudyOptions, 'preset' | 'schedules' | 'seeds'
   };
 }
 
-/** Checks a study's options before anything is written; throws OptionError naming the option. */
-export function checkStudyOptions(o: StudyOptions): void {
+/**
+ * Checks a study's options and makes every run's spec (runSpec), before
+ * anything is written; throws an OptionError naming the flag.
+ */
+export function studyPlan(o: StudyOptions): StudyPlan {
   if (!o.schedules.length) throw new OptionError('--schedules: name at least one schedule');
   const twice = o.schedules.find((s, i) => o.schedules.indexOf(s) !== i);
   if (twice) throw new OptionError(`--schedules: '${twice}' is listed twice`);
   if (!o.seeds.length) throw new OptionError('--seeds must be at least 1');
-  for (const schedule of o.schedules) checkStudyRun(o, schedule, o.seeds[0]!);
+  const { out: _, ...run } = runSpec({ ...o.run, out: o.out });
+  const runs = o.schedules.flatMap((schedule) => o.seeds.map((seed) => ({ schedule, seed, spec: runSpec({ ...run, out: join(o.out, runFolder(schedule, seed)), schedule, seed }) })));
+  return { out: o.out, preset: o.preset, schedules: o.schedules, seeds: o.seeds, run, runs };
 }
 
-/** Runs (or continues, with `resume`) a study and writes its results.json. */
-export async function runStudy(graph: Graph, o: StudyOptions & { resume?: boolean }, callbacks: StudyCallbacks = {}): Promise<StudyResults> {
-  checkStudyOptions(o);
-  const options = { preset: o.preset, schedules: o.schedules, seeds: o.seeds, run: o.run };
-  const studyFile = join(o.out, 'study.json');
+/**
+ * Runs (or continues, with `resume`) a study's plan: each run not finished
+ * yet, then the study's results.json.
+ */
+export async function runStudy(graph: Graph, plan: StudyPlan, callbacks: StudyCallbacks = {}, resume = false): Promise<StudyResults> {
+  const options = { preset: plan.preset, schedules: plan.schedules, seeds: plan.seeds, run: plan.run };
+  const studyFile = join(plan.out, 'study.json');
   if (existsSync(studyFile)) {
-    if (!o.resume) throw new OptionError(`--out ${o.out} already holds a study; use --resume to continue it, --overwrite to replace it, or another --out`);
+    if (!resume) throw new OptionError(`--out ${plan.out} already holds a study; use --resume to continue it, --overwrite to replace it, or another --out`);
     const saved = JSON.parse(await readFile(studyFile, 'utf8')) as unknown;
-    if (JSON.stringify(saved) !== JSON.stringify(options)) throw new OptionError(`--resume: ${studyFile} was written with other options; resume with the same options, or start over with --overwrite (or by removing ${o.out})`);
+    if (JSON.stringify(saved) !== JSON.stringify(options)) throw new OptionError(`--resume: ${studyFile} was written with other options; resume with the same options, or start over with --overwrite (or by removing ${plan.out})`);
   } else {
     await writeJsonAtomic(studyFile, options);
   }
   const runs: StudyRun[] = [];
-  const plan = o.schedules.flatMap((schedule) => o.seeds.map((seed) => ({ schedule, seed })));
-  for (const [index, { schedule, seed }] of plan.entries()) {
-    callbacks.onRunStart?.(index, plan.length, schedule, seed);
-    const dir = join(o.out, runFolder(schedule, seed));
+  for (const [index, { schedule, seed, spec }] of plan.runs.entries()) {
+    callbacks.onRunStart?.(index, plan.runs.length, schedule, seed);
     let results: RunResults;
-    if (existsSync(join(dir, 'results.json'))) {
-      results = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as RunResults;
+    if (existsSync(join(spec.out, 'results.json'))) {
+      results = JSON.parse(await readFile(join(spec.out, 'results.json'), 'utf8')) as RunResults;
     } else {
       // An unfinished run (an interrupted study) starts over.
-      await rm(dir, { recursive: true, force: true });
+      await rm(spec.out, { recursive: true, force: true });
       const onStep = callbacks.onStep ? { onStep: callbacks.onStep } : {};
-      results = isBenchmark(o.run)
-        ? (await trainBenchmarkRun(graph, { ...o.run, out: dir, schedule, seed }, onStep)).results
-        : (await trainSuiteRun(graph, { ...o.run, out: dir, schedule, seed }, onStep)).results;
+      results = isHubRunSpec(spec) ? (await trainHubRun(graph, spec, onStep)).results : (await trainSuiteRun(graph, spec, onStep)).results;
     }
-    const run = await describeRun(o.out, schedule, seed, results);
+    const run = await describeRun(plan.out, schedule, seed, results);
     runs.push(run);
     callbacks.onRunEnd?.(run);
   }
   const results = aggregate(options, runs);
-  await writeJsonAtomic(join(o.out, 'results.json'), results);
+  await writeJsonAtomic(join(plan.out, 'results.json'), results);
   return results;
 }

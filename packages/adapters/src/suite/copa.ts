@@ -15,7 +15,7 @@
  * premise, so the alternatives' verbs alone do not give the answer away.
  * Answers are balanced between the two positions.
  */
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import { VERBS, entity, type Meaning } from './meanings.js';
 import type { Language } from './languages.js';
 
@@ -32,7 +32,8 @@ export interface CopaMeaning {
   label: 0 | 1;
 }
 
-export interface CopaExample {
+/** A COPA item rendered as words of one suite language (the file readers' counterpart is TextCopaExample). */
+export interface SuiteCopaExample {
   premise: string[];
   question: 'cause' | 'effect';
   choices: [string[], string[]];
@@ -72,7 +73,7 @@ export function copaMeanings(seed: number, n: number): CopaMeaning[] {
 }
 
 /** The examples realized in one language. */
-export function copaExamples(language: Language, items: readonly CopaMeaning[]): CopaExample[] {
+export function copaExamples(language: Language, items: readonly CopaMeaning[]): SuiteCopaExample[] {
   return items.map((c) => ({
     premise: language.realize(c.premise),
     question: c.question,

@@ -8,7 +8,7 @@
  * dropped, one element changed, or the polarity flipped; still one
  * language, no labels), the rest unrelated sentence pairs.
  */
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import type { Language } from './languages.js';
 import { meaning } from './meanings.js';
 import { nliMeanings } from './nli.js';

@@ -19,7 +19,7 @@
  *   l7    SOV    after      ti       ka/ro sa         after verb    farthest
  */
 import { OptionError } from '../errors/option-error.js';
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import { ADJECTIVES, NAMES, NOUNS, VERBS, type Entity, type Meaning } from './meanings.js';
 
 export interface LanguageSpec {

@@ -5,7 +5,7 @@
  * meanings are the same for all of them (one generator, Zipf-weighted
  * choices, selectional preferences).
  */
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 
 export type EntityClass = 'person' | 'animal' | 'food' | 'thing';
 

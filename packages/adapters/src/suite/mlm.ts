@@ -9,7 +9,7 @@
  * chosen.
  */
 import type { Tensor } from '@thaw/autograd';
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import type { MaskedLmHead } from '../heads/heads.js';
 import type { AdapterSetup, Encoder } from '../model/encoder.js';
 import type { TaskData, TaskModel } from '../train/trainer.js';

@@ -12,7 +12,7 @@
  * Every language realizes the same meanings for a given seed, so dev and
  * test sets are parallel across languages, like XNLI's translations.
  */
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import { ADJECTIVES, VERBS, entity, meaning, type Entity, type Meaning } from './meanings.js';
 import type { Language } from './languages.js';
 
@@ -25,7 +25,8 @@ export interface NliMeaning {
   label: 0 | 1 | 2;
 }
 
-export interface NliExample {
+/** An NLI pair of meanings rendered as words of one suite language (the file readers' counterpart is TextNliExample). */
+export interface SuiteNliExample {
   premise: string[];
   hypothesis: string[];
   label: 0 | 1 | 2;
@@ -92,6 +93,6 @@ export function nliMeanings(seed: number, n: number): NliMeaning[] {
 }
 
 /** The pairs realized in one language. */
-export function nliExamples(language: Language, pairs: readonly NliMeaning[]): NliExample[] {
+export function nliExamples(language: Language, pairs: readonly NliMeaning[]): SuiteNliExample[] {
   return pairs.map((p) => ({ premise: language.realize(p.premise), hypothesis: language.realize(p.hypothesis), label: p.label }));
 }

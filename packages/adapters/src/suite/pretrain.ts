@@ -63,11 +63,11 @@ export interface BaseModel {
  * artifact is the selected model.
  */
 async function runStage(
-  graph: Graph, task: ReturnType<typeof mlmTask>, o: MlmStageOptions, policy: 'full' | 'standard',
+  graph: Graph, task: ReturnType<typeof mlmTask>, o: MlmStageOptions, schedule: 'full' | 'standard',
   extraConfig: Record<string, unknown>, lang: string, writeArtifact: () => Promise<void>, callbacks?: TrainerCallbacks,
 ): Promise<TrainSummary> {
   const trainer = new Trainer(graph, task.model, task.data, {
-    out: o.out, steps: o.steps, lr: o.lr, policy, k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
+    out: o.out, steps: o.steps, lr: o.lr, schedule, k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
     extraConfig: { ...extraConfig, batchSize: o.batchSize, sequence: o.sequence, pairs: o.pairs },
     finalEvaluation: async () => {
       const dev = await task.data.evaluateDev();
@@ -101,7 +101,7 @@ export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?:
       devPairs: languages.flatMap((l) => mlmPairs(l, o.seed + 1, Math.max(8, Math.ceil(o.pairs / 20)))),
       batchSize: o.batchSize, sequence: o.sequence, seed: o.seed, blocks: [],
       params: [...encoder.params.values(), ...head.params.values()],
-      // The trainer adds the base itself under the `full` policy.
+      // The trainer adds the base itself under the `full` schedule.
       checkpoint: head.params,
     });
     return await runStage(graph, task, o, 'full', { stage: 'pretrain', languages: o.languages, encoder: config }, o.languages.join(','), async () => {

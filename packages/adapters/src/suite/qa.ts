@@ -7,7 +7,7 @@
  * asked noun phrase's head noun or name, whose position in the context
  * moves with each language's word order.
  */
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import { meaning, type Meaning } from './meanings.js';
 import { FUNCTION_TOKENS, type Language } from './languages.js';
 
@@ -21,7 +21,8 @@ export interface QaMeaning {
   role: 'subject' | 'object';
 }
 
-export interface QaExample {
+/** A QA item rendered as words of one suite language, with its answer's token span (the file readers' counterpart is TextQaExample). */
+export interface SuiteQaExample {
   context: string[];
   question: string[];
   /** Inclusive token span of the answer in the context. */
@@ -50,7 +51,7 @@ export function qaMeanings(seed: number, n: number, clauses = 3): QaMeaning[] {
 }
 
 /** The items realized in one language, with the answer span located in the context. */
-export function qaExamples(language: Language, items: readonly QaMeaning[]): QaExample[] {
+export function qaExamples(language: Language, items: readonly QaMeaning[]): SuiteQaExample[] {
   return items.map((item) => {
     const sentences = item.context.map((m) => language.realize(m));
     const asked = item.context[item.clause]!;

@@ -8,10 +8,8 @@
  * Everything a run needs to be rebuilt is in its config.json (`suite`), so
  * `thaw eval <run>` re-evaluates it without any other input.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Graph } from '@thaw/autograd';
 import { adapterModel, type Adapter, type AdapterModel } from '../adapters/adapter.js';
 import { BottleneckAdapter } from '../adapters/bottleneck.js';
@@ -20,23 +18,18 @@ import { fillParams, storedTensors } from '../checkpoints/fill-params.js';
 import { OptionError } from '../errors/option-error.js';
 import { suiteLanguages } from './languages.js';
 import { readSafetensors } from '../formats/safetensors.js';
-import { policy } from '../schedules/policies.js';
-import { checkFreshOut, checkTaskRunOptions, languageResults, trainTaskRun, type TaskRunOptions } from '../train/run-options.js';
+import { languageResults, trainTaskRun, type TaskRunSpec } from '../train/run-spec.js';
 import { reevaluateBestCheckpoint, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import { LANGUAGE_ADAPTER, loadBase, type BaseModel } from './pretrain.js';
 import { taskModel } from '../train/task-model.js';
 import { HEAD_DROPOUT } from '../train/task.js';
 import { suiteTask, type TaskName } from './tasks.js';
 
-/** The base model and language adapters shipped with Thaw (see docs/suite.md for how they were made). */
-export const SHIPPED_SUITE = {
-  base: fileURLToPath(new URL('../../assets/suite/base', import.meta.url)),
-  languageAdapters: fileURLToPath(new URL('../../assets/suite/adapters', import.meta.url)),
-};
-
-
-/** Everything that shapes a suite run; recorded in config.json under `suite`. */
-export interface SuiteRunOptions extends TaskRunOptions {
+/**
+ * Everything that shapes a suite run, made by suiteRunSpec (spec/run-spec.ts);
+ * recorded in config.json under `suite`.
+ */
+export interface SuiteRunSpec extends TaskRunSpec {
   task: TaskName;
   /**
    * Dropout in the base's layers and in the head while the task trains (the
@@ -54,15 +47,6 @@ export interface SuiteRunOptions extends TaskRunOptions {
   languageAdapters: string;
 }
 
-/** The suite's defaults for a run (those of `thaw train`). */
-export const RUN_DEFAULTS: Omit<SuiteRunOptions, 'out'> = {
-  task: 'nli', schedule: 'standard', adapter: 'seq_bn', k: 100, steps: 600, batchSize: 32, lr: 2e-3, baseLrScale: 0.1, dropout: 0,
-  trainSize: 6000, devSize: 300, testSize: 600, seed: 1, fisherEvery: 25, fisherBatches: 2,
-  fisherEstimator: 'argmax', fisherGradients: 'batch-mean', evalEvery: 100, sequence: 32,
-  base: SHIPPED_SUITE.base, languageAdapters: SHIPPED_SUITE.languageAdapters,
-  source: 'src', targets: ['l1', 'l2', 'l3', 'l4', 'l5', 'l6', 'l7'],
-};
-
 /** Fixed data seeds: every run of a study sees the same items; the run seed moves init, order and dropout. */
 const DATA_SEEDS = { train: 1001, dev: 2002, test: 3003 };
 
@@ -71,38 +55,9 @@ const DATA_SEEDS = { train: 1001, dev: 2002, test: 3003 };
  * (a bottleneck of D/4 = 16 at d = 64, what the prototype needed:
  * docs/suite.md, "The prototype's findings", 6).
  */
-function taskAdapter(graph: Graph, o: SuiteRunOptions, model: AdapterModel): Adapter {
+function taskAdapter(graph: Graph, o: SuiteRunSpec, model: AdapterModel): Adapter {
   const type = adapterType(o.adapter)!;
   return type.create(graph, o.task, type.configure('suite', {}), model, o.seed + 17);
-}
-
-/** Checks a run's options, and that its base and language adapters exist, before anything is written; throws OptionError naming the option. */
-export function checkRunOptions(o: SuiteRunOptions): void {
-  suiteTask(o.task);
-  checkTaskRunOptions(o, 1);
-  if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) throw new OptionError(`--dropout must be in [0, 1), got ${o.dropout}`);
-  const languages = [o.source, ...o.targets];
-  suiteLanguages(languages);
-  for (const code of languages) {
-    const dir = join(o.languageAdapters, code);
-    if (!existsSync(join(dir, 'adapter.safetensors'))) {
-      throw new OptionError(`--lang-adapters: no language adapter for '${code}' (expected ${join(dir, 'adapter.safetensors')}); make one with thaw lang-adapter`);
-    }
-  }
-  const meta = join(o.base, 'model.json');
-  if (!existsSync(meta)) throw new OptionError(`--base ${o.base} holds no base model (model.json); make one with thaw pretrain`);
-  let layers: number;
-  try {
-    layers = (JSON.parse(readFileSync(meta, 'utf8')) as { encoder: { numHiddenLayers: number } }).encoder.numHiddenLayers;
-  } catch (e) {
-    throw new OptionError(`${meta}: not a base model description (${(e as Error).message})`);
-  }
-  try {
-    policy(o.schedule, layers, o.seed);
-  } catch (e) {
-    // The policy's messages name --schedule.
-    throw new OptionError((e as Error).message);
-  }
 }
 
 /** A language adapter written by thaw lang-adapter; errors name the file and the tensor. */
@@ -120,15 +75,11 @@ export async function loadLanguageAdapter(graph: Graph, dir: string, code: strin
   return adapter;
 }
 
-/** A suite run's model built from its options, ready to train or to evaluate. */
-async function buildRun(graph: Graph, o: SuiteRunOptions) {
+/** A suite run's model built from its spec, ready to train or to evaluate. */
+async function buildRun(graph: Graph, o: SuiteRunSpec) {
   const task = suiteTask(o.task);
   const base = await loadBase(graph, o.base, o.dropout);
   const c = base.encoder.config;
-  if (o.sequence + c.positionOffset > c.maxPositionEmbeddings) {
-    base.dispose();
-    throw new OptionError(`--sequence ${o.sequence} does not fit the base's ${c.maxPositionEmbeddings - c.positionOffset} positions`);
-  }
   const codes = [o.source, ...o.targets];
   const adapters = new Map<string, BottleneckAdapter>();
   try {
@@ -163,10 +114,13 @@ async function buildRun(graph: Graph, o: SuiteRunOptions) {
   };
 }
 
-/** Trains one run and writes its run directory with results.json (zero-shot on every target). */
-export async function trainSuiteRun(graph: Graph, o: SuiteRunOptions, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
-  checkRunOptions(o);
-  checkFreshOut(o.out);
+/**
+ * Trains the run a spec describes (made by suiteRunSpec, which checked it
+ * and its files) into `o.out`, which must not hold a run yet; writes the run
+ * directory with results.json (zero-shot on every target) and returns the
+ * results.
+ */
+export async function trainSuiteRun(graph: Graph, o: SuiteRunSpec, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
   const run = await buildRun(graph, o);
   try {
     return await trainTaskRun(graph, o, run.model.model, run.model.data, { suite: o }, () => run.evaluate(callbacks?.onEvaluate), callbacks);
@@ -175,10 +129,10 @@ export async function trainSuiteRun(graph: Graph, o: SuiteRunOptions, callbacks?
   }
 }
 
-/** The options a run was made with (config.json's `suite`); errors name the file. */
-export async function readRunOptions(dir: string): Promise<SuiteRunOptions> {
+/** The spec a run was made with (config.json's `suite`); errors name the file. */
+export async function readSuiteRunSpec(dir: string): Promise<SuiteRunSpec> {
   const path = join(dir, 'config.json');
-  let config: { suite?: SuiteRunOptions };
+  let config: { suite?: SuiteRunSpec };
   try {
     config = JSON.parse(await readFile(path, 'utf8')) as typeof config;
   } catch (e) {
@@ -189,13 +143,11 @@ export async function readRunOptions(dir: string): Promise<SuiteRunOptions> {
 }
 
 /**
- * Re-evaluates a run's best checkpoint (source dev/test and zero-shot on
- * `targets`, by default the run's own) and rewrites its results.json.
+ * Re-evaluates the best checkpoint of the run in `o.out` (source dev/test
+ * and zero-shot on `o.targets`) and rewrites its results.json; `o` is the
+ * run's own spec (readSuiteRunSpec), checked again by suiteRunSpec.
  */
-export async function evaluateSuiteRun(graph: Graph, dir: string, targets?: string[], onLanguage?: (code: string) => void): Promise<RunResults> {
-  const saved = await readRunOptions(dir);
-  const o: SuiteRunOptions = { ...saved, out: dir, ...(targets ? { targets } : {}) };
-  checkRunOptions(o);
+export async function evaluateSuiteRun(graph: Graph, o: SuiteRunSpec, onLanguage?: (code: string) => void): Promise<RunResults> {
   const run = await buildRun(graph, o);
-  return reevaluateBestCheckpoint(graph, dir, { model: run.model.model as TaskModel<unknown>, evaluate: run.evaluate, dispose: run.dispose }, o.schedule, o.seed, onLanguage);
+  return reevaluateBestCheckpoint(graph, o.out, { model: run.model.model as TaskModel<unknown>, evaluate: run.evaluate, dispose: run.dispose }, o.schedule, o.seed, onLanguage);
 }

@@ -159,6 +159,6 @@ export const SUITE_TASKS = { nli, copa, qa } as const;
 /** The task named `name`, or an error listing the tasks. */
 export function suiteTask(name: string): SuiteTask<unknown> {
   const task = (SUITE_TASKS as Record<string, SuiteTask<unknown>>)[name];
-  if (!task) throw new OptionError(`--task: unknown task '${name}'; the suite has ${Object.keys(SUITE_TASKS).join(', ')}`);
+  if (!task) throw new OptionError(`unknown task '${name}'; the suite has ${Object.keys(SUITE_TASKS).join(', ')}`);
   return task;
 }

@@ -4,12 +4,12 @@
  * the language adapter, and the task's head. Zero-shot evaluation swaps the
  * target language's adapter in under the same task adapter and head. The
  * result plugs into the Trainer (TaskModel, TaskData). The suite's tasks and
- * the real benchmarks (XNLI, XCOPA, SQuAD-format QA) both use it; they differ
- * only in how items become batches and, for QA over long contexts, in how
+ * the datasets on real files (XNLI, XCOPA, SQuAD-format QA) both use it;
+ * they differ only in how items become batches and, for QA over long contexts, in how
  * a language's items are scored.
  */
 import type { Tensor } from '@thaw/autograd';
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import type { Adapter } from '../adapters/adapter.js';
 import { Stack } from '../adapters/stack.js';
 import { OptionError } from '../errors/option-error.js';

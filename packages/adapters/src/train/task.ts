@@ -65,7 +65,7 @@ export function exampleOf(b: TaskBatch, i: number): TaskBatch {
   };
 }
 
-/** Dropout of a task head in AdapterHub (its default): what the real benchmarks use. */
+/** Dropout of a task head in AdapterHub (its default): what the datasets on real files use. */
 export const HEAD_DROPOUT = 0.1;
 
 /** Row-wise argmax of logits [rows, C] compared with labels: 1 or 0 per row. */

@@ -64,8 +64,8 @@ export interface TrainerOptions {
   maxGradNorm?: number | null;
   /** Multiplier of the rate for the base's parameters when they train (`full`); default 1. */
   baseLrScale?: number;
-  /** Unfreezing policy, interval k and timing (see schedules/). */
-  policy: string;
+  /** Unfreezing schedule (a policy of schedules/policies.ts), interval k and timing (see schedules/). */
+  schedule: string;
   k: number;
   timing?: UnfreezeTiming;
   seed: number;
@@ -75,7 +75,10 @@ export interface TrainerOptions {
   fisherEvery?: number;
   /** Batches per tr(F) estimate (default 41, as the official code). */
   fisherBatches?: number;
-  fisher?: FisherOptions;
+  /** Labels of the tr(F) estimate (default argmax, as the official code). */
+  fisherEstimator?: FisherOptions['labels'];
+  /** Squared gradients of the batch mean (default, as the official code) or of each example. */
+  fisherGradients?: FisherOptions['gradients'];
   /** Continue from checkpoints/last when it exists. */
   resume?: boolean;
   /** Anything else to record in config.json (model, adapter, versions). */
@@ -182,9 +185,9 @@ export class Trainer<B> {
     private readonly options: TrainerOptions,
   ) {
     const o = options;
-    if (!Number.isInteger(o.steps) || o.steps < 1) throw new Error(`--steps must be a positive integer, got ${o.steps}`);
-    if (!Number.isInteger(o.evalEvery) || o.evalEvery < 1) throw new Error(`--eval-every must be a positive integer, got ${o.evalEvery}`);
-    this.schedule = new UnfreezeSchedule({ policy: o.policy, layers: model.blocks.length, k: o.k, seed: o.seed, timing: o.timing ?? 'paper' });
+    if (!Number.isInteger(o.steps) || o.steps < 1) throw new Error(`steps must be a positive integer, got ${o.steps}`);
+    if (!Number.isInteger(o.evalEvery) || o.evalEvery < 1) throw new Error(`evalEvery must be a positive integer, got ${o.evalEvery}`);
+    this.schedule = new UnfreezeSchedule({ policy: o.schedule, layers: model.blocks.length, k: o.k, seed: o.seed, timing: o.timing ?? 'paper' });
     const lr = (o.lrSchedule ?? 'linear') === 'linear' ? linearLr(o.lr, o.steps, o.warmupSteps ?? 0) : constantLr(o.lr);
     const lrScale = new Map(o.baseLrScale !== undefined && o.baseLrScale !== 1 ? model.base.map((p) => [p, o.baseLrScale!] as const) : []);
     this.optimizer = new AdamW(graph, model.params, { lr, weightDecay: o.weightDecay ?? 0, maxGradNorm: o.maxGradNorm === undefined ? 1.0 : o.maxGradNorm, lrScale });
@@ -207,7 +210,7 @@ export class Trainer<B> {
     if (o.resume && existsSync(path('checkpoints/last/state.json'))) {
       const saved = JSON.parse(await readFile(path('config.json'), 'utf8')) as Record<string, unknown>;
       const changed = Object.keys({ ...saved, ...config }).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(config[k]));
-      if (changed.length) throw new Error(`--resume: ${path('config.json')} was written with other options (${changed.join(', ')}); resume with the same options, or start a new run with another --out`);
+      if (changed.length) throw new Error(`${path('config.json')} was written with other options (${changed.join(', ')}); resume with the same options, or start a new run in another folder`);
       const resumed = await this.loadLast();
       start = resumed.step;
       best = resumed.best;
@@ -215,7 +218,7 @@ export class Trainer<B> {
       await truncateJsonLines(path('events.jsonl'), start);
     } else {
       if (!o.resume && existsSync(path('config.json'))) {
-        throw new Error(`${o.out} already holds a run; use --resume to continue it, or another --out`);
+        throw new Error(`${o.out} already holds a run; resume it, or start a new run in another folder`);
       }
       // A run that never reached its first checkpoint starts over.
       await truncateJsonLines(path('log.jsonl'), 0);
@@ -307,7 +310,11 @@ export class Trainer<B> {
       blocks: chosen.map((j) => this.model.blocks[j]!),
       params: this.model.params,
       batches: batches.map((b) => this.model.fisherBatch(b)),
-      options: { ...this.options.fisher, seed: (this.options.fisher?.seed ?? this.options.seed) + step },
+      options: {
+        ...(this.options.fisherEstimator ? { labels: this.options.fisherEstimator } : {}),
+        ...(this.options.fisherGradients ? { gradients: this.options.fisherGradients } : {}),
+        seed: this.options.seed + step,
+      },
     }) : [];
     const all = new Array<number>(this.model.blocks.length).fill(0);
     chosen.forEach((j, i) => { all[j] = scores[i]!; });

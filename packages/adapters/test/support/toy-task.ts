@@ -4,7 +4,7 @@
  * modulo 3, learnable through a frozen encoder + MAD-X stack + task adapter.
  */
 import { crossEntropy, linear, reshape, type Graph, type Tensor } from '@thaw/autograd';
-import { mulberry32 } from '@thaw/kernels/reference';
+import { mulberry32 } from '@thaw/kernels';
 import { adapterModel, BottleneckAdapter, Encoder, Stack, type ForwardMode, type TaskData, type TaskModel } from '../../src/index.js';
 import { tinyConfig } from './tiny.js';
 

@@ -1,11 +1,11 @@
-/** `thaw train`, `thaw eval` and `thaw study`: task-adapter runs on the built-in suite, or on real checkpoints and benchmark files. */
+/** `thaw train`, `thaw eval` and `thaw study`: task-adapter runs on the built-in suite, or on real checkpoints and dataset files. */
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Graph } from '@thaw/autograd';
 import {
-  checkBenchmarkOptions, checkRunOptions, checkStudyOptions, evaluateBenchmarkRun, evaluateSuiteRun, readBenchmarkOptions, runStudy, trainBenchmarkRun, trainSuiteRun,
-  type BenchmarkRunOptions, type LoadReport, type RunResults, type StudyOptions, type StudyResults, type SuiteRunOptions,
+  evaluateHubRun, evaluateSuiteRun, hubRunSpec, isHubRunSpec, readHubRunSpec, readSuiteRunSpec, runStudy, suiteRunSpec, trainHubRun, trainSuiteRun,
+  type HubRunSpec, type LoadReport, type RunResults, type StudyPlan, type StudyResults, type SuiteRunSpec,
 } from '@thaw/adapters';
 import type { Gpu } from '@thaw/kernels';
 import { studyReport } from '../report/html.js';
@@ -41,39 +41,39 @@ async function clearForOverwrite(dir: string, marker: string, overwrite: boolean
   await rm(dir, { recursive: true, force: true });
 }
 
-export async function runTrain(gpu: Gpu, o: SuiteRunOptions & { overwrite?: boolean }): Promise<RunResults> {
-  checkRunOptions(o);
-  await clearForOverwrite(o.out, 'config.json', o.overwrite);
-  const progress = stepProgress(`train ${o.task} ${o.schedule}`, o.steps);
-  try {
-    return (await trainSuiteRun(new Graph(gpu), o, { onStep: progress.onStep })).results;
-  } finally {
-    progress.done();
-  }
-}
-
 /** One line on what a checkpoint load left unused (heads, pooler), for stderr. */
 export function formatLoadReport(r: LoadReport): string {
   const unused = r.unexpected.length ? `; unused: ${r.unexpected.length} tensor(s) (${r.unexpected.slice(0, 3).join(', ')}${r.unexpected.length > 3 ? ', …' : ''})` : '';
   return `loaded ${r.files.join(', ')}${unused}${r.skipped.length ? `; skipped ${r.skipped.length} integer tensor(s)` : ''}`;
 }
 
-/** Trains a task adapter on real benchmark files with a Hugging Face checkpoint. */
-export async function runBenchmarkTrain(gpu: Gpu, o: BenchmarkRunOptions & { overwrite?: boolean }, note: (line: string) => void): Promise<RunResults> {
-  checkBenchmarkOptions(o);
-  await clearForOverwrite(o.out, 'config.json', o.overwrite);
-  const progress = stepProgress(`train ${o.task} ${o.schedule}`, o.steps);
+/**
+ * Trains the run a spec describes into its `out`, replacing a run there
+ * with `overwrite`; for a run on real files, `note` gets the checkpoint's
+ * load report.
+ */
+export async function runTrain(gpu: Gpu, spec: SuiteRunSpec | HubRunSpec, overwrite: boolean, note: (line: string) => void): Promise<RunResults> {
+  await clearForOverwrite(spec.out, 'config.json', overwrite);
+  const progress = stepProgress(`train ${spec.task} ${spec.schedule}`, spec.steps);
   try {
-    return (await trainBenchmarkRun(new Graph(gpu), o, { onStep: progress.onStep, onLoad: (r) => note(formatLoadReport(r)) })).results;
+    const graph = new Graph(gpu);
+    const run = isHubRunSpec(spec)
+      ? await trainHubRun(graph, spec, { onStep: progress.onStep, onLoad: (r) => note(formatLoadReport(r)) })
+      : await trainSuiteRun(graph, spec, { onStep: progress.onStep });
+    return run.results;
   } finally {
     progress.done();
   }
 }
 
-export async function runEval(gpu: Gpu, dir: string, targets?: string[]): Promise<RunResults> {
+/** Re-evaluates the run in `dir` with its own spec, on `targets` (comma-separated) when given. */
+export async function runEval(gpu: Gpu, dir: string, targets?: string): Promise<RunResults> {
   if (!existsSync(join(dir, 'config.json'))) throw new UsageError(`${dir} is not a run directory (no config.json); make one with thaw train`);
   const graph = new Graph(gpu);
-  return (await readBenchmarkOptions(dir)) ? evaluateBenchmarkRun(graph, dir, targets) : evaluateSuiteRun(graph, dir, targets);
+  const given = { out: dir, ...(targets !== undefined ? { targets } : {}) };
+  const hub = await readHubRunSpec(dir);
+  if (hub) return evaluateHubRun(graph, hubRunSpec({ ...hub, ...given }));
+  return evaluateSuiteRun(graph, suiteRunSpec({ ...(await readSuiteRunSpec(dir)), ...given }));
 }
 
 /** The study's summary table: schedules × (source, targets, target average), mean ± std in %. */
@@ -93,19 +93,18 @@ export function formatStudy(r: StudyResults): string {
   ].join('\n');
 }
 
-export async function runStudyCommand(gpu: Gpu, o: StudyOptions & { overwrite?: boolean; resume?: boolean }): Promise<{ results: StudyResults; report: string }> {
-  checkStudyOptions(o);
-  if (o.overwrite && o.resume) throw new UsageError('--overwrite and --resume contradict each other; choose one');
-  if (!o.resume) await clearForOverwrite(o.out, 'study.json', o.overwrite);
-  const runs = o.schedules.length * o.seeds.length;
-  const totalSteps = runs * o.run.steps;
+/** Runs (or with `resume` continues) a study's plan into its `out`, replacing a study there with `overwrite`; returns its results and report. */
+export async function runStudyCommand(gpu: Gpu, plan: StudyPlan, overwrite: boolean, resume: boolean): Promise<{ results: StudyResults; report: string }> {
+  if (overwrite && resume) throw new UsageError('--overwrite and --resume contradict each other; choose one');
+  if (!resume) await clearForOverwrite(plan.out, 'study.json', overwrite);
+  const totalSteps = plan.runs.length * plan.run.steps;
   const bar = progressBar(totalSteps, 'study');
   const started = performance.now();
   let done = 0;
   let current = '';
   let runStarted = started;
   try {
-    const results = await runStudy(new Graph(gpu), o, {
+    const results = await runStudy(new Graph(gpu), plan, {
       onRunStart: (index, total, schedule, seed) => {
         current = `run ${index + 1}/${total} ${schedule} seed ${seed}`;
         runStarted = performance.now();
@@ -117,10 +116,10 @@ export async function runStudyCommand(gpu: Gpu, o: StudyOptions & { overwrite?: 
       onStep: (r) => {
         done++;
         const elapsed = (performance.now() - started) / 1000;
-        bar.tick(`${current} · step ${r.step + 1}/${o.run.steps} · loss ${r.loss.toFixed(3)} · ETA ${humanTime((elapsed / done) * (totalSteps - done))}`);
+        bar.tick(`${current} · step ${r.step + 1}/${plan.run.steps} · loss ${r.loss.toFixed(3)} · ETA ${humanTime((elapsed / done) * (totalSteps - done))}`);
       },
-    });
-    return { results, report: await studyReport(o.out) };
+    }, resume);
+    return { results, report: await studyReport(plan.out) };
   } finally {
     bar.done();
   }

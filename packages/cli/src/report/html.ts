@@ -165,7 +165,8 @@ export async function runReport(dir: string): Promise<string> {
   const resultTable = results
     ? table(['language', results.metric], runResultRows(results), 'results')
     : '<p class="note">No results.json yet: the run has not finished.</p>';
-  const body = `<h1>Thaw run: ${escapeXml(String(config.policy ?? ''))}</h1>
+  // Runs written before the trainer's option was named `schedule` recorded it as `policy`.
+  const body = `<h1>Thaw run: ${escapeXml(String(config.schedule ?? config.policy ?? ''))}</h1>
 <h2>Results</h2>
 ${resultTable}
 <h2>Training</h2>

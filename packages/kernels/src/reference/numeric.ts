@@ -1,16 +1,4 @@
-/** Small numeric helpers shared by references, tests and initializers. */
-
-/** mulberry32: a seeded PRNG, uniform in [0, 1); the same seed gives the same sequence everywhere. */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Numeric helpers shared by the references, their tests and the gradient checks. */
 
 /**
  * ‖got − want‖ / ‖want‖ (Frobenius) over `indices` (default: all); the

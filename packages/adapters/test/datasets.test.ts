@@ -1,4 +1,4 @@
-// The real cross-lingual benchmark files: XNLI / XNLI-MT / MNLI TSVs,
+// The cross-lingual dataset files: XNLI / XNLI-MT / MNLI TSVs,
 // XCOPA / COPA JSONL and SQuAD-format QA JSON read in their real layouts,
 // run_qa.py-style windows and span decoding, the official metrics on
 // hand-computed cases, and one test per malformed input.
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readMnliTrain, readXnli } from '../src/datasets/xnli.js';
 import { COPA_QUESTIONS, copaPairs, readCopa } from '../src/datasets/copa.js';
-import { decodeBestSpan, qaFeatures, readSquad, type QaExample } from '../src/datasets/squad.js';
+import { decodeBestSpan, qaFeatures, readSquad, type TextQaExample } from '../src/datasets/squad.js';
 import { accuracy, exactMatch, f1, normalizeAnswer } from '../src/datasets/metrics.js';
 import { InputFileError } from '../src/errors/input-error.js';
 import { OptionError } from '../src/errors/option-error.js';
@@ -198,7 +198,7 @@ const WORDS = Array.from({ length: 20 }, (_, i) => `w${i}`);
 const CONTEXT = WORDS.join(' ');
 /** The character index of word `w` in CONTEXT. */
 const charOf = (w: number): number => (w === 0 ? 0 : WORDS.slice(0, w).join(' ').length + 1);
-function qaExample(id: string, question: string, first: number, last: number): QaExample {
+function qaExample(id: string, question: string, first: number, last: number): TextQaExample {
   const start = charOf(first);
   const end = charOf(last) + `w${last}`.length;
   return { id, question, context: CONTEXT, answers: [{ text: CONTEXT.slice(start, end), start }] };
@@ -278,7 +278,7 @@ describe('qaFeatures', () => {
   });
 
   it('gives an example without answers CLS targets, and keeps examples apart', async () => {
-    const examples: QaExample[] = [{ id: 'e', question: 'q', context: 'short context here', answers: [] }, qaExample('f', 'why not', 1, 1)];
+    const examples: TextQaExample[] = [{ id: 'e', question: 'q', context: 'short context here', answers: [] }, qaExample('f', 'why not', 1, 1)];
     const features = await qaFeatures(examples, tokenizer, { maxLength: 40, docStride: 3 });
     expect(features.map((f) => f.exampleIndex)).toEqual([0, 1]);
     expect([features[0]!.start, features[0]!.end]).toEqual([0, 0]);
