@@ -39,7 +39,7 @@ describe('suiteRunSpec', () => {
       [{ fisherEvery: '-1' }, /^--fisher-every must be a non-negative integer, got -1$/],
       [{ trainSize: '0' }, /^--train-size must be a positive integer, got 0$/],
       [{ dropout: 1 }, /^--dropout must be in \[0, 1\), got 1$/],
-      [{ adapter: 'prefix' }, /^--adapter: unknown adapter 'prefix'; choose seq_bn, double_seq_bn, lora$/],
+      [{ adapter: 'prefix' }, /^--adapter: unknown adapter 'prefix'; choose seq_bn, double_seq_bn, lora, ia3$/],
       [{ fisherGradients: 'sum' }, /^--fisher-gradients: unknown mode 'sum'; choose batch-mean, per-example$/],
       [{ task: 'poetry' }, /^--task: unknown task 'poetry'; the suite has nli, copa, qa, and with --model Thaw reads xnli, xcopa, squad$/],
       [{ task: 'xnli' }, /^--task xnli is a dataset on real files; give --model, --tokenizer, --lang-adapter and --data too$/],

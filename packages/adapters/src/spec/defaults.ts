@@ -6,6 +6,7 @@
  * Where the two differ, the hub table says why.
  */
 import { fileURLToPath } from 'node:url';
+import { SEQ_BN } from '../adapters/bottleneck.js';
 import type { HubRunSpec } from '../hub/run.js';
 import type { SuiteRunSpec } from '../suite/run.js';
 
@@ -59,8 +60,9 @@ export const HUB_DEFAULTS: Omit<HubRunSpec, 'out' | 'model' | 'tokenizer' | 'lan
   source: 'en',
   schedule: 'standard',
   adapter: 'seq_bn',
-  // AdapterHub's bottleneck; a suite run's is fixed at 4 in suite/run.ts (docs/suite.md).
-  reductionFactor: 16,
+  // AdapterHub's bottleneck, D/16: the registry's real-file default (adapters/bottleneck.ts), where
+  // the suite's D/4 stands beside it (docs/suite.md).
+  reductionFactor: SEQ_BN.defaults.files.reductionFactor,
   k: 100,
   // The recipe's 1,000 steps.
   steps: 1000,
