@@ -36,7 +36,7 @@ interface Import {
   typeOnly: boolean;
 }
 
-/** Every relative `import … from`, `export … from` and `import(…)` of the .ts files under `dir`. */
+/** Every relative `import … from`, `export … from`, `import '…'` and `import(…)` of the .ts files under `dir`. */
 function imports(dir: string): Import[] {
   const files = (d: string): string[] => readdirSync(d).flatMap((n) => {
     const p = join(d, n);
@@ -47,6 +47,8 @@ function imports(dir: string): Import[] {
     const found: Import[] = [];
     for (const m of text.matchAll(/^\s*(import|export)(\s+type)?\s[^'";]*?from\s+['"](\.[^'"]+)['"]/gm)) found.push({ file, spec: m[3]!, typeOnly: m[1] === 'import' && !!m[2] });
     for (const m of text.matchAll(/\bimport\(\s*['"](\.[^'"]+)['"]\s*\)/g)) found.push({ file, spec: m[1]!, typeOnly: false });
+    // Side-effect imports (`import './x.js';`) run the module too.
+    for (const m of text.matchAll(/^\s*import\s+['"](\.[^'"]+)['"]/gm)) found.push({ file, spec: m[1]!, typeOnly: false });
     return found;
   });
 }
