@@ -90,13 +90,12 @@ const list: Check = (value, flag) => {
  */
 const adapterFolders: Check = (value, flag) => {
   if (Array.isArray(value)) {
-    const folders: Record<string, string> = {};
-    for (const pair of value) {
-      const at = typeof pair === 'string' ? pair.indexOf('=') : -1;
-      if (at < 1 || at === (pair as string).length - 1) throw new OptionError(`${flag}: expected <language code>=<adapter folder>, e.g. en=adapters/en, got '${String(pair)}'`);
-      folders[(pair as string).slice(0, at)] = (pair as string).slice(at + 1);
-    }
-    return folders;
+    return Object.fromEntries(value.map((pair: unknown) => {
+      // The code runs to the first '='; a folder's name may hold more.
+      const parts = typeof pair === 'string' ? /^([^=]+)=(.+)$/.exec(pair) : null;
+      if (!parts) throw new OptionError(`${flag}: expected <language code>=<adapter folder>, e.g. en=adapters/en, got '${String(pair)}'`);
+      return [parts[1], parts[2]];
+    }));
   }
   if (typeof value !== 'object' || value === null || !Object.values(value).every((dir) => typeof dir === 'string' && dir)) {
     throw new OptionError(`${flag} must map language codes to AdapterHub adapter folders, got ${JSON.stringify(value)}`);

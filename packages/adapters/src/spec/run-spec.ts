@@ -65,9 +65,10 @@ export function suiteRunSpec(given: RunGiven): SuiteRunSpec {
   // Low-data runs use few training examples, but never none (on real files, 0 is every example).
   const o = checkedOptions(given, keys, SUITE_DEFAULTS, { task: suiteTaskName, trainSize: positiveInteger }) as unknown as SuiteRunSpec;
   const codes = LANGUAGES.map((l) => l.code);
-  for (const [key, code] of [['source', o.source], ...o.targets.map((t) => ['targets', t] as const)] as const) {
-    if (!codes.includes(code)) throw new OptionError(`${RUN_FLAGS[key]}: unknown language '${code}'; the suite has ${codes.join(', ')}`);
-  }
+  const unknownLanguage = (key: 'source' | 'targets', code: string) => new OptionError(`${RUN_FLAGS[key]}: unknown language '${code}'; the suite has ${codes.join(', ')}`);
+  if (!codes.includes(o.source)) throw unknownLanguage('source', o.source);
+  const stranger = o.targets.find((code) => !codes.includes(code));
+  if (stranger !== undefined) throw unknownLanguage('targets', stranger);
   checkTargets(o);
   for (const code of [o.source, ...o.targets]) {
     const file = join(o.languageAdapters, code, 'adapter.safetensors');
