@@ -22,7 +22,6 @@ import { languageResults, trainTaskRun, type TaskRunSpec } from '../train/run-sp
 import { reevaluateBestCheckpoint, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import { LANGUAGE_ADAPTER, loadBase, type BaseModel } from './pretrain.js';
 import { taskModel } from '../train/task-model.js';
-import { HEAD_DROPOUT } from '../train/task.js';
 import { suiteTask, type TaskName } from './tasks.js';
 
 /**
@@ -90,8 +89,7 @@ async function buildRun(graph: Graph, o: SuiteRunSpec) {
     throw e;
   }
   const adapter = taskAdapter(graph, o, adapterModel(c));
-  // Runs made before the option existed trained with the base's own dropout and AdapterHub's head dropout.
-  const head = task.head(graph, c.hiddenSize, o.seed + 29, o.dropout ?? HEAD_DROPOUT);
+  const head = task.head(graph, c.hiddenSize, o.seed + 29, o.dropout);
   const languages = new Map(suiteLanguages(codes).map((l) => [l.code, l]));
   const model = taskModel({
     encoder: base.encoder, languageAdapters: adapters, source: o.source, taskAdapter: adapter, head,
