@@ -46,3 +46,4 @@ export { SHIPPED_SUITE, RUN_DEFAULTS, checkRunOptions, trainSuiteRun, evaluateSu
 export { TASK_ADAPTER_TYPES, type TaskAdapterType, type TaskRunOptions } from './train/run-options.js';
 export { STUDY_PRESETS, runStudy, checkStudyOptions, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './study/study.js';
 export { summarize, pairedDifference, spearman, curveStatistics, movingAverage, CURVE_STATISTICS, type Summary, type Difference, type CurveStatistics } from './study/stats.js';
+export * as slurm from './study/slurm.js';
