@@ -64,7 +64,7 @@ other_pids() {
 
 # node_state: the node's state as sinfo prints it (idle, mixed, idle*, inval…), or nothing.
 node_state() {
-  timeout 10 sinfo -h -o %T 2>/dev/null | head -n 1
+  { timeout 10 sinfo -h -o %T 2> /dev/null || true; } | head -n 1
 }
 
 # serving STATE: the node can run jobs (a trailing * would mean "not responding").

@@ -48,6 +48,8 @@
 # - The config is rewritten only when it is ours (first line = the marker), so an
 #   administrator's slurm.conf is never touched without SLURM_LOCAL_FORCE=1.
 set -euo pipefail
+# Command substitutions ($(...)) stop at a failing command too, as the script does.
+shopt -s inherit_errexit
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/common.sh"
 
@@ -109,15 +111,21 @@ install_packages() {
     || die "apt-get install slurmctld slurmd slurm-client munge failed"
 }
 
-write_conf_text() {
-  local host node cpus cores mem
+# The settings, checked before anything is touched.
+read_settings() {
   host=$(hostname -s)
   node=${SLURM_LOCAL_NODE:-$host}
   cores=$(nproc)
   cpus=${SLURM_LOCAL_CPUS:-$((cores > 8 ? cores : 8))}
   mem=${SLURM_LOCAL_MEM_MB:-$(awk '/^MemTotal:/ { print int($2 / 1024 * 0.9) }' /proc/meminfo)}
+  idle_timeout=${SLURM_LOCAL_TIMEOUT:-60}
   [[ "$cpus" =~ ^[1-9][0-9]*$ ]] || die "SLURM_LOCAL_CPUS must be a positive integer, not '$cpus'"
   [[ "$mem" =~ ^[1-9][0-9]*$ ]] || die "SLURM_LOCAL_MEM_MB must be a positive integer, not '$mem'"
+  [[ "$node" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "SLURM_LOCAL_NODE must be a host-name-like word, not '$node'"
+  [[ "$idle_timeout" =~ ^[0-9]+$ ]] || die "SLURM_LOCAL_TIMEOUT must be a number of seconds, not '$idle_timeout'"
+}
+
+write_conf_text() {
   cat <<EOF
 $slurm_marker
 ClusterName=local
@@ -160,6 +168,7 @@ EOF
 write_conf() {
   local text
   text=$(write_conf_text)
+  [ "${text%%$'\n'*}" = "$slurm_marker" ] || die "could not generate $slurm_conf"
   if [ -e "$slurm_conf" ] && [ "$(head -n 1 "$slurm_conf")" != "$slurm_marker" ]; then
     [ "${SLURM_LOCAL_FORCE:-}" = 1 ] || die "$slurm_conf was not written by this script; leaving it alone. Set SLURM_LOCAL_FORCE=1 to replace it (it is kept as $slurm_conf.before-thaw), or SLURM_LOCAL_CONF=another/path."
     [ -e "$slurm_conf.before-thaw" ] || cp -p "$slurm_conf" "$slurm_conf.before-thaw"
@@ -206,8 +215,7 @@ start_slurm() {
 }
 
 wait_until_idle() {
-  local node=$1 timeout=${SLURM_LOCAL_TIMEOUT:-60} state resumed=0 start=$SECONDS
-  [[ "$timeout" =~ ^[0-9]+$ ]] || die "SLURM_LOCAL_TIMEOUT must be a number of seconds, not '$timeout'"
+  local state resumed=0 start=$SECONDS
   while :; do
     state=$(node_state)
     serving "$state" && return 0
@@ -215,8 +223,8 @@ wait_until_idle() {
     case "$state" in
       drain*|down) if [ "$resumed" = 0 ]; then scontrol update NodeName="$node" State=RESUME 2> /dev/null || true; resumed=1; fi ;;
     esac
-    if ((SECONDS - start >= timeout)); then
-      say "the node did not become idle within $timeout s (state: ${state:-no answer from sinfo})"
+    if ((SECONDS - start >= idle_timeout)); then
+      say "the node did not become idle within $idle_timeout s (state: ${state:-no answer from sinfo})"
       timeout 10 sinfo -R >&2 2> /dev/null || true
       die "see $slurm_dir/log/slurmctld.log and $slurm_dir/log/slurmd.log"
     fi
@@ -231,6 +239,7 @@ case "${1:-}" in
   *) usage; exit 2 ;;
 esac
 
+read_settings
 [ "$(id -u)" -eq 0 ] || die "run it as root: it installs packages and starts daemons as root and munge (sudo bash $0)"
 began=$(date +%s.%N)
 mkdir -p "$slurm_dir"
@@ -257,9 +266,8 @@ start_munged
 ctld_flags=(-i -f "$slurm_conf")
 [ "${SLURM_LOCAL_KEEP_STATE:-}" = 1 ] || ctld_flags+=(-c)
 start_slurm slurmctld "${ctld_flags[@]}"
-node=${SLURM_LOCAL_NODE:-$(hostname -s)}
 start_slurm slurmd -N "$node" -f "$slurm_conf"
-wait_until_idle "$node"
+wait_until_idle
 
 took=$(awk -v a="$began" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 if [ "$noop" = 1 ]; then

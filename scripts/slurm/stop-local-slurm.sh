@@ -10,6 +10,7 @@
 # script did not start is left running. Nothing is deleted: the config, the spool
 # and the logs stay for the next start (and for reading). Idempotent; root only.
 set -euo pipefail
+shopt -s inherit_errexit
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/common.sh"
 
