@@ -53,3 +53,4 @@ export { RUN_FLAGS, type RunGiven, type RunOptionName } from './spec/fields.js';
 export { suiteRunSpec, hubRunSpec, runSpec, isHubRunSpec } from './spec/run-spec.js';
 export { STUDY_PRESETS, studyPlan, runStudy, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPlan, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './study/study.js';
 export { summarize, pairedDifference, spearman, curveStatistics, movingAverage, CURVE_STATISTICS, type Summary, type Difference, type CurveStatistics } from './study/stats.js';
+export * as slurm from './study/slurm.js';
