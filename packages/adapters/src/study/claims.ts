@@ -10,7 +10,7 @@
  * over (the caller hears of it); one whose owner cannot be judged from here
  * (another host, no Slurm to ask) counts as live.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -52,13 +52,19 @@ export async function readClaim(runDir: string): Promise<ClaimOwner | undefined>
   }
 }
 
-function processExists(pid: number): boolean {
+/** Whether a process of this host is alive: it exists and (where /proc tells) is no zombie waiting to be reaped. */
+function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     // EPERM: it exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // The state follows the parenthesized command name: `pid (comm) S …`.
+    return !/\)\s+Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
   }
 }
 
@@ -76,7 +82,7 @@ export async function goneOwners(owners: readonly ClaimOwner[]): Promise<boolean
     if (!(e instanceof SlurmError && e.kind === 'missing')) throw e;
   }
   const here = hostname();
-  return owners.map((o) => (o.host === here && !processExists(o.pid)) || (o.job !== undefined && queue !== undefined && !queue.has(o.job)));
+  return owners.map((o) => (o.host === here && !processAlive(o.pid)) || (o.job !== undefined && queue !== undefined && !queue.has(o.job)));
 }
 
 /**

@@ -156,7 +156,11 @@ export async function submitStudy(dir: string, arraySize: number, o: SlurmStudyO
   await mkdir(logs, { recursive: true });
   const name = `thaw-${basename(study).replace(/[^\w.-]+/g, '_')}`;
   const thaw = o.thaw.map(quoted).join(' ');
-  const script = (lines: string[]) => ['#!/bin/bash', `# Written by thaw study --executor slurm for the study in ${study}.`, ...(o.setup ? [o.setup] : []), `cd ${quoted(study)} || exit 1`, ...lines, ''].join('\n');
+  // The user's options are on sbatch's command line too (where they take precedence); here they document the job.
+  const script = (lines: string[]) => [
+    '#!/bin/bash', ...o.options.map((option) => `#SBATCH ${option}`), `# Written by thaw study --executor slurm for the study in ${study}.`,
+    ...(o.setup ? [o.setup] : []), `cd ${quoted(study)} || exit 1`, ...lines, '',
+  ].join('\n');
   const common = { scriptDir: join(study, 'slurm'), options: o.options };
   const rejected = (e: unknown) => {
     if (e instanceof SlurmError && e.kind === 'rejected') {

@@ -77,7 +77,7 @@ export async function resolveDevices(list: string | undefined): Promise<string[]
   return entries.map((entry) => {
     if (!/^\d+$/.test(entry)) return entry;
     const adapter = adapters[Number(entry)];
-    if (!adapter) throw new UsageError(`--devices: there is no adapter ${entry}; this machine has ${adapters.length ? adapters.map((a, i) => `${i}: ${a.name} (${a.backend})`).join(', ') : 'none'} (thaw devices lists them)`);
+    if (!adapter) throw new UsageError(`--devices: there is no adapter ${entry}; this machine has ${adapters.length === 1 ? 'one' : adapters.length}${adapters.length ? `: ${adapters.map((a, i) => `${i} ${a.name} (${a.backend})`).join(', ')}` : ''} (thaw devices lists them)`);
     return adapter.name;
   });
 }
