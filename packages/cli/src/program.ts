@@ -352,7 +352,7 @@ export function buildProgram(io: Io = processIo): Command {
         ...(opts.maxParallel ? { maxParallel: opts.maxParallel } : {}), slurmOptions: [...slurm.options, ...(opts.slurmOption ?? [])],
         ...(slurm.setup ? { setup: slurm.setup } : {}), wait: Boolean(opts.wait),
         // A Slurm job is pinned to its GPU by the cluster (--gres), not by name.
-        thaw: [...thisThaw(globals), ...(opts.executor === 'slurm' && globals.device ? ['--device', globals.device] : [])],
+        thaw: thisThaw(globals, opts.executor === 'slurm' && globals.device ? ['--device', globals.device] : []),
       };
       const outcome = await runStudyCommand((use) => withGpu(cmd, use), plan, execution, io.err);
       if ('submitted' in outcome) {

@@ -20,8 +20,15 @@ import { writeJsonAtomic } from '../formats/json-files.js';
 import { readStudyFile } from './study.js';
 import { cancel, chunkIndices, maxArraySize, queueStates, SlurmError, submitArray, submitJob, type JobId, type SlurmOptions } from './slurm.js';
 
-/** How to start `thaw`: a program and its first arguments (e.g. node, the CLI's main.js, global options). */
-export type ThawCommand = readonly string[];
+/**
+ * How to start `thaw`: a program and its first arguments (e.g. node, the
+ * CLI's main.js, global options), and the environment it needs (Slurm jobs
+ * get sbatch's).
+ */
+export interface ThawCommand {
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+}
 
 /** The worker's arguments for run `index` of the study in `dir`, its output going to `log`. */
 const workerArgs = (dir: string, index: number, log: string) => ['study-run', dir, '--index', String(index), '--log', log];
@@ -59,10 +66,10 @@ export async function runLocalPool(
       await mkdir(join(log, '..'), { recursive: true });
       const out = await open(log, 'a');
       o.onRunStart?.(index, device);
-      const [program, ...first] = o.thaw;
+      const [program, ...first] = o.thaw.argv;
       const args = [...first, ...(device === undefined ? [] : ['--device', device]), ...workerArgs(dir, index, log)];
       const code = await new Promise<number | null>((done, fail) => {
-        const child = spawn(program!, args, { stdio: ['ignore', out.fd, out.fd] });
+        const child = spawn(program!, args, { stdio: ['ignore', out.fd, out.fd], env: o.thaw.env });
         child.on('error', fail);
         child.on('exit', (c) => done(c));
       }).finally(() => out.close());
@@ -125,7 +132,6 @@ export interface SlurmStudyOptions {
   /** A line the job scripts run first (e.g. `module load nodejs`). */
   setup?: string;
   thaw: ThawCommand;
-  slurm?: SlurmOptions;
 }
 
 /**
@@ -155,7 +161,8 @@ export async function submitStudy(dir: string, arraySize: number, o: SlurmStudyO
   const logs = join(study, 'slurm', 'logs');
   await mkdir(logs, { recursive: true });
   const name = `thaw-${basename(study).replace(/[^\w.-]+/g, '_')}`;
-  const thaw = o.thaw.map(quoted).join(' ');
+  const thaw = o.thaw.argv.map(quoted).join(' ');
+  const slurm = { env: o.thaw.env };
   // The user's options are on sbatch's command line too (where they take precedence); here they document the job.
   const script = (lines: string[]) => [
     '#!/bin/bash', ...o.options.map((option) => `#SBATCH ${option}`), `# Written by thaw study --executor slurm for the study in ${study}.`,
@@ -177,21 +184,21 @@ export async function submitStudy(dir: string, arraySize: number, o: SlurmStudyO
         ...common, name: `${name}-${chunk.offset}`, indices: chunk.indices, ...(o.maxParallel ? { maxParallel: o.maxParallel } : {}),
         output: join(logs, '%A_%a.out'), error: join(logs, '%A_%a.err'),
         script: script([`exec ${thaw} study-run ${quoted(study)} --index $((${chunk.offset} + SLURM_ARRAY_TASK_ID)) --log "${log}"`]),
-      }, o.slurm);
+      }, slurm);
       arrays.push({ jobId: submitted.jobId, offset: chunk.offset, indices: chunk.indices });
     }
     const collect = await submitJob({
       ...common, name: `${name}-collect`, output: join(logs, 'collect-%j.out'),
       dependency: { type: 'afterany', jobs: arrays.map((a) => a.jobId) },
       script: script([`exec ${thaw} collect ${quoted(study)}`]),
-    }, o.slurm);
+    }, slurm);
     const submission = { at: new Date().toISOString(), arrays, collect: collect.jobId };
     const jobs = await readSlurmJobs(study);
     await writeJsonAtomic(jobsFile(study), { submissions: [...jobs.submissions, submission] });
     return submission;
   } catch (e) {
     // Arrays already submitted would train without a collect job: take them back.
-    await cancel(arrays.map((a) => a.jobId), o.slurm);
+    await cancel(arrays.map((a) => a.jobId), slurm);
     throw rejected(e);
   }
 }

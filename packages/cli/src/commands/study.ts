@@ -15,6 +15,7 @@ import {
 import { listAdapters, type Gpu } from '@thaw/kernels';
 import { studyReport } from '../report/html.js';
 import { UsageError } from '../ui/errors.js';
+import { USER_STDERR_FD } from '../ui/stderr.js';
 import { pct } from '../ui/format.js';
 import { humanTime, progressBar, stepProgress } from '../ui/progress.js';
 import { table } from '../ui/table.js';
@@ -59,10 +60,16 @@ export interface StudyExecution {
   thaw: ThawCommand;
 }
 
-/** `node <this checkout's main.js>` and the global options given: how workers and Slurm jobs start thaw. */
-export function thisThaw(globals: { backend?: string }): ThawCommand {
+/**
+ * How workers and Slurm jobs start thaw: `node <this checkout's main.js>`
+ * with the global options given, in this environment less the descriptor
+ * this process writes its messages to (a worker is a fresh command: it
+ * sets up its own).
+ */
+export function thisThaw(globals: { backend?: string }, extra: string[] = []): ThawCommand {
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
-  return [process.execPath, main, ...(globals.backend ? ['--backend', globals.backend] : [])];
+  const { [USER_STDERR_FD]: _, ...env } = process.env;
+  return { argv: [process.execPath, main, ...(globals.backend ? ['--backend', globals.backend] : []), ...extra], env };
 }
 
 /**
