@@ -8,12 +8,27 @@
 #      Dawn, so on bookworm it comes from bookworm-backports.
 #   4. With --browser (npm test): a headless Chromium for the report test
 #      (Debian's chromium package; playwright-core drives it).
-#   5. The build: TypeScript and the kernel compiler (turbo caches both).
-#   6. The `thaw` bin link, so that `npx thaw` runs this checkout's command.
+#   5. With --slurm (npm test): a one-node Slurm cluster on this machine for
+#      the Slurm tests (scripts/slurm/start-local-slurm.sh): installed and
+#      started as root; left running, so the next run finds it up (0.1 s). Where
+#      that cannot be done (not root, no apt-get…), the reason goes to
+#      node_modules/.thaw-slurm and the Slurm tests skip with it, or, with
+#      THAW_REQUIRE_SLURM=1 (CI), this script fails.
+#   6. The build: TypeScript and the kernel compiler (turbo caches both).
+#   7. The `thaw` bin link, so that `npx thaw` runs this checkout's command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 say() { echo "[setup] $*" >&2; }
+
+browser=0 slurm=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) browser=1 ;;
+    --slurm) slurm=1 ;;
+    *) say "unknown option $arg (known: --browser, --slurm)"; exit 2 ;;
+  esac
+done
 
 if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
   say "Node.js $(node --version) is too old; Thaw needs Node.js 20.19 or newer."
@@ -76,7 +91,7 @@ find_chromium() {
   command -v chromium || command -v chromium-browser || command -v google-chrome || return 1
 }
 
-if [ "${1:-}" = "--browser" ] && [ -z "${THAW_CHROMIUM:-}" ] && ! find_chromium >/dev/null; then
+if [ "$browser" = 1 ] && [ -z "${THAW_CHROMIUM:-}" ] && ! find_chromium >/dev/null; then
   if [ "$(id -u)" -ne 0 ]; then
     say "no Chromium for the report test. Install it as root (sudo apt-get install chromium), or point THAW_CHROMIUM at a Chrome/Chromium binary."
     exit 1
@@ -84,6 +99,39 @@ if [ "${1:-}" = "--browser" ] && [ -z "${THAW_CHROMIUM:-}" ] && ! find_chromium 
   say "installing Chromium for the report test"
   apt-get update >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >&2
+fi
+
+slurm_answers() {
+  # A node that takes jobs: the local cluster, or one someone else runs here.
+  timeout 5 sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated|completing)$'
+}
+
+if [ "$slurm" = 1 ]; then
+  slurm_state=node_modules/.thaw-slurm
+  why=
+  if [ "$(id -u)" -eq 0 ]; then
+    start_log=$(mktemp)
+    # The script's messages go to the terminal and to start_log (for the reason).
+    if { bash scripts/slurm/start-local-slurm.sh 2>&1 1>&3 3>&- | tee "$start_log" >&2; } 3>&1; then
+      echo "ready: the local cluster of scripts/slurm/start-local-slurm.sh" > "$slurm_state"
+    else
+      said=$(grep -m 1 'error:' "$start_log" || tail -n 1 "$start_log")
+      why="scripts/slurm/start-local-slurm.sh failed: ${said#\[slurm-local\] error: }"
+    fi
+    rm -f "$start_log"
+  elif slurm_answers; then
+    echo "ready: a Slurm cluster answers (not started by this set-up)" > "$slurm_state"
+  else
+    why="not root: the local Slurm cluster for the Slurm tests is installed and started as root (sudo bash scripts/slurm/start-local-slurm.sh)"
+  fi
+  if [ -n "$why" ]; then
+    echo "unavailable: $why" > "$slurm_state"
+    if [ "${THAW_REQUIRE_SLURM:-}" = 1 ]; then
+      say "no Slurm cluster, and THAW_REQUIRE_SLURM=1: $why"
+      exit 1
+    fi
+    say "no Slurm cluster, so the Slurm tests will be skipped: $why"
+  fi
 fi
 
 npx turbo run build --output-logs=errors-only

@@ -45,11 +45,22 @@ export { readSquad, qaFeatures, decodeBestSpan, type TextQaExample, type QaAnswe
 export { accuracy, exactMatch, f1, normalizeAnswer, MLQA_LANGUAGES, type MlqaLanguage, type AnswerMetricOptions } from './datasets/metrics.js';
 export { DATASET_TASKS, datasetTask, datasetFile, type DatasetTask, type DatasetName } from './hub/tasks.js';
 export { trainHubRun, evaluateHubRun, readHubRunSpec, type HubRunSpec } from './hub/run.js';
-export { readStudyConfig, type HubStudyConfig, type HubStudyRun } from './hub/study-config.js';
+export { readStudyConfig, type HubStudyConfig, type HubStudyRun, type SlurmSettings } from './hub/study-config.js';
 export { trainSuiteRun, evaluateSuiteRun, readSuiteRunSpec, loadLanguageAdapter, type SuiteRunSpec } from './suite/run.js';
 export type { TaskRunSpec } from './train/run-spec.js';
 export { SHIPPED_SUITE, SUITE_DEFAULTS, HUB_DEFAULTS } from './spec/defaults.js';
 export { RUN_FLAGS, type RunGiven, type RunOptionName } from './spec/fields.js';
 export { suiteRunSpec, hubRunSpec, runSpec, isHubRunSpec } from './spec/run-spec.js';
-export { STUDY_PRESETS, studyPlan, runStudy, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPlan, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './study/study.js';
+export {
+  STUDY_PRESETS, studyPlan, studyFile, readStudyFile, startStudy, unfinishedRuns, trainStudyRun, collectStudy, runStudy, aggregate, fisherCurve, runFolder,
+  type StudyOptions, type StudyPlan, type StudyFile, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks, type StudyRunOutcome, type RunFailure,
+} from './study/study.js';
+export { portablePaths, resolvedPaths } from './study/paths.js';
+export { claimRun, releaseRun, readClaim, describeOwner, type ClaimOwner, type ClaimResult } from './study/claims.js';
+export {
+  runLocalPool, localLog, checkSlurm, submitStudy, waitForJob, cancelStudy, readSlurmJobs, taskOfRun,
+  type ThawCommand, type PoolRunEnd, type SlurmStudyOptions, type StudySubmission, type SlurmJobs, type SubmittedArray,
+} from './study/executors.js';
+export { studyStatus, type StudyStatus, type RunStatus, type RunState } from './study/status.js';
 export { summarize, pairedDifference, spearman, curveStatistics, movingAverage, CURVE_STATISTICS, type Summary, type Difference, type CurveStatistics } from './study/stats.js';
+export * as slurm from './study/slurm.js';

@@ -8,11 +8,14 @@ import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions, type Matm
 import { runKernelBench } from './bench/kernel-bench.js';
 import { runStepBench } from './bench/step-bench.js';
 import { runLanguageAdapter, runPretrain } from './commands/suite.js';
-import { formatRunResults, formatStudy, runEval, runStudyCommand, runTrain } from './commands/task.js';
+import { formatRunResults, runEval, runTrain } from './commands/task.js';
+import {
+  collectCommand, EXECUTORS, formatStatus, formatStudy, formatSubmitted, resolveDevices, runStudyCommand, runStudyRunCommand, thisThaw, type Executor, type StudyExecution,
+} from './commands/study.js';
 import { rebuildReport } from './report/html.js';
 import {
-  DATASET_TASKS, HUB_DEFAULTS, readStudyConfig, RUN_FLAGS, runSpec, STUDY_PRESETS, studyPlan, SUITE_DEFAULTS, SUITE_TASKS, ADAPTER_TYPES,
-  type RunGiven, type RunOptionName, type StudyOptions, type StudyPreset,
+  DATASET_TASKS, HUB_DEFAULTS, readStudyConfig, RUN_FLAGS, runSpec, STUDY_PRESETS, studyPlan, SUITE_DEFAULTS, SUITE_TASKS, ADAPTER_TYPES, cancelStudy, studyStatus,
+  type RunGiven, type RunOptionName, type SlurmSettings, type StudyOptions, type StudyPreset,
 } from '@thaw/adapters';
 import { deviceOf, formatKernelBench, formatStepBench, type KernelBenchReport, type StepBenchReport } from './commands/bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
@@ -303,28 +306,101 @@ export function buildProgram(io: Io = processIo): Command {
 
   runOptions(program
     .command('study')
-    .description('the main job: task adapters under each schedule over several seeds, zero-shot on every target, tr(F) statistics vs transfer, report.html')
+    .description('the main job: task adapters under each schedule over several seeds, zero-shot on every target, tr(F) statistics vs transfer, report.html; runs inline, on local workers or on Slurm (docs/scaling.md)')
     .addOption(new Option('--preset <name>', 'smoke (minutes, for tests), default (standard vs fun, two seeds: about 16 min on a 2-core CPU), full (every schedule, three seeds: hours on a CPU)').choices(['smoke', 'default', 'full']).default('default'))
     .option('--out <dir>', 'study directory', 'thaw-study')
     .option('--schedules <names>', 'schedules, comma-separated (default: the preset\'s)', (v: string) => v.split(','))
     .option('--seeds <n>', 'seeds 1…n (default: the preset\'s)', positiveInt('--seeds'))
-    .option('--resume', 'continue a study that stopped: finished runs are kept')
-    .option('--config <file>', 'a study on real files: a JSON or YAML file naming the model, tokenizer, task, data, language adapters, schedules, k and seeds (docs/real-models.md)'), false)
-    .action(async (opts: { preset: StudyPreset; out: string; schedules?: string[]; seeds?: number; resume?: boolean; overwrite?: boolean; config?: string; json?: boolean }, cmd: Command) => {
+    .option('--resume', 'continue a study that stopped, with the same options: finished runs are kept, stopped ones continue from their last checkpoint')
+    .option('--config <file>', 'a study on real files: a JSON or YAML file naming the model, tokenizer, task, data, language adapters, schedules, k and seeds, and optionally its slurm section (docs/real-models.md)')
+    .addOption(new Option('--executor <name>', 'where the runs train: inline (one after the other in this process), local (worker processes), slurm (a job array)').choices([...EXECUTORS]).default('inline'))
+    .option('--workers <n>', 'local: worker processes at once (default 1)', positiveInt('--workers'))
+    .option('--devices <list>', 'local: WebGPU adapters the workers are pinned to, round-robin: indices of thaw devices\' list or parts of adapter names, comma-separated')
+    .option('--max-parallel <n>', 'slurm: at most this many array tasks at once (the array\'s % throttle)', positiveInt('--max-parallel'))
+    .option('--slurm-option <option>', 'slurm: an sbatch option passed through, e.g. --slurm-option=--partition=gpu; repeat for each (after the config\'s slurm options)', (v: string, all: string[] = []) => [...all, v])
+    .option('--wait', 'slurm: wait until the aggregation job has ended, then print the results'), false)
+    .action(async (opts: {
+      preset: StudyPreset; out: string; schedules?: string[]; seeds?: number; resume?: boolean; overwrite?: boolean; config?: string; json?: boolean;
+      executor: Executor; workers?: number; devices?: string; maxParallel?: number; slurmOption?: string[]; wait?: boolean;
+    }, cmd: Command) => {
+      const only = (executor: Executor, options: [string, unknown][]) => {
+        const given = options.find(([, v]) => v !== undefined);
+        if (given && opts.executor !== executor) throw new UsageError(`${given[0]} applies to --executor ${executor}, not ${opts.executor}`);
+      };
+      only('local', [['--workers', opts.workers], ['--devices', opts.devices]]);
+      only('slurm', [['--max-parallel', opts.maxParallel], ['--slurm-option', opts.slurmOption], ['--wait', opts.wait]]);
       const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : undefined;
       let study: StudyOptions;
+      let slurm: SlurmSettings = { options: [] };
       if (opts.config) {
-        const given = cmd.options.map((o) => o.attributeName()).find((name) => !['out', 'schedules', 'seeds', 'resume', 'overwrite', 'json', 'config'].includes(name) && cmd.getOptionValueSource(name) === 'cli');
+        const own = ['out', 'schedules', 'seeds', 'resume', 'overwrite', 'json', 'config', 'executor', 'workers', 'devices', 'maxParallel', 'slurmOption', 'wait'];
+        const given = cmd.options.map((o) => o.attributeName()).find((name) => !own.includes(name) && cmd.getOptionValueSource(name) === 'cli');
         if (given) throw new UsageError(`--${kebab(given)} cannot be combined with --config; set it in ${opts.config}`);
         const config = await readStudyConfig(opts.config);
         study = { out: opts.out, preset: 'config', schedules: opts.schedules ?? config.schedules, seeds: seeds ?? config.seeds, run: config.run };
+        slurm = config.slurm ?? slurm;
       } else {
         const preset = STUDY_PRESETS[opts.preset];
         study = { out: opts.out, preset: opts.preset, schedules: opts.schedules ?? preset.schedules, seeds: seeds ?? preset.seeds, run: { ...preset.run, ...givenRunOptions(cmd, ['--out']) } };
       }
       const plan = studyPlan(study);
-      const { results, report } = await withGpu(cmd, (gpu) => runStudyCommand(gpu, plan, Boolean(opts.overwrite), Boolean(opts.resume)));
+      const globals = cmd.optsWithGlobals<{ backend?: string; device?: string }>();
+      const devices = opts.executor === 'local' ? await resolveDevices(opts.devices) : [];
+      const execution: StudyExecution = {
+        executor: opts.executor, resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite),
+        workers: opts.workers ?? 1, devices: devices.length || !globals.device ? devices : [globals.device],
+        ...(opts.maxParallel ? { maxParallel: opts.maxParallel } : {}), slurmOptions: [...slurm.options, ...(opts.slurmOption ?? [])],
+        ...(slurm.setup ? { setup: slurm.setup } : {}), wait: Boolean(opts.wait),
+        // A Slurm job is pinned to its GPU by the cluster (--gres), not by name.
+        thaw: thisThaw(globals, opts.executor === 'slurm' && globals.device ? ['--device', globals.device] : []),
+      };
+      const outcome = await runStudyCommand((use) => withGpu(cmd, use), plan, execution, io.err);
+      if ('submitted' in outcome) {
+        io.out(opts.json ? json({ out: opts.out, executor: 'slurm', runs: outcome.runs, ...outcome.submitted }) : formatSubmitted(opts.out, outcome.submitted, outcome.runs));
+        return;
+      }
+      const { results, report, failed } = outcome;
       io.out(opts.json ? json({ out: opts.out, report, ...results }) : `${formatStudy(results)}\n\nstudy in ${opts.out}\nreport: ${report}`);
+      if (failed) throw new UsageError(`${failed} of ${results.planned} runs did not finish; thaw status ${opts.out} shows why, thaw study … --resume runs them again`);
+    });
+
+  program
+    .command('study-run', { hidden: true })
+    .description('train one run of a study (what local workers and Slurm array tasks run)')
+    .argument('<dir>', 'a study folder made by thaw study')
+    .requiredOption('--index <i>', 'the run: its place in study.json\'s runs, from 0', nonNegativeInt('--index'))
+    .option('--log <file>', 'where this worker\'s output goes, recorded for thaw status')
+    .action((dir: string, opts: { index: number; log?: string }, cmd: Command) =>
+      withGpu(cmd, async (gpu) => io.out(await runStudyRunCommand(gpu, dir, opts.index, opts.log, io.err))));
+
+  program
+    .command('status')
+    .description('where a study stands: each run done, running, failed (with its log and last error line) or pending, from its folders and Slurm\'s queue')
+    .argument('<dir>', 'a study folder')
+    .option('--json', 'print JSON: {"runs":[{"schedule","seed","dir","state","job"?}],"done":n,"total":m}')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const status = await studyStatus(dir);
+      io.out(opts.json ? json(status) : formatStatus(dir, status));
+    });
+
+  program
+    .command('collect')
+    .description('aggregate the runs of a study that have finished into results.json and report.html (a partial study says how many runs it holds)')
+    .argument('<dir>', 'a study folder')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const { results, report } = await collectCommand(dir);
+      io.out(opts.json ? json({ out: dir, report, ...results }) : `${formatStudy(results)}\n\nstudy in ${dir}\nreport: ${report}`);
+    });
+
+  program
+    .command('cancel')
+    .description('cancel the Slurm jobs of a study (its job arrays and aggregation jobs)')
+    .argument('<dir>', 'a study folder')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const jobs = await cancelStudy(dir);
+      io.out(opts.json ? json({ cancelled: jobs }) : `cancelled Slurm jobs ${jobs.join(', ')}; thaw status ${dir} shows the runs, thaw study … --resume starts the unfinished ones again`);
     });
 
   program

@@ -15,6 +15,9 @@
  *   seeds: 3                            # 1…3, or a list
  *   k: 100
  *   steps: 1000 … (any run option: batchSize, lr, adapter, reductionFactor, maxLength, …)
+ *   slurm:                              # for thaw study --executor slurm (optional)
+ *     options: [--partition=gpu, --gres=gpu:1, --time=2:00:00]   # sbatch options, passed through
+ *     setup: module load nodejs         # a line each job runs first
  *
  * Relative paths are relative to the file's folder. Unknown keys and wrong
  * types are errors naming the file and the key, so a typo never silently
@@ -43,6 +46,14 @@ export interface HubStudyConfig {
   schedules: string[];
   seeds: number[];
   run: HubStudyRun;
+  /** How its jobs are submitted under `--executor slurm`: sbatch options and a set-up line. How a study runs is no option of the study itself. */
+  slurm?: SlurmSettings;
+}
+
+/** A study config's `slurm` section. */
+export interface SlurmSettings {
+  options: string[];
+  setup?: string;
 }
 
 /** Keys of the run options a config may set, with their type. */
@@ -51,7 +62,7 @@ const RUN_KEYS: Record<string, 'string' | 'number' | 'integer'> = {
   baseLrScale: 'number', trainSize: 'integer', fisherEvery: 'integer', fisherBatches: 'integer', fisherEstimator: 'string',
   fisherGradients: 'string', evalEvery: 'integer', maxLength: 'integer',
 };
-const OTHER_KEYS = ['model', 'tokenizer', 'task', 'data', 'languages', 'targets', 'schedules', 'seeds'];
+const OTHER_KEYS = ['model', 'tokenizer', 'task', 'data', 'languages', 'targets', 'schedules', 'seeds', 'slurm'];
 
 /** Reads and checks a study config file. */
 export async function readStudyConfig(path: string): Promise<HubStudyConfig> {
@@ -95,6 +106,7 @@ export async function readStudyConfig(path: string): Promise<HubStudyConfig> {
   const seedList = Number.isInteger(seeds) && (seeds as number) > 0 ? Array.from({ length: seeds as number }, (_, i) => i + 1) : seeds;
   if (!Array.isArray(seedList) || !seedList.length || !seedList.every((s) => Number.isInteger(s) && s >= 0)) throw new InputFileError(path, `'seeds' must be a positive count or a list of seeds, got ${JSON.stringify(c.seeds)}`);
   return {
+    ...(c.slurm === undefined ? {} : { slurm: slurmSettings(path, c.slurm) }),
     schedules: schedules as string[],
     seeds: seedList as number[],
     run: {
@@ -103,4 +115,16 @@ export async function readStudyConfig(path: string): Promise<HubStudyConfig> {
       langAdapters, ...(targets ? { targets: targets as string[] } : {}),
     },
   };
+}
+
+/** Checks a config's `slurm` section: `options`, a list of sbatch options, and `setup`, one line of shell. */
+function slurmSettings(path: string, value: unknown): SlurmSettings {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputFileError(path, "'slurm' must be a mapping with 'options' (a list of sbatch options) and 'setup' (a line each job runs first)");
+  const s = value as Record<string, unknown>;
+  const unknown = Object.keys(s).find((k) => k !== 'options' && k !== 'setup');
+  if (unknown) throw new InputFileError(path, `unknown key 'slurm.${unknown}'; the slurm section has options and setup`);
+  const options = s.options ?? [];
+  if (!Array.isArray(options) || !options.every((o) => typeof o === 'string' && o.startsWith('-'))) throw new InputFileError(path, `'slurm.options' must be a list of sbatch options such as --partition=gpu, got ${JSON.stringify(s.options)}`);
+  if (s.setup !== undefined && (typeof s.setup !== 'string' || /[\n\r]/.test(s.setup))) throw new InputFileError(path, `'slurm.setup' must be one line of shell, got ${JSON.stringify(s.setup)}`);
+  return { options: options as string[], ...(s.setup === undefined ? {} : { setup: s.setup as string }) };
 }

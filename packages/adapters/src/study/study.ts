@@ -3,21 +3,25 @@
  * several seeds, every run evaluated zero-shot on every target language,
  * and the whole summarized in the study's results.json:
  *
- *   <out>/study.json                the study's options
- *   <out>/runs/<schedule>/seed-<s>/ one run directory each (see Trainer)
+ *   <out>/study.json                the plan: the study's options and every run with its
+ *                                   full options, paths portable (paths.ts)
+ *   <out>/runs/<schedule>/seed-<s>/ one run directory each (see Trainer), with its claim
+ *                                   (claims.ts) while a worker trains it, failed.json when it failed
  *   <out>/results.json              per schedule and language: mean, std, per-seed values;
  *                                   each schedule's paired difference to `standard` on the
  *                                   target average with a 95% interval; the Spearman
  *                                   correlation of tr(F) curve statistics with the target average
  *
- * studyPlan checks a study and makes each run's spec before anything is
- * written; runStudy runs the plan. A study continues where it stopped with
- * `resume`: finished runs (with a results.json) are kept, an unfinished one
- * starts over.
+ * The runs are independent: studyPlan checks a study and makes each run's
+ * spec before anything is written; startStudy writes study.json (or, to
+ * resume, compares it); trainStudyRun trains one run of it, wherever it
+ * runs (this process, a local worker, a Slurm array task); collectStudy
+ * aggregates what has finished. A run that stopped continues from its last
+ * checkpoint.
  */
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { OptionError } from '../errors/option-error.js';
 import { writeJsonAtomic } from '../formats/json-files.js';
@@ -27,6 +31,8 @@ import { SUITE_DEFAULTS } from '../spec/defaults.js';
 import type { RunGiven } from '../spec/fields.js';
 import { isHubRunSpec, runSpec } from '../spec/run-spec.js';
 import { trainSuiteRun, type SuiteRunSpec } from '../suite/run.js';
+import { claimRun, describeOwner, releaseRun, type ClaimOwner } from './claims.js';
+import { portablePaths, resolvedPaths } from './paths.js';
 import { curveStatistics, CURVE_STATISTICS, pairedDifference, spearman, summarize, type CurveStatistics, type Difference, type Summary } from './stats.js';
 
 export type StudyPreset = 'smoke' | 'default' | 'full';
@@ -47,16 +53,34 @@ export interface StudyOptions {
   run: RunGiven;
 }
 
-/** A study checked and laid out: what studyPlan makes and runStudy runs. */
+/** A run's spec, less `out`: what study.json records of each run. */
+type SpecOfRun = Omit<SuiteRunSpec, 'out'> | Omit<HubRunSpec, 'out'>;
+
+/** A study checked and laid out: what studyPlan makes and the executors run. */
 export interface StudyPlan {
   out: string;
   preset: StudyPreset | 'config';
   schedules: string[];
   seeds: number[];
-  /** The spec every run shares, less `out` (study.json's `run`); each run has its own schedule and seed. */
-  run: Omit<SuiteRunSpec, 'out'> | Omit<HubRunSpec, 'out'>;
-  /** Every run's spec, schedule by schedule, seed by seed. */
-  runs: { schedule: string; seed: number; spec: SuiteRunSpec | HubRunSpec }[];
+  /** The spec every run shares, less `out`; each run has its own schedule and seed. */
+  run: SpecOfRun;
+  /** Every run, schedule by schedule, seed by seed: its folder relative to `out`, and its spec. */
+  runs: { schedule: string; seed: number; dir: string; spec: SuiteRunSpec | HubRunSpec }[];
+}
+
+/**
+ * study.json: the plan as plain JSON, paths portable (paths.ts). It holds
+ * the options the study was started with and nothing of how it is executed
+ * (no executor, no --resume): `thaw study --resume` compares it whole.
+ */
+export interface StudyFile {
+  preset: StudyPreset | 'config';
+  schedules: string[];
+  seeds: number[];
+  /** The spec every run shares, less `out`. */
+  run: SpecOfRun;
+  /** Every run: its schedule, seed, folder (relative to the study folder) and full spec, less `out`. */
+  runs: { schedule: string; seed: number; dir: string; spec: SpecOfRun }[];
 }
 
 /**
@@ -119,6 +143,8 @@ export interface StudyResults {
   targets: string[];
   preset: StudyPreset | 'config';
   seeds: number[];
+  /** Runs the study plans; `runs` holds the finished ones, fewer while some are not. */
+  planned: number;
   schedules: Record<string, ScheduleResults>;
   /** Spearman ρ over all runs between a tr(F) curve statistic and the zero-shot target average. */
   correlations: { statistic: keyof CurveStatistics; spearman: number; n: number }[];
@@ -129,6 +155,8 @@ export interface StudyCallbacks {
   onRunStart?(index: number, total: number, schedule: string, seed: number): void;
   onStep?(report: StepReport): void;
   onRunEnd?(run: StudyRun): void;
+  /** A note for the user: a stale claim taken over, a run left to the live worker that holds it. */
+  onNote?(message: string): void;
 }
 
 /** The folder of one run, relative to the study. */
@@ -163,7 +191,7 @@ async function describeRun(out: string, schedule: string, seed: number, results:
   };
 }
 
-/** Per-schedule summaries, differences to standard, and the correlations. */
+/** Per-schedule summaries, differences to standard, and the correlations, of the runs finished so far. */
 export function aggregate(o: Pick<StudyPlan, 'preset' | 'schedules' | 'seeds' | 'run'>, runs: readonly StudyRun[]): StudyResults {
   const schedules: Record<string, ScheduleResults> = {};
   const bySchedule = (s: string) => o.seeds.map((seed) => runs.find((r) => r.schedule === s && r.seed === seed)).filter((r): r is StudyRun => Boolean(r));
@@ -194,7 +222,7 @@ export function aggregate(o: Pick<StudyPlan, 'preset' | 'schedules' | 'seeds' | 
   const first = runs[0]?.results;
   return {
     task: o.run.task, metric: first?.metric ?? '', source: o.run.source, targets: o.run.targets, preset: o.preset, seeds: o.seeds,
-    schedules, correlations, runs: [...runs],
+    planned: o.schedules.length * o.seeds.length, schedules, correlations, runs: [...runs],
   };
 }
 
@@ -208,41 +236,139 @@ export function studyPlan(o: StudyOptions): StudyPlan {
   if (twice) throw new OptionError(`--schedules: '${twice}' is listed twice`);
   if (!o.seeds.length) throw new OptionError('--seeds must be at least 1');
   const { out: _, ...run } = runSpec({ ...o.run, out: o.out });
-  const runs = o.schedules.flatMap((schedule) => o.seeds.map((seed) => ({ schedule, seed, spec: runSpec({ ...run, out: join(o.out, runFolder(schedule, seed)), schedule, seed }) })));
+  const runs = o.schedules.flatMap((schedule) => o.seeds.map((seed) => {
+    const dir = runFolder(schedule, seed);
+    return { schedule, seed, dir, spec: runSpec({ ...run, out: join(resolve(o.out), dir), schedule, seed }) };
+  }));
   return { out: o.out, preset: o.preset, schedules: o.schedules, seeds: o.seeds, run, runs };
 }
 
+/** A plan as study.json records it. */
+export function studyFile(plan: StudyPlan): StudyFile {
+  const portable = <T extends object>(spec: T) => portablePaths(spec, plan.out);
+  return {
+    preset: plan.preset, schedules: plan.schedules, seeds: plan.seeds, run: portable(plan.run),
+    runs: plan.runs.map(({ schedule, seed, dir, spec: { out: _, ...spec } }) => ({ schedule, seed, dir, spec: portable(spec) })),
+  };
+}
+
+/** The study.json of the study folder `dir`; errors name the file. */
+export async function readStudyFile(dir: string): Promise<StudyFile> {
+  const path = join(dir, 'study.json');
+  let file: StudyFile;
+  try {
+    file = JSON.parse(await readFile(path, 'utf8')) as StudyFile;
+  } catch (e) {
+    throw new OptionError(`${path}: cannot read the study's plan (${(e as Error).message}); is ${dir} a study folder made by thaw study?`);
+  }
+  if (!Array.isArray(file.runs)) throw new OptionError(`${path}: no list of runs; it was written by an older thaw: start the study again in another folder`);
+  return file;
+}
+
 /**
- * Runs (or continues, with `resume`) a study's plan: each run not finished
- * yet, then the study's results.json.
+ * Writes the plan's study.json, or with `resume` checks that the one there
+ * was written with the same options. Without `resume`, a folder that holds
+ * a study already is refused (the caller clears it for --overwrite).
  */
-export async function runStudy(graph: Graph, plan: StudyPlan, callbacks: StudyCallbacks = {}, resume = false): Promise<StudyResults> {
-  const options = { preset: plan.preset, schedules: plan.schedules, seeds: plan.seeds, run: plan.run };
-  const studyFile = join(plan.out, 'study.json');
-  if (existsSync(studyFile)) {
-    if (!resume) throw new OptionError(`--out ${plan.out} already holds a study; use --resume to continue it, --overwrite to replace it, or another --out`);
-    const saved = JSON.parse(await readFile(studyFile, 'utf8')) as unknown;
-    if (JSON.stringify(saved) !== JSON.stringify(options)) throw new OptionError(`--resume: ${studyFile} was written with other options; resume with the same options, or start over with --overwrite (or by removing ${plan.out})`);
-  } else {
-    await writeJsonAtomic(studyFile, options);
-  }
-  const runs: StudyRun[] = [];
-  for (const [index, { schedule, seed, spec }] of plan.runs.entries()) {
-    callbacks.onRunStart?.(index, plan.runs.length, schedule, seed);
-    let results: RunResults;
-    if (existsSync(join(spec.out, 'results.json'))) {
-      results = JSON.parse(await readFile(join(spec.out, 'results.json'), 'utf8')) as RunResults;
-    } else {
-      // An unfinished run (an interrupted study) starts over.
-      await rm(spec.out, { recursive: true, force: true });
-      const onStep = callbacks.onStep ? { onStep: callbacks.onStep } : {};
-      results = isHubRunSpec(spec) ? (await trainHubRun(graph, spec, onStep)).results : (await trainSuiteRun(graph, spec, onStep)).results;
+export async function startStudy(plan: StudyPlan, resume: boolean): Promise<void> {
+  const path = join(plan.out, 'study.json');
+  const file = studyFile(plan);
+  if (!existsSync(path)) return writeJsonAtomic(path, file);
+  if (!resume) throw new OptionError(`--out ${plan.out} already holds a study; use --resume to continue it, --overwrite to replace it, or another --out`);
+  const saved = JSON.parse(await readFile(path, 'utf8')) as unknown;
+  if (JSON.stringify(saved) !== JSON.stringify(file)) throw new OptionError(`--resume: ${path} was written with other options; resume with the same options, or start over with --overwrite (or by removing ${plan.out})`);
+}
+
+/** Whether a run folder holds a finished run. */
+export const runIsDone = (runDir: string) => existsSync(join(runDir, 'results.json'));
+
+/** The indices of study.json's runs in `dir` that have not finished. */
+export async function unfinishedRuns(dir: string): Promise<number[]> {
+  const file = await readStudyFile(dir);
+  return file.runs.flatMap((r, i) => (runIsDone(join(dir, r.dir)) ? [] : [i]));
+}
+
+/** failed.json of a run folder: why the run's last attempt failed, and where its output went. */
+export interface RunFailure {
+  error: string;
+  log?: string;
+  at: string;
+}
+
+/** What trainStudyRun did: trained (or found finished) the run, or left it to the live owner of its claim. */
+export type StudyRunOutcome = { state: 'done'; run: StudyRun } | { state: 'claimed'; owner?: ClaimOwner };
+
+/**
+ * Trains run `index` of the study in `dir` (study.json's order): claims its
+ * folder, makes its spec from the plan with the paths resolved here, trains
+ * it, continuing from its last checkpoint when it stopped, and releases the
+ * claim. A finished run is left as it is; a run another live worker holds
+ * is left to it. A failure is recorded in the run's failed.json (with
+ * `log`, where this worker's output goes) and thrown.
+ */
+export async function trainStudyRun(
+  graph: Graph, dir: string, index: number,
+  o: { log?: string; onStep?(report: StepReport): void; onTakeOver?(owner: ClaimOwner): void } = {},
+): Promise<StudyRunOutcome> {
+  const file = await readStudyFile(dir);
+  const entry = file.runs[index];
+  if (!Number.isInteger(index) || !entry) throw new OptionError(`--index ${index}: ${join(dir, 'study.json')} has runs 0 to ${file.runs.length - 1}`);
+  const runDir = join(resolve(dir), entry.dir);
+  const done = async () => ({ state: 'done' as const, run: await describeRun(dir, entry.schedule, entry.seed, JSON.parse(await readFile(join(runDir, 'results.json'), 'utf8')) as RunResults) });
+  if (runIsDone(runDir)) return done();
+  const claim = await claimRun(runDir, o.log);
+  if (!claim.claimed) return { state: 'claimed', ...(claim.owner ? { owner: claim.owner } : {}) };
+  if (claim.tookOver) o.onTakeOver?.(claim.tookOver);
+  try {
+    // Another worker may have finished it between the check and the claim.
+    if (runIsDone(runDir)) return await done();
+    await rm(join(runDir, 'failed.json'), { force: true });
+    const spec = runSpec({ ...resolvedPaths(entry.spec, dir), out: runDir });
+    const callbacks = o.onStep ? { onStep: o.onStep } : {};
+    try {
+      if (isHubRunSpec(spec)) await trainHubRun(graph, spec, callbacks, true);
+      else await trainSuiteRun(graph, spec, callbacks, true);
+    } catch (e) {
+      const failure: RunFailure = { error: (e as Error).message ?? String(e), ...(o.log ? { log: o.log } : {}), at: new Date().toISOString() };
+      await writeJsonAtomic(join(runDir, 'failed.json'), failure);
+      throw e;
     }
-    const run = await describeRun(plan.out, schedule, seed, results);
-    runs.push(run);
-    callbacks.onRunEnd?.(run);
+    return await done();
+  } finally {
+    await releaseRun(runDir);
   }
-  const results = aggregate(options, runs);
-  await writeJsonAtomic(join(plan.out, 'results.json'), results);
+}
+
+/**
+ * Aggregates the runs of the study in `dir` that have finished into its
+ * results.json (a partial study's `runs` are fewer than `planned`).
+ */
+export async function collectStudy(dir: string): Promise<StudyResults> {
+  const file = await readStudyFile(dir);
+  const runs: StudyRun[] = [];
+  for (const r of file.runs) {
+    const path = join(dir, r.dir, 'results.json');
+    if (existsSync(path)) runs.push(await describeRun(dir, r.schedule, r.seed, JSON.parse(await readFile(path, 'utf8')) as RunResults));
+  }
+  const results = aggregate(file, runs);
+  await writeJsonAtomic(join(dir, 'results.json'), results);
   return results;
+}
+
+/**
+ * Runs the study in this process (`--executor inline`): each run not
+ * finished, one after the other, then collectStudy. study.json must have
+ * been written (startStudy).
+ */
+export async function runStudy(graph: Graph, plan: StudyPlan, callbacks: StudyCallbacks = {}): Promise<StudyResults> {
+  for (const [index, { schedule, seed }] of plan.runs.entries()) {
+    callbacks.onRunStart?.(index, plan.runs.length, schedule, seed);
+    const outcome = await trainStudyRun(graph, plan.out, index, {
+      ...(callbacks.onStep ? { onStep: callbacks.onStep } : {}),
+      onTakeOver: (owner) => callbacks.onNote?.(`${schedule} seed ${seed}: taking over the stale claim of ${describeOwner(owner)}`),
+    });
+    if (outcome.state === 'done') callbacks.onRunEnd?.(outcome.run);
+    else callbacks.onNote?.(`${schedule} seed ${seed}: left to the worker that holds it (${outcome.owner ? describeOwner(outcome.owner) : 'claim being written'})`);
+  }
+  return collectStudy(plan.out);
 }

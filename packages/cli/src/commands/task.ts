@@ -1,17 +1,16 @@
-/** `thaw train`, `thaw eval` and `thaw study`: task-adapter runs on the built-in suite, or on real checkpoints and dataset files. */
+/** `thaw train` and `thaw eval`: task-adapter runs on the built-in suite, or on real checkpoints and dataset files. */
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Graph } from '@thaw/autograd';
 import {
-  evaluateHubRun, evaluateSuiteRun, hubRunSpec, isHubRunSpec, readHubRunSpec, readSuiteRunSpec, runStudy, suiteRunSpec, trainHubRun, trainSuiteRun,
-  type HubRunSpec, type LoadReport, type RunResults, type StudyPlan, type StudyResults, type SuiteRunSpec,
+  evaluateHubRun, evaluateSuiteRun, hubRunSpec, isHubRunSpec, readHubRunSpec, readSuiteRunSpec, suiteRunSpec, trainHubRun, trainSuiteRun,
+  type HubRunSpec, type LoadReport, type RunResults, type SuiteRunSpec,
 } from '@thaw/adapters';
 import type { Gpu } from '@thaw/kernels';
-import { studyReport } from '../report/html.js';
 import { UsageError } from '../ui/errors.js';
-import { pct, runResultRows } from '../ui/format.js';
-import { humanTime, progressBar, stepProgress } from '../ui/progress.js';
+import { runResultRows } from '../ui/format.js';
+import { stepProgress } from '../ui/progress.js';
 import { table } from '../ui/table.js';
 
 /** One run's results as a table: language, metric. */
@@ -25,7 +24,7 @@ export function formatRunResults(r: RunResults): string {
  * config.json Thaw made. A Hugging Face model folder also has a config.json,
  * and must never be deleted by a mistyped --out.
  */
-async function clearForOverwrite(dir: string, marker: string, overwrite: boolean | undefined): Promise<void> {
+export async function clearForOverwrite(dir: string, marker: string, overwrite: boolean | undefined): Promise<void> {
   const path = join(dir, marker);
   if (!existsSync(path)) return;
   if (marker === 'config.json') {
@@ -74,53 +73,4 @@ export async function runEval(gpu: Gpu, dir: string, targets?: string): Promise<
   const hub = await readHubRunSpec(dir);
   if (hub) return evaluateHubRun(graph, hubRunSpec({ ...hub, ...given }));
   return evaluateSuiteRun(graph, suiteRunSpec({ ...(await readSuiteRunSpec(dir)), ...given }));
-}
-
-/** The study's summary table: schedules × (source, targets, target average), mean ± std in %. */
-export function formatStudy(r: StudyResults): string {
-  const ms = (s: { mean: number; std: number } | undefined) => (s ? `${pct(s.mean)} ± ${pct(s.std)}` : '–');
-  const rows = Object.entries(r.schedules).map(([name, s]) => [name, ms(s.source), ...r.targets.map((t) => ms(s.targets[t])), ms(s.targetAverage),
-    s.differenceToStandard ? `${s.differenceToStandard.mean >= 0 ? '+' : ''}${pct(s.differenceToStandard.mean)}${s.differenceToStandard.low === null ? '' : ` [${pct(s.differenceToStandard.low)}, ${pct(s.differenceToStandard.high)}]`}` : '–']);
-  const correlations = r.correlations.map((c) => [c.statistic, c.spearman === null || !Number.isFinite(c.spearman) ? '–' : c.spearman.toFixed(3), String(c.n)]);
-  return [
-    `${r.task} (${r.metric}, %), mean ± std over seeds ${r.seeds.join(', ')}; Δ avg: paired difference to standard on the target average [95% interval]`,
-    '',
-    table(['schedule', `${r.source} (test)`, ...r.targets, 'target avg', 'Δ avg vs standard'], rows),
-    '',
-    'Spearman correlation of tr(F) curve statistics with the target average, over all runs:',
-    '',
-    table(['statistic', 'spearman', 'runs'], correlations),
-  ].join('\n');
-}
-
-/** Runs (or with `resume` continues) a study's plan into its `out`, replacing a study there with `overwrite`; returns its results and report. */
-export async function runStudyCommand(gpu: Gpu, plan: StudyPlan, overwrite: boolean, resume: boolean): Promise<{ results: StudyResults; report: string }> {
-  if (overwrite && resume) throw new UsageError('--overwrite and --resume contradict each other; choose one');
-  if (!resume) await clearForOverwrite(plan.out, 'study.json', overwrite);
-  const totalSteps = plan.runs.length * plan.run.steps;
-  const bar = progressBar(totalSteps, 'study');
-  const started = performance.now();
-  let done = 0;
-  let current = '';
-  let runStarted = started;
-  try {
-    const results = await runStudy(new Graph(gpu), plan, {
-      onRunStart: (index, total, schedule, seed) => {
-        current = `run ${index + 1}/${total} ${schedule} seed ${seed}`;
-        runStarted = performance.now();
-      },
-      onRunEnd: (run) => {
-        const r = run.results;
-        bar.note(`${current}: ${r.source.lang} ${pct(r.source.test)}, target avg ${pct(r.targetAverage)} (${humanTime((performance.now() - runStarted) / 1000)})`);
-      },
-      onStep: (r) => {
-        done++;
-        const elapsed = (performance.now() - started) / 1000;
-        bar.tick(`${current} · step ${r.step + 1}/${plan.run.steps} · loss ${r.loss.toFixed(3)} · ETA ${humanTime((elapsed / done) * (totalSteps - done))}`);
-      },
-    }, resume);
-    return { results, report: await studyReport(plan.out) };
-  } finally {
-    bar.done();
-  }
 }

@@ -133,7 +133,7 @@ export async function studyReport(dir: string): Promise<string> {
     x.curve ? x.curve.peak.toExponential(2) : '–', x.curve ? String(x.curve.peakStep) : '–', x.curve ? x.curve.area.toExponential(2) : '–', x.curve ? String(x.curve.width) : '–',
   ]), 'runs');
   const body = `<h1>Thaw study: ${escapeXml(r.task)}, ${schedules.length} schedules × ${r.seeds.length} seeds</h1>
-<p class="note">Preset <b>${escapeXml(r.preset)}</b>. Task adapters trained on <b>${escapeXml(r.source)}</b>; zero-shot on ${escapeXml(r.targets.join(', '))} (closest to farthest) with each target's language adapter swapped in. Metric: ${escapeXml(r.metric)}, in %, mean ± sample std over seeds ${escapeXml(r.seeds.join(', '))}. Checkpoints selected on the source dev set.</p>
+${r.runs.length < r.planned ? `<p class="note"><b>Partial study: ${r.runs.length} of ${r.planned} runs</b> have finished; the figures below are of those (thaw status tells the others' state).</p>\n` : ''}<p class="note">Preset <b>${escapeXml(r.preset)}</b>. Task adapters trained on <b>${escapeXml(r.source)}</b>; zero-shot on ${escapeXml(r.targets.join(', '))} (closest to farthest) with each target's language adapter swapped in. Metric: ${escapeXml(r.metric)}, in %, mean ± sample std over seeds ${escapeXml(r.seeds.join(', '))}. Checkpoints selected on the source dev set.</p>
 <h2>Results</h2>
 ${results}
 <h2>Difference to standard</h2>
