@@ -28,6 +28,8 @@ export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstTo
 export { meaning, meanings, entity, NAMES, NOUNS, ADJECTIVES, VERBS, type Meaning, type Entity, type EntityClass } from './suite/meanings.js';
 export { Language, LANGUAGES, FUNCTION_TOKENS, suiteLanguages, type LanguageSpec } from './suite/languages.js';
 export { OptionError } from './errors/option-error.js';
+export { FileWriteError } from './errors/write-error.js';
+export { writeFileAtomic } from './formats/atomic-file.js';
 export { WordTokenizer, SPECIALS } from './suite/tokenizer.js';
 export { nliMeanings, nliExamples, NLI_LABELS, type NliMeaning, type SuiteNliExample } from './suite/nli.js';
 export { mlmPairs } from './suite/corpus.js';
