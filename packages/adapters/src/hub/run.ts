@@ -134,11 +134,12 @@ const PEFT_TASK_TYPES = { xnli: 'SEQ_CLS', xcopa: null, squad: 'QUESTION_ANS' } 
 
 /**
  * Trains the run a spec describes (made by hubRunSpec, which checked it and
- * its files) into `o.out`, which must not hold a run yet; writes the run
+ * its files) into `o.out`, which must not hold a run yet (with `resume`:
+ * continues the run there from its last checkpoint); writes the run
  * directory (results.json with zero-shot on every target, and the exports)
  * and returns the results.
  */
-export async function trainHubRun(graph: Graph, o: HubRunSpec, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void; onLoad?(report: LoadReport): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
+export async function trainHubRun(graph: Graph, o: HubRunSpec, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void; onLoad?(report: LoadReport): void }, resume = false): Promise<{ summary: TrainSummary; results: RunResults }> {
   const run = await buildHubRun(graph, o);
   try {
     callbacks?.onLoad?.(run.report);
@@ -148,7 +149,7 @@ export async function trainHubRun(graph: Graph, o: HubRunSpec, callbacks?: Train
       await exportTaskAdapter(o, run);
       return run.evaluate(callbacks?.onEvaluate);
     };
-    return await trainTaskRun(graph, o, run.m.model, run.m.data, { benchmark: o, load: run.report }, finalEvaluation, callbacks);
+    return await trainTaskRun(graph, o, run.m.model, run.m.data, { benchmark: o, load: run.report }, finalEvaluation, callbacks, resume);
   } finally {
     run.dispose();
   }

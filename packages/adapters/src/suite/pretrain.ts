@@ -36,6 +36,8 @@ export interface MlmStageOptions {
   seed: number;
   /** Sentence pairs per language in the training corpus. */
   pairs: number;
+  /** Continue the run in `out` from its last checkpoint (a run stopped by a full disk, say). */
+  resume?: boolean;
 }
 
 export interface PretrainOptions extends MlmStageOptions {
@@ -67,7 +69,7 @@ async function runStage(
   extraConfig: Record<string, unknown>, lang: string, writeArtifact: () => Promise<void>, callbacks?: TrainerCallbacks,
 ): Promise<TrainSummary> {
   const trainer = new Trainer(graph, task.model, task.data, {
-    out: o.out, steps: o.steps, lr: o.lr, schedule, k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
+    out: o.out, steps: o.steps, lr: o.lr, schedule, k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)), resume: Boolean(o.resume),
     extraConfig: { ...extraConfig, batchSize: o.batchSize, sequence: o.sequence, pairs: o.pairs },
     finalEvaluation: async () => {
       const dev = await task.data.evaluateDev();

@@ -116,14 +116,15 @@ async function buildRun(graph: Graph, o: SuiteRunSpec) {
 
 /**
  * Trains the run a spec describes (made by suiteRunSpec, which checked it
- * and its files) into `o.out`, which must not hold a run yet; writes the run
+ * and its files) into `o.out`, which must not hold a run yet (with `resume`:
+ * continues the run there from its last checkpoint); writes the run
  * directory with results.json (zero-shot on every target) and returns the
  * results.
  */
-export async function trainSuiteRun(graph: Graph, o: SuiteRunSpec, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void }): Promise<{ summary: TrainSummary; results: RunResults }> {
+export async function trainSuiteRun(graph: Graph, o: SuiteRunSpec, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void }, resume = false): Promise<{ summary: TrainSummary; results: RunResults }> {
   const run = await buildRun(graph, o);
   try {
-    return await trainTaskRun(graph, o, run.model.model, run.model.data, { suite: o }, () => run.evaluate(callbacks?.onEvaluate), callbacks);
+    return await trainTaskRun(graph, o, run.model.model, run.model.data, { suite: o }, () => run.evaluate(callbacks?.onEvaluate), callbacks, resume);
   } finally {
     run.dispose();
   }

@@ -49,17 +49,18 @@ export interface TaskRunSpec {
  * Trains a built model under the spec's schedule, optimizer and tr(F)
  * settings, recording `extraConfig` in config.json; `finalEvaluation`
  * (called with the best checkpoint restored) gives the results, which the
- * trainer writes to results.json and this returns.
+ * trainer writes to results.json and this returns. With `resume`, a run
+ * already in `o.out` continues from its last checkpoint.
  */
 export async function trainTaskRun<B>(
   graph: Graph, o: TaskRunSpec, model: TaskModel<B>, data: TaskData<B>, extraConfig: Record<string, unknown>,
-  finalEvaluation: () => Promise<RunResults>, callbacks?: TrainerCallbacks,
+  finalEvaluation: () => Promise<RunResults>, callbacks?: TrainerCallbacks, resume = false,
 ): Promise<{ summary: TrainSummary; results: RunResults }> {
   let results: RunResults | undefined;
   const trainer = new Trainer(graph, model, data, {
     out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, schedule: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
     fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisherEstimator: o.fisherEstimator, fisherGradients: o.fisherGradients,
-    extraConfig, finalEvaluation: async () => (results = await finalEvaluation()),
+    extraConfig, finalEvaluation: async () => (results = await finalEvaluation()), resume,
   });
   try {
     const summary = await trainer.run(callbacks);
