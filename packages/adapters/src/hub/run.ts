@@ -16,6 +16,8 @@ import type { Graph } from '@thaw/autograd';
 import { adapterModel, type Adapter } from '../adapters/adapter.js';
 import { adapterType } from '../adapters/registry.js';
 import { InputFileError } from '../errors/input-error.js';
+import { checkRunFits } from '../spec/run-spec.js';
+import { stepLimits } from '../spec/step-size.js';
 import { HfTokenizer } from '../formats/hf-tokenizer.js';
 import { loadAdapterHubAdapter, saveAdapterHubFolder, saveAdapterHubHead, type AdapterHubHead } from '../checkpoints/adapterhub.js';
 import { loadHfEncoder, savedModelName, type LoadReport } from '../checkpoints/hf-checkpoint.js';
@@ -140,6 +142,7 @@ const PEFT_TASK_TYPES = { xnli: 'SEQ_CLS', xcopa: null, squad: 'QUESTION_ANS' } 
  * and returns the results.
  */
 export async function trainHubRun(graph: Graph, o: HubRunSpec, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void; onLoad?(report: LoadReport): void }, resume = false): Promise<{ summary: TrainSummary; results: RunResults }> {
+  checkRunFits(o, stepLimits(graph.gpu));
   const run = await buildHubRun(graph, o);
   try {
     callbacks?.onLoad?.(run.report);

@@ -14,6 +14,7 @@ import type { Graph } from '@thaw/autograd';
 import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
 import { Stack } from '../adapters/stack.js';
 import { OptionError } from '../errors/option-error.js';
+import { checkStepFits, stepLimits } from '../spec/step-size.js';
 import { suiteLanguages } from './languages.js';
 import { mlmPairs } from './corpus.js';
 import { mlmTask } from './mlm.js';
@@ -84,6 +85,18 @@ async function runStage(
   }
 }
 
+/**
+ * Refuses a masked-LM step that cannot fit the device's buffers or the
+ * machine's memory (spec/step-size.ts), naming --batch-size and --sequence,
+ * before anything is written.
+ */
+function checkMlmStep(graph: Graph, o: MlmStageOptions, c: EncoderConfig): void {
+  checkStepFits({
+    batchSize: o.batchSize, sequencesPerExample: 1, sequence: o.sequence,
+    hidden: c.hiddenSize, heads: c.numAttentionHeads, intermediate: c.intermediateSize, vocab: c.vocabSize,
+  }, stepLimits(graph.gpu), { batchSize: '--batch-size', sequence: '--sequence' });
+}
+
 /** Masked-LM pretraining of a new base on the given languages; writes model.safetensors and model.json. */
 export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?: TrainerCallbacks): Promise<TrainSummary> {
   const languages = suiteLanguages(o.languages);
@@ -94,6 +107,7 @@ export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?:
     intermediateSize: o.ffn, maxPositionEmbeddings: o.sequence + 2, typeVocabSize: 1, layerNormEps: 1e-5,
     hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1, positionOffset: 2, padTokenId: 1,
   };
+  checkMlmStep(graph, o, config);
   const encoder = new Encoder(graph, config, o.seed);
   const head = new MaskedLmHead(graph, o.hidden, encoder.param('roberta.embeddings.word_embeddings.weight'), config.layerNormEps, o.seed + 1);
   try {
@@ -159,6 +173,7 @@ export async function trainLanguageAdapter(graph: Graph, base: BaseModel, o: Mlm
   // Another stream of the language than the base's corpus (same seed, other sentences).
   const corpusSeed = o.seed + 7919;
   const c = base.encoder.config;
+  checkMlmStep(graph, o, c);
   const adapter = new BottleneckAdapter(graph, language.code, LANGUAGE_ADAPTER, adapterModel(c), o.seed);
   try {
     const task = mlmTask({

@@ -16,6 +16,8 @@ import { BottleneckAdapter } from '../adapters/bottleneck.js';
 import { adapterType } from '../adapters/registry.js';
 import { fillParams, storedTensors } from '../checkpoints/fill-params.js';
 import { OptionError } from '../errors/option-error.js';
+import { checkRunFits } from '../spec/run-spec.js';
+import { stepLimits } from '../spec/step-size.js';
 import { suiteLanguages } from './languages.js';
 import { readSafetensors } from '../formats/safetensors.js';
 import { languageResults, trainTaskRun, type TaskRunSpec } from '../train/run-spec.js';
@@ -122,6 +124,7 @@ async function buildRun(graph: Graph, o: SuiteRunSpec) {
  * results.
  */
 export async function trainSuiteRun(graph: Graph, o: SuiteRunSpec, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void }, resume = false): Promise<{ summary: TrainSummary; results: RunResults }> {
+  checkRunFits(o, stepLimits(graph.gpu));
   const run = await buildRun(graph, o);
   try {
     return await trainTaskRun(graph, o, run.model.model, run.model.data, { suite: o }, () => run.evaluate(callbacks?.onEvaluate), callbacks, resume);

@@ -4,7 +4,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Graph } from '@thaw/autograd';
 import {
-  evaluateHubRun, evaluateSuiteRun, hubRunSpec, isHubRunSpec, readHubRunSpec, readSuiteRunSpec, runStudy, suiteRunSpec, trainHubRun, trainSuiteRun,
+  checkRunFits, evaluateHubRun, evaluateSuiteRun, stepLimits, hubRunSpec, isHubRunSpec, readHubRunSpec, readSuiteRunSpec, runStudy, suiteRunSpec, trainHubRun, trainSuiteRun,
   type HubRunSpec, type LoadReport, type RunResults, type StudyPlan, type StudyResults, type SuiteRunSpec,
 } from '@thaw/adapters';
 import type { Gpu } from '@thaw/kernels';
@@ -63,6 +63,8 @@ export function formatLoadReport(r: LoadReport): string {
  */
 export async function runTrain(gpu: Gpu, spec: SuiteRunSpec | HubRunSpec, overwrite: boolean, note: (line: string) => void, resume = false): Promise<RunResults> {
   if (overwrite && resume) throw new UsageError('--overwrite and --resume contradict each other; choose one');
+  // Before --overwrite removes anything: a step that cannot fit is refused.
+  checkRunFits(spec, stepLimits(gpu));
   if (resume) await checkThawRun(spec.out);
   else await clearForOverwrite(spec.out, 'config.json', overwrite);
   const progress = stepProgress(`train ${spec.task} ${spec.schedule}`, spec.steps);
