@@ -154,6 +154,24 @@ describe('sizes that cannot fit (built command)', () => {
   });
 });
 
+describe('thaw train --resume (built command)', () => {
+  it('refuses a folder whose config.json Thaw did not write, and --overwrite with it', async () => {
+    const { mkdtemp, readFile, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const model = await mkdtemp(join(tmpdir(), 'thaw-model-'));
+    const config = '{"model_type": "xlm-roberta"}\n';
+    await writeFile(join(model, 'config.json'), config);
+    const foreign = await thaw('train', '--out', model, '--resume', '--steps', '2');
+    expect(foreign.code).toBe(1);
+    expect(errorLines(foreign.stderr)).toEqual([`thaw: --out ${model} holds a config.json that Thaw did not write (a model folder?); choose another --out`]);
+    expect(await readFile(join(model, 'config.json'), 'utf8')).toBe(config);
+    expect(readdirSync(model)).toEqual(['config.json']);
+    const both = await thaw('train', '--out', join(model, 'run'), '--resume', '--overwrite');
+    expect(both.code).toBe(1);
+    expect(errorLines(both.stderr)).toEqual(['thaw: --overwrite and --resume contradict each other; choose one']);
+  });
+});
+
 describe('thaw pretrain and thaw lang-adapter (built command)', () => {
   it('make a base model and a language adapter, with loadable artifacts', async () => {
     const { mkdtemp, readFile } = await import('node:fs/promises');

@@ -104,6 +104,21 @@ describe('a full disk (a small tmpfs)', () => {
     for (const name of OUTPUTS) expect(readFileSync(join(out, name)).equals(readFileSync(join(reference, name))), name).toBe(true);
   });
 
+  it('a disk full before the first checkpoint: nothing to resume from yet, no temporary files', async () => {
+    const out = join(small, 'early');
+    // Room for config.json and the logs, not for the first best checkpoint (its adapter alone is about 150 KiB).
+    const free = 64 * 1024;
+    const used = pages(join(small, 'run'));
+    resize(used + free);
+    const full = await thaw('train', '--out', out, ...RUN);
+    expect(full.code).toBe(1);
+    expect(errorLines(full.stderr)).toEqual([`thaw: cannot write ${out}/checkpoints/best/adapter.safetensors: no space left on the device (ENOSPC); ` +
+      'no checkpoint was saved yet; free space, then run the same command with --resume to start over']);
+    expect(files(out).filter((f) => /\.tmp|\.old-/.test(f))).toEqual([]);
+    rmSync(out, { recursive: true });
+    resize(64 << 20);
+  });
+
   it('thaw eval on a full disk keeps results.json and says which file could not be written', async () => {
     const out = join(small, 'run');
     const before = readFileSync(join(out, 'results.json'));

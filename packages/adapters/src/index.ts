@@ -53,7 +53,7 @@ export type { TaskRunSpec } from './train/run-spec.js';
 export { SHIPPED_SUITE, SUITE_DEFAULTS, HUB_DEFAULTS } from './spec/defaults.js';
 export { RUN_FLAGS, type RunGiven, type RunOptionName } from './spec/fields.js';
 export { suiteRunSpec, hubRunSpec, runSpec, isHubRunSpec, runStepShape, checkRunFits } from './spec/run-spec.js';
-export { stepBuffers, hostBatchBytes, checkStepFits, stepLimits, HOST_BYTES_PER_TOKEN, type StepShape, type StepBuffer, type StepLimits, type StepFlags } from './spec/step-size.js';
+export { stepBuffers, hostBatchBytes, checkStepFits, stepLimits, HOST_BYTES_PER_TOKEN, type StepShape, type StepBuffer, type StepLimits, type StepFlags } from './train/step-size.js';
 export { STUDY_PRESETS, studyPlan, runStudy, aggregate, fisherCurve, runFolder, type StudyOptions, type StudyPlan, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks } from './study/study.js';
 export { summarize, pairedDifference, spearman, curveStatistics, movingAverage, CURVE_STATISTICS, type Summary, type Difference, type CurveStatistics } from './study/stats.js';
 export * as slurm from './study/slurm.js';

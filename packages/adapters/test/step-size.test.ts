@@ -4,7 +4,7 @@
 import { sizeClass } from '@thaw/kernels';
 import { describe, expect, it } from 'vitest';
 import { OptionError } from '../src/errors/option-error.js';
-import { bytes, checkStepFits, hostBatchBytes, largestFitting, stepBuffers, type StepLimits, type StepShape } from '../src/spec/step-size.js';
+import { bytes, checkStepFits, hostBatchBytes, largestFitting, stepBuffers, type StepLimits, type StepShape } from '../src/train/step-size.js';
 
 /** The suite's base (d 64, 4 heads, FFN 256) at its defaults. */
 const suite: StepShape = { batchSize: 32, sequencesPerExample: 1, sequence: 32, hidden: 64, heads: 4, intermediate: 256 };

@@ -10,17 +10,15 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encoderConfigFromHf } from '../checkpoints/hf-checkpoint.js';
 import { OptionError } from '../errors/option-error.js';
-import type { EncoderConfig } from '../model/encoder.js';
-import type { HubRunSpec } from '../hub/run.js';
+import { hubStepShape, type HubRunSpec } from '../hub/run.js';
 import { datasetFile, DATASET_TASKS } from '../hub/tasks.js';
 import { policy } from '../schedules/policies.js';
 import { LANGUAGES } from '../suite/languages.js';
-import type { SuiteRunSpec } from '../suite/run.js';
+import { suiteStepShape, type SuiteRunSpec } from '../suite/run.js';
 import { SUITE_TASKS } from '../suite/tasks.js';
 import { HUB_DEFAULTS, SUITE_DEFAULTS } from './defaults.js';
-import { checkStepFits, type StepLimits, type StepShape } from './step-size.js';
+import { checkStepFits, type StepLimits, type StepShape } from '../train/step-size.js';
 import { checkedOptions, HUB_ONLY, positiveInteger, refuseGiven, RUN_FLAGS, SUITE_ONLY, text, type Check, type RunGiven, type RunOptionName } from './fields.js';
 
 const SUITE_TASK_NAMES = Object.keys(SUITE_TASKS);
@@ -143,31 +141,9 @@ export function runSpec(given: RunGiven): SuiteRunSpec | HubRunSpec {
   return given.model === undefined ? suiteRunSpec(given) : hubRunSpec(given);
 }
 
-/**
- * The shape of a run's training step: its batch, sequence length and
- * model (the suite's base, or the checkpoint's config.json), and how many
- * batches the host holds at once (the tr(F) estimate's, when it runs).
- */
+/** The shape of a run's training step (see train/step-size.ts). */
 export function runStepShape(spec: SuiteRunSpec | HubRunSpec): StepShape {
-  let c: EncoderConfig;
-  let sequence: number;
-  let choices: number | undefined;
-  if (isHubRunSpec(spec)) {
-    const path = join(spec.model, 'config.json');
-    c = encoderConfigFromHf(path, JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>);
-    sequence = Math.min(spec.maxLength, c.maxPositionEmbeddings - c.positionOffset);
-    choices = DATASET_TASKS[spec.task].choices;
-  } else {
-    c = (JSON.parse(readFileSync(join(spec.base, 'model.json'), 'utf8')) as { encoder: EncoderConfig }).encoder;
-    sequence = spec.sequence;
-    choices = SUITE_TASKS[spec.task].choices;
-  }
-  const fisher = spec.fisherEvery > 0 || spec.schedule === 'fun';
-  return {
-    batchSize: spec.batchSize, sequencesPerExample: choices ?? 1, sequence,
-    hidden: c.hiddenSize, heads: c.numAttentionHeads, intermediate: c.intermediateSize,
-    heldBatches: fisher ? Math.max(1, spec.fisherBatches) : 1,
-  };
+  return isHubRunSpec(spec) ? hubStepShape(spec) : suiteStepShape(spec);
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Graph } from '@thaw/autograd';
 import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
 import { Stack } from '../adapters/stack.js';
 import { OptionError } from '../errors/option-error.js';
-import { checkStepFits, stepLimits } from '../spec/step-size.js';
+import { checkStepFits, stepLimits } from '../train/step-size.js';
 import { suiteLanguages } from './languages.js';
 import { mlmPairs } from './corpus.js';
 import { mlmTask } from './mlm.js';

@@ -13,6 +13,8 @@
 import { totalmem } from 'node:os';
 import { sizeClass, type Gpu } from '@thaw/kernels';
 import { OptionError } from '../errors/option-error.js';
+import type { EncoderConfig } from '../model/encoder.js';
+import type { TaskRunSpec } from './run-spec.js';
 
 /** What decides the size of a training step's buffers. */
 export interface StepShape {
@@ -64,6 +66,20 @@ export function stepBuffers(s: StepShape): StepBuffer[] {
     buffer('feed-forward intermediate', [...rows, ['T', T], ['ffn', s.intermediate]]),
     ...(s.vocab ? [buffer('masked-LM logits', [...rows, ['T', T], ['vocab', s.vocab]])] : []),
   ].sort((a, b) => b.bytes - a.bytes);
+}
+
+/**
+ * The step of a task run: its batch, `sequence` tokens per sequence,
+ * `choices` sequences per example (multiple choice), the model's sizes, and
+ * the batches the host holds at once (a tr(F) estimate's, when one runs).
+ */
+export function taskStepShape(o: Pick<TaskRunSpec, 'batchSize' | 'fisherEvery' | 'fisherBatches' | 'schedule'>, c: EncoderConfig, sequence: number, choices = 1): StepShape {
+  const fisher = o.fisherEvery > 0 || o.schedule === 'fun';
+  return {
+    batchSize: o.batchSize, sequencesPerExample: choices, sequence,
+    hidden: c.hiddenSize, heads: c.numAttentionHeads, intermediate: c.intermediateSize,
+    heldBatches: fisher ? Math.max(1, o.fisherBatches) : 1,
+  };
 }
 
 /** Bytes the host holds for the batches' arrays it holds at once (see HOST_BYTES_PER_TOKEN). */
