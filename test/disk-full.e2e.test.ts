@@ -2,7 +2,7 @@
 // nearly full file system. `thaw train` into it stops at a checkpoint with
 // one line naming the file, exit code 1, no temporary files, the best
 // checkpoint intact; once there is space, --resume finishes bit for bit as
-// an uninterrupted run. `thaw eval` on a full disk keeps the old results.json.
+// an uninterrupted run. `thaw eval` on a full (or read-only) disk keeps the old results.json.
 // Without root (or where mount is refused) the tests skip with the reason,
 // and fail instead where they must run: THAW_REQUIRE_ROOT_TESTS=1, or
 // THAW_REQUIRE_SLURM=1, which CI (.ci/run) sets.
@@ -119,7 +119,7 @@ describe('a full disk (a small tmpfs)', () => {
     resize(64 << 20);
   });
 
-  it('thaw eval on a full disk keeps results.json and says which file could not be written', async () => {
+  it('thaw eval on a full or read-only disk keeps results.json and says which file could not be written', async () => {
     const out = join(small, 'run');
     const before = readFileSync(join(out, 'results.json'));
     // Fill what is left: the write fails part way and its bytes stay.
@@ -131,5 +131,14 @@ describe('a full disk (a small tmpfs)', () => {
     expect(readFileSync(join(out, 'results.json')).equals(before)).toBe(true);
     expect(files(out).filter((f) => /\.tmp|\.old-/.test(f))).toEqual([]);
     rmSync(filler);
+    // A read-only file system: the same line, with what to do about it.
+    execFileSync('mount', ['-o', 'remount,ro', small]);
+    try {
+      const readOnly = await thaw('eval', out);
+      expect(readOnly.code).toBe(1);
+      expect(errorLines(readOnly.stderr)).toEqual([`thaw: cannot write ${out}/results.json: the file system is read-only (EROFS); the run's previous results.json is unchanged; make it writable, then run the same command again`]);
+    } finally {
+      execFileSync('mount', ['-o', 'remount,rw', small]);
+    }
   });
 });

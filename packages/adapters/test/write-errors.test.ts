@@ -12,6 +12,8 @@ describe('file write errors', () => {
     expect(error).toBeInstanceOf(FileWriteError);
     expect(error).toMatchObject({ path: '/dev/full', code: 'ENOSPC', message: 'cannot write /dev/full: no space left on the device (ENOSPC)' });
     expect((error as FileWriteError).withNote('kept', '/x').message).toBe('cannot write /x: no space left on the device (ENOSPC); kept');
+    expect((error as FileWriteError).remedy).toBe('free space');
+    expect(new FileWriteError('/ro/run', 'EROFS', 'the file system is read-only (EROFS)').remedy).toBe('make it writable');
   });
 
   it('only file-system errors become FileWriteErrors', () => {

@@ -14,6 +14,11 @@ export class FileWriteError extends Error {
     this.code = code;
   }
 
+  /** What the user does about it: free space (a full disk or quota), or make the folder writable. */
+  get remedy(): string {
+    return this.code === 'ENOSPC' || this.code === 'EDQUOT' ? 'free space' : 'make it writable';
+  }
+
   /** The same error with `note` (what was kept, how to go on) after the reason, and the file shown as `path`. */
   withNote(note: string, path = this.path): FileWriteError {
     return new FileWriteError(path, this.code, this.reason, note);

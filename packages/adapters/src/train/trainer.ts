@@ -174,7 +174,7 @@ export async function reevaluateBestCheckpoint(graph: Graph, dir: string, run: R
     try {
       await writeJsonAtomic(join(dir, 'results.json'), results);
     } catch (e) {
-      throw e instanceof FileWriteError ? e.withNote(`the run's previous results.json is unchanged; free space, then run the same command again`) : e;
+      throw e instanceof FileWriteError ? e.withNote(`the run's previous results.json is unchanged; ${e.remedy}, then run the same command again`) : e;
     }
     return results;
   } finally {
@@ -214,13 +214,13 @@ export class Trainer<B> {
       const checkpoints = join(this.options.out, 'checkpoints');
       for (const name of ['best', 'last']) await rm(join(checkpoints, `${name}.tmp-${process.pid}`), { recursive: true, force: true }).catch(() => undefined);
       // A file of a staged checkpoint is shown where it was going (the staged folder is gone).
-      if (e instanceof FileWriteError) throw e.withNote(await this.keptNote(), e.path.split(`.tmp-${process.pid}`).join(''));
+      if (e instanceof FileWriteError) throw e.withNote(await this.keptNote(e.remedy), e.path.split(`.tmp-${process.pid}`).join(''));
       throw e;
     }
   }
 
   /** What a stopped run kept, and how to go on: the last checkpoint's step, or that there is none yet. */
-  private async keptNote(): Promise<string> {
+  private async keptNote(remedy: string): Promise<string> {
     const checkpoints = join(this.options.out, 'checkpoints');
     let step: number | undefined;
     try {
@@ -229,8 +229,8 @@ export class Trainer<B> {
       // No checkpoint yet.
     }
     return step === undefined
-      ? 'no checkpoint was saved yet; free space, then run the same command with --resume to start over'
-      : `the last good checkpoint (step ${step}) is kept in ${checkpoints}; free space, then run the same command with --resume to continue from it`;
+      ? `no checkpoint was saved yet; ${remedy}, then run the same command with --resume to start over`
+      : `the last good checkpoint (step ${step}) is kept in ${checkpoints}; ${remedy}, then run the same command with --resume to continue from it`;
   }
 
   private async train(callbacks: TrainerCallbacks): Promise<TrainSummary> {
