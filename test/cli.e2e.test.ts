@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { thaw } from './support/thaw.js';
+import { errorLines, thaw } from './support/thaw.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
@@ -126,6 +126,49 @@ describe('thaw bench step (built command)', () => {
     const { stderr, code } = await thaw('bench', 'step', '--sequence', '500');
     expect(code).toBe(1);
     expect(stderr).toMatch(/--sequence must be at most 128/);
+  });
+});
+
+describe('sizes that cannot fit (built command)', () => {
+  it('a batch of 100 million is refused at once, naming the flags and the device limit, with no run folder', async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { existsSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-huge-'));
+    const started = performance.now();
+    const train = await thaw('train', '--out', join(dir, 'run'), '--batch-size', '100000000');
+    // Before: out of JavaScript heap after a minute, signal 6, a half-made run folder.
+    expect(performance.now() - started).toBeLessThan(30_000);
+    expect(train.code).toBe(1);
+    expect(errorLines(train.stderr)).toEqual([expect.stringMatching(
+      /^thaw: --batch-size 100000000 with --sequence 32 does not fit: a training step needs a buffer of [\d.]+ TiB for its feed-forward intermediate \(batch·T·ffn = 100000000·32·256 float32s\), and the device \(.+\) (binds|allocates) at most [\d.]+ [KMG]iB per buffer \((maxStorageBufferBindingSize|maxBufferSize)\); lower --batch-size to at most \d+$/)]);
+    expect(existsSync(join(dir, 'run'))).toBe(false);
+    // Pretraining's masked-LM step, and the sequence when even one example cannot fit.
+    const pretrain = await thaw('pretrain', '--out', join(dir, 'base'), '--batch-size', '100000000');
+    expect(pretrain.code).toBe(1);
+    expect(errorLines(pretrain.stderr)).toEqual([expect.stringMatching(/^thaw: --batch-size 100000000 with --sequence 32 does not fit: .*lower --batch-size to at most \d+$/)]);
+    const long = await thaw('pretrain', '--out', join(dir, 'base'), '--batch-size', '1', '--sequence', '100000');
+    expect(long.code).toBe(1);
+    expect(errorLines(long.stderr)).toEqual([expect.stringMatching(/attention scores \(batch·heads·T·T = 1·4·100000·100000 float32s\).*; even --batch-size 1 does not fit: lower --sequence$/)]);
+    expect(existsSync(join(dir, 'base'))).toBe(false);
+  });
+});
+
+describe('thaw train --resume (built command)', () => {
+  it('refuses a folder whose config.json Thaw did not write, and --overwrite with it', async () => {
+    const { mkdtemp, readFile, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const model = await mkdtemp(join(tmpdir(), 'thaw-model-'));
+    const config = '{"model_type": "xlm-roberta"}\n';
+    await writeFile(join(model, 'config.json'), config);
+    const foreign = await thaw('train', '--out', model, '--resume', '--steps', '2');
+    expect(foreign.code).toBe(1);
+    expect(errorLines(foreign.stderr)).toEqual([`thaw: --out ${model} holds a config.json that Thaw did not write (a model folder?); choose another --out`]);
+    expect(await readFile(join(model, 'config.json'), 'utf8')).toBe(config);
+    expect(readdirSync(model)).toEqual(['config.json']);
+    const both = await thaw('train', '--out', join(model, 'run'), '--resume', '--overwrite');
+    expect(both.code).toBe(1);
+    expect(errorLines(both.stderr)).toEqual(['thaw: --overwrite and --resume contradict each other; choose one']);
   });
 });
 

@@ -28,6 +28,8 @@ export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstTo
 export { meaning, meanings, entity, NAMES, NOUNS, ADJECTIVES, VERBS, type Meaning, type Entity, type EntityClass } from './suite/meanings.js';
 export { Language, LANGUAGES, FUNCTION_TOKENS, suiteLanguages, type LanguageSpec } from './suite/languages.js';
 export { OptionError } from './errors/option-error.js';
+export { FileWriteError } from './errors/write-error.js';
+export { writeFileAtomic } from './formats/atomic-file.js';
 export { WordTokenizer, SPECIALS } from './suite/tokenizer.js';
 export { nliMeanings, nliExamples, NLI_LABELS, type NliMeaning, type SuiteNliExample } from './suite/nli.js';
 export { mlmPairs } from './suite/corpus.js';
@@ -50,7 +52,8 @@ export { trainSuiteRun, evaluateSuiteRun, readSuiteRunSpec, loadLanguageAdapter,
 export type { TaskRunSpec } from './train/run-spec.js';
 export { SHIPPED_SUITE, SUITE_DEFAULTS, HUB_DEFAULTS } from './spec/defaults.js';
 export { RUN_FLAGS, type RunGiven, type RunOptionName } from './spec/fields.js';
-export { suiteRunSpec, hubRunSpec, runSpec, isHubRunSpec } from './spec/run-spec.js';
+export { suiteRunSpec, hubRunSpec, runSpec, isHubRunSpec, runStepShape, checkRunFits } from './spec/run-spec.js';
+export { stepBuffers, hostBatchBytes, checkStepFits, stepLimits, HOST_BYTES_PER_TOKEN, type StepShape, type StepBuffer, type StepLimits, type StepFlags } from './train/step-size.js';
 export {
   STUDY_PRESETS, studyPlan, studyFile, readStudyFile, startStudy, unfinishedRuns, trainStudyRun, collectStudy, runStudy, aggregate, fisherCurve, runFolder,
   type StudyOptions, type StudyPlan, type StudyFile, type StudyPreset, type StudyResults, type StudyRun, type ScheduleResults, type StudyCallbacks, type StudyRunOutcome, type RunFailure,

@@ -207,6 +207,7 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--lr <rate>', 'learning rate', positiveNumber('--lr'), 1e-3)
     .option('--seed <n>', 'seed of data, masks, initialization and dropout', nonNegativeInt('--seed'), 1)
     .option('--pairs <n>', 'sentence pairs per language in the corpus', positiveInt('--pairs'), defaults.pairs)
+    .option('--resume', 'continue the run in --out from its last checkpoint (one stopped by a full disk, say), with the same options')
     .option('--json', 'print the summary as JSON');
 
   stageOptions(program
@@ -286,10 +287,11 @@ export function buildProgram(io: Io = processIo): Command {
     .description('train a task adapter on the source language under an unfreezing schedule, then evaluate it zero-shot on every target: on the built-in suite, or with --model on a Hugging Face checkpoint, AdapterHub language adapters and dataset files')
     .requiredOption('--out <dir>', 'run directory')
     .option('--schedule <name>', `standard, full, lpft, gu, gu-rev, rand, fun, or fixed:<layers top first, e.g. 3,1,2,0>${defaults('schedule')}`)
-    .option('--seed <n>', `seed of initialization, data order, dropout and random schedules${defaults('seed')}`), true))
-    .action(async (opts: { overwrite?: boolean; json?: boolean }, cmd: Command) => {
+    .option('--seed <n>', `seed of initialization, data order, dropout and random schedules${defaults('seed')}`)
+    .option('--resume', 'continue the run in --out from its last checkpoint (one stopped by a full disk, say), with the same options'), true))
+    .action(async (opts: { overwrite?: boolean; resume?: boolean; json?: boolean }, cmd: Command) => {
       const spec = runSpec(givenRunOptions(cmd));
-      const results = await withGpu(cmd, (gpu) => runTrain(gpu, spec, Boolean(opts.overwrite), io.err));
+      const results = await withGpu(cmd, (gpu) => runTrain(gpu, spec, Boolean(opts.overwrite), io.err, Boolean(opts.resume)));
       io.out(opts.json ? json({ out: spec.out, ...results }) : `run in ${spec.out}\n\n${formatRunResults(results)}`);
     });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommanderError } from 'commander';
 import { KernelLaunchError, NoAdapterError } from '@thaw/kernels';
-import { InputFileError, OptionError } from '@thaw/adapters';
+import { FileWriteError, InputFileError, OptionError } from '@thaw/adapters';
 import { buildProgram } from '../src/program.js';
 import { formatKernelBench, type KernelBenchReport } from '../src/commands/bench.js';
 import { exitCodeOf, UsageError } from '../src/ui/errors.js';
@@ -73,6 +73,9 @@ describe('exit codes', () => {
     expect(exitCodeOf(new InputFileError('/m/model.safetensors', 'header is not valid JSON'))).toBe(1);
     expect(exitCodeOf(Object.assign(new Error("EACCES: permission denied, mkdir '/root/x'"), { code: 'EACCES', path: '/root/x' }))).toBe(1);
     expect(exitCodeOf(Object.assign(new Error('spawn failed'), { code: 'EACCES' }))).toBe(2);
+    // A full disk is the user's to fix, even where Node's error names no file (a failed write).
+    expect(exitCodeOf(new FileWriteError('/runs/a/log.jsonl', 'ENOSPC', 'no space left on the device (ENOSPC)'))).toBe(1);
+    expect(exitCodeOf(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' }))).toBe(1);
     expect(exitCodeOf(new TypeError('bug'))).toBe(2);
   });
 });

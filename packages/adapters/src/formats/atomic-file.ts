@@ -1,25 +1,30 @@
 /**
  * Writing a file so that a crash never leaves half of it: the content goes
  * to a temporary file in the same folder, which is synced and renamed over
- * the destination. Readers see the old file or the whole new one.
+ * the destination. Readers see the old file or the whole new one. A write
+ * that fails (a full disk) removes the temporary file and throws a
+ * FileWriteError naming the destination.
  */
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeError } from '../errors/write-error.js';
 
 /** Writes `path` through `write` on a temporary file, then renames it into place (creating the folder). */
 export async function writeFileAtomic(path: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w');
+  let handle: FileHandle | undefined;
   try {
+    await mkdir(dirname(path), { recursive: true });
+    handle = await open(temp, 'w');
     await write(handle);
     await handle.sync();
     await handle.close();
+    handle = undefined;
     await rename(temp, path);
   } catch (e) {
-    await handle.close().catch(() => undefined);
+    await handle?.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
-    throw e;
+    throw writeError(e, path);
   }
 }
 

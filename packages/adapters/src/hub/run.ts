@@ -10,15 +10,16 @@
  * layout under `adapterhub/`, and for the types PEFT has (LoRA) a PEFT
  * folder under `peft/`, which PyTorch users load directly.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
 import { adapterModel, type Adapter } from '../adapters/adapter.js';
 import { adapterType } from '../adapters/registry.js';
 import { InputFileError } from '../errors/input-error.js';
+import { checkStepFits, stepLimits, taskStepShape, type StepShape } from '../train/step-size.js';
 import { HfTokenizer } from '../formats/hf-tokenizer.js';
 import { loadAdapterHubAdapter, saveAdapterHubFolder, saveAdapterHubHead, type AdapterHubHead } from '../checkpoints/adapterhub.js';
-import { loadHfEncoder, savedModelName, type LoadReport } from '../checkpoints/hf-checkpoint.js';
+import { encoderConfigFromHf, loadHfEncoder, savedModelName, type LoadReport } from '../checkpoints/hf-checkpoint.js';
 import { readJsonFile } from '../formats/input-file.js';
 import { peftSaves, savePeftAdapter } from '../checkpoints/peft.js';
 import { writeSafetensors } from '../formats/safetensors.js';
@@ -134,12 +135,15 @@ const PEFT_TASK_TYPES = { xnli: 'SEQ_CLS', xcopa: null, squad: 'QUESTION_ANS' } 
 
 /**
  * Trains the run a spec describes (made by hubRunSpec, which checked it and
- * its files) into `o.out`, which must not hold a run yet; writes the run
+ * its files) into `o.out`, which must not hold a run yet (with `resume`:
+ * continues the run there from its last checkpoint); writes the run
  * directory (results.json with zero-shot on every target, and the exports)
  * and returns the results. With `resume`, a run that stopped there
  * continues from its last checkpoint instead.
  */
 export async function trainHubRun(graph: Graph, o: HubRunSpec, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void; onLoad?(report: LoadReport): void }, resume = false): Promise<{ summary: TrainSummary; results: RunResults }> {
+  // Before the model loads and anything is written: a step that cannot fit is refused (spec's checkRunFits names the same flags).
+  checkStepFits(hubStepShape(o), stepLimits(graph.gpu), { batchSize: '--batch-size', sequence: '--max-length' });
   const run = await buildHubRun(graph, o);
   try {
     callbacks?.onLoad?.(run.report);
@@ -153,6 +157,19 @@ export async function trainHubRun(graph: Graph, o: HubRunSpec, callbacks?: Train
   } finally {
     run.dispose();
   }
+}
+
+/** The shape of a hub run's training step, from its spec and the model's config.json (see train/step-size.ts). */
+export function hubStepShape(o: HubRunSpec): StepShape {
+  const path = join(o.model, 'config.json');
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new InputFileError(path, `cannot read the model's config (${(e as Error).message})`);
+  }
+  const c = encoderConfigFromHf(path, json);
+  return taskStepShape(o, c, Math.min(o.maxLength, c.maxPositionEmbeddings - c.positionOffset), datasetTask(o.task).choices);
 }
 
 /** The spec a run on real files was made with, or undefined for another kind of run directory. */

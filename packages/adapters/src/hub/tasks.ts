@@ -44,6 +44,8 @@ export interface Encoding {
 export interface DatasetTask<M> {
   name: DatasetName;
   metric: 'accuracy' | 'f1';
+  /** Multiple choice: the choices of an example, each encoded as a sequence (one sequence per example when absent). */
+  choices?: number;
   /** Candidate paths of a split's file for a language, relative to the data folder, in the order tried. */
   files(split: Split, lang: string): string[];
   /** Reads a split's items for a language from its file. */
@@ -123,6 +125,7 @@ const xnli: DatasetTask<TextNliExample> = {
 
 const xcopa: DatasetTask<TextCopaExample> = {
   name: 'xcopa',
+  choices: 2,
   metric: 'accuracy',
   // English has no labelled COPA test set: its test falls back to COPA's validation file, then also its dev set.
   files: (split, lang) => split === 'train' ? [`${lang}/train.${lang}.jsonl`, ...english(lang, ['train.jsonl', 'COPA/train.jsonl'])]

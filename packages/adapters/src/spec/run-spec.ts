@@ -11,13 +11,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OptionError } from '../errors/option-error.js';
-import type { HubRunSpec } from '../hub/run.js';
+import { hubStepShape, type HubRunSpec } from '../hub/run.js';
 import { datasetFile, DATASET_TASKS } from '../hub/tasks.js';
 import { policy } from '../schedules/policies.js';
 import { LANGUAGES } from '../suite/languages.js';
-import type { SuiteRunSpec } from '../suite/run.js';
+import { suiteStepShape, type SuiteRunSpec } from '../suite/run.js';
 import { SUITE_TASKS } from '../suite/tasks.js';
 import { HUB_DEFAULTS, SUITE_DEFAULTS } from './defaults.js';
+import { checkStepFits, type StepLimits, type StepShape } from '../train/step-size.js';
 import { checkedOptions, HUB_ONLY, positiveInteger, refuseGiven, RUN_FLAGS, SUITE_ONLY, text, type Check, type RunGiven, type RunOptionName } from './fields.js';
 
 const SUITE_TASK_NAMES = Object.keys(SUITE_TASKS);
@@ -139,6 +140,20 @@ export function hubRunSpec(given: RunGiven): HubRunSpec {
 /** The spec of either kind of run: on real files when a model is given, else on the suite. */
 export function runSpec(given: RunGiven): SuiteRunSpec | HubRunSpec {
   return given.model === undefined ? suiteRunSpec(given) : hubRunSpec(given);
+}
+
+/** The shape of a run's training step (see train/step-size.ts). */
+export function runStepShape(spec: SuiteRunSpec | HubRunSpec): StepShape {
+  return isHubRunSpec(spec) ? hubStepShape(spec) : suiteStepShape(spec);
+}
+
+/**
+ * Refuses a run whose training step cannot fit the device's buffers or
+ * the machine's memory, naming --batch-size and --sequence (--max-length on
+ * real files) and the limit: called before the run writes anything.
+ */
+export function checkRunFits(spec: SuiteRunSpec | HubRunSpec, limits: StepLimits): void {
+  checkStepFits(runStepShape(spec), limits, { batchSize: RUN_FLAGS.batchSize, sequence: isHubRunSpec(spec) ? RUN_FLAGS.maxLength : RUN_FLAGS.sequence });
 }
 
 /** Whether a spec is of a run on real files. */

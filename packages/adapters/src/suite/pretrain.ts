@@ -14,6 +14,7 @@ import type { Graph } from '@thaw/autograd';
 import { BottleneckAdapter, type BottleneckConfig } from '../adapters/bottleneck.js';
 import { Stack } from '../adapters/stack.js';
 import { OptionError } from '../errors/option-error.js';
+import { checkStepFits, stepLimits } from '../train/step-size.js';
 import { suiteLanguages } from './languages.js';
 import { mlmPairs } from './corpus.js';
 import { mlmTask } from './mlm.js';
@@ -36,6 +37,8 @@ export interface MlmStageOptions {
   seed: number;
   /** Sentence pairs per language in the training corpus. */
   pairs: number;
+  /** Continue the run in `out` from its last checkpoint (a run stopped by a full disk, say). */
+  resume?: boolean;
 }
 
 export interface PretrainOptions extends MlmStageOptions {
@@ -67,7 +70,7 @@ async function runStage(
   extraConfig: Record<string, unknown>, lang: string, writeArtifact: () => Promise<void>, callbacks?: TrainerCallbacks,
 ): Promise<TrainSummary> {
   const trainer = new Trainer(graph, task.model, task.data, {
-    out: o.out, steps: o.steps, lr: o.lr, schedule, k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)),
+    out: o.out, steps: o.steps, lr: o.lr, schedule, k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)), resume: Boolean(o.resume),
     extraConfig: { ...extraConfig, batchSize: o.batchSize, sequence: o.sequence, pairs: o.pairs },
     finalEvaluation: async () => {
       const dev = await task.data.evaluateDev();
@@ -82,6 +85,18 @@ async function runStage(
   }
 }
 
+/**
+ * Refuses a masked-LM step that cannot fit the device's buffers or the
+ * machine's memory (spec/step-size.ts), naming --batch-size and --sequence,
+ * before anything is written.
+ */
+function checkMlmStep(graph: Graph, o: MlmStageOptions, c: EncoderConfig): void {
+  checkStepFits({
+    batchSize: o.batchSize, sequencesPerExample: 1, sequence: o.sequence,
+    hidden: c.hiddenSize, heads: c.numAttentionHeads, intermediate: c.intermediateSize, vocab: c.vocabSize,
+  }, stepLimits(graph.gpu), { batchSize: '--batch-size', sequence: '--sequence' });
+}
+
 /** Masked-LM pretraining of a new base on the given languages; writes model.safetensors and model.json. */
 export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?: TrainerCallbacks): Promise<TrainSummary> {
   const languages = suiteLanguages(o.languages);
@@ -92,6 +107,7 @@ export async function pretrainBase(graph: Graph, o: PretrainOptions, callbacks?:
     intermediateSize: o.ffn, maxPositionEmbeddings: o.sequence + 2, typeVocabSize: 1, layerNormEps: 1e-5,
     hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1, positionOffset: 2, padTokenId: 1,
   };
+  checkMlmStep(graph, o, config);
   const encoder = new Encoder(graph, config, o.seed);
   const head = new MaskedLmHead(graph, o.hidden, encoder.param('roberta.embeddings.word_embeddings.weight'), config.layerNormEps, o.seed + 1);
   try {
@@ -157,6 +173,7 @@ export async function trainLanguageAdapter(graph: Graph, base: BaseModel, o: Mlm
   // Another stream of the language than the base's corpus (same seed, other sentences).
   const corpusSeed = o.seed + 7919;
   const c = base.encoder.config;
+  checkMlmStep(graph, o, c);
   const adapter = new BottleneckAdapter(graph, language.code, LANGUAGE_ADAPTER, adapterModel(c), o.seed);
   try {
     const task = mlmTask({

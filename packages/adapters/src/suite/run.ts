@@ -8,6 +8,7 @@
  * Everything a run needs to be rebuilt is in its config.json (`suite`), so
  * `thaw eval <run>` re-evaluates it without any other input.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Graph } from '@thaw/autograd';
@@ -16,6 +17,8 @@ import { BottleneckAdapter } from '../adapters/bottleneck.js';
 import { adapterType } from '../adapters/registry.js';
 import { fillParams, storedTensors } from '../checkpoints/fill-params.js';
 import { OptionError } from '../errors/option-error.js';
+import { checkStepFits, stepLimits, taskStepShape, type StepShape } from '../train/step-size.js';
+import type { EncoderConfig } from '../model/encoder.js';
 import { suiteLanguages } from './languages.js';
 import { readSafetensors } from '../formats/safetensors.js';
 import { languageResults, trainTaskRun, type TaskRunSpec } from '../train/run-spec.js';
@@ -114,18 +117,27 @@ async function buildRun(graph: Graph, o: SuiteRunSpec) {
 
 /**
  * Trains the run a spec describes (made by suiteRunSpec, which checked it
- * and its files) into `o.out`, which must not hold a run yet; writes the run
+ * and its files) into `o.out`, which must not hold a run yet (with `resume`:
+ * continues the run there from its last checkpoint); writes the run
  * directory with results.json (zero-shot on every target) and returns the
  * results. With `resume`, a run that stopped there continues from its last
  * checkpoint instead.
  */
 export async function trainSuiteRun(graph: Graph, o: SuiteRunSpec, callbacks?: TrainerCallbacks & { onEvaluate?(code: string): void }, resume = false): Promise<{ summary: TrainSummary; results: RunResults }> {
+  // Before anything is written: a step that cannot fit is refused (spec's checkRunFits names the same flags).
+  checkStepFits(suiteStepShape(o), stepLimits(graph.gpu), { batchSize: '--batch-size', sequence: '--sequence' });
   const run = await buildRun(graph, o);
   try {
     return await trainTaskRun(graph, o, run.model.model, run.model.data, { suite: o }, () => run.evaluate(callbacks?.onEvaluate), callbacks, resume);
   } finally {
     run.dispose();
   }
+}
+
+/** The shape of a suite run's training step, from its spec and its base's model.json (see train/step-size.ts). */
+export function suiteStepShape(o: SuiteRunSpec): StepShape {
+  const { encoder } = JSON.parse(readFileSync(join(o.base, 'model.json'), 'utf8')) as { encoder: EncoderConfig };
+  return taskStepShape(o, encoder, o.sequence, suiteTask(o.task).choices);
 }
 
 /** The spec a run was made with (config.json's `suite`); errors name the file. */

@@ -27,6 +27,8 @@ export interface SuiteTask<M> {
   name: TaskName;
   /** What {@link TaskHead.scores} averages to. */
   metric: 'accuracy' | 'f1';
+  /** Multiple choice: the choices of an example, each encoded as a sequence (one sequence per example when absent). */
+  choices?: number;
   meanings(seed: number, n: number): M[];
   /** Encodes items of one language, padded to the batch's longest sequence, at most `sequence` tokens. */
   encode(tokenizer: WordTokenizer, language: Language, items: readonly M[], sequence: number): TaskBatch;
@@ -78,6 +80,7 @@ const nli: SuiteTask<NliMeaning> = {
  */
 const copa: SuiteTask<CopaMeaning> = {
   name: 'copa',
+  choices: 2,
   metric: 'accuracy',
   meanings: copaMeanings,
   encode(tokenizer, language, items, sequence) {

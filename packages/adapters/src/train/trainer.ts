@@ -11,14 +11,18 @@
  *   checkpoints/last/…                     everything needed to resume bit for bit
  *   results.json    the caller's final evaluation, when given
  *
- * Progress goes to callbacks; nothing here prints.
+ * Progress goes to callbacks; nothing here prints. A file that cannot be
+ * written (a full disk) stops the run with a FileWriteError that names it
+ * and the last checkpoint kept; the run's temporary folders are removed, and
+ * the run continues with `resume` once there is space again.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AdamW, constantLr, linearLr, type Graph, type OptimizerState, type Tensor } from '@thaw/autograd';
 import { fisherTraces, type FisherBatch, type FisherOptions } from '../fisher/traces.js';
 import { OptionError } from '../errors/option-error.js';
+import { FileWriteError } from '../errors/write-error.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../formats/safetensors.js';
 import { fillParams, storedTensors } from '../checkpoints/fill-params.js';
 import type { ForwardMode } from '../model/encoder.js';
@@ -167,7 +171,11 @@ export async function reevaluateBestCheckpoint(graph: Graph, dir: string, run: R
     if (policy(schedule, run.model.blocks.length, seed).trainsBase) for (const p of run.model.base) checkpoint.set(p.name, p);
     await fillParams(checkpoint, storedTensors(path, (await readSafetensors(path)).tensors), path, { owner: "the run's model" });
     const results = await run.evaluate(onLanguage);
-    await writeJsonAtomic(join(dir, 'results.json'), results);
+    try {
+      await writeJsonAtomic(join(dir, 'results.json'), results);
+    } catch (e) {
+      throw e instanceof FileWriteError ? e.withNote(`the run's previous results.json is unchanged; ${e.remedy}, then run the same command again`) : e;
+    }
     return results;
   } finally {
     run.dispose();
@@ -193,8 +201,39 @@ export class Trainer<B> {
     this.optimizer = new AdamW(graph, model.params, { lr, weightDecay: o.weightDecay ?? 0, maxGradNorm: o.maxGradNorm === undefined ? 1.0 : o.maxGradNorm, lrScale });
   }
 
-  /** Runs (or resumes) training; returns the best dev metric and its step. */
+  /**
+   * Runs (or resumes) training; returns the best dev metric and its step. A
+   * file that cannot be written stops it with a FileWriteError naming the
+   * file and the checkpoint kept, after the staged checkpoint folders are
+   * removed.
+   */
   async run(callbacks: TrainerCallbacks = {}): Promise<TrainSummary> {
+    try {
+      return await this.train(callbacks);
+    } catch (e) {
+      const checkpoints = join(this.options.out, 'checkpoints');
+      for (const name of ['best', 'last']) await rm(join(checkpoints, `${name}.tmp-${process.pid}`), { recursive: true, force: true }).catch(() => undefined);
+      // A file of a staged checkpoint is shown where it was going (the staged folder is gone).
+      if (e instanceof FileWriteError) throw e.withNote(await this.keptNote(e.remedy), e.path.split(`.tmp-${process.pid}`).join(''));
+      throw e;
+    }
+  }
+
+  /** What a stopped run kept, and how to go on: the last checkpoint's step, or that there is none yet. */
+  private async keptNote(remedy: string): Promise<string> {
+    const checkpoints = join(this.options.out, 'checkpoints');
+    let step: number | undefined;
+    try {
+      step = (JSON.parse(await readFile(join(checkpoints, 'last/state.json'), 'utf8')) as { step: number }).step;
+    } catch {
+      // No checkpoint yet.
+    }
+    return step === undefined
+      ? `no checkpoint was saved yet; ${remedy}, then run the same command with --resume to start over`
+      : `the last good checkpoint (step ${step}) is kept in ${checkpoints}; ${remedy}, then run the same command with --resume to continue from it`;
+  }
+
+  private async train(callbacks: TrainerCallbacks): Promise<TrainSummary> {
     const o = this.options;
     const m = this.model;
     const gpu = this.graph.gpu;
@@ -210,7 +249,7 @@ export class Trainer<B> {
     if (o.resume && existsSync(path('checkpoints/last/state.json'))) {
       const saved = JSON.parse(await readFile(path('config.json'), 'utf8')) as Record<string, unknown>;
       const changed = Object.keys({ ...saved, ...config }).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(config[k]));
-      if (changed.length) throw new Error(`${path('config.json')} was written with other options (${changed.join(', ')}); resume with the same options, or start a new run in another folder`);
+      if (changed.length) throw new OptionError(`--resume: ${path('config.json')} was written with other options (${changed.join(', ')}); resume with the same options, or start a new run in another folder`);
       const resumed = await this.loadLast();
       start = resumed.step;
       best = resumed.best;
@@ -218,7 +257,7 @@ export class Trainer<B> {
       await truncateJsonLines(path('events.jsonl'), start);
     } else {
       if (!o.resume && existsSync(path('config.json'))) {
-        throw new Error(`${o.out} already holds a run; resume it, or start a new run in another folder`);
+        throw new OptionError(`${o.out} already holds a run; resume it, or start a new run in another folder`);
       }
       // A run that never reached its first checkpoint starts over.
       await truncateJsonLines(path('log.jsonl'), 0);

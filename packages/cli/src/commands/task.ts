@@ -4,7 +4,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Graph } from '@thaw/autograd';
 import {
-  evaluateHubRun, evaluateSuiteRun, hubRunSpec, isHubRunSpec, readHubRunSpec, readSuiteRunSpec, suiteRunSpec, trainHubRun, trainSuiteRun,
+  checkRunFits, evaluateHubRun, evaluateSuiteRun, stepLimits, hubRunSpec, isHubRunSpec, readHubRunSpec, readSuiteRunSpec, suiteRunSpec, trainHubRun, trainSuiteRun,
   type HubRunSpec, type LoadReport, type RunResults, type SuiteRunSpec,
 } from '@thaw/adapters';
 import type { Gpu } from '@thaw/kernels';
@@ -27,17 +27,26 @@ export function formatRunResults(r: RunResults): string {
 export async function clearForOverwrite(dir: string, marker: string, overwrite: boolean | undefined): Promise<void> {
   const path = join(dir, marker);
   if (!existsSync(path)) return;
-  if (marker === 'config.json') {
-    let config: Record<string, unknown> = {};
-    try {
-      config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-    } catch {
-      // Not JSON: not a run either.
-    }
-    if (!('suite' in config || 'benchmark' in config || 'stage' in config)) throw new UsageError(`--out ${dir} holds a config.json that Thaw did not write (a model folder?); choose another --out`);
-  }
+  if (marker === 'config.json') await checkThawRun(dir);
   if (!overwrite) throw new UsageError(`--out ${dir} already holds a ${marker === 'study.json' ? 'study' : 'run'}; use --overwrite to replace it, or another --out`);
   await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Refuses an `--out` whose config.json Thaw did not write (a Hugging Face
+ * model folder has one too), before --overwrite removes it or --resume
+ * writes into it.
+ */
+export async function checkThawRun(dir: string): Promise<void> {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) return;
+  let config: Record<string, unknown> = {};
+  try {
+    config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // Not JSON: not a run either.
+  }
+  if (!('suite' in config || 'benchmark' in config || 'stage' in config)) throw new UsageError(`--out ${dir} holds a config.json that Thaw did not write (a model folder?); choose another --out`);
 }
 
 /** One line on what a checkpoint load left unused (heads, pooler), for stderr. */
@@ -48,17 +57,21 @@ export function formatLoadReport(r: LoadReport): string {
 
 /**
  * Trains the run a spec describes into its `out`, replacing a run there
- * with `overwrite`; for a run on real files, `note` gets the checkpoint's
- * load report.
+ * with `overwrite`, continuing it from its last checkpoint with `resume`;
+ * for a run on real files, `note` gets the checkpoint's load report.
  */
-export async function runTrain(gpu: Gpu, spec: SuiteRunSpec | HubRunSpec, overwrite: boolean, note: (line: string) => void): Promise<RunResults> {
-  await clearForOverwrite(spec.out, 'config.json', overwrite);
+export async function runTrain(gpu: Gpu, spec: SuiteRunSpec | HubRunSpec, overwrite: boolean, note: (line: string) => void, resume = false): Promise<RunResults> {
+  if (overwrite && resume) throw new UsageError('--overwrite and --resume contradict each other; choose one');
+  // Before --overwrite removes anything: a step that cannot fit is refused.
+  checkRunFits(spec, stepLimits(gpu));
+  if (resume) await checkThawRun(spec.out);
+  else await clearForOverwrite(spec.out, 'config.json', overwrite);
   const progress = stepProgress(`train ${spec.task} ${spec.schedule}`, spec.steps);
   try {
     const graph = new Graph(gpu);
     const run = isHubRunSpec(spec)
-      ? await trainHubRun(graph, spec, { onStep: progress.onStep, onLoad: (r) => note(formatLoadReport(r)) })
-      : await trainSuiteRun(graph, spec, { onStep: progress.onStep });
+      ? await trainHubRun(graph, spec, { onStep: progress.onStep, onLoad: (r) => note(formatLoadReport(r)) }, resume)
+      : await trainSuiteRun(graph, spec, { onStep: progress.onStep }, resume);
     return run.results;
   } finally {
     progress.done();

@@ -4,9 +4,9 @@
  * hold, so `thaw report <dir>` can rebuild it at any time.
  */
 import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fisherCurve, type RunResults, type StudyResults, type Summary } from '@thaw/adapters';
+import { fisherCurve, writeFileAtomic, type RunResults, type StudyResults, type Summary } from '@thaw/adapters';
 import { UsageError } from '../ui/errors.js';
 import { pct, runResultRows } from '../ui/format.js';
 import { barChart, escapeXml, lineChart, type Series } from './svg.js';
@@ -37,12 +37,10 @@ ${body}
 `;
 }
 
-/** Writes the report through a temporary file (never half-written). */
+/** Writes the report through a temporary file (never half-written; removed when the write fails). */
 async function writeReport(dir: string, html: string): Promise<string> {
   const path = join(dir, 'report.html');
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, html);
-  await rename(temp, path);
+  await writeFileAtomic(path, (handle) => handle.writeFile(html));
   return path;
 }
 
