@@ -309,7 +309,7 @@ export function buildProgram(io: Io = processIo): Command {
   runOptions(program
     .command('study')
     .description('the main job: task adapters under each schedule over several seeds, zero-shot on every target, tr(F) statistics vs transfer, report.html; runs inline, on local workers or on Slurm (docs/scaling.md)')
-    .addOption(new Option('--preset <name>', 'smoke (minutes, for tests), default (standard vs fun, two seeds: about 16 min on a 2-core CPU), full (every schedule, three seeds: hours on a CPU)').choices(['smoke', 'default', 'full']).default('default'))
+    .addOption(new Option('--preset <name>', 'smoke (minutes, for tests), default (standard vs fun, two seeds: about 16 min on a 2-core CPU), power (standard, gu, fun over five seeds: about an hour there, with an executor running two at a time), full (every schedule, three seeds: hours on a CPU)').choices(Object.keys(STUDY_PRESETS)).default('default'))
     .option('--out <dir>', 'study directory', 'thaw-study')
     .option('--schedules <names>', 'schedules, comma-separated (default: the preset\'s)', (v: string) => v.split(','))
     .option('--seeds <n>', 'seeds 1…n (default: the preset\'s)', positiveInt('--seeds'))

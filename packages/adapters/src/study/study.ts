@@ -35,7 +35,7 @@ import { claimRun, describeOwner, releaseRun, type ClaimOwner } from './claims.j
 import { portablePaths, resolvedPaths } from './paths.js';
 import { curveStatistics, CURVE_STATISTICS, pairedDifference, spearman, summarize, type CurveStatistics, type Difference, type Summary } from './stats.js';
 
-export type StudyPreset = 'smoke' | 'default' | 'full';
+export type StudyPreset = 'smoke' | 'default' | 'power' | 'full';
 
 /** What a study varies and what it holds fixed, as given. */
 export interface StudyOptions {
@@ -88,8 +88,11 @@ export interface StudyFile {
  * (tests). `default` fits `npm start` in 20 minutes there: NLI needs about
  * 1,500 steps to learn neutral past the polarity plateau (docs/results.md),
  * so it compares `standard` with `fun` over two seeds, the fewest that give
- * an interval. `full` runs every schedule over three seeds and takes hours
- * there.
+ * an interval. `power` compares `standard`, `gu` and `fun` over five seeds
+ * each in the default's run shape: fifteen runs, about an hour there with
+ * two runs at a time (an executor's job: `--executor local` or `slurm`), the
+ * first study whose intervals can separate schedules. `full` runs every
+ * schedule over three seeds and takes hours there.
  */
 export const STUDY_PRESETS: Record<StudyPreset, { schedules: string[]; seeds: number[]; run: Omit<SuiteRunSpec, 'out'> }> = {
   smoke: {
@@ -102,6 +105,11 @@ export const STUDY_PRESETS: Record<StudyPreset, { schedules: string[]; seeds: nu
   default: {
     schedules: ['standard', 'fun'],
     seeds: [1, 2],
+    run: { ...SUITE_DEFAULTS, steps: 1500, k: 200, fisherEvery: 50, evalEvery: 150 },
+  },
+  power: {
+    schedules: ['standard', 'gu', 'fun'],
+    seeds: [1, 2, 3, 4, 5],
     run: { ...SUITE_DEFAULTS, steps: 1500, k: 200, fisherEvery: 50, evalEvery: 150 },
   },
   full: {
