@@ -79,6 +79,26 @@ export interface Adapter {
   residualStep?(layer: number, location: ResidualLocation): ResidualStep | undefined;
 }
 
+/**
+ * What every adapter type shares: its parameters by name, in the order the
+ * type adds them, and freezing and releasing them all.
+ */
+export abstract class AdapterParams {
+  /** Every parameter, by AdapterHub name, in a fixed order. */
+  readonly params = new Map<string, Tensor>();
+
+  /** Sets requiresGrad on every parameter. */
+  setTrainable(trainable: boolean): void {
+    for (const t of this.params.values()) t.requiresGrad = trainable;
+  }
+
+  /** Releases every parameter. */
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+    this.params.clear();
+  }
+}
+
 /** Where a run's task adapter is trained: the built-in suite or real files (an AdapterHub recipe). */
 export type RunKind = 'suite' | 'files';
 

@@ -29,7 +29,7 @@ import { InputFileError } from '../errors/input-error.js';
 import { ACTIVATIONS, type NonLinearity } from '../model/activations.js';
 import type { ResidualLocation } from '../model/encoder.js';
 import { normal, uniform } from '../model/random.js';
-import type { Adapter, AdapterModel, AdapterType, ConfigFormat, Invertible, ResidualStep, RunKind, SavedConfigContext } from './adapter.js';
+import { AdapterParams, type Adapter, type AdapterModel, type AdapterType, type ConfigFormat, type Invertible, type ResidualStep, type RunKind, type SavedConfigContext } from './adapter.js';
 import { NiceCoupling } from './invertible.js';
 
 /** Where a bottleneck sits in a layer. */
@@ -57,10 +57,8 @@ export interface BottleneckConfig {
   originalLnBefore?: boolean;
 }
 
-export class BottleneckAdapter implements Adapter {
+export class BottleneckAdapter extends AdapterParams implements Adapter {
   readonly type: BottleneckConfig['architecture'];
-  /** Parameters by AdapterHub name, in a fixed order. */
-  readonly params = new Map<string, Tensor>();
   readonly locations: BottleneckLocation[];
   readonly bottleneck: number;
   /** AdapterHub's original_ln_before: the adapter reads LN(r + x) rather than r (see BottleneckConfig.originalLnBefore). */
@@ -76,6 +74,7 @@ export class BottleneckAdapter implements Adapter {
     readonly model: AdapterModel,
     seed: number,
   ) {
+    super();
     this.type = config.architecture;
     this.locations = config.architecture === 'seq_bn' ? ['output'] : ['attention.output', 'output'];
     this.bottleneck = Math.max(1, Math.floor(model.hiddenSize / config.reductionFactor));
@@ -133,15 +132,7 @@ export class BottleneckAdapter implements Adapter {
     return t;
   }
 
-  /** Sets requiresGrad on every parameter. */
-  setTrainable(trainable: boolean): void {
-    for (const t of this.params.values()) t.requiresGrad = trainable;
-  }
 
-  dispose(): void {
-    for (const t of this.params.values()) t.dispose();
-    this.params.clear();
-  }
 
   private prefix(layer: number, location: BottleneckLocation): string {
     return `${this.model.prefix}.encoder.layer.${layer}.${location}.adapters.${this.name}`;

@@ -30,7 +30,7 @@
 import { reshape, scale, scaleColumns, type Graph, type Tensor } from '@thaw/autograd';
 import { InputFileError } from '../errors/input-error.js';
 import type { ProjectionSite } from '../model/encoder.js';
-import type { Adapter, AdapterModel, AdapterType, SavedConfigContext } from './adapter.js';
+import { AdapterParams, type Adapter, type AdapterModel, type AdapterType, type SavedConfigContext } from './adapter.js';
 
 export interface Ia3Config {
   /** AdapterHub's alpha: the vectors act as α·l (default 1). */
@@ -41,9 +41,8 @@ export interface Ia3Config {
 const SITES = { key: 'attention.self.key', value: 'attention.self.value', intermediate: 'intermediate.dense' } as const;
 type Ia3Site = keyof typeof SITES;
 
-export class Ia3Adapter implements Adapter {
+export class Ia3Adapter extends AdapterParams implements Adapter {
   readonly type = 'ia3';
-  readonly params = new Map<string, Tensor>();
 
   constructor(
     readonly graph: Graph,
@@ -51,6 +50,7 @@ export class Ia3Adapter implements Adapter {
     readonly config: Ia3Config,
     readonly model: AdapterModel,
   ) {
+    super();
     if (!(config.alpha > 0) || !Number.isFinite(config.alpha)) throw new Error(`(IA)³ alpha must be a positive number, got ${config.alpha}`);
     for (let i = 0; i < model.layers; i++) {
       for (const site of Object.keys(SITES) as Ia3Site[]) {
@@ -77,14 +77,7 @@ export class Ia3Adapter implements Adapter {
     return (Object.keys(SITES) as Ia3Site[]).map((site) => this.params.get(this.vectorName(layer, site))!);
   }
 
-  setTrainable(trainable: boolean): void {
-    for (const t of this.params.values()) t.requiresGrad = trainable;
-  }
 
-  dispose(): void {
-    for (const t of this.params.values()) t.dispose();
-    this.params.clear();
-  }
 
   private vectorName(layer: number, site: Ia3Site): string {
     return `${this.model.prefix}.encoder.layer.${layer}.${SITES[site]}.loras.${this.name}.lora_B`;

@@ -20,7 +20,7 @@ import { InputFileError } from '../errors/input-error.js';
 import { versionBefore } from '../formats/pep440.js';
 import type { ProjectionSite } from '../model/encoder.js';
 import { uniform } from '../model/random.js';
-import type { Adapter, AdapterModel, AdapterType, PeftFormat, SavedConfigContext } from './adapter.js';
+import { AdapterParams, type Adapter, type AdapterModel, type AdapterType, type PeftFormat, type SavedConfigContext } from './adapter.js';
 
 export interface LoraConfig {
   r: number;
@@ -29,9 +29,8 @@ export interface LoraConfig {
 
 export type LoraTarget = 'query' | 'value';
 
-export class LoraAdapter implements Adapter {
+export class LoraAdapter extends AdapterParams implements Adapter {
   readonly type = 'lora';
-  readonly params = new Map<string, Tensor>();
   readonly targets: LoraTarget[] = ['query', 'value'];
 
   constructor(
@@ -41,6 +40,7 @@ export class LoraAdapter implements Adapter {
     readonly model: AdapterModel,
     seed: number,
   ) {
+    super();
     const { r } = config;
     if (!Number.isInteger(r) || r < 1) throw new Error(`LoRA rank r must be a positive integer, got ${r}`);
     const D = model.hiddenSize;
@@ -73,14 +73,7 @@ export class LoraAdapter implements Adapter {
     return this.targets.flatMap((t) => [this.params.get(`${this.prefix(layer, t)}.lora_A`)!, this.params.get(`${this.prefix(layer, t)}.lora_B`)!]);
   }
 
-  setTrainable(trainable: boolean): void {
-    for (const t of this.params.values()) t.requiresGrad = trainable;
-  }
 
-  dispose(): void {
-    for (const t of this.params.values()) t.dispose();
-    this.params.clear();
-  }
 
   private prefix(layer: number, target: LoraTarget): string {
     return `${this.model.prefix}.encoder.layer.${layer}.attention.self.${target}.loras.${this.name}`;
