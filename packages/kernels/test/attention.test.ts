@@ -62,8 +62,10 @@ async function run(g: Gpu, c: Case, inputs: { q: Float32Array; k: Float32Array; 
 }
 
 const cases: Case[] = [];
-// T = 1, 7 and 65 (not multiples of the workgroup), heads 1, 2, 4, head dims 4, 12, 24, 64.
-for (const [B, T, D, heads] of [[1, 1, 4, 1], [2, 7, 24, 2], [3, 7, 48, 4], [2, 65, 48, 2], [2, 9, 128, 2]] as const) {
+// T = 1, 7, 17 and 65 (not multiples of the workgroup) and 64, heads 1, 2, 4, head dims 4, 12, 24,
+// 32, 40 and 64 (rows of 1, 3, 6, 8, 10 and 16 vec4: one chunk of 8 shared vec4, partly used or
+// full, and two).
+for (const [B, T, D, heads] of [[1, 1, 4, 1], [2, 7, 24, 2], [3, 7, 48, 4], [2, 65, 48, 2], [2, 64, 128, 4], [2, 17, 80, 2], [2, 9, 128, 2]] as const) {
   for (const mask of ['none', 'padded', 'one sequence fully masked'] as const) {
     for (const p of [0, 0.3]) {
       if (mask === 'one sequence fully masked' && B === 1) continue;
@@ -144,8 +146,9 @@ describe('attention kernels', () => {
     try {
       const shape = { B: 1, T: 1, D: 130, heads: 2, q: buf, k: buf, v: buf, out: buf, lse: buf };
       expect(() => attentionForward(g, shape)).toThrow(/head dimension 65 is above the fused kernel's maximum of 64/);
-      expect(() => attentionForward(g, { ...shape, D: 4, p: 1 })).toThrow(/p must be in \[0, 1\)/);
+      expect(() => attentionForward(g, { ...shape, D: 8, p: 1 })).toThrow(/p must be in \[0, 1\)/);
       expect(() => attentionForward(g, { ...shape, D: 5 })).toThrow(/not divisible by 2 heads/);
+      expect(() => attentionForward(g, { ...shape, D: 12 })).toThrow(/head dimension 6 is not a multiple of 4/);
     } finally {
       g.release(buf);
     }

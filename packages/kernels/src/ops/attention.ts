@@ -27,22 +27,36 @@ function rowThreads(T: number): number {
   return Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(T))));
 }
 
-function check(kernel: string, a: AttentionShape): { d: number; uniforms: Record<string, number> } {
+/**
+ * Why the fused kernels cannot run this shape on this device, or undefined
+ * when they can: they need subgroups of at least 8 lanes (attention.wgsl
+ * shares rows by subgroup broadcast from lanes 0…7) and a head dimension
+ * that is a multiple of 4 (vec4 rows) up to {@link ATTENTION_MAX_HEAD_DIM}.
+ */
+export function attentionUnsupported(gpu: Gpu, D: number, heads: number): string | undefined {
+  if (!gpu.supports('attention')) return `the device (${gpu.adapter.name}) has no subgroups`;
+  if (gpu.adapter.subgroupMinSize < 8) return `needs subgroups of at least 8 invocations; this adapter's smallest is ${gpu.adapter.subgroupMinSize || 'unknown'}`;
+  if (!Number.isInteger(D / heads)) return `D = ${D} is not divisible by ${heads} heads`;
+  const d = D / heads;
+  if (d > ATTENTION_MAX_HEAD_DIM) return `head dimension ${d} is above the fused kernel's maximum of ${ATTENTION_MAX_HEAD_DIM}`;
+  if (d % 4 !== 0) return `head dimension ${d} is not a multiple of 4`;
+  return undefined;
+}
+
+function check(gpu: Gpu, kernel: string, a: AttentionShape): { overrides: Record<string, number>; uniforms: Record<string, number> } {
   const { B, T, D, heads } = a;
   for (const [name, value] of [['B', B], ['T', T], ['D', D], ['heads', heads]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new KernelLaunchError(kernel, `${name} must be a positive integer, got ${value}`);
   }
-  if (D % heads !== 0) throw new KernelLaunchError(kernel, `D = ${D} is not divisible by ${heads} heads`);
+  const unsupported = attentionUnsupported(gpu, D, heads);
+  if (unsupported) throw new KernelLaunchError(kernel, `${unsupported} (use the composed attention)`);
   const d = D / heads;
-  if (d > ATTENTION_MAX_HEAD_DIM) {
-    throw new KernelLaunchError(kernel, `head dimension ${d} is above the fused kernel's maximum of ${ATTENTION_MAX_HEAD_DIM} (use the composed attention)`);
-  }
   const p = a.p ?? 0;
   if (!(p >= 0 && p < 1)) throw new KernelLaunchError(kernel, `p must be in [0, 1), got ${p}`);
   if (B * heads * T * T > 2 ** 32) throw new KernelLaunchError(kernel, `B·heads·T² = ${B * heads * T * T} probabilities overflow the 32-bit dropout counter`);
   return {
-    d,
-    uniforms: { B, T, H: heads, d, hasMask: a.mask ? 1 : 0, seed: (a.seed ?? 0) >>> 0, stream: (a.stream ?? 0) >>> 0, scale: 1 / Math.sqrt(d), p },
+    overrides: { WG: rowThreads(T), HEAD_DIM: d },
+    uniforms: { B, T, H: heads, hasMask: a.mask ? 1 : 0, seed: (a.seed ?? 0) >>> 0, stream: (a.stream ?? 0) >>> 0, scale: 1 / Math.sqrt(d), p },
   };
 }
 
@@ -56,10 +70,10 @@ function grid(gpu: Gpu, a: AttentionShape): [number, number, number] {
  * lse [B, heads, T] keeps each row's log-sum-exp for the backward.
  */
 export function attentionForward(gpu: Gpu, args: AttentionShape & { q: GpuBuffer; k: GpuBuffer; v: GpuBuffer; out: GpuBuffer; lse: GpuBuffer }): void {
-  const { uniforms } = check('attention.forward', args);
+  const { overrides, uniforms } = check(gpu, 'attention.forward', args);
   const { B, T, D, heads } = args;
   const x = 4 * B * T * D;
-  gpu.kernel('attention', 'forward', { WG: rowThreads(T) }).launch({
+  gpu.kernel('attention', 'forward', overrides).launch({
     bindings: { q: args.q, k: args.k, v: args.v, mask: args.mask ?? args.q, out: args.out, lse: args.lse },
     uniforms,
     minBytes: { q: x, k: x, v: x, out: x, lse: 4 * B * heads * T, ...(args.mask ? { mask: 4 * B * T } : {}) },
@@ -77,13 +91,12 @@ export function attentionBackward(gpu: Gpu, args: AttentionShape & {
   q: GpuBuffer; k: GpuBuffer; v: GpuBuffer; out: GpuBuffer; lse: GpuBuffer; dOut: GpuBuffer;
   dq: GpuBuffer; dk: GpuBuffer; dv: GpuBuffer; rowDot?: GpuBuffer;
 }): void {
-  const { uniforms } = check('attention.backward', args);
+  const { overrides, uniforms } = check(gpu, 'attention.backward', args);
   const { B, T, D, heads } = args;
   const x = 4 * B * T * D;
   const rows = 4 * B * heads * T;
   const mask: Record<string, number> = args.mask ? { mask: 4 * B * T } : {};
   const rowDot = args.rowDot ?? gpu.alloc(rows, 'attention.rowDot');
-  const overrides = { WG: rowThreads(T) };
   try {
     gpu.kernel('attention', 'backwardQuery', overrides).launch({
       bindings: { q: args.q, k: args.k, v: args.v, mask: args.mask ?? args.q, o: args.out, dOut: args.dOut, lseIn: args.lse, dq: args.dq, rowDot },

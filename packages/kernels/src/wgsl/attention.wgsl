@@ -1,16 +1,17 @@
-// attention.wgsl — fused multi-head self-attention (draft header, rewritten below once measured).
+// attention.wgsl — fused multi-head self-attention, forward and backward (draft header).
 //
 // MATH
-//   s_ij = scale · q_i·k_j, P = softmax_j(s), O_i = Σ_j P_ij z_ij v_j.
+//   see below
 //
 // MEMORY LAYOUT
-//   q, k, v, out: B×T×D row-major, head h in columns h·d … h·d+d−1.
+//   see below
+
+enable subgroups;
 
 struct Params {
   B: u32,
   T: u32,
   H: u32,
-  d: u32,
   hasMask: u32,
   seed: u32,
   stream: u32,
@@ -18,27 +19,35 @@ struct Params {
   p: f32,
 }
 
-// The largest head dimension: the size of the per-thread row arrays.
+// The largest head dimension d: the size of the per-thread row arrays.
 const MAX_HEAD_DIM: u32 = 64u;
+// Lanes that load one chunk of a shared row (one vec4 each) and broadcast it.
+const LANES: u32 = 8u;
 const LOWEST: f32 = -3.402823e38;
 
-override WG: u32 = 64u;
+alias Row = array<vec4<f32>, 16>;
+alias Chunk = array<vec4<f32>, 8>;
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
+override WG: u32 = 64u;
+// The head dimension d, a multiple of 4 up to MAX_HEAD_DIM: a constant, so
+// the loops over a row have fixed trip counts and unroll.
+override HEAD_DIM: u32 = 64u;
+
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> mask: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(7) var<storage, read> o: array<f32>;
-@group(0) @binding(8) var<storage, read> dOut: array<f32>;
+@group(0) @binding(7) var<storage, read> o: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> dOut: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read> lseIn: array<f32>;
-@group(0) @binding(10) var<storage, read_write> dq: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dq: array<vec4<f32>>;
 @group(0) @binding(11) var<storage, read_write> rowDot: array<f32>;
 @group(0) @binding(12) var<storage, read> rowDotIn: array<f32>;
-@group(0) @binding(13) var<storage, read_write> dk: array<f32>;
-@group(0) @binding(14) var<storage, read_write> dv: array<f32>;
+@group(0) @binding(13) var<storage, read_write> dk: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read_write> dv: array<vec4<f32>>;
 
 // dropout.wgsl's hash, bit for bit.
 fn lowbias32(x: u32) -> u32 {
@@ -61,156 +70,215 @@ fn keptByDropout(base: u32, e: u32) -> bool {
   return params.p == 0.0 || f32(lowbias32(base ^ e) >> 8u) * (1.0 / 16777216.0) >= params.p;
 }
 
-// Whether key j of batch b is a real token.
+// Whether key j of sequence b is a token (not padding).
 fn keyKept(b: u32, j: u32) -> bool {
   return params.hasMask == 0u || mask[b * params.T + j] != 0.0;
 }
 
-// (b·H + h) of this workgroup: the grid's y and z fold the B·H heads.
-fn headOf(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-  return wid.z * groups.y + wid.y;
+// Where a workgroup works: head bh = b·H + h (the grid's y and z fold the
+// B·H heads), and vec4 offsets into [B, T, D]: element (b, 0, h·d) is vec4
+// headVec, and rows are strideVec = H·d/4 vec4 apart. Everything here is the
+// same for the whole workgroup, as the subgroup broadcasts require of the
+// control flow that depends on it.
+struct Head {
+  b: u32,
+  bh: u32,
+  headVec: u32,
+  strideVec: u32,
+}
+
+fn headOf(wid: vec3<u32>, groups: vec3<u32>) -> Head {
+  let bh = wid.z * groups.y + wid.y;
+  let b = bh / params.H;
+  let h = bh - b * params.H;
+  let strideVec = params.H * (HEAD_DIM / 4u);
+  return Head(b, bh, b * params.T * strideVec + h * (HEAD_DIM / 4u), strideVec);
+}
+
+// The row (query or key) of a thread, clamped to T − 1: threads past the end
+// compute a copy of the last row, to keep the subgroup whole, and write nothing.
+fn rowOf(wid: vec3<u32>, x: u32) -> u32 {
+  return min(wid.x * WG + x, params.T - 1u);
+}
+
+// One chunk of 8 vec4 (32 floats) of a row every thread of the subgroup
+// needs: lane l loaded vec4 l (`mine`); every lane gets all 8.
+fn share(mine: vec4<f32>) -> Chunk {
+  return Chunk(subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u),
+               subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u), subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u));
+}
+
+// Σ_r row[c0 + r] ⊙ chunk[r] over the chunk's part of the row (4 partial sums).
+fn chunkDot(row: ptr<function, Row>, c0: u32, chunk: ptr<function, Chunk>) -> vec4<f32> {
+  var s = vec4<f32>(0.0);
+  for (var r = 0u; r < LANES && c0 + r < HEAD_DIM / 4u; r++) { s = fma((*row)[c0 + r], (*chunk)[r], s); }
+  return s;
+}
+
+// acc[c0 + r] += w · chunk[r] over the chunk's part of the row.
+fn chunkAxpy(acc: ptr<function, Row>, c0: u32, w: f32, chunk: ptr<function, Chunk>) {
+  for (var r = 0u; r < LANES && c0 + r < HEAD_DIM / 4u; r++) { (*acc)[c0 + r] = fma(vec4<f32>(w), (*chunk)[r], (*acc)[c0 + r]); }
+}
+
+fn total(x: vec4<f32>) -> f32 {
+  return (x.x + x.y) + (x.z + x.w);
 }
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-           @builtin(num_workgroups) groups: vec3<u32>) {
+           @builtin(num_workgroups) groups: vec3<u32>, @builtin(subgroup_invocation_id) sgLane: u32) {
+  let at = headOf(wid, groups);
+  if (at.bh >= params.B * params.H) { return; }
+  let t = rowOf(wid, lid.x);
+  let valid = wid.x * WG + lid.x < params.T;
+  let rowVec = at.headVec + t * at.strideVec;
   let T = params.T;
-  let d = params.d;
-  let D = params.H * d;
-  let bh = headOf(wid, groups);
-  let i = wid.x * WG + lid.x;
-  if (bh >= params.B * params.H || i >= T) { return; }
-  let b = bh / params.H;
-  let h = bh - b * params.H;
-  let rowBase = (b * T + i) * D + h * d;
-  let keyBase = b * T * D + h * d;
+  let d4 = HEAD_DIM / 4u;
+  let lane = sgLane % LANES;
 
-  var qi: array<f32, MAX_HEAD_DIM>;
-  for (var c = 0u; c < d; c++) { qi[c] = params.scale * q[rowBase + c]; }
-  var acc: array<f32, MAX_HEAD_DIM>;
+  var qi: Row;
+  for (var c = 0u; c < d4; c++) { qi[c] = params.scale * q[rowVec + c]; }
+  var acc: Row;
   var m = LOWEST;
   var l = 0.0;
   let base = dropoutBase();
-  let firstElement = (bh * T + i) * T;
+  let firstElement = (at.bh * T + t) * T;
   for (var j = 0u; j < T; j++) {
-    if (!keyKept(b, j)) { continue; }
-    let kj = keyBase + j * D;
-    var s = 0.0;
-    for (var c = 0u; c < d; c++) { s = fma(qi[c], k[kj + c], s); }
+    if (!keyKept(at.b, j)) { continue; }
+    let kj = at.headVec + j * at.strideVec;
+    var s4 = vec4<f32>(0.0);
+    for (var c0 = 0u; c0 < d4; c0 += LANES) {
+      var chunk = share(k[kj + min(c0 + lane, d4 - 1u)]);
+      s4 += chunkDot(&qi, c0, &chunk);
+    }
+    let s = total(s4);
     if (s > m) {
       let f = exp(m - s);
       l *= f;
-      for (var c = 0u; c < d; c++) { acc[c] *= f; }
+      for (var c = 0u; c < d4; c++) { acc[c] *= f; }
       m = s;
     }
     let e = exp(s - m);
     l += e;
     let w = select(0.0, e, keptByDropout(base, firstElement + j));
-    for (var c = 0u; c < d; c++) { acc[c] = fma(w, v[kj + c], acc[c]); }
+    for (var c0 = 0u; c0 < d4; c0 += LANES) {
+      var chunk = share(v[kj + min(c0 + lane, d4 - 1u)]);
+      chunkAxpy(&acc, c0, w, &chunk);
+    }
   }
-  let row = bh * T + i;
+  if (!valid) { return; }
+  let row = at.bh * T + t;
   if (l == 0.0) {
-    for (var c = 0u; c < d; c++) { out[rowBase + c] = 0.0; }
+    for (var c = 0u; c < d4; c++) { out[rowVec + c] = vec4<f32>(0.0); }
     lse[row] = 0.0;
     return;
   }
   let inv = 1.0 / (l * (1.0 - params.p));
-  for (var c = 0u; c < d; c++) { out[rowBase + c] = acc[c] * inv; }
+  for (var c = 0u; c < d4; c++) { out[rowVec + c] = acc[c] * inv; }
   lse[row] = m + log(l);
 }
 
 @compute @workgroup_size(WG)
 fn backwardQuery(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-                 @builtin(num_workgroups) groups: vec3<u32>) {
+                 @builtin(num_workgroups) groups: vec3<u32>, @builtin(subgroup_invocation_id) sgLane: u32) {
+  let at = headOf(wid, groups);
+  if (at.bh >= params.B * params.H) { return; }
+  let t = rowOf(wid, lid.x);
+  let valid = wid.x * WG + lid.x < params.T;
+  let rowVec = at.headVec + t * at.strideVec;
   let T = params.T;
-  let d = params.d;
-  let D = params.H * d;
-  let bh = headOf(wid, groups);
-  let i = wid.x * WG + lid.x;
-  if (bh >= params.B * params.H || i >= T) { return; }
-  let b = bh / params.H;
-  let h = bh - b * params.H;
-  let rowBase = (b * T + i) * D + h * d;
-  let keyBase = b * T * D + h * d;
-  let row = bh * T + i;
+  let d4 = HEAD_DIM / 4u;
+  let lane = sgLane % LANES;
+  let row = at.bh * T + t;
 
-  var qi: array<f32, MAX_HEAD_DIM>;
-  var gi: array<f32, MAX_HEAD_DIM>;
-  var rd = 0.0;
-  for (var c = 0u; c < d; c++) {
-    qi[c] = params.scale * q[rowBase + c];
-    gi[c] = dOut[rowBase + c];
-    rd = fma(gi[c], o[rowBase + c], rd);
+  var qi: Row;
+  var gi: Row;
+  var rd4 = vec4<f32>(0.0);
+  for (var c = 0u; c < d4; c++) {
+    qi[c] = params.scale * q[rowVec + c];
+    gi[c] = dOut[rowVec + c];
+    rd4 = fma(gi[c], o[rowVec + c], rd4);
   }
-  rowDot[row] = rd;
+  let rd = total(rd4);
+  if (valid) { rowDot[row] = rd; }
   let rowLse = lseIn[row];
   let keepScale = 1.0 / (1.0 - params.p);
   let base = dropoutBase();
   let firstElement = row * T;
-  var acc: array<f32, MAX_HEAD_DIM>;
+  var acc: Row;
   for (var j = 0u; j < T; j++) {
-    if (!keyKept(b, j)) { continue; }
-    let kj = keyBase + j * D;
-    var s = 0.0;
-    var dpDropped = 0.0;
-    for (var c = 0u; c < d; c++) {
-      s = fma(qi[c], k[kj + c], s);
-      dpDropped = fma(gi[c], v[kj + c], dpDropped);
+    if (!keyKept(at.b, j)) { continue; }
+    let kj = at.headVec + j * at.strideVec;
+    var s4 = vec4<f32>(0.0);
+    var g4 = vec4<f32>(0.0);
+    for (var c0 = 0u; c0 < d4; c0 += LANES) {
+      var kc = share(k[kj + min(c0 + lane, d4 - 1u)]);
+      var vc = share(v[kj + min(c0 + lane, d4 - 1u)]);
+      s4 += chunkDot(&qi, c0, &kc);
+      g4 += chunkDot(&gi, c0, &vc);
     }
-    let prob = exp(s - rowLse);
-    let dp = select(0.0, dpDropped * keepScale, keptByDropout(base, firstElement + j));
+    let prob = exp(total(s4) - rowLse);
+    let dp = select(0.0, total(g4) * keepScale, keptByDropout(base, firstElement + j));
     let ds = prob * (dp - rd);
-    for (var c = 0u; c < d; c++) { acc[c] = fma(ds, k[kj + c], acc[c]); }
+    for (var c0 = 0u; c0 < d4; c0 += LANES) {
+      var kc = share(k[kj + min(c0 + lane, d4 - 1u)]);
+      chunkAxpy(&acc, c0, ds, &kc);
+    }
   }
-  for (var c = 0u; c < d; c++) { dq[rowBase + c] = params.scale * acc[c]; }
+  if (!valid) { return; }
+  for (var c = 0u; c < d4; c++) { dq[rowVec + c] = params.scale * acc[c]; }
 }
 
 @compute @workgroup_size(WG)
 fn backwardKey(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-               @builtin(num_workgroups) groups: vec3<u32>) {
+               @builtin(num_workgroups) groups: vec3<u32>, @builtin(subgroup_invocation_id) sgLane: u32) {
+  let at = headOf(wid, groups);
+  if (at.bh >= params.B * params.H) { return; }
+  let t = rowOf(wid, lid.x);
+  let valid = wid.x * WG + lid.x < params.T;
+  let rowVec = at.headVec + t * at.strideVec;
   let T = params.T;
-  let d = params.d;
-  let D = params.H * d;
-  let bh = headOf(wid, groups);
-  let j = wid.x * WG + lid.x;
-  if (bh >= params.B * params.H || j >= T) { return; }
-  let b = bh / params.H;
-  let h = bh - b * params.H;
-  let keyRow = (b * T + j) * D + h * d;
-  let queryBase = b * T * D + h * d;
+  let d4 = HEAD_DIM / 4u;
+  let lane = sgLane % LANES;
 
-  var accK: array<f32, MAX_HEAD_DIM>;
-  var accV: array<f32, MAX_HEAD_DIM>;
-  if (keyKept(b, j)) {
-    var kj: array<f32, MAX_HEAD_DIM>;
-    var vj: array<f32, MAX_HEAD_DIM>;
-    for (var c = 0u; c < d; c++) {
-      kj[c] = params.scale * k[keyRow + c];
-      vj[c] = v[keyRow + c];
+  var kj: Row;
+  var vj: Row;
+  for (var c = 0u; c < d4; c++) {
+    kj[c] = params.scale * k[rowVec + c];
+    vj[c] = v[rowVec + c];
+  }
+  let keepScale = 1.0 / (1.0 - params.p);
+  let base = dropoutBase();
+  var accK: Row;
+  var accV: Row;
+  for (var i = 0u; i < T; i++) {
+    let qr = at.headVec + i * at.strideVec;
+    let row = at.bh * T + i;
+    var s4 = vec4<f32>(0.0);
+    var g4 = vec4<f32>(0.0);
+    for (var c0 = 0u; c0 < d4; c0 += LANES) {
+      var qc = share(q[qr + min(c0 + lane, d4 - 1u)]);
+      var gc = share(dOut[qr + min(c0 + lane, d4 - 1u)]);
+      s4 += chunkDot(&kj, c0, &qc);
+      g4 += chunkDot(&vj, c0, &gc);
     }
-    let keepScale = 1.0 / (1.0 - params.p);
-    let base = dropoutBase();
-    for (var i = 0u; i < T; i++) {
-      let qr = queryBase + i * D;
-      var s = 0.0;
-      var dpDropped = 0.0;
-      for (var c = 0u; c < d; c++) {
-        s = fma(q[qr + c], kj[c], s);
-        dpDropped = fma(dOut[qr + c], vj[c], dpDropped);
-      }
-      let row = bh * T + i;
-      let prob = exp(s - lseIn[row]);
-      let keep = keptByDropout(base, row * T + j);
-      let pDropped = select(0.0, prob * keepScale, keep);
-      let ds = prob * (select(0.0, dpDropped * keepScale, keep) - rowDotIn[row]);
-      for (var c = 0u; c < d; c++) {
-        accV[c] = fma(pDropped, dOut[qr + c], accV[c]);
-        accK[c] = fma(ds, q[qr + c], accK[c]);
-      }
+    let prob = exp(total(s4) - lseIn[row]);
+    let keep = keptByDropout(base, row * T + t);
+    let pDropped = select(0.0, prob * keepScale, keep);
+    let ds = prob * (select(0.0, total(g4) * keepScale, keep) - rowDotIn[row]);
+    for (var c0 = 0u; c0 < d4; c0 += LANES) {
+      var qc = share(q[qr + min(c0 + lane, d4 - 1u)]);
+      var gc = share(dOut[qr + min(c0 + lane, d4 - 1u)]);
+      chunkAxpy(&accV, c0, pDropped, &gc);
+      chunkAxpy(&accK, c0, ds, &qc);
     }
   }
-  for (var c = 0u; c < d; c++) {
-    dk[keyRow + c] = params.scale * accK[c];
-    dv[keyRow + c] = accV[c];
+  if (!valid) { return; }
+  // A padding key has no attention on it: its gradients are 0 (its lanes
+  // above may even have overflowed, since its scores were never normalized).
+  let real = keyKept(at.b, t);
+  for (var c = 0u; c < d4; c++) {
+    dk[rowVec + c] = select(vec4<f32>(0.0), params.scale * accK[c], real);
+    dv[rowVec + c] = select(vec4<f32>(0.0), accV[c], real);
   }
 }
