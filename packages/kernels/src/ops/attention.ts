@@ -56,7 +56,7 @@ function check(gpu: Gpu, kernel: string, a: AttentionShape): { overrides: Record
   if (B * heads * T * T > 2 ** 32) throw new KernelLaunchError(kernel, `B·heads·T² = ${B * heads * T * T} probabilities overflow the 32-bit dropout counter`);
   return {
     overrides: { WG: rowThreads(T), HEAD_DIM: d },
-    uniforms: { B, T, H: heads, hasMask: a.mask ? 1 : 0, seed: (a.seed ?? 0) >>> 0, stream: (a.stream ?? 0) >>> 0, scale: 1 / Math.sqrt(d), p },
+    uniforms: { B, T, H: heads, hasMask: a.mask ? 1 : 0, seed: (a.seed ?? 0) >>> 0, stream: (a.stream ?? 0) >>> 0, scale: 1 / Math.sqrt(d), p, rowVec4s: d / 4 },
   };
 }
 

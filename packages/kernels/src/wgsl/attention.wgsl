@@ -17,6 +17,9 @@ struct Params {
   stream: u32,
   scale: f32,
   p: f32,
+  // d/4 again, as a run-time value: the loops that load and store whole rows
+  // are bounded by it so that they stay loops (see WHY THIS SHAPE).
+  rowVec4s: u32,
 }
 
 // The largest head dimension d: the size of the per-thread row arrays.
@@ -136,8 +139,9 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
   let d4 = HEAD_DIM / 4u;
   let lane = sgLane % LANES;
 
-  var qi: Row;
-  for (var c = 0u; c < d4; c++) { qi[c] = params.scale * q[rowVec + c]; }
+  var staged: Row;
+  for (var c = 0u; c < params.rowVec4s; c++) { staged[c] = params.scale * q[rowVec + c]; }
+  var qi = staged;
   var acc: Row;
   var m = LOWEST;
   var l = 0.0;
@@ -168,14 +172,11 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
   }
   if (!valid) { return; }
   let row = at.bh * T + t;
-  if (l == 0.0) {
-    for (var c = 0u; c < d4; c++) { out[rowVec + c] = vec4<f32>(0.0); }
-    lse[row] = 0.0;
-    return;
-  }
-  let inv = 1.0 / (l * (1.0 - params.p));
-  for (var c = 0u; c < d4; c++) { out[rowVec + c] = acc[c] * inv; }
-  lse[row] = m + log(l);
+  // A row without a key (all padding) gives zeros, as softmax.wgsl.
+  let inv = select(0.0, 1.0 / (l * (1.0 - params.p)), l > 0.0);
+  var result = acc;
+  for (var c = 0u; c < params.rowVec4s; c++) { out[rowVec + c] = result[c] * inv; }
+  lse[row] = select(0.0, m + log(l), l > 0.0);
 }
 
 @compute @workgroup_size(WG)
@@ -191,14 +192,17 @@ fn backwardQuery(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
   let lane = sgLane % LANES;
   let row = at.bh * T + t;
 
-  var qi: Row;
-  var gi: Row;
+  var stagedQ: Row;
+  var stagedG: Row;
   var rd4 = vec4<f32>(0.0);
-  for (var c = 0u; c < d4; c++) {
-    qi[c] = params.scale * q[rowVec + c];
-    gi[c] = dOut[rowVec + c];
-    rd4 = fma(gi[c], o[rowVec + c], rd4);
+  for (var c = 0u; c < params.rowVec4s; c++) {
+    let g = dOut[rowVec + c];
+    stagedQ[c] = params.scale * q[rowVec + c];
+    stagedG[c] = g;
+    rd4 = fma(g, o[rowVec + c], rd4);
   }
+  var qi = stagedQ;
+  var gi = stagedG;
   let rd = total(rd4);
   if (valid) { rowDot[row] = rd; }
   let rowLse = lseIn[row];
@@ -226,7 +230,8 @@ fn backwardQuery(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
     }
   }
   if (!valid) { return; }
-  for (var c = 0u; c < d4; c++) { dq[rowVec + c] = params.scale * acc[c]; }
+  var result = acc;
+  for (var c = 0u; c < params.rowVec4s; c++) { dq[rowVec + c] = params.scale * result[c]; }
 }
 
 @compute @workgroup_size(WG)
@@ -241,12 +246,14 @@ fn backwardKey(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
   let d4 = HEAD_DIM / 4u;
   let lane = sgLane % LANES;
 
-  var kj: Row;
-  var vj: Row;
-  for (var c = 0u; c < d4; c++) {
-    kj[c] = params.scale * k[rowVec + c];
-    vj[c] = v[rowVec + c];
+  var stagedK: Row;
+  var stagedV: Row;
+  for (var c = 0u; c < params.rowVec4s; c++) {
+    stagedK[c] = params.scale * k[rowVec + c];
+    stagedV[c] = v[rowVec + c];
   }
+  var kj = stagedK;
+  var vj = stagedV;
   let keepScale = 1.0 / (1.0 - params.p);
   let base = dropoutBase();
   var accK: Row;
@@ -277,8 +284,10 @@ fn backwardKey(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
   // A padding key has no attention on it: its gradients are 0 (its lanes
   // above may even have overflowed, since its scores were never normalized).
   let real = keyKept(at.b, t);
-  for (var c = 0u; c < d4; c++) {
-    dk[rowVec + c] = select(vec4<f32>(0.0), params.scale * accK[c], real);
-    dv[rowVec + c] = select(vec4<f32>(0.0), accV[c], real);
+  var resultK = accK;
+  var resultV = accV;
+  for (var c = 0u; c < params.rowVec4s; c++) {
+    dk[rowVec + c] = select(vec4<f32>(0.0), params.scale * resultK[c], real);
+    dv[rowVec + c] = select(vec4<f32>(0.0), resultV[c], real);
   }
 }
