@@ -22,7 +22,9 @@ export { bmm, bmmReference } from './ops/bmm.js';
 export { softmax, softmaxReferenceOp, type SoftmaxOptions } from './ops/softmax.js';
 export { embedding, embeddingReferenceOp } from './ops/embedding.js';
 export { dropout, dropoutReference, type DropoutRandomness } from './ops/dropout.js';
-export { multiHeadAttention, multiHeadAttentionReference, type AttentionWeights, type AttentionOptions, type Projection } from './ops/attention.js';
+export {
+  attention, attentionReferenceOp, multiHeadAttention, multiHeadAttentionReference, type AttentionWeights, type AttentionOptions, type FusedAttentionOptions, type Projection,
+} from './ops/attention.js';
 export { AdamW, SGD, type OptimizerOptions, type AdamWOptions, type OptimizerState } from './optim/optimizer.js';
 export { constantLr, linearLr, type LrSchedule } from './optim/schedule.js';
 export { maxPool, meanPool, maxPoolReferenceOp } from './ops/pool.js';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   add, addReference, crossEntropy, crossEntropyReference, gelu, geluReferenceOp, geluTanh, geluTanhReferenceOp, swish, swishReferenceOp, gradcheck, layerNorm, layerNormReference,
   linear, linearReference, mean, reduceReference, sum, relu, reluReferenceOp, scale, scaleReference, type GradcheckCase,
-  bmm, bmmReference, concat, concatReference, dropout, dropoutReference, embedding, embeddingReferenceOp, multiHeadAttention,
+  attention, attentionReferenceOp, bmm, bmmReference, concat, concatReference, dropout, dropoutReference, embedding, embeddingReferenceOp, multiHeadAttention,
   multiHeadAttentionReference, permute, permuteReferenceOp, reshape, softmax, softmaxReferenceOp, sliceColumns, sliceColumnsReference, tanh, tanhReferenceOp,
   maxPool, maxPoolReferenceOp, meanPool, scaleColumns, scaleColumnsReferenceOp,
 } from '../src/index.js';
@@ -169,8 +169,21 @@ for (const n of [1, 50, 999]) {
     reference: dropoutReference(n, 0.3, random),
   }));
 }
-for (const [B, T, D, heads] of [[1, 1, 4, 1], [2, 5, 8, 2], [2, 7, 12, 3]] as const) {
-  add_(`multi-head attention B=${B} T=${T} D=${D} heads=${heads}, padded (composite: GPU vs finite differences)`, (r) => {
+// The fused attention core (attention.wgsl) on q, k, v: heads 1, 2, 4, head dims 4, 8, 12;
+// padding, a sequence with no token at all, and dropout on the probabilities.
+for (const [B, T, D, heads, p] of [[1, 1, 4, 1, 0], [2, 5, 8, 2, 0], [2, 5, 8, 2, 0.3], [3, 6, 16, 4, 0.2], [2, 7, 24, 2, 0.3]] as const) {
+  const mask = Float64Array.from({ length: B * T }, (_, i) => (B === 3 && i >= 2 * T ? 0 : T > 1 && i % T === T - 1 ? 0 : 1));
+  const random = { seed: 21, stream: T };
+  add_(`attention (fused) B=${B} T=${T} D=${D} heads=${heads}, padded${B === 3 ? ', one sequence all padding' : ''}, dropout ${p}`, (r) => ({
+    inputs: [randomInput(B * T * D, r), randomInput(B * T * D, r), randomInput(B * T * D, r), mask],
+    shapes: [[B, T, D], [B, T, D], [B, T, D], [B, T]],
+    differentiable: [true, true, true, false],
+    run: ([q, k, v, m]) => attention(q!, k!, v!, { heads, mask: m!, ...(p ? { dropout: p, random } : {}) }),
+    reference: attentionReferenceOp({ B, T, D, heads }, mask, p, random),
+  }));
+}
+for (const [B, T, D, heads] of [[1, 1, 4, 1], [2, 5, 8, 2], [2, 7, 12, 3]] as const) for (const fused of [true, false]) {
+  add_(`multi-head attention B=${B} T=${T} D=${D} heads=${heads}, padded, ${fused ? 'fused' : 'composed'} (composite: GPU vs finite differences)`, (r) => {
     const mask = Float64Array.from({ length: B * T }, (_, i) => (T > 1 && i % T === T - 1 ? 0 : 1));
     const w = () => randomInput(D * D, r, 0.5);
     const b = () => randomInput(D, r, 0.1);
@@ -181,7 +194,7 @@ for (const [B, T, D, heads] of [[1, 1, 4, 1], [2, 5, 8, 2], [2, 7, 12, 3]] as co
       // softmax ignores: its gradient is exactly zero, so a relative check is
       // meaningless (tested on its own below).
       differentiable: [true, true, true, true, false, true, true, false],
-      run: ([x, wq, bq, wk, bk, wv, bv, m]) => multiHeadAttention(x!, { query: { weight: wq!, bias: bq! }, key: { weight: wk!, bias: bk! }, value: { weight: wv!, bias: bv! } }, { heads, mask: m! }),
+      run: ([x, wq, bq, wk, bk, wv, bv, m]) => multiHeadAttention(x!, { query: { weight: wq!, bias: bq! }, key: { weight: wk!, bias: bk! }, value: { weight: wv!, bias: bv! } }, { heads, mask: m!, fused }),
       reference: { forward: ([x, wq, bq, wk, bk, wv, bv]) => multiHeadAttentionReference(x!, wq!, bq!, wk!, bk!, wv!, bv!, { B, T, D, heads }, mask) },
       samples: 24,
     };
@@ -210,7 +223,7 @@ describe('gradcheck', () => {
 
 describe('attention', () => {
   const graph = useGraph();
-  it('gives the key bias a zero gradient (softmax is shift-invariant per row)', async () => {
+  for (const fused of [true, false]) it(`gives the key bias a zero gradient (softmax is shift-invariant per row), ${fused ? 'fused' : 'composed'}`, async () => {
     const g = graph();
     const r = rng(77);
     const [B, T, D, heads] = [2, 5, 8, 2];
@@ -219,7 +232,7 @@ describe('attention', () => {
     const [wq, wk, wv] = [param(D * D, [D, D], 'wq'), param(D * D, [D, D], 'wk'), param(D * D, [D, D], 'wv')];
     const [bq, bk, bv] = [param(D, [D], 'bq'), param(D, [D], 'bk'), param(D, [D], 'bv')];
     g.scope(() => {
-      const out = multiHeadAttention(x, { query: { weight: wq, bias: bq }, key: { weight: wk, bias: bk }, value: { weight: wv, bias: bv } }, { heads });
+      const out = multiHeadAttention(x, { query: { weight: wq, bias: bq }, key: { weight: wk, bias: bk }, value: { weight: wv, bias: bv } }, { heads, fused });
       g.backward(sum(out));
     });
     const dbk = await bk.grad!.read();

@@ -1,14 +1,24 @@
 /**
- * Multi-head self-attention with a key-padding mask, composed from
- * differentiable ops (so its backward is theirs):
+ * Multi-head self-attention with a key-padding mask:
  *   Q, K, V = x·Wqᵀ + bq, x·Wkᵀ + bk, x·Wvᵀ + bv           [B, T, D]
  *   split into H heads of d = D/H                            [B, H, T, d]
  *   P = softmax(Q·Kᵀ / √d, keys masked where mask = 0)      [B, H, T, T]
  *   context = merge heads of P·V                             [B, T, D]
  *   (attention-probability dropout, when p > 0, is applied to P)
  * The output projection is left to the caller (it is a plain linear).
+ *
+ * Two paths compute the same function. `attention` is the fused one: the
+ * kernels of attention.wgsl read Q, K, V in [B, T, D], never form P, and
+ * recompute it in the backward (3 dispatches in all). The composed one
+ * chains differentiable ops (permutes, bmm, softmax, dropout; 18 dispatches),
+ * so its backward is theirs. `multiHeadAttention` takes the fused path
+ * wherever the kernels run (subgroups of ≥ 8 lanes, head dimension a
+ * multiple of 4 up to 64) and the composed one elsewhere; both drop the same
+ * probabilities for the same seed and stream.
  */
-import { matmulReference, permuteReference, softmaxReference } from '@thaw/kernels/reference';
+import { attentionBackward, attentionForward, attentionUnsupported } from '@thaw/kernels';
+import { attentionBackwardReference, attentionForwardReference, matmulReference, permuteReference, softmaxReference } from '@thaw/kernels/reference';
+import type { ReferenceOp } from '../reference.js';
 import { bmm } from './bmm.js';
 import { dropout, type DropoutRandomness } from './dropout.js';
 import { linear } from './linear.js';
@@ -37,6 +47,83 @@ export interface AttentionOptions {
   /** Dropout on the attention probabilities (default 0). */
   dropout?: number;
   random?: DropoutRandomness;
+  /**
+   * Whether to use the fused kernels where they run (default true); false
+   * forces the composed path (for tests and comparisons).
+   */
+  fused?: boolean;
+}
+
+/** Options of the fused {@link attention}. */
+export interface FusedAttentionOptions {
+  heads: number;
+  /** [B, T] of 1 for tokens and 0 for padding (data, not differentiated). */
+  mask?: Tensor;
+  /** Dropout on the attention probabilities (default 0). */
+  dropout?: number;
+  random?: DropoutRandomness;
+}
+
+/**
+ * The fused attention core: context [B, T, D] from the projections q, k, v
+ * [B, T, D] (head h in columns h·d … h·d+d−1). Throws where the kernels do
+ * not run (see `attentionUnsupported`); {@link multiHeadAttention} checks first.
+ *   forward:  O = dropout(softmax(Q·Kᵀ/√d, masked))·V per head, lse per row saved
+ *   backward: dQ, dK, dV from Q, K, V, O, lse and dO (see attention.wgsl)
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: FusedAttentionOptions): Tensor {
+  const [B, T, D] = q.shape as [number, number, number];
+  const { heads } = options;
+  for (const t of [k, v]) {
+    if (q.shape.length !== 3 || t.shape.length !== 3 || t.shape.some((n, i) => n !== q.shape[i])) throw new Error(`attention: q [${q.shape}], k [${k.shape}] and v [${v.shape}] are not all [B, T, D]`);
+  }
+  const mask = options.mask;
+  if (mask && (mask.shape.length !== 2 || mask.shape[0] !== B || mask.shape[1] !== T)) throw new Error(`attention: mask [${mask.shape}] is not [${B}, ${T}]`);
+  const p = options.dropout ?? 0;
+  if (p > 0 && !options.random) throw new Error('attention: dropout needs a seed and a stream');
+  const graph = q.graph;
+  const gpu = graph.gpu;
+  const shape = {
+    B, T, D, heads, p, seed: options.random?.seed ?? 0, stream: options.random?.stream ?? 0, ...(mask ? { mask: mask.buffer } : {}),
+  };
+  const out = graph.empty([B, T, D], 'attention');
+  const lse = graph.empty([B, heads, T], 'attention.lse');
+  attentionForward(gpu, { ...shape, q: q.buffer, k: k.buffer, v: v.buffer, out: out.buffer, lse: lse.buffer });
+  return graph.record({
+    op: 'attention',
+    // The mask is an input (never differentiated) so that the tape keeps it
+    // alive until the backward has read it.
+    inputs: mask ? [q, k, v, mask] : [q, k, v],
+    saved: [q, k, v, out, lse, ...(mask ? [mask] : [])],
+    backward(dOut) {
+      // One pass computes dk and dv together, and dq is the first pass's
+      // by-product: all three are written; those not needed are dropped.
+      const [dq, dk, dv] = [graph.empty(q.shape, 'attention.dq'), graph.empty(k.shape, 'attention.dk'), graph.empty(v.shape, 'attention.dv')];
+      attentionBackward(gpu, {
+        ...shape, q: q.buffer, k: k.buffer, v: v.buffer, out: out.buffer, lse: lse.buffer, dOut: dOut.buffer, dq: dq.buffer, dk: dk.buffer, dv: dv.buffer,
+      });
+      return [q, k, v].map((input, i) => {
+        const grad = [dq, dk, dv][i]!;
+        if (input.requiresGrad) return grad;
+        grad.dispose();
+        return undefined;
+      });
+    },
+  }, out);
+}
+
+/** float64 twin of {@link attention} (inputs q, k, v; the mask is fixed data). */
+export function attentionReferenceOp(
+  dims: { B: number; T: number; D: number; heads: number }, mask?: ArrayLike<number>, dropout = 0, random?: DropoutRandomness,
+): ReferenceOp {
+  const args = { ...dims, p: dropout, seed: random?.seed ?? 0, stream: random?.stream ?? 0, ...(mask ? { mask } : {}) };
+  return {
+    forward: ([q, k, v]) => attentionForwardReference(q!, k!, v!, args).out,
+    backward: ([q, k, v], dOut) => {
+      const { dq, dk, dv } = attentionBackwardReference(q!, k!, v!, dOut, args);
+      return [dq, dk, dv, undefined];
+    },
+  };
 }
 
 /** Self-attention context vectors for x [B, T, D]. */
@@ -47,18 +134,21 @@ export function multiHeadAttention(x: Tensor, w: AttentionWeights, options: Atte
   if (options.mask && (options.mask.shape.length !== 2 || options.mask.shape[0] !== B || options.mask.shape[1] !== T)) {
     throw new Error(`multiHeadAttention: mask [${options.mask.shape}] is not [${B}, ${T}]`);
   }
+  if (options.dropout && !options.random) throw new Error('multiHeadAttention: dropout needs a seed and a stream');
   const project = (p: Projection) => {
     const y = linear(x, p.weight, p.bias);
-    return splitHeads(p.adapt ? p.adapt(y, x) : y, heads);
+    return p.adapt ? p.adapt(y, x) : y;
   };
   const [q, k, v] = [project(w.query), project(w.key), project(w.value)];
-  const scores = bmm(q, k, true);
-  let p = softmax(scores, { scale: 1 / Math.sqrt(D / heads), ...(options.mask ? { mask: options.mask, rowsPerBatch: heads * T } : {}) });
-  if (options.dropout) {
-    if (!options.random) throw new Error('multiHeadAttention: dropout needs a seed and a stream');
-    p = dropout(p, options.dropout, options.random);
+  if (options.fused !== false && !attentionUnsupported(x.graph.gpu, D, heads)) {
+    return attention(q, k, v, {
+      heads, ...(options.mask ? { mask: options.mask } : {}), ...(options.dropout ? { dropout: options.dropout, random: options.random! } : {}),
+    });
   }
-  return mergeHeads(bmm(p, v));
+  const scores = bmm(splitHeads(q, heads), splitHeads(k, heads), true);
+  let p = softmax(scores, { scale: 1 / Math.sqrt(D / heads), ...(options.mask ? { mask: options.mask, rowsPerBatch: heads * T } : {}) });
+  if (options.dropout) p = dropout(p, options.dropout, options.random!);
+  return mergeHeads(bmm(p, splitHeads(v, heads)));
 }
 
 /**
