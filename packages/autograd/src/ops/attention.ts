@@ -9,9 +9,9 @@
  *
  * Two paths compute the same function. `attention` is the fused one: the
  * kernels of attention.wgsl read Q, K, V in [B, T, D], never form P, and
- * recompute it in the backward (3 dispatches in all). The composed one
- * chains differentiable ops (permutes, bmm, softmax, dropout; 18 dispatches),
- * so its backward is theirs. `multiHeadAttention` takes the fused path
+ * recompute it in the backward: 1 dispatch forward, 2 backward. The composed
+ * one chains differentiable ops (permutes, bmm, softmax, dropout: 8
+ * dispatches forward and 10 backward with dropout), so its backward is theirs. `multiHeadAttention` takes the fused path
  * wherever the kernels run (subgroups of ≥ 8 lanes, head dimension a
  * multiple of 4 up to 64) and the composed one elsewhere; both drop the same
  * probabilities for the same seed and stream.

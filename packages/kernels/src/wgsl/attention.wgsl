@@ -1,10 +1,91 @@
-// attention.wgsl — fused multi-head self-attention, forward and backward (draft header).
+// attention.wgsl — fused multi-head self-attention with a key-padding mask and dropout on the
+// probabilities: a forward that never forms the T×T probabilities, and a backward that recomputes
+// them from q, k and one number per row saved by the forward.
 //
-// MATH
-//   see below
+// MATH (one head h of one sequence b: rows q_i, k_j, v_j of length d; scale = 1/√d)
+//   s_ij = scale · q_i·k_j, for the keys j with mask[b, j] ≠ 0 (padding keys take no part)
+//   P_ij = exp(s_ij − L_i),  L_i = log Σ_j exp(s_ij)        (softmax; L_i is the row's log-sum-exp)
+//   z_ij = keep_ij / (1 − p): dropout.wgsl's keep(e) for the element e = ((b·H + h)·T + i)·T + j
+//          of the [B, H, T, T] probabilities, same seed and stream, so this path and the composed
+//          one (softmax.wgsl, then dropout.wgsl) drop the same probabilities
+//   forward   O_i = Σ_j P_ij z_ij v_j, and L_i is saved. One pass over the keys (online softmax):
+//             a running maximum m, ℓ = Σ_j exp(s_ij − m) over every unmasked key and
+//             acc = Σ_j exp(s_ij − m) keep_ij v_j; a score above m first scales ℓ and acc by
+//             exp(m − s_ij). At the end O_i = acc / (ℓ (1 − p)), L_i = m + log ℓ. A row without
+//             a key (a sequence that is all padding) gives O_i = 0 and L_i = 0, as softmax.wgsl.
+//   backward  from dO (FlashAttention-2's backward, with dropout):
+//             P_ij  = exp(s_ij − L_i)                  recomputed, never stored
+//             dP̃_ij = dO_i·v_j                         gradient of the kept probability P_ij z_ij
+//             dP_ij = z_ij dP̃_ij
+//             D_i   = Σ_j P_ij dP_ij = dO_i·O_i        (softmax's row term; the identity holds with
+//                                                       dropout since O_i = Σ_j P_ij z_ij v_j)
+//             dS_ij = P_ij (dP_ij − D_i)
+//             dq_i  = scale Σ_j dS_ij k_j,   dk_j = scale Σ_i dS_ij q_i,   dv_j = Σ_i P_ij z_ij dO_i
 //
 // MEMORY LAYOUT
-//   see below
+//   q, k, v, out, o (the forward's out, read back), dOut, dq, dk, dv: [B, T, D] row-major fp32,
+//   D = H·d, head h in columns h·d … h·d+d−1: the projections' own layout, so no heads are split
+//   or merged. Bound as array<vec4<f32>>: d is a multiple of 4, so a head's row is d/4 whole vec4,
+//   vec4 (b·T + t)·D/4 + h·d/4 onwards.
+//   mask: [B, T] fp32, 1 token / 0 padding (not read when hasMask = 0).
+//   lse (forward) / lseIn (backward): L_i; rowDot (backwardQuery) / rowDotIn (backwardKey): D_i;
+//   both [B, H, T] fp32, row (b·H + h)·T + i.
+//
+// THREAD → DATA MAPPING
+//   One thread per row of one head: forward and backwardQuery give thread i the query row i and
+//   walk the keys j = 0 … T−1 in order; backwardKey gives thread j the key row j and walks the
+//   queries i = 0 … T−1. A workgroup is WG consecutive rows of one head (the launcher takes the
+//   power of two ≥ T, from 8 to 64); the grid is ⌈T / WG⌉ × B·H, B·H folded into y and z. The
+//   thread keeps its own rows (q_i, or dO_i too; k_j and v_j) and its output rows in private
+//   arrays of 16 vec4 (d ≤ MAX_HEAD_DIM = 64), indexed by constants once the loops unroll, so
+//   they can live in registers.
+//   The row of the walked axis (k_j and v_j; q_i and dO_i in backwardKey) is the same for every
+//   thread of a workgroup, so a subgroup reads it once: in chunks of 8 vec4, lane l loads vec4 l
+//   of the chunk and subgroupBroadcast from lanes 0 … 7 gives all 8 to every lane. The mask of the
+//   walked key is the same for the whole workgroup, which skips padding keys together. Threads
+//   past T work on a copy of row T − 1, to keep the subgroup whole for the broadcasts, and write
+//   nothing.
+//   D_i goes from backwardQuery to backwardKey through rowDot (the second dispatch sees the first's
+//   writes): backwardKey needs D_i for every (i, j) pair, and recomputing it there would add a
+//   d-long dot product and the loads of O_i per pair (about a quarter more work), to save a
+//   [B, H, T] buffer that backwardQuery fills with one dot product per row.
+//   Every output element is written by one thread after loops in a fixed order, without atomics:
+//   results are the same bits run to run.
+//
+// WHAT BOUNDS IT
+//   Arithmetic: per (query, key) pair 2d FMAs forward, 3d backwardQuery and 4d backwardKey, an
+//   exponential or two and a dropout hash, against O(T·d) bytes read per head: memory is not the
+//   limit. Each chunk of a shared row costs one per-lane vec4 load and 8 broadcasts (register
+//   shuffles on lavapipe, whose subgroups are its 8 SIMD lanes). At the shape below the forward
+//   runs at about 11 GFLOP/s and the backward at about 13 (fastest runs, 2 flops per FMA),
+//   against 15–20 for matmul_subgroups.wgsl on the same adapter.
+//
+// WHY THIS SHAPE (lavapipe, 2-core EPYC; B=32, T=64, D=128, H=4, p=0.1; forward / backward ms;
+// the machine was shared with other jobs, so single runs moved by up to 2×)
+//   - No workgroup memory and no barriers, which are expensive on lavapipe (matmul_subgroups.wgsl):
+//     a thread per row needs no cooperation beyond broadcasts.
+//   - The way here, each step against the one before in the same conditions: each thread loading
+//     the shared rows itself, element by element, with d a uniform: 70 / 160 (composed path:
+//     43 / 42). d as the override HEAD_DIM (row loops with fixed trip counts unroll and keep the
+//     rows in registers): 37 / 74. Rows as vec4: 25 / 75. Shared rows by subgroup broadcast:
+//     4–7 / 14–17.
+//   - A thread's own rows are loaded and stored by loops bounded by rowVec4s (a uniform, so they
+//     stay loops), through staging arrays copied whole into the register arrays. Unrolled, these
+//     per-lane loads made lavapipe's LLVM take 28 s to compile the three entry points for d = 64;
+//     3.6 s now (1.4 s for d = 32), run time unchanged.
+//   - Tried and not kept (no change beyond the noise): keeping a lane's vec4 of k_j (q_i, dO_i in
+//     backwardKey) for its second use instead of loading it again; loading L_i and D_i in
+//     backwardKey once per 8 queries and handing them out by subgroupShuffle.
+//   - Final, interleaved rep by rep with the composed path (min / median of 15): fused forward
+//     6.2 / 11.1 (1 dispatch), backward 17.6 / 26.8 (2); composed 42.6 / 58.4 (8) and 44.0 / 63.8
+//     (10). The backward does 7d FMAs per pair against the 4d of the composed path's four
+//     matmuls (s and dO·v are computed in both passes: the price of every gradient written by
+//     one thread, without atomics), and still wins: the composed backward also writes and reads
+//     [B, H, T, T] gradients three times (dropout, softmax, the matmuls) and permutes the heads.
+//
+// REQUIREMENTS
+//   The subgroups feature with at least 8 lanes, and d a multiple of 4 up to 64 (the launcher
+//   refuses the rest; autograd's multiHeadAttention then takes the composed path).
 
 enable subgroups;
 
@@ -28,8 +109,8 @@ const MAX_HEAD_DIM: u32 = 64u;
 const LANES: u32 = 8u;
 const LOWEST: f32 = -3.402823e38;
 
-alias Row = array<vec4<f32>, 16>;
-alias Chunk = array<vec4<f32>, 8>;
+alias Row = array<vec4<f32>, MAX_HEAD_DIM / 4u>;
+alias Chunk = array<vec4<f32>, LANES>;
 
 override WG: u32 = 64u;
 // The head dimension d, a multiple of 4 up to MAX_HEAD_DIM: a constant, so
