@@ -24,7 +24,7 @@
  * configuration to and from AdapterHub's BnConfig (adapter-hub/adapters at
  * 88f18eb: src/adapters/configuration/adapter_config.py).
  */
-import { add, layerNorm, linear, type Graph, type Tensor } from '@thaw/autograd';
+import { add, linear, residualLayerNorm, type Graph, type Tensor } from '@thaw/autograd';
 import { InputFileError } from '../errors/input-error.js';
 import { ACTIVATIONS, type NonLinearity } from '../model/activations.js';
 import type { ResidualLocation } from '../model/encoder.js';
@@ -117,7 +117,7 @@ export class BottleneckAdapter extends AdapterParams implements Adapter {
   /** r + A(LN(r + x)) (original_ln_before) or r + A(r), where the adapter sits. */
   residualStep(layer: number, location: ResidualLocation): ResidualStep | undefined {
     if (!this.has(location)) return undefined;
-    return (r, x, ln) => add(r, this.forward(layer, location, this.originalLnBefore ? layerNorm(add(r, x), ln.weight, ln.bias, ln.eps) : r));
+    return (r, x, ln) => add(r, this.forward(layer, location, this.originalLnBefore ? residualLayerNorm(r, x, ln.weight, ln.bias, ln.eps) : r));
   }
 
   /** Every parameter of layer i's adapter: one block of scheduled unfreezing. */
