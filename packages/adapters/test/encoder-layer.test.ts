@@ -65,16 +65,19 @@ describe('encoder layer end to end', () => {
 describe('encoder fusions', () => {
   const graph = useGraph();
 
-  it('training with dropout: the fused residual norms give the bits of dropout, add and layerNorm as separate ops', async () => {
+  it.each(['gelu', 'gelu_new'] as const)('training with dropout: the fused residual norms and FFN epilogue give the bits of the separate ops (hidden_act %s)', async (hiddenAct) => {
     const g = graph();
-    const config = tinyConfig({ numHiddenLayers: 2, hiddenSize: 16, intermediateSize: 24, hiddenDropoutProb: 0.2, attentionProbsDropoutProb: 0.1 });
+    const config = tinyConfig({ numHiddenLayers: 2, hiddenSize: 16, intermediateSize: 24, hiddenDropoutProb: 0.2, attentionProbsDropoutProb: 0.1, hiddenAct });
     const encoder = new Encoder(g, config, 4);
     const [B, T] = [2, 6];
     const batch = tinyBatch(config, B, T, 8, 5);
     const R = g.tensor(Float32Array.from({ length: B * T * config.hiddenSize }, (_, i) => Math.sin(i)), [B, T, config.hiddenSize], 'R');
-    // The same residual steps as three ops: what the encoder computed before the fusion.
+    // The same steps as separate ops, what the encoder computed before the
+    // fusions: dropout, add and layerNorm; an identity change of W1's output
+    // (which sends the FFN down the unfused path: matmul, then the activation).
     const unfused: AdapterSetup = {
       residual: (_layer, _location, h, x, ln, d) => layerNorm(add(d?.dropout ? dropout(h, d.dropout, d.random!) : h, x), ln.weight, ln.bias, ln.eps),
+      projection: (_layer, site) => (site === 'intermediate' ? (y) => y : undefined),
     };
     const run = async (adapters?: AdapterSetup) => {
       const out = g.scope(() => {

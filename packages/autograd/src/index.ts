@@ -12,7 +12,7 @@ export { Graph, type TapeNode } from './graph.js';
 export { Tensor, sizeOf } from './tensor.js';
 export type { ReferenceOp } from './reference.js';
 export { gradcheck, type GradcheckCase, type GradcheckReport } from './gradcheck.js';
-export { linear, linearReference } from './ops/linear.js';
+export { linear, linearReference, type LinearOptions, type Activation } from './ops/linear.js';
 export { add, scale, gelu, geluTanh, relu, swish, tanh, addReference, scaleReference, geluReferenceOp, geluTanhReferenceOp, reluReferenceOp, swishReferenceOp, tanhReferenceOp } from './ops/pointwise.js';
 export { layerNorm, layerNormReference, residualLayerNorm, residualLayerNormReference, type NormDropoutOptions } from './ops/layernorm.js';
 export { scaleColumns, scaleColumnsReferenceOp } from './ops/scale-columns.js';

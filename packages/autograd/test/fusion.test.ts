@@ -1,7 +1,7 @@
 // Fused ops against the chains of ops they replace: the same forward values
 // and the same gradients for every input, on the same GPU.
 import { describe, expect, it } from 'vitest';
-import { add, dropout, layerNorm, residualLayerNorm, type Graph, type Tensor } from '../src/index.js';
+import { add, dropout, gelu, geluTanh, layerNorm, linear, relu, residualLayerNorm, swish, tanh, type Activation, type Graph, type Tensor } from '../src/index.js';
 import { randomInput, rng, useGraph } from './helpers.js';
 
 /** Runs `f` on fresh trainable parameters, seeds backward with R; returns the output and every gradient. */
@@ -51,6 +51,22 @@ describe('fused and unfused paths agree', () => {
       const fused = await outputAndGradients(g, values, shapes, ([x, gm, bt]) => layerNorm(x!, gm!, bt!, 1e-5, { dropout: 0.1, random }), R);
       const unfused = await outputAndGradients(g, values, shapes, ([x, gm, bt]) => dropout(layerNorm(x!, gm!, bt!, 1e-5), 0.1, random), R);
       ['output', 'dx', 'dγ', 'dβ'].forEach((name, i) => expect(bits(fused[i]!).equals(bits(unfused[i]!)), name).toBe(true));
+    });
+  }
+
+  const SEPARATE: Record<Activation, (x: Tensor) => Tensor> = { gelu, geluTanh, relu, swish, tanh };
+  for (const activation of Object.keys(SEPARATE) as Activation[]) {
+    it(`linear with ${activation} in the epilogue: the bits of ${activation}(linear(x))`, async () => {
+      const g = graph();
+      for (const [rows, inF, outF] of [[1, 5, 7], [129, 32, 300]] as const) {
+        const r = rng(rows + outF + activation.length);
+        const values = [randomInput(rows * inF, r, 0.5), randomInput(outF * inF, r), randomInput(outF, r)];
+        const shapes = [[rows, inF], [outF, inF], [outF]];
+        const R = Float32Array.from(randomInput(rows * outF, r));
+        const fused = await outputAndGradients(g, values, shapes, ([x, w, b]) => linear(x!, w!, b!, { activation }), R);
+        const unfused = await outputAndGradients(g, values, shapes, ([x, w, b]) => SEPARATE[activation](linear(x!, w!, b!)), R);
+        ['output', 'dx', 'dW', 'db'].forEach((name, i) => expect(bits(fused[i]!).equals(bits(unfused[i]!)), `${rows}×${inF}→${outF} ${name}`).toBe(true));
+      }
     });
   }
 

@@ -36,6 +36,21 @@ for (const [rows, inF, outF] of [[1, 1, 1], [3, 5, 7], [17, 33, 9], [64, 48, 96]
     reference: linearReference(rows, inF, outF),
   }));
 }
+// Bias + activation in the matmul's epilogue: every activation, all inputs
+// trainable and with the weight frozen (dx and db only).
+for (const [rows, inF, outF] of [[1, 1, 1], [5, 7, 13], [9, 16, 130]] as const) {
+  for (const activation of ['gelu', 'geluTanh', 'relu', 'swish', 'tanh'] as const) {
+    for (const [label, differentiable] of [['', [true, true, true]], [', frozen weight', [true, false, true]]] as const) {
+      add_(`linear ${rows}×${inF} → ${outF} with bias and ${activation} in the epilogue${label}`, (r) => ({
+        inputs: [randomInput(rows * inF, r), randomInput(outF * inF, r), randomInput(outF, r)],
+        shapes: [[rows, inF], [outF, inF], [outF]],
+        differentiable: [...differentiable],
+        run: ([x, w, b]) => linear(x!, w!, b!, { activation }),
+        reference: linearReference(rows, inF, outF, activation),
+      }));
+    }
+  }
+}
 for (const n of [1, 7, 300]) {
   add_(`add ${n}`, (r) => ({ inputs: [randomInput(n, r), randomInput(n, r)], shapes: [[n], [n]], run: ([a, b]) => add(a!, b!), reference: addReference }));
   add_(`scale ${n}`, (r) => ({ inputs: [randomInput(n, r)], shapes: [[n]], run: ([x]) => scale(x!, -0.37), reference: scaleReference(-0.37) }));

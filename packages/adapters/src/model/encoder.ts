@@ -12,12 +12,14 @@
  * Each dropout runs inside the kernel next to it: the embeddings' in their
  * LayerNorm, the hidden dropouts in the residual LayerNorms
  * (`residualLayerNorm`), with the masks the separate `dropout` op would draw
- * from the same stream, so the result is the same bits.
+ * from the same stream, so the result is the same bits. The FFN's bias and
+ * gelu run in the epilogue of W1's matmul (unless an adapter scales W1's
+ * output before the activation).
  */
 import {
   add, embedding, layerNorm, linear, multiHeadAttention, residualLayerNorm, type DropoutRandomness, type Graph, type NormDropoutOptions, type Tensor,
 } from '@thaw/autograd';
-import { ACTIVATIONS } from './activations.js';
+import { ACTIVATIONS, EPILOGUE_ACTIVATIONS } from './activations.js';
 import { normal, uniform } from './random.js';
 
 /** Where a residual step acts: after the attention block or after the FFN (Hugging Face's module names). */
@@ -215,9 +217,14 @@ export class Encoder {
         return adapters ? adapters.residual(i, location, out, input, ln, dropout) : residualLayerNorm(out, input, ln.weight, ln.bias, ln.eps, dropout);
       };
       const attended = residual('attention.output', dense('attention.output.dense', context), h);
-      const inner = dense('intermediate.dense', attended);
+      // The FFN's activation runs in intermediate.dense's matmul epilogue,
+      // unless an adapter changes that projection's output before it ((IA)³).
+      const act = c.hiddenAct ?? 'gelu';
       const changeInner = adapt('intermediate');
-      const ffn = dense('output.dense', ACTIVATIONS[c.hiddenAct ?? 'gelu'](changeInner ? changeInner(inner, attended) : inner));
+      const hidden = changeInner
+        ? ACTIVATIONS[act](changeInner(dense('intermediate.dense', attended), attended))
+        : linear(attended, w('intermediate.dense.weight'), w('intermediate.dense.bias'), { activation: EPILOGUE_ACTIVATIONS[act] });
+      const ffn = dense('output.dense', hidden);
       h = residual('output', ffn, attended);
     }
     return h;
