@@ -8,7 +8,7 @@
  *     graph.backward(loss);          // w.grad now holds dL/dw
  *   });
  */
-export { Graph, type TapeNode } from './graph.js';
+export { Graph, type GraphOptions, type TapeNode } from './graph.js';
 export { Tensor, sizeOf } from './tensor.js';
 export type { ReferenceOp } from './reference.js';
 export { gradcheck, type GradcheckCase, type GradcheckReport } from './gradcheck.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activation as activationPass, matmul, matmulVariant, type Activation, type MatmulVariant } from '../src/index.js';
+import { activation as activationPass, axpby, matmul, matmulVariant, type Activation, type MatmulVariant } from '../src/index.js';
 import { matmulReference } from '../src/reference/index.js';
 import { firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
 
@@ -142,6 +142,25 @@ describe.each(VARIANTS)('matmul (%s) with an activation epilogue', (variant) => 
       }
     });
   }
+
+  it('adds D in the epilogue: the bits of the product then an axpby accumulation (the input gradient dY·W of a linear)', async () => {
+    const g = gpu();
+    for (const [M, N, K] of EPILOGUE_SHAPES) {
+      const random = rng(M + N + K);
+      const [a, b, d] = [randomArray(M * K, random), randomArray(K * N, random), randomArray(M * N, random)];
+      const [ga, gb, gd] = [g.upload(a), g.upload(b), g.upload(d)];
+      const [gc, product, separate] = [poisoned(g, M * N), poisoned(g, M * N), poisoned(g, M * N)];
+      matmul(g, { a: ga, b: gb, c: gc, addend: gd, M, N, K, variant });
+      matmul(g, { a: ga, b: gb, c: product, M, N, K, variant });
+      axpby(g, { x: gd, y: product, out: separate, n: M * N, alpha: 1, beta: 1 });
+      const [c, sep] = [await g.read(gc), await g.read(separate)];
+      expect(firstNonFinite(c)).toBe(-1);
+      expect(relativeError(c, matmulReference({ a, b, addend: d, M, N, K })), `${M}×${N}×${K}`).toBeLessThan(TOLERANCE);
+      expect(Buffer.from(c.buffer).equals(Buffer.from(sep.buffer)), `${M}×${N}×${K}: against matmul + axpby`).toBe(true);
+      expect(() => matmul(g, { a: ga, b: gb, c: gc, addend: gc, M, N, K, variant })).toThrow(/the same buffer is bound/);
+      for (const buffer of [ga, gb, gd, gc, product, separate]) g.release(buffer);
+    }
+  });
 
   it('is bitwise deterministic with an epilogue, and refuses pre without an activation', async () => {
     const g = gpu();

@@ -2,7 +2,8 @@
  * linear: y = x·Wᵀ + b over the last axis (PyTorch / Hugging Face layout:
  * weight [out, in], bias [out]).
  *   dx = dy·W      dW = dyᵀ·x      db = Σ_rows dy
- * A frozen weight (requiresGrad false) costs no dW matmul.
+ * A frozen weight (requiresGrad false) costs no dW matmul. When x already
+ * has a gradient from other consumers, dx's matmul adds it (see TapeNode.accumulates).
  *
  * With `activation`, y = act(z), z = x·Wᵀ + b, computed in the matmul's
  * epilogue (one kernel: no pass over z to apply act, and no launch for it).
@@ -47,7 +48,10 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor, options?: Linea
     inputs: bias ? [x, weight, bias] : [x, weight],
     // dx reads W, dW reads x, act' reads z: keep only what a trainable path needs.
     saved: [...(x.requiresGrad ? [weight] : []), ...(weight.requiresGrad ? [x] : []), ...(pre ? [pre] : [])],
-    backward(dy) {
+    // x's gradient so far (x feeding several ops: a residual, the Q, K and V
+    // projections) is added in dx's matmul epilogue, not in a pass of its own.
+    accumulates: [true, false, false],
+    backward(dy, accumulated) {
       let dz = dy;
       if (activation) {
         dz = graph.empty(shape, `${op}.dz`);
@@ -58,7 +62,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor, options?: Linea
       let db: Tensor | undefined;
       if (x.requiresGrad) {
         dx = graph.empty(x.shape, 'linear.dx');
-        matmul(gpu, { a: dz.buffer, b: weight.buffer, c: dx.buffer, M: rows, N: inFeatures, K: outFeatures });
+        const sofar = accumulated?.[0];
+        matmul(gpu, { a: dz.buffer, b: weight.buffer, c: dx.buffer, M: rows, N: inFeatures, K: outFeatures, ...(sofar ? { addend: sofar.buffer } : {}) });
       }
       if (weight.requiresGrad) {
         dw = graph.empty(weight.shape, 'linear.dW');

@@ -24,7 +24,7 @@ export interface MatmulShape {
   batchStrideB?: number;
 }
 
-/** C = act(op(A)·op(B) (+ bias)), optionally over a batch. */
+/** C = act(op(A)·op(B) (+ bias)) (+ D), optionally over a batch. */
 export interface MatmulArgs extends MatmulShape {
   a: GpuBuffer;
   b: GpuBuffer;
@@ -35,6 +35,12 @@ export interface MatmulArgs extends MatmulShape {
   activation?: Activation;
   /** Where z = op(A)·op(B) + bias, C before the activation, is also written (same layout as C). */
   pre?: GpuBuffer;
+  /**
+   * D, added to C last (same layout as C; not C itself): a gradient
+   * accumulated in the kernel that computes the next term, instead of a
+   * separate pass over both.
+   */
+  addend?: GpuBuffer;
   /** Elements between consecutive batch items of C (default M·N). */
   batchStrideC?: number;
   /**
@@ -68,8 +74,8 @@ export function matmulVariant(gpu: Gpu): 'subgroups' | 'portable' {
 }
 
 /**
- * Records C = act(op(A)·op(B) (+ bias)), and z before the activation when
- * `pre` is given. Chooses the schedule by device (see
+ * Records C = act(op(A)·op(B) (+ bias)) (+ D), and z before the activation
+ * when `pre` is given. Chooses the schedule by device (see
  * {@link MatmulArgs.variant}) and the aligned vec4 path when K, N, the batch
  * strides (and M when A is transposed) are multiples of 4.
  */
@@ -107,8 +113,10 @@ export function matmul(gpu: Gpu, args: MatmulArgs): void {
       HAS_BIAS: Boolean(args.bias),
       ACTIVATION: args.activation ? ACTIVATION_CODE[args.activation] : 0,
       SAVE_PRE: Boolean(args.pre),
+      HAS_ADDEND: Boolean(args.addend),
     }).launch({
-      bindings: { ...bindings, pre: args.pre ?? unused! },
+      // Unused read bindings take A (read-only twice is allowed).
+      bindings: { ...bindings, pre: args.pre ?? unused!, addend: args.addend ?? args.a },
       uniforms: { M, N, K, batchStrideA: strideA, batchStrideB: strideB, batchStrideC: strideC },
       minBytes: {
         a: ((batch - 1) * strideA + M * K) * f32,
@@ -116,6 +124,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs): void {
         c: cBytes,
         ...(args.bias ? { bias: N * f32 } : {}),
         ...(args.pre ? { pre: cBytes } : {}),
+        ...(args.addend ? { addend: cBytes } : {}),
       },
       workgroups: [Math.ceil(N / cols), Math.ceil(M / rows), batch],
     });

@@ -84,6 +84,8 @@ override HAS_BIAS: bool = false;
 // The epilogue: act applied to each element of C (0: none), and z before it kept in `pre`.
 override ACTIVATION: u32 = 0u;
 override SAVE_PRE: bool = false;
+// D added to C last, element by element (a gradient accumulated in the kernel that computes the next term).
+override HAS_ADDEND: bool = false;
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
@@ -91,6 +93,7 @@ override SAVE_PRE: bool = false;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>;
+@group(0) @binding(6) var<storage, read> addend: array<f32>;
 
 // The activation of the epilogue (ACTIVATION): elementwise.wgsl's functions,
 // copied verbatim so that the fused and the separate pass give the same bits
@@ -259,7 +262,9 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = 0u; j < 4u; j++) {
       if (ALIGNED || col0 + j < params.N) {
         if (SAVE_PRE) { pre[e + j] = value[j]; }
-        c[e + j] = activate(value[j]);
+        var v = activate(value[j]);
+        if (HAS_ADDEND) { v += addend[e + j]; }
+        c[e + j] = v;
       }
     }
   }

@@ -77,6 +77,8 @@ override HAS_BIAS: bool = false;
 // The epilogue: act applied to each element of C (0: none), and z before it kept in `pre`.
 override ACTIVATION: u32 = 0u;
 override SAVE_PRE: bool = false;
+// D added to C last, element by element (a gradient accumulated in the kernel that computes the next term).
+override HAS_ADDEND: bool = false;
 // Threads per workgroup, at least 8 (the lanes A is broadcast from).
 override WG: u32 = 64u;
 
@@ -86,6 +88,7 @@ override WG: u32 = 64u;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>;
+@group(0) @binding(6) var<storage, read> addend: array<f32>;
 
 // The activation of the epilogue (ACTIVATION): elementwise.wgsl's functions,
 // copied verbatim so that the fused and the separate pass give the same bits
@@ -274,12 +277,13 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>,
     var value = acc2[r & 3u];
     if (r < 4u) { value = acc[r]; }
     value += biasRow;
-    let out = vec4<f32>(activate(value.x), activate(value.y), activate(value.z), activate(value.w));
     let e = baseC + row * params.N + col0;
     for (var j = 0u; j < 4u; j++) {
       if (ALIGNED || col0 + j < params.N) {
         if (SAVE_PRE) { pre[e + j] = value[j]; }
-        c[e + j] = out[j];
+        var v = activate(value[j]);
+        if (HAS_ADDEND) { v += addend[e + j]; }
+        c[e + j] = v;
       }
     }
   }
