@@ -49,8 +49,10 @@ describe('functions copied between kernel files', () => {
     // dropout.wgsl: keep(i) from params.seed/stream/p and out = x / (1 − p).
     expect(definition(source('dropout.wgsl'), 'keep')).toContain('let h = lowbias32(lowbias32(lowbias32(params.seed) ^ params.stream) ^ i);\n  return f32(h >> 8u) * (1.0 / 16777216.0) >= params.p;');
     expect(source('dropout.wgsl')).toContain('select(0.0, x[i] / (1.0 - params.p), keep(i))');
+    // layernorm.wgsl: the same hash with its (seed, stream) part computed once per thread.
     const layernorm = source('layernorm.wgsl');
-    expect(definition(layernorm, 'keepWith')).toContain('let h = lowbias32(lowbias32(lowbias32(seed) ^ stream) ^ i);\n  return f32(h >> 8u) * (1.0 / 16777216.0) >= p;');
-    expect(definition(layernorm, 'dropWith')).toContain('select(0.0, v / (1.0 - p), keepWith(seed, stream, p, i))');
+    expect(definition(layernorm, 'streamKey')).toContain('return lowbias32(lowbias32(seed) ^ stream);');
+    expect(definition(layernorm, 'keepWith')).toContain('let h = lowbias32(key ^ i);\n  return f32(h >> 8u) * (1.0 / 16777216.0) >= p;');
+    expect(definition(layernorm, 'dropWith')).toContain('select(0.0, v / (1.0 - p), keepWith(key, p, i))');
   });
 });

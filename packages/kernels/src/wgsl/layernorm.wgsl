@@ -133,15 +133,22 @@ fn lowbias32(v: u32) -> u32 {
   return h;
 }
 
-fn keepWith(seed: u32, stream: u32, p: f32, i: u32) -> bool {
-  let h = lowbias32(lowbias32(lowbias32(seed) ^ stream) ^ i);
+// The mask's key for (seed, stream): computed once per thread, not per
+// element (the compiler does not hoist it out of the loops by itself, since
+// the uniforms are re-read after every storage write).
+fn streamKey(seed: u32, stream: u32) -> u32 {
+  return lowbias32(lowbias32(seed) ^ stream);
+}
+
+fn keepWith(key: u32, p: f32, i: u32) -> bool {
+  let h = lowbias32(key ^ i);
   return f32(h >> 8u) * (1.0 / 16777216.0) >= p;
 }
 
 // v dropped at element i, exactly as dropout.wgsl writes it (a division, not
 // a multiplication by the reciprocal, which would round differently).
-fn dropWith(seed: u32, stream: u32, p: f32, i: u32, v: f32) -> f32 {
-  return select(0.0, v / (1.0 - p), keepWith(seed, stream, p, i));
+fn dropWith(key: u32, p: f32, i: u32, v: f32) -> f32 {
+  return select(0.0, v / (1.0 - p), keepWith(key, p, i));
 }
 
 // Sums `value` over the TPR threads of each row by a fixed binary tree; every
@@ -179,18 +186,18 @@ fn rowSum2(t: u32, lane: u32, value: vec2<f32>) -> vec2<f32> {
 }
 
 // s_i from the inputs: x, dropped if DROP_INPUT, plus r if RESIDUAL.
-fn inputSum(i: u32) -> f32 {
+fn inputSum(key: u32, i: u32) -> f32 {
   var v = x[i];
-  if (DROP_INPUT) { v = dropWith(params.seed, params.stream, params.p, i, v); }
+  if (DROP_INPUT) { v = dropWith(key, params.p, i, v); }
   if (RESIDUAL) { v += residual[i]; }
   return v;
 }
 
 // s_i again for the second and third pass: read back from `sum` when the
 // forward saves it, else recomputed from the inputs.
-fn savedSum(i: u32) -> f32 {
+fn savedSum(key: u32, i: u32) -> f32 {
   if (WRITE_SUM) { return sum[i]; }
-  return inputSum(i);
+  return inputSum(key, i);
 }
 
 @compute @workgroup_size(WG)
@@ -205,11 +212,12 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
   let D = params.D;
   let base = row * D;
   let invD = 1.0 / f32(D);
+  let key = streamKey(params.seed, params.stream);
 
   var total = 0.0;
   if (valid) {
     for (var d = lane; d < D; d += TPR) {
-      let v = inputSum(base + d);
+      let v = inputSum(key, base + d);
       if (WRITE_SUM) { sum[base + d] = v; }
       total += v;
     }
@@ -219,7 +227,7 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
   var sq = 0.0;
   if (valid) {
     for (var d = lane; d < D; d += TPR) {
-      let centered = savedSum(base + d) - mu;
+      let centered = savedSum(key, base + d) - mu;
       sq += centered * centered;
     }
   }
@@ -227,8 +235,8 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
 
   if (valid) {
     for (var d = lane; d < D; d += TPR) {
-      var v = (savedSum(base + d) - mu) * r * gamma[d] + beta[d];
-      if (DROP_OUTPUT) { v = dropWith(params.seed, params.stream, params.p, base + d, v); }
+      var v = (savedSum(key, base + d) - mu) * r * gamma[d] + beta[d];
+      if (DROP_OUTPUT) { v = dropWith(key, params.p, base + d, v); }
       y[base + d] = v;
     }
     if (lane == 0u) {
@@ -239,8 +247,8 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
 }
 
 // e_i: the output gradient as it reached the norm (masked like the output).
-fn outputGrad(i: u32) -> f32 {
-  if (DROP_OUTPUT) { return dropWith(shape.seed, shape.stream, shape.p, i, dy[i]); }
+fn outputGrad(key: u32, i: u32) -> f32 {
+  if (DROP_OUTPUT) { return dropWith(key, shape.p, i, dy[i]); }
   return dy[i];
 }
 
@@ -255,6 +263,7 @@ fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
   let valid = row < shape.rows;
   let D = shape.D;
   let base = row * D;
+  let key = streamKey(shape.seed, shape.stream);
 
   if (WRITE_DS || WRITE_DX) {
     var mu = 0.0;
@@ -264,18 +273,18 @@ fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
       mu = savedMean[row];
       r = savedRstd[row];
       for (var d = lane; d < D; d += TPR) {
-        let g = outputGrad(base + d) * gamma[d];
+        let g = outputGrad(key, base + d) * gamma[d];
         sums += vec2<f32>(g, g * (s[base + d] - mu) * r);
       }
     }
     let means = rowSum2(t, lane, sums) / f32(D);
     if (valid) {
       for (var d = lane; d < D; d += TPR) {
-        let g = outputGrad(base + d) * gamma[d];
+        let g = outputGrad(key, base + d) * gamma[d];
         let shat = (s[base + d] - mu) * r;
         let v = r * (g - means.x - shat * means.y);
         if (WRITE_DS) { ds[base + d] = v; }
-        if (WRITE_DX) { dx[base + d] = dropWith(shape.seed, shape.stream, shape.p, base + d, v); }
+        if (WRITE_DX) { dx[base + d] = dropWith(key, shape.p, base + d, v); }
       }
     }
   }
@@ -288,7 +297,7 @@ fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
       var dg = 0.0;
       var db = 0.0;
       for (var k = first; k < last; k++) {
-        let e = outputGrad(k * D + d);
+        let e = outputGrad(key, k * D + d);
         dg += e * (s[k * D + d] - savedMean[k]) * savedRstd[k];
         db += e;
       }
