@@ -118,8 +118,9 @@ const ACTIVATIONS: Activation[] = ['gelu', 'geluTanh', 'relu', 'swish', 'tanh'];
 describe.each(VARIANTS)('matmul (%s) with an activation epilogue', (variant) => {
   const gpu = useGpu();
 
-  for (const act of ACTIVATIONS) {
-    it(`${act}: C and z against float64, C the bits of the separate ${act} pass over z`, async () => {
+  // Each activation in registers and in the late loop over the stored z.
+  for (const [act, lateActivation] of ACTIVATIONS.flatMap((a) => [[a, false], [a, true]] as const)) {
+    it(`${act}${lateActivation ? ' (late)' : ''}: C and z against float64, C the bits of the separate ${act} pass over z`, async () => {
       const g = gpu();
       for (const [M, N, K] of EPILOGUE_SHAPES) {
         const random = rng(M * 31 + N * 7 + K + act.length);
@@ -129,8 +130,8 @@ describe.each(VARIANTS)('matmul (%s) with an activation epilogue', (variant) => 
         const bias = randomArray(N, random);
         const [ga, gb, gbias] = [g.upload(a), g.upload(b), g.upload(bias)];
         const [gc, gpre, gcOnly, separate] = [poisoned(g, M * N), poisoned(g, M * N), poisoned(g, M * N), poisoned(g, M * N)];
-        matmul(g, { a: ga, b: gb, c: gc, bias: gbias, M, N, K, transB: true, variant, activation: act, pre: gpre });
-        matmul(g, { a: ga, b: gb, c: gcOnly, bias: gbias, M, N, K, transB: true, variant, activation: act });
+        matmul(g, { a: ga, b: gb, c: gc, bias: gbias, M, N, K, transB: true, variant, activation: act, pre: gpre, lateActivation });
+        matmul(g, { a: ga, b: gb, c: gcOnly, bias: gbias, M, N, K, transB: true, variant, activation: act, lateActivation });
         activationPass(g, act, { x: gpre, out: separate, n: M * N });
         const [c, pre, cOnly, sep] = [await g.read(gc), await g.read(gpre), await g.read(gcOnly), await g.read(separate)];
         for (const out of [c, pre, cOnly]) expect(firstNonFinite(out)).toBe(-1);

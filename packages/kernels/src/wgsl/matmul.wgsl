@@ -1,7 +1,7 @@
 // matmul.wgsl — dense fp32 matrix product with optional transposes, bias and batch.
 //
 // MATH
-//   C[b] = op(A[b]) · op(B[b]) (+ bias, broadcast over the rows of C)
+//   C[b] = op(A[b]) · op(B[b]) (+ bias, broadcast over the rows of C) (+ D[b])
 //   op(A) is M×K, op(B) is K×N, C is M×N; op is the identity or the transpose,
 //   chosen independently for A and B (TRANS_A, TRANS_B). Those are the three
 //   products a linear layer needs: forward X·Wᵀ, input gradient dY·W, and
@@ -18,7 +18,8 @@
 //   threads writing neighbouring components of one vec4 (N % 4 ≠ 0) would race.
 //     A stored M×K (TRANS_A = false) or K×M (TRANS_A = true)
 //     B stored K×N (TRANS_B = false) or N×K (TRANS_B = true)
-//     C stored M×N, bias stored N
+//     C stored M×N, bias stored N; pre (z before the activation) and addend
+//     (D) stored like C
 //   Element e of A or B is component (e & 3) of vec4 number (e >> 2), so the
 //   same binding also serves the unaligned path below. Buffers are padded to a
 //   multiple of 16 bytes by the runtime's pool. Batch b starts at element
@@ -51,6 +52,12 @@
 //     elementwise.wgsl's functions copied verbatim (WGSL has no includes),
 //     so the result is the bits of the separate pass.
 //   SAVE_PRE: also store z in `pre` (M×N like C, bound as array<f32>).
+//   LATE_ACTIVATION: store z first, then apply act in a second loop over the
+//     stored block (matmul_subgroups.wgsl says why; this kernel's 4×4 block
+//     leaves room for the exact GELU in registers, so the launcher does not
+//     set it here: both forms measured the same on lavapipe).
+//   HAS_ADDEND: C = … + D, D (`addend`, C's layout) added last: a gradient
+//     accumulated in the kernel that computes the next term of the sum.
 //
 // SIBLING
 //   matmul_subgroups.wgsl is the same family for devices with subgroups: its
@@ -86,6 +93,8 @@ override ACTIVATION: u32 = 0u;
 override SAVE_PRE: bool = false;
 // D added to C last, element by element (a gradient accumulated in the kernel that computes the next term).
 override HAS_ADDEND: bool = false;
+// Apply act in a second loop over the stored z rather than in registers (see the header).
+override LATE_ACTIVATION: bool = false;
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
@@ -261,10 +270,34 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let e = baseC + row * params.N + col0;
     for (var j = 0u; j < 4u; j++) {
       if (ALIGNED || col0 + j < params.N) {
-        if (SAVE_PRE) { pre[e + j] = value[j]; }
-        var v = activate(value[j]);
-        if (HAS_ADDEND) { v += addend[e + j]; }
-        c[e + j] = v;
+        if (LATE_ACTIVATION) {
+          // z only; the loop below applies act.
+          if (SAVE_PRE) { pre[e + j] = value[j]; } else { c[e + j] = value[j]; }
+        } else {
+          if (SAVE_PRE) { pre[e + j] = value[j]; }
+          var v = activate(value[j]);
+          if (HAS_ADDEND) { v += addend[e + j]; }
+          c[e + j] = v;
+        }
+      }
+    }
+  }
+
+  if (LATE_ACTIVATION) {
+    // The block's registers are free now: act over the z just stored (read
+    // back from the cache), one element at a time.
+    for (var r = 0u; r < 4u; r++) {
+      let row = row0 + r;
+      if (row >= params.M) { break; }
+      let e = baseC + row * params.N + col0;
+      for (var j = 0u; j < 4u; j++) {
+        if (ALIGNED || col0 + j < params.N) {
+          var z = 0.0;
+          if (SAVE_PRE) { z = pre[e + j]; } else { z = c[e + j]; }
+          var v = activate(z);
+          if (HAS_ADDEND) { v += addend[e + j]; }
+          c[e + j] = v;
+        }
       }
     }
   }

@@ -1,7 +1,7 @@
 // matmul_subgroups.wgsl — dense fp32 matrix product whose threads share A through subgroups.
 //
 // MATH
-//   C[b] = op(A[b]) · op(B[b]) (+ bias, broadcast over the rows of C), exactly
+//   C[b] = op(A[b]) · op(B[b]) (+ bias, broadcast over the rows of C) (+ D[b]), exactly
 //   as matmul.wgsl: op(A) is M×K, op(B) is K×N, op is the identity or the
 //   transpose (TRANS_A, TRANS_B), batch b at element b·batchStride{A,B,C}.
 //   This is the same kernel family with a different schedule; the launcher
@@ -15,7 +15,8 @@
 //   As matmul.wgsl: dense row-major fp32; A, B, bias bound as
 //   array<vec4<f32>> (element e is component (e & 3) of vec4 (e >> 2)), C as
 //   array<f32> so that no two threads write parts of one vector. A stored M×K (or K×M when
-//   TRANS_A), B stored K×N (or N×K when TRANS_B), C and pre M×N, bias N.
+//   TRANS_A), B stored K×N (or N×K when TRANS_B), C, pre and addend M×N
+//   (batch strides of C), bias N.
 //
 // TILING AND THREAD → DATA MAPPING
 //   A workgroup is WG threads in a row (64 by default; the launcher lowers it
@@ -54,10 +55,19 @@
 //     5 tanh, applied to each element of the register block just before
 //     its store, with elementwise.wgsl's functions copied verbatim (WGSL has
 //     no includes), so the result is the bits of the separate pass.
-//   SAVE_PRE: also store z in `pre`.
-//   Fused, the activation costs no pass over C (read z, write act(z)) and no
-//   launch; the exact GELU's erfc still costs its arithmetic, which the
-//   epilogue pays per element as the separate pass did.
+//   SAVE_PRE: also store z in `pre` (the backward's act'(z) reads it).
+//   LATE_ACTIVATION: store z first (to `pre`, else to C), then apply act in
+//     a second loop over the 8×4 elements read back from the cache. The
+//     exact GELU's erfc (a division, a 10-term polynomial and an exp) next to
+//     the live 8×4 block spills on a CPU's 16 vector registers: on lavapipe
+//     at 2048×512×128 the in-register gelu epilogue added 11 ms to a 25 ms
+//     product, the late loop 7 ms (the separate gelu pass is 8.5 ms); the
+//     tanh form, swish and relu add 1–3 ms in registers and were slower
+//     late. The launcher sets it for the exact GELU on CPU adapters.
+//   HAS_ADDEND: C = … + D, D (`addend`, C's layout) added last: a gradient
+//     accumulated in the kernel that computes the next term of the sum
+//     (linear's dx = dY·W + the gradient x already has), saving a pass that
+//     reads both and writes the sum. The same bits: fp32 addition commutes.
 
 enable subgroups;
 
@@ -79,6 +89,8 @@ override ACTIVATION: u32 = 0u;
 override SAVE_PRE: bool = false;
 // D added to C last, element by element (a gradient accumulated in the kernel that computes the next term).
 override HAS_ADDEND: bool = false;
+// Apply act in a second loop over the stored z rather than in registers (see the header).
+override LATE_ACTIVATION: bool = false;
 // Threads per workgroup, at least 8 (the lanes A is broadcast from).
 override WG: u32 = 64u;
 
@@ -280,10 +292,34 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>,
     let e = baseC + row * params.N + col0;
     for (var j = 0u; j < 4u; j++) {
       if (ALIGNED || col0 + j < params.N) {
-        if (SAVE_PRE) { pre[e + j] = value[j]; }
-        var v = activate(value[j]);
-        if (HAS_ADDEND) { v += addend[e + j]; }
-        c[e + j] = v;
+        if (LATE_ACTIVATION) {
+          // z only; the loop below applies act.
+          if (SAVE_PRE) { pre[e + j] = value[j]; } else { c[e + j] = value[j]; }
+        } else {
+          if (SAVE_PRE) { pre[e + j] = value[j]; }
+          var v = activate(value[j]);
+          if (HAS_ADDEND) { v += addend[e + j]; }
+          c[e + j] = v;
+        }
+      }
+    }
+  }
+
+  if (LATE_ACTIVATION) {
+    // The block's registers are free now: act over the z just stored (read
+    // back from the cache), one element at a time.
+    for (var r = 0u; r < 8u; r++) {
+      let row = row0 + r;
+      if (row >= params.M) { break; }
+      let e = baseC + row * params.N + col0;
+      for (var j = 0u; j < 4u; j++) {
+        if (ALIGNED || col0 + j < params.N) {
+          var z = 0.0;
+          if (SAVE_PRE) { z = pre[e + j]; } else { z = c[e + j]; }
+          var v = activate(z);
+          if (HAS_ADDEND) { v += addend[e + j]; }
+          c[e + j] = v;
+        }
       }
     }
   }
