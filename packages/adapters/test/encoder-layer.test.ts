@@ -2,7 +2,8 @@
 // backward, against its float64 twin: forward directly, every parameter's
 // gradient against central finite differences of the float64 forward.
 import { describe, expect, it } from 'vitest';
-import { Encoder } from '../src/index.js';
+import { add, dropout, layerNorm } from '@thaw/autograd';
+import { Encoder, type AdapterSetup } from '../src/index.js';
 import { encoderReference, finiteDifferenceError, tinyBatch, tinyConfig, useGraph } from './support/tiny.js';
 import { uniform } from '../src/index.js';
 
@@ -57,6 +58,42 @@ describe('encoder layer end to end', () => {
       else expect(error, name).toBeLessThan(1e-4);
     }
     g.zeroGrad(encoder.params.values());
+    encoder.dispose();
+  });
+});
+
+describe('encoder fusions', () => {
+  const graph = useGraph();
+
+  it.each(['gelu', 'gelu_new'] as const)('training with dropout: the fused residual norms and FFN epilogue give the bits of the separate ops (hidden_act %s)', async (hiddenAct) => {
+    const g = graph();
+    const config = tinyConfig({ numHiddenLayers: 2, hiddenSize: 16, intermediateSize: 24, hiddenDropoutProb: 0.2, attentionProbsDropoutProb: 0.1, hiddenAct });
+    const encoder = new Encoder(g, config, 4);
+    const [B, T] = [2, 6];
+    const batch = tinyBatch(config, B, T, 8, 5);
+    const R = g.tensor(Float32Array.from({ length: B * T * config.hiddenSize }, (_, i) => Math.sin(i)), [B, T, config.hiddenSize], 'R');
+    // The same steps as separate ops, what the encoder computed before the
+    // fusions: dropout, add and layerNorm; an identity change of W1's output
+    // (which sends the FFN down the unfused path: matmul, then the activation).
+    const unfused: AdapterSetup = {
+      residual: (_layer, _location, h, x, ln, d) => layerNorm(add(d?.dropout ? dropout(h, d.dropout, d.random!) : h, x), ln.weight, ln.bias, ln.eps),
+      projection: (_layer, site) => (site === 'intermediate' ? (y) => y : undefined),
+    };
+    const run = async (adapters?: AdapterSetup) => {
+      const out = g.scope(() => {
+        const h = encoder.forward({ ids: batch.ids, batch: B, sequence: T, attentionMask: batch.mask }, { train: true, seed: 3, step: 7 }, adapters);
+        g.backward(h, R);
+        return h;
+      });
+      const values = [await out.read(), ...(await Promise.all([...encoder.params.values()].map((t) => t.grad!.read())))];
+      out.dispose();
+      g.zeroGrad(encoder.params.values());
+      return values;
+    };
+    const [fused, separate] = [await run(), await run(unfused)];
+    const names = ['output', ...encoder.params.keys()];
+    fused.forEach((v, i) => expect(Buffer.from(v.buffer).equals(Buffer.from(separate[i]!.buffer)), names[i]).toBe(true));
+    R.dispose();
     encoder.dispose();
   });
 });

@@ -21,14 +21,34 @@ export interface TapeNode {
    * Gradients for `inputs` (undefined for inputs that need none), given the
    * gradient of the output. Must only compute the ones whose input has
    * `requiresGrad`: that is how frozen weights skip their weight-gradient work.
+   * `accumulated[k]`, for an input the node `accumulates`, is the gradient
+   * that input has received so far (undefined if none); the returned
+   * gradient for it must then include it.
    */
-  backward(gradOut: Tensor): (Tensor | undefined)[];
+  backward(gradOut: Tensor, accumulated?: readonly (Tensor | undefined)[]): (Tensor | undefined)[];
+  /**
+   * Inputs (by position) whose gradient backward accumulates itself: it is
+   * given the gradient so far and adds its own contribution to it in the
+   * kernel that computes the contribution (linear's dx matmul adds it in its
+   * epilogue), instead of the graph adding the two in a separate pass.
+   */
+  accumulates?: readonly boolean[];
   /**
    * Every tensor backward reads (inputs or helpers such as saved statistics):
    * the tape keeps exactly these alive, and lets go of them as soon as the
    * node has run. Inputs that backward does not read are not kept.
    */
   saved: readonly Tensor[];
+}
+
+/** Options of a {@link Graph}. */
+export interface GraphOptions {
+  /**
+   * Let ops that can add a gradient into the one an input already has do so
+   * in their own kernels (default true). False adds every contribution in a
+   * separate pass, as the graph always did: the same bits, more passes.
+   */
+  accumulateInKernels?: boolean;
 }
 
 export class Graph {
@@ -40,7 +60,11 @@ export class Graph {
   /** Tensors whose scope ended while the tape still needed them. */
   private readonly orphans = new Set<Tensor>();
 
-  constructor(readonly gpu: Gpu) {}
+  private readonly accumulateInKernels: boolean;
+
+  constructor(readonly gpu: Gpu, options: GraphOptions = {}) {
+    this.accumulateInKernels = options.accumulateInKernels ?? true;
+  }
 
   /** False inside `noGrad()`. */
   get gradEnabled(): boolean {
@@ -160,11 +184,17 @@ export class Graph {
         const node = this.tape[i]!;
         const gradOut = grads.get(node.output);
         if (!gradOut) continue;
-        const inputGrads = node.backward(gradOut);
+        // Inputs whose gradient so far the node adds itself: produced by an
+        // op (a leaf's gradient is accumulated below), and only once among the node's inputs.
+        const accumulated = node.inputs.map((input, k) => (this.accumulateInKernels && node.accumulates?.[k] && input.creator &&
+          node.inputs.indexOf(input) === k && node.inputs.lastIndexOf(input) === k ? grads.get(input) : undefined));
+        const inputGrads = node.backward(gradOut, accumulated);
         node.inputs.forEach((input, k) => {
           const g = inputGrads[k];
           if (!g || !input.requiresGrad) return;
-          if (input.creator) grads.set(input, this.accumulate(grads.get(input), g, input.name));
+          // A gradient the node accumulated already includes the one so far
+          // (which stays with the temporaries, as a replaced partial sum does).
+          if (input.creator) grads.set(input, accumulated[k] ? g : this.accumulate(grads.get(input), g, input.name));
           else this.accumulateLeaf(input, g, temporaries);
         });
         // This node is done: free its output's gradient and what it saved,

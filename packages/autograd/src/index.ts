@@ -8,13 +8,13 @@
  *     graph.backward(loss);          // w.grad now holds dL/dw
  *   });
  */
-export { Graph, type TapeNode } from './graph.js';
+export { Graph, type GraphOptions, type TapeNode } from './graph.js';
 export { Tensor, sizeOf } from './tensor.js';
 export type { ReferenceOp } from './reference.js';
 export { gradcheck, type GradcheckCase, type GradcheckReport } from './gradcheck.js';
-export { linear, linearReference } from './ops/linear.js';
+export { linear, linearReference, type LinearOptions, type Activation } from './ops/linear.js';
 export { add, scale, gelu, geluTanh, relu, swish, tanh, addReference, scaleReference, geluReferenceOp, geluTanhReferenceOp, reluReferenceOp, swishReferenceOp, tanhReferenceOp } from './ops/pointwise.js';
-export { layerNorm, layerNormReference } from './ops/layernorm.js';
+export { layerNorm, layerNormReference, residualLayerNorm, residualLayerNormReference, type NormDropoutOptions } from './ops/layernorm.js';
 export { scaleColumns, scaleColumnsReferenceOp } from './ops/scale-columns.js';
 export { sum, mean, crossEntropy, reduceReference, crossEntropyReference, type CrossEntropyOptions } from './ops/loss.js';
 export { reshape, permute, splitHeads, mergeHeads, concat, sliceColumns, permuteReferenceOp, concatReference, sliceColumnsReference } from './ops/shape.js';

@@ -7,7 +7,7 @@ import {
   linear, linearReference, mean, reduceReference, sum, relu, reluReferenceOp, scale, scaleReference, type GradcheckCase,
   attention, attentionReferenceOp, bmm, bmmReference, concat, concatReference, dropout, dropoutReference, embedding, embeddingReferenceOp, multiHeadAttention,
   multiHeadAttentionReference, permute, permuteReferenceOp, reshape, softmax, softmaxReferenceOp, sliceColumns, sliceColumnsReference, tanh, tanhReferenceOp,
-  maxPool, maxPoolReferenceOp, meanPool, scaleColumns, scaleColumnsReferenceOp,
+  maxPool, maxPoolReferenceOp, meanPool, scaleColumns, scaleColumnsReferenceOp, residualLayerNorm, residualLayerNormReference,
 } from '../src/index.js';
 import { randomInput, rng, useGraph } from './helpers.js';
 
@@ -35,6 +35,21 @@ for (const [rows, inF, outF] of [[1, 1, 1], [3, 5, 7], [17, 33, 9], [64, 48, 96]
     run: ([x, w]) => linear(x!, w!),
     reference: linearReference(rows, inF, outF),
   }));
+}
+// Bias + activation in the matmul's epilogue: every activation, all inputs
+// trainable and with the weight frozen (dx and db only).
+for (const [rows, inF, outF] of [[1, 1, 1], [5, 7, 13], [9, 16, 130]] as const) {
+  for (const activation of ['gelu', 'geluTanh', 'relu', 'swish', 'tanh'] as const) {
+    for (const [label, differentiable] of [['', [true, true, true]], [', frozen weight', [true, false, true]]] as const) {
+      add_(`linear ${rows}×${inF} → ${outF} with bias and ${activation} in the epilogue${label}`, (r) => ({
+        inputs: [randomInput(rows * inF, r), randomInput(outF * inF, r), randomInput(outF, r)],
+        shapes: [[rows, inF], [outF, inF], [outF]],
+        differentiable: [...differentiable],
+        run: ([x, w, b]) => linear(x!, w!, b!, { activation }),
+        reference: linearReference(rows, inF, outF, activation),
+      }));
+    }
+  }
 }
 for (const n of [1, 7, 300]) {
   add_(`add ${n}`, (r) => ({ inputs: [randomInput(n, r), randomInput(n, r)], shapes: [[n], [n]], run: ([a, b]) => add(a!, b!), reference: addReference }));
@@ -70,6 +85,29 @@ for (const [rows, D] of [[1, 3], [3, 13], [9, 64], [4, 130]] as const) {
     shapes: [[rows, D], [D], [D]],
     run: ([x, g, b]) => layerNorm(x!, g!, b!),
     reference: layerNormReference(rows, D),
+  }));
+}
+// The fused norms: LN(Dropout(y) + r) and the embeddings' LN then Dropout,
+// with every input trainable, only γ and β (a frozen encoder under a trainable
+// norm) and only y and r (a frozen norm).
+for (const [rows, D] of [[1, 7], [5, 13], [9, 128], [3, 300]] as const) {
+  for (const p of [0, 0.3]) {
+    const options = { dropout: p, random: { seed: 21, stream: rows * D } };
+    for (const [label, differentiable] of [['', [true, true, true, true]], [', only γ and β trainable', [false, false, true, true]], [', only y and r trainable', [true, true, false, false]], [', only y trainable', [true, false, false, false]]] as const) {
+      add_(`residualLayerNorm ${rows}×${D}, dropout ${p}${label}`, (r) => ({
+        inputs: [randomInput(rows * D, r, 2), randomInput(rows * D, r), randomInput(D, r), randomInput(D, r)],
+        shapes: [[rows, D], [rows, D], [D], [D]],
+        differentiable: [...differentiable],
+        run: ([y, res, g, b]) => residualLayerNorm(y!, res!, g!, b!, 1e-5, options),
+        reference: residualLayerNormReference(rows, D, 1e-5, options),
+      }));
+    }
+  }
+  add_(`layerNorm ${rows}×${D} then dropout 0.2 in the same kernel`, (r) => ({
+    inputs: [randomInput(rows * D, r, 2), randomInput(D, r), randomInput(D, r)],
+    shapes: [[rows, D], [D], [D]],
+    run: ([x, g, b]) => layerNorm(x!, g!, b!, 1e-5, { dropout: 0.2, random: { seed: 8, stream: D } }),
+    reference: layerNormReference(rows, D, 1e-5, { dropout: 0.2, random: { seed: 8, stream: D } }),
   }));
 }
 for (const [rows, C] of [[1, 2], [5, 3], [12, 10]] as const) {

@@ -1,6 +1,6 @@
 // The tape, scopes, noGrad, views and gradient accumulation.
 import { describe, expect, it } from 'vitest';
-import { add, gelu, layerNorm, linear, mean, reshape, scale, scaleColumns, sum } from '../src/index.js';
+import { add, gelu, Graph, layerNorm, linear, mean, reshape, residualLayerNorm, scale, scaleColumns, sum, tanh } from '../src/index.js';
 import { useGraph } from './helpers.js';
 
 describe('graph', () => {
@@ -143,26 +143,78 @@ describe('graph', () => {
     expect(live()).toBe(before);
   });
 
-  it('skips the layernorm input pass when its input leads to nothing trainable', () => {
+  it('skips the layernorm input gradient when its input leads to nothing trainable', () => {
     const g = graph();
-    const x = g.tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], 'x');
     const gamma = g.parameter(new Float32Array([1, 1, 1]), [3], 'gamma');
     const beta = g.parameter(new Float32Array([0, 0, 0]), [3], 'beta');
-    const before = g.gpu.stats.dispatches;
-    g.scope(() => g.backward(sum(layerNorm(x, gamma, beta))));
-    const kernels = g.gpu.stats.dispatches - before;
-    g.zeroGrad([gamma, beta]);
-    const withInput = (() => {
-      const xp = g.parameter(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], 'xp');
-      const b2 = g.gpu.stats.dispatches;
-      g.scope(() => g.backward(sum(layerNorm(xp, gamma, beta))));
-      const n = g.gpu.stats.dispatches - b2;
+    // The kernels each backward records (the forward's are the same either way).
+    const backwardKernels = (x: ReturnType<typeof g.tensor>) => {
+      const names: string[] = [];
+      const record = g.gpu.record.bind(g.gpu);
+      g.scope(() => {
+        const loss = sum(layerNorm(x, gamma, beta));
+        g.gpu.record = (kernel, ...rest) => {
+          names.push(kernel);
+          record(kernel, ...rest);
+        };
+        try {
+          g.backward(loss);
+        } finally {
+          g.gpu.record = record;
+        }
+      });
       g.zeroGrad([gamma, beta]);
-      xp.dispose();
-      return n;
-    })();
-    expect(withInput).toBe(kernels + 1); // + the input pass (x adopts its gradient without a copy)
-    for (const t of [x, gamma, beta]) t.dispose();
+      return names.filter((k) => k.startsWith('layernorm.'));
+    };
+    const x = g.tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], 'x');
+    const xp = g.parameter(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], 'xp');
+    const frozen = backwardKernels(x);
+    const trainable = backwardKernels(xp);
+    // One backward dispatch and the parameter reduction either way; dx is written only when needed.
+    expect(frozen.map((k) => k.replace(/\{.*\}/, ''))).toEqual(['layernorm.backward', 'layernorm.reduceParams']);
+    expect(trainable.map((k) => k.replace(/\{.*\}/, ''))).toEqual(['layernorm.backward', 'layernorm.reduceParams']);
+    expect(frozen[0]).toContain('WRITE_DS=0');
+    expect(trainable[0]).toContain('WRITE_DS=1');
+    for (const t of [x, xp, gamma, beta]) t.dispose();
+  });
+
+  it('adds a gradient in the kernel of the next contribution (linear\'s dx matmul) with the bits of a separate pass', async () => {
+    const g = graph();
+    const random = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i * 1.3));
+    const [rows, D] = [5, 12];
+    // h = tanh(p) feeds a residual norm and three projections, as a layer's input feeds
+    // the attention output norm and Q, K, V.
+    const run = async (graphUsed: Graph) => {
+      const p = graphUsed.parameter(random(rows * D, 1), [rows, D], 'p');
+      const ws = [2, 3, 4].map((s) => graphUsed.parameter(random(D * D, s), [D, D], `w${s}`));
+      const [gamma, beta] = [graphUsed.parameter(random(D, 5), [D], 'gamma'), graphUsed.parameter(random(D, 6), [D], 'beta')];
+      const before = graphUsed.gpu.stats.dispatches;
+      const axpbys: string[] = [];
+      const record = graphUsed.gpu.record.bind(graphUsed.gpu);
+      graphUsed.gpu.record = (kernel, ...rest) => {
+        if (kernel.startsWith('elementwise.axpby')) axpbys.push(kernel);
+        record(kernel, ...rest);
+      };
+      try {
+        graphUsed.scope(() => {
+          const h = tanh(p);
+          const [q, k, v] = ws.map((w) => linear(h, w));
+          graphUsed.backward(sum(residualLayerNorm(add(add(q!, k!), v!), h, gamma, beta)));
+        });
+      } finally {
+        graphUsed.gpu.record = record;
+      }
+      const dispatches = graphUsed.gpu.stats.dispatches - before;
+      const grads = await Promise.all([p, ...ws, gamma, beta].map((t) => t.grad!.read()));
+      for (const t of [p, ...ws, gamma, beta]) t.dispose();
+      return { grads, dispatches, axpbys: axpbys.length };
+    };
+    const inKernels = await run(g);
+    const separate = await run(new Graph(g.gpu, { accumulateInKernels: false }));
+    inKernels.grads.forEach((v, i) => expect(Buffer.from(v.buffer).equals(Buffer.from(separate.grads[i]!.buffer)), `gradient ${i}`).toBe(true));
+    // h's four contributions: three additions, each in a dx matmul instead of an axpby.
+    expect(separate.axpbys - inKernels.axpbys).toBe(3);
+    expect(separate.dispatches - inKernels.dispatches).toBe(3);
   });
 
   it('scaleColumns runs only the gradient kernels its trainable inputs need', async () => {

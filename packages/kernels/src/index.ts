@@ -21,7 +21,7 @@ export { reflectKernelFile, headerComment } from './compiler/reflect-kernel.js';
 export { compileKernels } from './compiler/compile.js';
 export type * from './compiler/manifest.js';
 export { matmul, matmulVariant, type MatmulArgs, type MatmulShape, type MatmulVariant } from './ops/matmul.js';
-export { layerNormForward, layerNormBackward, type LayerNormForwardArgs, type LayerNormBackwardArgs } from './ops/layernorm.js';
+export { layerNormForward, layerNormBackward, type LayerNormForwardArgs, type LayerNormBackwardArgs, type LayerNormDropout } from './ops/layernorm.js';
 export { fisherAccumulate, segmentTraces, packSegments, type Segment } from './ops/fisher.js';
 export { axpby, activation, activationBackward, scaleBy, scaleColumns, fillWith, type Activation } from './ops/elementwise.js';
 export { columnSums, columnDots } from './ops/reduce.js';

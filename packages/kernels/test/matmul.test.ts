@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matmul, matmulVariant, type MatmulVariant } from '../src/index.js';
+import { activation as activationPass, axpby, matmul, matmulVariant, type Activation, type MatmulVariant } from '../src/index.js';
 import { matmulReference } from '../src/reference/index.js';
 import { firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
 
@@ -104,5 +104,81 @@ describe.each(VARIANTS)('matmul (%s) vs float64 reference', (variant) => {
     expect(Buffer.from(runs[0]!.buffer).equals(Buffer.from(runs[1]!.buffer))).toBe(true);
     g.release(ga);
     g.release(gb);
+  });
+});
+
+// The epilogue: C = act(A·Bᵀ + bias) as a linear layer computes it, with z
+// kept in `pre`. Sizes: rows 1, 5, 129 (not multiples of the 8- or 32-row
+// tiles), widths 7, 128, 300 (7: not a multiple of 4; 300: not a multiple of
+// the column tiles), on the aligned (vec4) and the unaligned path. Each shape
+// is a few pipelines per activation, which lavapipe compiles slowly: four.
+const EPILOGUE_SHAPES: [number, number, number][] = [[1, 7, 5], [5, 128, 64], [129, 300, 17], [129, 300, 32]];
+const ACTIVATIONS: Activation[] = ['gelu', 'geluTanh', 'relu', 'swish', 'tanh'];
+
+describe.each(VARIANTS)('matmul (%s) with an activation epilogue', (variant) => {
+  const gpu = useGpu();
+
+  // Each activation in registers and in the late loop over the stored z.
+  for (const [act, lateActivation] of ACTIVATIONS.flatMap((a) => [[a, false], [a, true]] as const)) {
+    it(`${act}${lateActivation ? ' (late)' : ''}: C and z against float64, C the bits of the separate ${act} pass over z`, async () => {
+      const g = gpu();
+      for (const [M, N, K] of EPILOGUE_SHAPES) {
+        const random = rng(M * 31 + N * 7 + K + act.length);
+        // Scaled so that z spans the activations' interesting range (|z| up to ~4).
+        const a = randomArray(M * K, random).map((v) => (2 * v) / Math.sqrt(K));
+        const b = randomArray(N * K, random);
+        const bias = randomArray(N, random);
+        const [ga, gb, gbias] = [g.upload(a), g.upload(b), g.upload(bias)];
+        const [gc, gpre, gcOnly, separate] = [poisoned(g, M * N), poisoned(g, M * N), poisoned(g, M * N), poisoned(g, M * N)];
+        matmul(g, { a: ga, b: gb, c: gc, bias: gbias, M, N, K, transB: true, variant, activation: act, pre: gpre, lateActivation });
+        matmul(g, { a: ga, b: gb, c: gcOnly, bias: gbias, M, N, K, transB: true, variant, activation: act, lateActivation });
+        activationPass(g, act, { x: gpre, out: separate, n: M * N });
+        const [c, pre, cOnly, sep] = [await g.read(gc), await g.read(gpre), await g.read(gcOnly), await g.read(separate)];
+        for (const out of [c, pre, cOnly]) expect(firstNonFinite(out)).toBe(-1);
+        expect(relativeError(pre, matmulReference({ a, b, bias, M, N, K, transB: true })), `${M}×${N}×${K} z`).toBeLessThan(TOLERANCE);
+        expect(relativeError(c, matmulReference({ a, b, bias, M, N, K, transB: true, activation: act })), `${M}×${N}×${K} C`).toBeLessThan(TOLERANCE);
+        expect(Buffer.from(cOnly.buffer).equals(Buffer.from(c.buffer)), `${M}×${N}×${K}: C without pre`).toBe(true);
+        expect(Buffer.from(sep.buffer).equals(Buffer.from(c.buffer)), `${M}×${N}×${K}: C against the separate pass`).toBe(true);
+        for (const buffer of [ga, gb, gbias, gc, gpre, gcOnly, separate]) g.release(buffer);
+      }
+    });
+  }
+
+  it('adds D in the epilogue: the bits of the product then an axpby accumulation (the input gradient dY·W of a linear)', async () => {
+    const g = gpu();
+    for (const [M, N, K] of EPILOGUE_SHAPES) {
+      const random = rng(M + N + K);
+      const [a, b, d] = [randomArray(M * K, random), randomArray(K * N, random), randomArray(M * N, random)];
+      const [ga, gb, gd] = [g.upload(a), g.upload(b), g.upload(d)];
+      const [gc, product, separate] = [poisoned(g, M * N), poisoned(g, M * N), poisoned(g, M * N)];
+      matmul(g, { a: ga, b: gb, c: gc, addend: gd, M, N, K, variant });
+      matmul(g, { a: ga, b: gb, c: product, M, N, K, variant });
+      axpby(g, { x: gd, y: product, out: separate, n: M * N, alpha: 1, beta: 1 });
+      const [c, sep] = [await g.read(gc), await g.read(separate)];
+      expect(firstNonFinite(c)).toBe(-1);
+      expect(relativeError(c, matmulReference({ a, b, addend: d, M, N, K })), `${M}×${N}×${K}`).toBeLessThan(TOLERANCE);
+      expect(Buffer.from(c.buffer).equals(Buffer.from(sep.buffer)), `${M}×${N}×${K}: against matmul + axpby`).toBe(true);
+      expect(() => matmul(g, { a: ga, b: gb, c: gc, addend: gc, M, N, K, variant })).toThrow(/the same buffer is bound/);
+      for (const buffer of [ga, gb, gd, gc, product, separate]) g.release(buffer);
+    }
+  });
+
+  it('is bitwise deterministic with an epilogue, and refuses pre without an activation', async () => {
+    const g = gpu();
+    const random = rng(12);
+    const [M, N, K] = [129, 300, 17];
+    const [ga, gb, gbias] = [g.upload(randomArray(M * K, random)), g.upload(randomArray(N * K, random)), g.upload(randomArray(N, random))];
+    const runs: Float32Array[] = [];
+    for (let i = 0; i < 2; i++) {
+      const [gc, gpre] = [poisoned(g, M * N), poisoned(g, M * N)];
+      matmul(g, { a: ga, b: gb, c: gc, bias: gbias, M, N, K, transB: true, variant, activation: 'gelu', pre: gpre });
+      runs.push(await g.read(gc), await g.read(gpre));
+      g.release(gc);
+      g.release(gpre);
+    }
+    expect(Buffer.from(runs[0]!.buffer).equals(Buffer.from(runs[2]!.buffer))).toBe(true);
+    expect(Buffer.from(runs[1]!.buffer).equals(Buffer.from(runs[3]!.buffer))).toBe(true);
+    expect(() => matmul(g, { a: ga, b: gb, c: gbias, pre: gbias, M, N, K, transB: true, variant })).toThrow(/without one it would be a copy/);
+    for (const buffer of [ga, gb, gbias]) g.release(buffer);
   });
 });

@@ -24,9 +24,9 @@
  * configuration to and from AdapterHub's BnConfig (adapter-hub/adapters at
  * 88f18eb: src/adapters/configuration/adapter_config.py).
  */
-import { add, layerNorm, linear, type Graph, type Tensor } from '@thaw/autograd';
+import { add, linear, residualLayerNorm, type Graph, type Tensor } from '@thaw/autograd';
 import { InputFileError } from '../errors/input-error.js';
-import { ACTIVATIONS, type NonLinearity } from '../model/activations.js';
+import { ACTIVATIONS, EPILOGUE_ACTIVATIONS, type NonLinearity } from '../model/activations.js';
 import type { ResidualLocation } from '../model/encoder.js';
 import { normal, uniform } from '../model/random.js';
 import { AdapterParams, type Adapter, type AdapterModel, type AdapterType, type ConfigFormat, type Invertible, type ResidualStep, type RunKind, type SavedConfigContext } from './adapter.js';
@@ -105,8 +105,9 @@ export class BottleneckAdapter extends AdapterParams implements Adapter {
   /** A(z) for layer i at a location. */
   forward(layer: number, location: BottleneckLocation, z: Tensor): Tensor {
     const p = (rest: string) => this.param(`${this.prefix(layer, location)}.${rest}`);
-    const f = ACTIVATIONS[this.config.nonLinearity ?? 'relu'];
-    return linear(f(linear(z, p('adapter_down.0.weight'), p('adapter_down.0.bias'))), p('adapter_up.weight'), p('adapter_up.bias'));
+    // f runs in the down projection's matmul epilogue.
+    const f = EPILOGUE_ACTIVATIONS[this.config.nonLinearity ?? 'relu'];
+    return linear(linear(z, p('adapter_down.0.weight'), p('adapter_down.0.bias'), { activation: f }), p('adapter_up.weight'), p('adapter_up.bias'));
   }
 
   /** The NICE coupling, for "pfeiffer+inv" adapters. */
@@ -117,7 +118,7 @@ export class BottleneckAdapter extends AdapterParams implements Adapter {
   /** r + A(LN(r + x)) (original_ln_before) or r + A(r), where the adapter sits. */
   residualStep(layer: number, location: ResidualLocation): ResidualStep | undefined {
     if (!this.has(location)) return undefined;
-    return (r, x, ln) => add(r, this.forward(layer, location, this.originalLnBefore ? layerNorm(add(r, x), ln.weight, ln.bias, ln.eps) : r));
+    return (r, x, ln) => add(r, this.forward(layer, location, this.originalLnBefore ? residualLayerNorm(r, x, ln.weight, ln.bias, ln.eps) : r));
   }
 
   /** Every parameter of layer i's adapter: one block of scheduled unfreezing. */

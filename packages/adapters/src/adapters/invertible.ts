@@ -15,7 +15,7 @@
  * first adapter of an active Stack applies it (AdapterHub's rule).
  */
 import { add, concat, linear, scale, sliceColumns, type Graph, type Tensor } from '@thaw/autograd';
-import { ACTIVATIONS, type NonLinearity } from '../model/activations.js';
+import { EPILOGUE_ACTIVATIONS, type NonLinearity } from '../model/activations.js';
 import { normal } from '../model/random.js';
 
 export class NiceCoupling {
@@ -54,7 +54,7 @@ export class NiceCoupling {
 
   private sub(f: 'F' | 'G', x: Tensor): Tensor {
     const p = (rest: string) => this.params.get(`${this.prefix}.${f}.${rest}`)!;
-    const activation = ACTIVATIONS[this.nonLinearity];
-    return linear(activation(linear(x, p('0.weight'), p('0.bias'))), p('2.weight'), p('2.bias'));
+    // The activation runs in the first matmul's epilogue.
+    return linear(linear(x, p('0.weight'), p('0.bias'), { activation: EPILOGUE_ACTIVATIONS[this.nonLinearity] }), p('2.weight'), p('2.bias'));
   }
 }

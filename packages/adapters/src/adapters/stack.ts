@@ -12,7 +12,9 @@
  *
  * (a seq_bn step is r + A(LN(r + x)), a Houlsby one r + A(r); see
  * ./bottleneck.ts). With no step at the location this is the plain post-LN
- * residual, LN(h + x).
+ * residual, LN(h + x), and the sub-block's dropout runs inside the norm's
+ * kernel (`residualLayerNorm`); with steps it runs first, on its own, since
+ * the steps read the dropped h. Every LN(· + x) is one fused kernel.
  *
  * Projections (LoRA, IA³). AdapterHub's LoRALinear chains the members that
  * act on a projection (src/adapters/methods/lora.py at the same commit):
@@ -28,7 +30,7 @@
  *
  * Embeddings: only the first member's invertible adapter applies (AdapterHub's rule).
  */
-import { add, layerNorm, type Tensor } from '@thaw/autograd';
+import { add, dropout as dropoutOp, residualLayerNorm, type NormDropoutOptions, type Tensor } from '@thaw/autograd';
 import type { LayerNormWeights, ProjectionSite, ResidualLocation } from '../model/encoder.js';
 import type { Adapter } from './adapter.js';
 
@@ -62,13 +64,15 @@ export class Stack {
     return undefined;
   }
 
-  /** The residual-and-norm of layer `layer` at `location`, with the members' residual steps applied. */
-  residual(layer: number, location: ResidualLocation, h: Tensor, x: Tensor, ln: LayerNormWeights): Tensor {
-    let r = h;
-    for (const adapter of this.adapters) {
-      const step = adapter.residualStep?.(layer, location);
-      if (step) r = step(r, x, ln);
-    }
-    return layerNorm(add(r, x), ln.weight, ln.bias, ln.eps);
+  /**
+   * The residual-and-norm of layer `layer` at `location`, with the members'
+   * residual steps applied; h is the sub-block's output before `dropout`.
+   */
+  residual(layer: number, location: ResidualLocation, h: Tensor, x: Tensor, ln: LayerNormWeights, dropout?: NormDropoutOptions): Tensor {
+    const steps = this.adapters.flatMap((a) => a.residualStep?.(layer, location) ?? []);
+    if (!steps.length) return residualLayerNorm(h, x, ln.weight, ln.bias, ln.eps, dropout);
+    const p = dropout?.dropout ?? 0;
+    const r = steps.reduce((branch, step) => step(branch, x, ln), p > 0 ? dropoutOp(h, p, dropout!.random!) : h);
+    return residualLayerNorm(r, x, ln.weight, ln.bias, ln.eps);
   }
 }

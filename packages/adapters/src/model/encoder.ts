@@ -5,14 +5,21 @@
  * (`roberta.encoder.layer.{i}.attention.self.query.weight`, …) so real
  * checkpoints map onto them one to one.
  *
- *   h0   = LN_emb(E_word[ids] + E_pos[positions] + E_type[types])
+ *   h0   = Dropout(LN_emb(E_word[ids] + E_pos[positions] + E_type[types]))
  *   a    = LN_attn(Dropout(Wo · MHA(h)) + h)
  *   out  = LN_out(Dropout(W2 · gelu(W1 · a)) + a)      (gelu: hidden_act, exact or tanh form)
+ *
+ * Each dropout runs inside the kernel next to it: the embeddings' in their
+ * LayerNorm, the hidden dropouts in the residual LayerNorms
+ * (`residualLayerNorm`), with the masks the separate `dropout` op would draw
+ * from the same stream, so the result is the same bits. The FFN's bias and
+ * gelu run in the epilogue of W1's matmul (unless an adapter scales W1's
+ * output before the activation).
  */
 import {
-  add, dropout, embedding, layerNorm, linear, multiHeadAttention, type DropoutRandomness, type Graph, type Tensor,
+  add, embedding, layerNorm, linear, multiHeadAttention, residualLayerNorm, type DropoutRandomness, type Graph, type NormDropoutOptions, type Tensor,
 } from '@thaw/autograd';
-import { ACTIVATIONS } from './activations.js';
+import { ACTIVATIONS, EPILOGUE_ACTIVATIONS } from './activations.js';
 import { normal, uniform } from './random.js';
 
 /** Where a residual step acts: after the attention block or after the FFN (Hugging Face's module names). */
@@ -34,11 +41,17 @@ export interface LayerNormWeights {
 
 /**
  * What the encoder asks of active adapters (adapters/stack.ts gives it):
- * the residual-and-norm of a sub-block (`LN(h + x)` without adapters), and
- * optionally a change of the embeddings and of projections' outputs.
+ * the residual-and-norm of a sub-block (`LN(Dropout(h) + x)` without
+ * adapters), and optionally a change of the embeddings and of projections'
+ * outputs.
  */
 export interface AdapterSetup {
-  residual(layer: number, location: ResidualLocation, h: Tensor, x: Tensor, ln: LayerNormWeights): Tensor;
+  /**
+   * The residual-and-norm at `location`: h is the sub-block's output before
+   * its dropout, `dropout` that dropout (absent in evaluation), which the
+   * setup applies to h first; x the sub-block's input.
+   */
+  residual(layer: number, location: ResidualLocation, h: Tensor, x: Tensor, ln: LayerNormWeights, dropout?: NormDropoutOptions): Tensor;
   /** The embeddings' output after the invertible adapter, if any. */
   embeddings?(h: Tensor): Tensor;
   /** Its inverse, which masked-LM heads apply before the vocabulary projection. */
@@ -170,7 +183,8 @@ export class Encoder {
     }
     let site = 0;
     const nextRandom = (): DropoutRandomness => ({ seed: stepSeed(mode.seed!, mode.step!), stream: ((mode.microBatch ?? 0) * 1024 + site++) >>> 0 });
-    const drop = (x: Tensor, rate: number): Tensor => (mode.train && rate > 0 ? dropout(x, rate, nextRandom()) : x);
+    // The hidden dropout's options at its place in the stream order (undefined when off).
+    const hiddenDropout = (): NormDropoutOptions | undefined => (mode.train && c.hiddenDropoutProb > 0 ? { dropout: c.hiddenDropoutProb, random: nextRandom() } : undefined);
 
     const positions = this.positionIds(input.ids, B, T);
     const types = input.tokenTypes ?? new Int32Array(B * T);
@@ -178,7 +192,7 @@ export class Encoder {
       add(embedding(this.param(`${p}.embeddings.word_embeddings.weight`), input.ids, [B, T]),
         embedding(this.param(`${p}.embeddings.position_embeddings.weight`), positions, [B, T])),
       embedding(this.param(`${p}.embeddings.token_type_embeddings.weight`), types, [B, T]));
-    h = drop(layerNorm(h, this.param(`${p}.embeddings.LayerNorm.weight`), this.param(`${p}.embeddings.LayerNorm.bias`), c.layerNormEps), c.hiddenDropoutProb);
+    h = layerNorm(h, this.param(`${p}.embeddings.LayerNorm.weight`), this.param(`${p}.embeddings.LayerNorm.bias`), c.layerNormEps, hiddenDropout());
     if (adapters?.embeddings) h = adapters.embeddings(h);
 
     const mask = input.attentionMask ? g.tensor(input.attentionMask, [B, T], 'attention_mask') : undefined;
@@ -196,14 +210,21 @@ export class Encoder {
         ...(mode.train && c.attentionProbsDropoutProb > 0 ? { dropout: c.attentionProbsDropoutProb, random: nextRandom() } : {}),
       });
       const norm = (name: string) => ({ weight: w(`${name}.LayerNorm.weight`), bias: w(`${name}.LayerNorm.bias`), eps: c.layerNormEps });
+      // LN(Dropout(out) + input), the dropout's stream drawn right after `out`, as the separate op drew it.
       const residual = (location: ResidualLocation, out: Tensor, input: Tensor) => {
         const ln = norm(location);
-        return adapters ? adapters.residual(i, location, out, input, ln) : layerNorm(add(out, input), ln.weight, ln.bias, ln.eps);
+        const dropout = hiddenDropout();
+        return adapters ? adapters.residual(i, location, out, input, ln, dropout) : residualLayerNorm(out, input, ln.weight, ln.bias, ln.eps, dropout);
       };
-      const attended = residual('attention.output', drop(dense('attention.output.dense', context), c.hiddenDropoutProb), h);
-      const inner = dense('intermediate.dense', attended);
+      const attended = residual('attention.output', dense('attention.output.dense', context), h);
+      // The FFN's activation runs in intermediate.dense's matmul epilogue,
+      // unless an adapter changes that projection's output before it ((IA)³).
+      const act = c.hiddenAct ?? 'gelu';
       const changeInner = adapt('intermediate');
-      const ffn = drop(dense('output.dense', ACTIVATIONS[c.hiddenAct ?? 'gelu'](changeInner ? changeInner(inner, attended) : inner)), c.hiddenDropoutProb);
+      const hidden = changeInner
+        ? ACTIVATIONS[act](changeInner(dense('intermediate.dense', attended), attended))
+        : linear(attended, w('intermediate.dense.weight'), w('intermediate.dense.bias'), { activation: EPILOGUE_ACTIVATIONS[act] });
+      const ffn = dense('output.dense', hidden);
       h = residual('output', ffn, attended);
     }
     return h;

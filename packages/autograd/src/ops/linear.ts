@@ -2,14 +2,29 @@
  * linear: y = x·Wᵀ + b over the last axis (PyTorch / Hugging Face layout:
  * weight [out, in], bias [out]).
  *   dx = dy·W      dW = dyᵀ·x      db = Σ_rows dy
- * A frozen weight (requiresGrad false) costs no dW matmul.
+ * A frozen weight (requiresGrad false) costs no dW matmul. When x already
+ * has a gradient from other consumers, dx's matmul adds it (see TapeNode.accumulates).
+ *
+ * With `activation`, y = act(z), z = x·Wᵀ + b, computed in the matmul's
+ * epilogue (one kernel: no pass over z to apply act, and no launch for it).
+ * The kernel then also writes z, which the backward needs:
+ *   dz = dy·act'(z)   (one elementwise pass)   then dx, dW, db from dz.
  */
-import { columnSums, matmul } from '@thaw/kernels';
-import { columnSumsReference, matmulReference } from '@thaw/kernels/reference';
+import { activationBackward, columnSums, matmul, type Activation } from '@thaw/kernels';
+import {
+  columnSumsReference, geluDerivativeReference, geluTanhDerivativeReference, matmulReference, reluDerivativeReference, swishDerivativeReference, tanhDerivativeReference,
+} from '@thaw/kernels/reference';
 import type { ReferenceOp } from '../reference.js';
 import type { Tensor } from '../tensor.js';
 
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+export type { Activation };
+
+export interface LinearOptions {
+  /** Applied to x·Wᵀ + b in the same kernel (`gelu` the erf form, `geluTanh` Hugging Face's gelu_new, `swish` SiLU). */
+  activation?: Activation;
+}
+
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor, options?: LinearOptions): Tensor {
   const [outFeatures, inFeatures] = weight.shape as [number, number];
   if (weight.shape.length !== 2) throw new Error(`linear: weight ${weight.name} must be 2-D [out, in], got [${weight.shape}]`);
   if (x.shape.at(-1) !== inFeatures) throw new Error(`linear: input [${x.shape}] does not end in ${inFeatures} (weight ${weight.name} is [${weight.shape}])`);
@@ -17,42 +32,71 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   const graph = x.graph;
   const gpu = graph.gpu;
   const rows = x.size / inFeatures;
-  const y = graph.empty([...x.shape.slice(0, -1), outFeatures], 'linear');
-  matmul(gpu, { a: x.buffer, b: weight.buffer, c: y.buffer, ...(bias ? { bias: bias.buffer } : {}), M: rows, N: outFeatures, K: inFeatures, transB: true });
+  const activation = options?.activation;
+  const shape = [...x.shape.slice(0, -1), outFeatures];
+  const op = activation ? `linear.${activation}` : 'linear';
+  const y = graph.empty(shape, op);
+  // z is kept for act' only when a backward may follow.
+  const recording = graph.gradEnabled && [x, weight, ...(bias ? [bias] : [])].some((t) => t.requiresGrad);
+  const pre = activation && recording ? graph.empty(shape, `${op}.z`) : undefined;
+  matmul(gpu, {
+    a: x.buffer, b: weight.buffer, c: y.buffer, ...(bias ? { bias: bias.buffer } : {}), M: rows, N: outFeatures, K: inFeatures, transB: true,
+    ...(activation ? { activation } : {}), ...(pre ? { pre: pre.buffer } : {}),
+  });
   return graph.record({
-    op: 'linear',
+    op,
     inputs: bias ? [x, weight, bias] : [x, weight],
-    // dx reads W, dW reads x: keep only what a trainable path needs.
-    saved: [...(x.requiresGrad ? [weight] : []), ...(weight.requiresGrad ? [x] : [])],
-    backward(dy) {
+    // dx reads W, dW reads x, act' reads z: keep only what a trainable path needs.
+    saved: [...(x.requiresGrad ? [weight] : []), ...(weight.requiresGrad ? [x] : []), ...(pre ? [pre] : [])],
+    // x's gradient so far (x feeding several ops: a residual, the Q, K and V
+    // projections) is added in dx's matmul epilogue, not in a pass of its own.
+    accumulates: [true, false, false],
+    backward(dy, accumulated) {
+      let dz = dy;
+      if (activation) {
+        dz = graph.empty(shape, `${op}.dz`);
+        activationBackward(gpu, activation, { x: pre!.buffer, dy: dy.buffer, out: dz.buffer, n: y.size });
+      }
       let dx: Tensor | undefined;
       let dw: Tensor | undefined;
       let db: Tensor | undefined;
       if (x.requiresGrad) {
         dx = graph.empty(x.shape, 'linear.dx');
-        matmul(gpu, { a: dy.buffer, b: weight.buffer, c: dx.buffer, M: rows, N: inFeatures, K: outFeatures });
+        const sofar = accumulated?.[0];
+        matmul(gpu, { a: dz.buffer, b: weight.buffer, c: dx.buffer, M: rows, N: inFeatures, K: outFeatures, ...(sofar ? { addend: sofar.buffer } : {}) });
       }
       if (weight.requiresGrad) {
         dw = graph.empty(weight.shape, 'linear.dW');
-        matmul(gpu, { a: dy.buffer, b: x.buffer, c: dw.buffer, M: outFeatures, N: inFeatures, K: rows, transA: true });
+        matmul(gpu, { a: dz.buffer, b: x.buffer, c: dw.buffer, M: outFeatures, N: inFeatures, K: rows, transA: true });
       }
       if (bias?.requiresGrad) {
         db = graph.empty(bias.shape, 'linear.db');
-        columnSums(gpu, { x: dy.buffer, out: db.buffer, rows, cols: outFeatures });
+        columnSums(gpu, { x: dz.buffer, out: db.buffer, rows, cols: outFeatures });
       }
       return [dx, dw, db];
     },
   }, y);
 }
 
-/** float64 twin of {@link linear} for an input of `rows` rows (inputs: x, W, b). */
-export function linearReference(rows: number, inFeatures: number, outFeatures: number): ReferenceOp {
+const DERIVATIVES: Record<Activation, (z: number) => number> = {
+  gelu: geluDerivativeReference, geluTanh: geluTanhDerivativeReference, relu: reluDerivativeReference, swish: swishDerivativeReference, tanh: tanhDerivativeReference,
+};
+
+/** float64 twin of {@link linear} for an input of `rows` rows (inputs: x, W, b), with the same activation. */
+export function linearReference(rows: number, inFeatures: number, outFeatures: number, activation?: Activation): ReferenceOp {
   return {
-    forward: ([x, w, b]) => matmulReference({ a: x!, b: w!, ...(b ? { bias: b } : {}), M: rows, N: outFeatures, K: inFeatures, transB: true }),
-    backward: ([x, w, b], dy) => [
-      matmulReference({ a: dy, b: w!, M: rows, N: inFeatures, K: outFeatures }),
-      matmulReference({ a: dy, b: x!, M: outFeatures, N: inFeatures, K: rows, transA: true }),
-      b ? columnSumsReference(dy, rows, outFeatures) : undefined,
-    ],
+    forward: ([x, w, b]) => matmulReference({ a: x!, b: w!, ...(b ? { bias: b } : {}), M: rows, N: outFeatures, K: inFeatures, transB: true, ...(activation ? { activation } : {}) }),
+    backward: ([x, w, b], dy) => {
+      let dz = dy;
+      if (activation) {
+        const z = matmulReference({ a: x!, b: w!, ...(b ? { bias: b } : {}), M: rows, N: outFeatures, K: inFeatures, transB: true });
+        dz = z.map((v, i) => dy[i]! * DERIVATIVES[activation](v));
+      }
+      return [
+        matmulReference({ a: dz, b: w!, M: rows, N: inFeatures, K: outFeatures }),
+        matmulReference({ a: dz, b: x!, M: outFeatures, N: inFeatures, K: rows, transA: true }),
+        b ? columnSumsReference(dz, rows, outFeatures) : undefined,
+      ];
+    },
   };
 }

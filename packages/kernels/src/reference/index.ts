@@ -1,6 +1,9 @@
 /** float64 CPU twins of every kernel, for tests and benchmarks. */
 export { matmulReference, type MatmulReferenceArgs } from './matmul.js';
-export { layerNormForwardReference, layerNormBackwardReference } from './layernorm.js';
+export {
+  layerNormForwardReference, layerNormBackwardReference, fusedLayerNormForwardReference, fusedLayerNormBackwardReference,
+  type FusedLayerNormReferenceArgs, type LayerNormDropoutReference,
+} from './layernorm.js';
 export { fisherAccumulateReference, segmentTracesReference } from './fisher.js';
 export {
   erf, geluReference, geluDerivativeReference, geluTanhReference, geluTanhDerivativeReference, reluReference, reluDerivativeReference,

@@ -1,11 +1,21 @@
-/** float64 reference of matmul.wgsl: C = op(A)·op(B) (+ bias), batched. */
+/** float64 reference of matmul.wgsl: C = act(op(A)·op(B) (+ bias)) (+ D), batched. */
+import type { Activation } from '../ops/elementwise.js';
 import type { MatmulShape } from '../ops/matmul.js';
+import { geluReference, geluTanhReference, reluReference, swishReference, tanhReference } from './elementwise.js';
 
 export interface MatmulReferenceArgs extends MatmulShape {
   a: ArrayLike<number>;
   b: ArrayLike<number>;
   bias?: ArrayLike<number>;
+  /** The epilogue's activation (default none). */
+  activation?: Activation;
+  /** D, added to C last. */
+  addend?: ArrayLike<number>;
 }
+
+const ACTIVATIONS: Record<Activation, (x: number) => number> = {
+  gelu: geluReference, geluTanh: geluTanhReference, relu: reluReference, swish: swishReference, tanh: tanhReference,
+};
 
 /** Returns C as a dense batch·M·N float64 array. */
 export function matmulReference(args: MatmulReferenceArgs): Float64Array {
@@ -23,7 +33,8 @@ export function matmulReference(args: MatmulReferenceArgs): Float64Array {
           const y = b[z * sb + (args.transB ? j * K + k : k * N + j)]!;
           sum += x * y;
         }
-        c[z * M * N + i * N + j] = sum;
+        const e = z * M * N + i * N + j;
+        c[e] = (args.activation ? ACTIVATIONS[args.activation](sum) : sum) + (args.addend ? args.addend[e]! : 0);
       }
     }
   }

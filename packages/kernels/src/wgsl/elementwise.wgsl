@@ -94,10 +94,12 @@ fn erfcPositive(z: f32) -> f32 {
 }
 
 // Φ(z), the standard normal CDF: ½·erfc(−z/√2), using erfc(−a) = 2 − erfc(a).
+// Branch-free: one erfc of |a| per element, whichever side a is on (a branch
+// per element costs both sides where SIMD lanes disagree).
 fn phi(z: f32) -> f32 {
   let a = z * INV_SQRT2;
-  if (a <= 0.0) { return 0.5 * erfcPositive(-a); }
-  return 1.0 - 0.5 * erfcPositive(a);
+  let half = 0.5 * erfcPositive(abs(a));
+  return select(1.0 - half, half, a <= 0.0);
 }
 
 @compute @workgroup_size(WG)

@@ -1,11 +1,14 @@
 // matmul.wgsl — dense fp32 matrix product with optional transposes, bias and batch.
 //
 // MATH
-//   C[b] = op(A[b]) · op(B[b]) (+ bias, broadcast over the rows of C)
+//   C[b] = op(A[b]) · op(B[b]) (+ bias, broadcast over the rows of C) (+ D[b])
 //   op(A) is M×K, op(B) is K×N, C is M×N; op is the identity or the transpose,
 //   chosen independently for A and B (TRANS_A, TRANS_B). Those are the three
 //   products a linear layer needs: forward X·Wᵀ, input gradient dY·W, and
 //   weight gradient dYᵀ·X.
+//   Epilogue: C = act(z) with z = op(A)·op(B) + bias, act one of the
+//   pointwise maps of elementwise.wgsl (gelu, geluTanh, relu, swish, tanh),
+//   and z itself written to `pre` when asked (the backward's act'(z)).
 //
 // MEMORY LAYOUT
 //   Every matrix is dense row-major in a flat fp32 buffer. A, B and bias are
@@ -15,7 +18,8 @@
 //   threads writing neighbouring components of one vec4 (N % 4 ≠ 0) would race.
 //     A stored M×K (TRANS_A = false) or K×M (TRANS_A = true)
 //     B stored K×N (TRANS_B = false) or N×K (TRANS_B = true)
-//     C stored M×N, bias stored N
+//     C stored M×N, bias stored N; pre (z before the activation) and addend
+//     (D) stored like C
 //   Element e of A or B is component (e & 3) of vec4 number (e >> 2), so the
 //   same binding also serves the unaligned path below. Buffers are padded to a
 //   multiple of 16 bytes by the runtime's pool. Batch b starts at element
@@ -43,6 +47,17 @@
 //     no column of C needs a bounds check. Otherwise each element is read on
 //     its own with a bounds check, missing elements read as 0.
 //   HAS_BIAS: add bias[n] to every row of C.
+//   ACTIVATION: 0 none, 1 gelu (erf form), 2 geluTanh, 3 relu, 4 swish,
+//     5 tanh, applied to each element just before its store, with
+//     elementwise.wgsl's functions copied verbatim (WGSL has no includes),
+//     so the result is the bits of the separate pass.
+//   SAVE_PRE: also store z in `pre` (M×N like C, bound as array<f32>).
+//   LATE_ACTIVATION: store z first, then apply act in a second loop over the
+//     stored block (matmul_subgroups.wgsl says why; this kernel's 4×4 block
+//     leaves room for the exact GELU in registers, so the launcher does not
+//     set it here: both forms measured the same on lavapipe).
+//   HAS_ADDEND: C = … + D, D (`addend`, C's layout) added last: a gradient
+//     accumulated in the kernel that computes the next term of the sum.
 //
 // SIBLING
 //   matmul_subgroups.wgsl is the same family for devices with subgroups: its
@@ -73,12 +88,69 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ALIGNED: bool = false;
 override HAS_BIAS: bool = false;
+// The epilogue: act applied to each element of C (0: none), and z before it kept in `pre`.
+override ACTIVATION: u32 = 0u;
+override SAVE_PRE: bool = false;
+// D added to C last, element by element (a gradient accumulated in the kernel that computes the next term).
+override HAS_ADDEND: bool = false;
+// Apply act in a second loop over the stored z rather than in registers (see the header).
+override LATE_ACTIVATION: bool = false;
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
+@group(0) @binding(5) var<storage, read_write> pre: array<f32>;
+@group(0) @binding(6) var<storage, read> addend: array<f32>;
+
+// The activation of the epilogue (ACTIVATION): elementwise.wgsl's functions,
+// copied verbatim so that the fused and the separate pass give the same bits
+// (test/shared-wgsl.test.ts keeps the copies identical).
+const INV_SQRT2: f32 = 0.70710678118654752;
+const SQRT_2_OVER_PI: f32 = 0.79788456080286536;
+const GELU_CUBIC: f32 = 0.044715;
+
+// erfc(z) for z ≥ 0 (Numerical Recipes' erfcc, relative error < 1.2e-7).
+fn erfcPositive(z: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  return t * exp(-z * z + p);
+}
+
+// Φ(z), the standard normal CDF: ½·erfc(−z/√2), using erfc(−a) = 2 − erfc(a).
+// Branch-free: one erfc of |a| per element, whichever side a is on (a branch
+// per element costs both sides where SIMD lanes disagree).
+fn phi(z: f32) -> f32 {
+  let a = z * INV_SQRT2;
+  let half = 0.5 * erfcPositive(abs(a));
+  return select(1.0 - half, half, a <= 0.0);
+}
+
+// tanh through exp(−2|x|) ≤ 1: no overflow for large |x| (some drivers
+// compute the builtin as a ratio of exponentials that overflows to NaN).
+fn tanhStable(v: f32) -> f32 {
+  let e = exp(-2.0 * abs(v));
+  return sign(v) * (1.0 - e) / (1.0 + e);
+}
+
+// σ(v) = 1 / (1 + e^{−v}): for v ≪ 0 the exponential overflows to +∞ and σ
+// becomes 0, its limit, so no branch is needed.
+fn sigmoid(v: f32) -> f32 {
+  return 1.0 / (1.0 + exp(-v));
+}
+
+// act(v) for ACTIVATION 0 none, 1 gelu (erf form), 2 geluTanh, 3 relu,
+// 4 swish, 5 tanh: the same expressions as elementwise.wgsl's entry points.
+fn activate(v: f32) -> f32 {
+  if (ACTIVATION == 1u) { return v * phi(v); }
+  if (ACTIVATION == 2u) { return 0.5 * v * (1.0 + tanhStable(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v))); }
+  if (ACTIVATION == 3u) { return max(v, 0.0); }
+  if (ACTIVATION == 4u) { return v * sigmoid(v); }
+  if (ACTIVATION == 5u) { return tanhStable(v); }
+  return v;
+}
 
 // One element of A or B by flat index, as the unaligned path reads it.
 fn elementA(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
@@ -197,7 +269,36 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let value = acc[r] + biasRow;
     let e = baseC + row * params.N + col0;
     for (var j = 0u; j < 4u; j++) {
-      if (ALIGNED || col0 + j < params.N) { c[e + j] = value[j]; }
+      if (ALIGNED || col0 + j < params.N) {
+        if (LATE_ACTIVATION) {
+          // z only; the loop below applies act.
+          if (SAVE_PRE) { pre[e + j] = value[j]; } else { c[e + j] = value[j]; }
+        } else {
+          if (SAVE_PRE) { pre[e + j] = value[j]; }
+          var v = activate(value[j]);
+          if (HAS_ADDEND) { v += addend[e + j]; }
+          c[e + j] = v;
+        }
+      }
+    }
+  }
+
+  if (LATE_ACTIVATION) {
+    // The block's registers are free now: act over the z just stored (read
+    // back from the cache), one element at a time.
+    for (var r = 0u; r < 4u; r++) {
+      let row = row0 + r;
+      if (row >= params.M) { break; }
+      let e = baseC + row * params.N + col0;
+      for (var j = 0u; j < 4u; j++) {
+        if (ALIGNED || col0 + j < params.N) {
+          var z = 0.0;
+          if (SAVE_PRE) { z = pre[e + j]; } else { z = c[e + j]; }
+          var v = activate(z);
+          if (HAS_ADDEND) { v += addend[e + j]; }
+          c[e + j] = v;
+        }
+      }
     }
   }
 }

@@ -1,18 +1,22 @@
 // matmul_subgroups.wgsl — dense fp32 matrix product whose threads share A through subgroups.
 //
 // MATH
-//   C[b] = op(A[b]) · op(B[b]) (+ bias, broadcast over the rows of C), exactly
+//   C[b] = op(A[b]) · op(B[b]) (+ bias, broadcast over the rows of C) (+ D[b]), exactly
 //   as matmul.wgsl: op(A) is M×K, op(B) is K×N, op is the identity or the
 //   transpose (TRANS_A, TRANS_B), batch b at element b·batchStride{A,B,C}.
 //   This is the same kernel family with a different schedule; the launcher
 //   picks it when the device has the `subgroups` feature with subgroups of
 //   at least 8 invocations, and matmul.wgsl otherwise.
+//   Epilogue: C = act(z) with z = op(A)·op(B) + bias, act one of the
+//   pointwise maps of elementwise.wgsl (gelu, geluTanh, relu, swish, tanh),
+//   and z itself written to `pre` when asked (the backward's act'(z)).
 //
 // MEMORY LAYOUT
 //   As matmul.wgsl: dense row-major fp32; A, B, bias bound as
 //   array<vec4<f32>> (element e is component (e & 3) of vec4 (e >> 2)), C as
 //   array<f32> so that no two threads write parts of one vector. A stored M×K (or K×M when
-//   TRANS_A), B stored K×N (or N×K when TRANS_B), C M×N, bias N.
+//   TRANS_A), B stored K×N (or N×K when TRANS_B), C, pre and addend M×N
+//   (batch strides of C), bias N.
 //
 // TILING AND THREAD → DATA MAPPING
 //   A workgroup is WG threads in a row (64 by default; the launcher lowers it
@@ -47,6 +51,23 @@
 //   ALIGNED: K, N, batch strides (and M when TRANS_A) are multiples of 4:
 //     whole-vec4 loads; otherwise element loads with bounds checks.
 //   HAS_BIAS: add bias[n] to every row of C.
+//   ACTIVATION: 0 none, 1 gelu (erf form), 2 geluTanh, 3 relu, 4 swish,
+//     5 tanh, applied to each element of the register block just before
+//     its store, with elementwise.wgsl's functions copied verbatim (WGSL has
+//     no includes), so the result is the bits of the separate pass.
+//   SAVE_PRE: also store z in `pre` (the backward's act'(z) reads it).
+//   LATE_ACTIVATION: store z first (to `pre`, else to C), then apply act in
+//     a second loop over the 8×4 elements read back from the cache. The
+//     exact GELU's erfc (a division, a 10-term polynomial and an exp) next to
+//     the live 8×4 block spills on a CPU's 16 vector registers: on lavapipe
+//     at 2048×512×128 the in-register gelu epilogue added 11 ms to a 25 ms
+//     product, the late loop 7 ms (the separate gelu pass is 8.5 ms); the
+//     tanh form, swish and relu add 1–3 ms in registers and were slower
+//     late. The launcher sets it for the exact GELU on CPU adapters.
+//   HAS_ADDEND: C = … + D, D (`addend`, C's layout) added last: a gradient
+//     accumulated in the kernel that computes the next term of the sum
+//     (linear's dx = dY·W + the gradient x already has), saving a pass that
+//     reads both and writes the sum. The same bits: fp32 addition commutes.
 
 enable subgroups;
 
@@ -63,6 +84,13 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ALIGNED: bool = false;
 override HAS_BIAS: bool = false;
+// The epilogue: act applied to each element of C (0: none), and z before it kept in `pre`.
+override ACTIVATION: u32 = 0u;
+override SAVE_PRE: bool = false;
+// D added to C last, element by element (a gradient accumulated in the kernel that computes the next term).
+override HAS_ADDEND: bool = false;
+// Apply act in a second loop over the stored z rather than in registers (see the header).
+override LATE_ACTIVATION: bool = false;
 // Threads per workgroup, at least 8 (the lanes A is broadcast from).
 override WG: u32 = 64u;
 
@@ -71,6 +99,56 @@ override WG: u32 = 64u;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
+@group(0) @binding(5) var<storage, read_write> pre: array<f32>;
+@group(0) @binding(6) var<storage, read> addend: array<f32>;
+
+// The activation of the epilogue (ACTIVATION): elementwise.wgsl's functions,
+// copied verbatim so that the fused and the separate pass give the same bits
+// (test/shared-wgsl.test.ts keeps the copies identical).
+const INV_SQRT2: f32 = 0.70710678118654752;
+const SQRT_2_OVER_PI: f32 = 0.79788456080286536;
+const GELU_CUBIC: f32 = 0.044715;
+
+// erfc(z) for z ≥ 0 (Numerical Recipes' erfcc, relative error < 1.2e-7).
+fn erfcPositive(z: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  return t * exp(-z * z + p);
+}
+
+// Φ(z), the standard normal CDF: ½·erfc(−z/√2), using erfc(−a) = 2 − erfc(a).
+// Branch-free: one erfc of |a| per element, whichever side a is on (a branch
+// per element costs both sides where SIMD lanes disagree).
+fn phi(z: f32) -> f32 {
+  let a = z * INV_SQRT2;
+  let half = 0.5 * erfcPositive(abs(a));
+  return select(1.0 - half, half, a <= 0.0);
+}
+
+// tanh through exp(−2|x|) ≤ 1: no overflow for large |x| (some drivers
+// compute the builtin as a ratio of exponentials that overflows to NaN).
+fn tanhStable(v: f32) -> f32 {
+  let e = exp(-2.0 * abs(v));
+  return sign(v) * (1.0 - e) / (1.0 + e);
+}
+
+// σ(v) = 1 / (1 + e^{−v}): for v ≪ 0 the exponential overflows to +∞ and σ
+// becomes 0, its limit, so no branch is needed.
+fn sigmoid(v: f32) -> f32 {
+  return 1.0 / (1.0 + exp(-v));
+}
+
+// act(v) for ACTIVATION 0 none, 1 gelu (erf form), 2 geluTanh, 3 relu,
+// 4 swish, 5 tanh: the same expressions as elementwise.wgsl's entry points.
+fn activate(v: f32) -> f32 {
+  if (ACTIVATION == 1u) { return v * phi(v); }
+  if (ACTIVATION == 2u) { return 0.5 * v * (1.0 + tanhStable(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v))); }
+  if (ACTIVATION == 3u) { return max(v, 0.0); }
+  if (ACTIVATION == 4u) { return v * sigmoid(v); }
+  if (ACTIVATION == 5u) { return tanhStable(v); }
+  return v;
+}
 
 // One element of A or B by flat index, as the unaligned path reads it.
 fn elementA(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
@@ -213,7 +291,36 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>,
     value += biasRow;
     let e = baseC + row * params.N + col0;
     for (var j = 0u; j < 4u; j++) {
-      if (ALIGNED || col0 + j < params.N) { c[e + j] = value[j]; }
+      if (ALIGNED || col0 + j < params.N) {
+        if (LATE_ACTIVATION) {
+          // z only; the loop below applies act.
+          if (SAVE_PRE) { pre[e + j] = value[j]; } else { c[e + j] = value[j]; }
+        } else {
+          if (SAVE_PRE) { pre[e + j] = value[j]; }
+          var v = activate(value[j]);
+          if (HAS_ADDEND) { v += addend[e + j]; }
+          c[e + j] = v;
+        }
+      }
+    }
+  }
+
+  if (LATE_ACTIVATION) {
+    // The block's registers are free now: act over the z just stored (read
+    // back from the cache), one element at a time.
+    for (var r = 0u; r < 8u; r++) {
+      let row = row0 + r;
+      if (row >= params.M) { break; }
+      let e = baseC + row * params.N + col0;
+      for (var j = 0u; j < 4u; j++) {
+        if (ALIGNED || col0 + j < params.N) {
+          var z = 0.0;
+          if (SAVE_PRE) { z = pre[e + j]; } else { z = c[e + j]; }
+          var v = activate(z);
+          if (HAS_ADDEND) { v += addend[e + j]; }
+          c[e + j] = v;
+        }
+      }
     }
   }
 }
