@@ -44,7 +44,7 @@ describe('fisher kernels', () => {
     const gg = grads.map((x) => g.upload(x));
     tensors.forEach(({ offset, n }, k) => fisherAccumulate(g, { fisher: gf, grad: gg[k]!, n, scale: 0.25, offset }));
     const got = await g.read(gf);
-    let want = Float64Array.from(fisher);
+    let want: Float64Array = Float64Array.from(fisher);
     tensors.forEach(({ offset }, k) => { want = fisherAccumulateReference(want, grads[k]!, 0.25, offset); });
     for (let i = 0; i < total; i++) {
       const inside = tensors.some(({ offset, n }) => i >= offset && i < offset + n);
