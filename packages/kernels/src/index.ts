@@ -32,3 +32,6 @@ export { softmaxForward, softmaxBackward } from './ops/softmax.js';
 export { embeddingGather, embeddingScatterAdd, embeddingIndex } from './ops/embedding.js';
 export { dropout, dropoutKeepMask } from './ops/dropout.js';
 export { maxPoolForward, maxPoolBackward } from './ops/pool.js';
+export {
+  monitorRecord, monitorInitialState, readMonitorState, decodeMonitorState, MONITOR_HEADER_WORDS, MONITOR_NONE, type MonitorBadStep, type MonitorReadout,
+} from './ops/monitor.js';

@@ -12,3 +12,4 @@ export { clipFactorReference, adamwReference, sgdReference } from './optimizer.j
 export { permuteReference, softmaxReference, softmaxBackwardReference, embeddingReference, embeddingBackwardReference } from './layout.js';
 export { relativeError } from './numeric.js';
 export { maxPoolReference } from './pool.js';
+export { monitorReference, type MonitorStep } from './monitor.js';
