@@ -14,19 +14,27 @@
 #      that cannot be done (not root, no apt-get…), the reason goes to
 #      node_modules/.thaw-slurm and the Slurm tests skip with it, or, with
 #      THAW_REQUIRE_SLURM=1 (CI), this script fails.
-#   6. The build: TypeScript and the kernel compiler (turbo caches both).
-#   7. The `thaw` bin link, so that `npx thaw` runs this checkout's command.
+#   6. With --torch (npm run bench): PyTorch for the CPU peer of `thaw bench
+#      step` (Debian's python3-torch) and OpenBLAS (libopenblas0-pthread):
+#      with the reference BLAS that python3-torch pulls in (libblas3) that step
+#      takes ~2450 ms, with OpenBLAS ~184 ms, so a peer without it is no peer.
+#      Optional: where it cannot be installed (not root, no apt-get), the
+#      benchmark runs without the PyTorch column and says why. npm test never
+#      needs it.
+#   7. The build: TypeScript and the kernel compiler (turbo caches both).
+#   8. The `thaw` bin link, so that `npx thaw` runs this checkout's command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 say() { echo "[setup] $*" >&2; }
 
-browser=0 slurm=0
+browser=0 slurm=0 torch=0
 for arg in "$@"; do
   case "$arg" in
     --browser) browser=1 ;;
     --slurm) slurm=1 ;;
-    *) say "unknown option $arg (known: --browser, --slurm)"; exit 2 ;;
+    --torch) torch=1 ;;
+    *) say "unknown option $arg (known: --browser, --slurm, --torch)"; exit 2 ;;
   esac
 done
 
@@ -131,6 +139,32 @@ if [ "$slurm" = 1 ]; then
       exit 1
     fi
     say "no Slurm cluster, so the Slurm tests will be skipped: $why"
+  fi
+fi
+
+torch_ready() {
+  # The interpreters thaw bench step tries, in its order (packages/cli/src/bench/torch-peer.ts).
+  local python
+  for python in /usr/bin/python3 python3; do
+    command -v "$python" >/dev/null 2>&1 && "$python" -c 'import torch' >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+
+openblas_ready() {
+  dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q 'install ok installed'
+}
+
+if [ "$torch" = 1 ] && ! { torch_ready && openblas_ready; }; then
+  packages="python3-torch libopenblas0-pthread"
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    say "no PyTorch with OpenBLAS for the peer of thaw bench step; it runs without the PyTorch column."
+    say "To have it, install as root: apt-get install $packages"
+  else
+    say "installing PyTorch and OpenBLAS for the peer of thaw bench step ($packages)"
+    if ! { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages >&2; }; then
+      say "could not install $packages; thaw bench step runs without the PyTorch column"
+    fi
   fi
 fi
 

@@ -120,6 +120,30 @@ describe('thaw bench step (built command)', () => {
     }
     expect(report.configs[1].trainableFraction).toBeLessThan(report.configs[0].trainableFraction);
     expect(report.configs[0].trainableFraction).toBe(1);
+    // The trainer's step: one readback of the losses per --log-every steps, here the one at the end of a 1-step run.
+    expect(report.logEvery).toBe(10);
+    for (const c of report.configs) expect(c.readbacksPerStep).toBe(1);
+    // The PyTorch peer is optional: a result, or why there is none.
+    for (const c of report.configs) {
+      const torch = c.peers.torch;
+      if ('missing' in torch) {
+        expect(torch.missing).toMatch(/\S/);
+      } else {
+        expect(torch.msPerStep).toBeGreaterThan(0);
+        expect(torch.ratio).toBeCloseTo(torch.msPerStep / c.msPerStep, 9);
+        expect([1, 2]).toContain(torch.threads);
+        expect(torch.version).toMatch(/^\d+\.\d+/);
+        expect(torch.blas).toMatch(/ via /);
+      }
+    }
+  });
+
+  it('--no-torch leaves the PyTorch column empty and says why', async () => {
+    const { stdout, code } = await thaw('bench', 'step', '--batch', '2', '--sequence', '8', '--steps', '2', '--warmup', '0', '--log-every', '1', '--no-torch');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/losses read every 1 steps/);
+    expect(stdout).toMatch(/PyTorch: not run: --no-torch/);
+    expect(stdout).toMatch(/\| full +\| 100\.00% +\|.*\| not run: --no-torch \| - +\|/);
   });
 
   it('rejects a sequence longer than the position table', async () => {

@@ -24,6 +24,7 @@ export { readAdapterHubFolder, loadAdapterHubAdapter, saveAdapterHubFolder, save
 export { fillParams, storedTensors, type StoredTensor, type FillOptions } from './checkpoints/fill-params.js';
 export { loadPeftAdapter, savePeftAdapter, peftSaves, type PeftTaskType } from './checkpoints/peft.js';
 export { Trainer, NonFiniteError, hostTensors, reevaluateBestCheckpoint, type RebuiltRun, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
+export { TrainingStep, DEFAULT_LOG_EVERY, type StepModel, type StepOptions, type StepReadout } from './train/step.js';
 export { ClassificationHead, MultipleChoiceHead, SpanHead, MaskedLmHead, firstToken, type Pooling } from './heads/heads.js';
 export { meaning, meanings, entity, NAMES, NOUNS, ADJECTIVES, VERBS, type Meaning, type Entity, type EntityClass } from './suite/meanings.js';
 export { Language, LANGUAGES, FUNCTION_TOKENS, suiteLanguages, type LanguageSpec } from './suite/languages.js';

@@ -1,7 +1,7 @@
 // tr(F) estimators against float64 references, FUN on a model whose tr(F)
 // order is known by construction, and tr(F) estimation that leaves training
 // bitwise unchanged.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { mulberry32 } from '@thaw/kernels';
 import { relativeError } from '@thaw/kernels/reference';
 import { add, AdamW, crossEntropy, linear, scale, type Graph, type Tensor } from '@thaw/autograd';
@@ -79,6 +79,32 @@ describe('tr(F) estimators', () => {
       });
     }
   }
+
+  it('one flat Fisher buffer, one trace launch: each parameter\'s trace is the bits it has in a buffer of its own, run after run', async () => {
+    const g = graph();
+    // Sizes that are not multiples of the trace kernel's 256 threads, so offsets fall mid-workgroup.
+    const [C2, D2] = [7, 45];
+    const model = scaledModel(g, 3, C2, D2, [0.5, 2, 1], 11);
+    const random = mulberry32(12);
+    const rows = Array.from({ length: 5 }, () => Float32Array.from({ length: D2 }, () => random() * 2 - 1));
+    const batch: FisherBatch = { size: 5, logits: () => model.logits(g.tensor(Float32Array.from(rows.flatMap((r) => [...r])), [5, D2])) };
+    const launches = vi.spyOn(g.gpu, 'kernel');
+    const perParam = await fisherTraces(g, { blocks: model.params.map((p) => [p]), params: model.params, batches: [batch, batch] });
+    const traceLaunches = launches.mock.calls.filter(([file, entry]) => file === 'fisher' && entry === 'segmentTraces').length;
+    launches.mockRestore();
+    // One per batch for the mean NLL (crossEntropy sums its rows with it), and one for all traces (it was one per parameter).
+    expect(traceLaunches).toBe(2 + 1);
+    // Blocks of several parameters add their parameters' traces on the host, in order.
+    const grouped = await fisherTraces(g, { blocks: [[model.params[0]!, model.params[1]!], [model.params[2]!]], params: model.params, batches: [batch, batch] });
+    expect(grouped).toEqual([perParam[0]! + perParam[1]!, perParam[2]!]);
+    // Each parameter alone sits at offset 0 of a buffer of its own (the layout before the flat buffer): the same bits.
+    for (const [j, p] of model.params.entries()) {
+      expect(await fisherTraces(g, { blocks: [[p]], params: model.params, batches: [batch, batch] })).toEqual([perParam[j]]);
+    }
+    // And the same bits on every run.
+    expect(await fisherTraces(g, { blocks: model.params.map((p) => [p]), params: model.params, batches: [batch, batch] })).toEqual(perParam);
+    for (const p of model.params) p.dispose();
+  });
 
   it('fun unfreezes the frozen block with the largest tr(F), on a model with a known order', async () => {
     const g = graph();

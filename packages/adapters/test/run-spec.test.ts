@@ -25,8 +25,8 @@ describe('suiteRunSpec', () => {
   });
 
   it('reads command-line strings as the spec types, and takes preset values as they are', () => {
-    const spec = suiteRunSpec({ out: 'x', k: '50', lr: '0.001', dropout: '0.1', targets: 'l7,l1', fisherEvery: '0', schedule: 'fixed:3,1,2,0' });
-    expect(spec).toMatchObject({ k: 50, lr: 0.001, dropout: 0.1, targets: ['l7', 'l1'], fisherEvery: 0, schedule: 'fixed:3,1,2,0' });
+    const spec = suiteRunSpec({ out: 'x', k: '50', lr: '0.001', dropout: '0.1', targets: 'l7,l1', fisherEvery: '0', logEvery: '25', schedule: 'fixed:3,1,2,0' });
+    expect(spec).toMatchObject({ k: 50, lr: 0.001, dropout: 0.1, targets: ['l7', 'l1'], fisherEvery: 0, logEvery: 25, schedule: 'fixed:3,1,2,0' });
     expect(suiteRunSpec({ ...SUITE_DEFAULTS, out: 'x', steps: 1500 })).toEqual({ ...SUITE_DEFAULTS, out: 'x', steps: 1500 });
   });
 
@@ -37,6 +37,7 @@ describe('suiteRunSpec', () => {
       [{ batchSize: 2.5 }, /^--batch-size must be a positive integer, got 2.5$/],
       [{ lr: '-1' }, /^--lr must be a positive number, got -1$/],
       [{ fisherEvery: '-1' }, /^--fisher-every must be a non-negative integer, got -1$/],
+      [{ logEvery: '0' }, /^--log-every must be a positive integer, got 0$/],
       [{ trainSize: '0' }, /^--train-size must be a positive integer, got 0$/],
       [{ dropout: 1 }, /^--dropout must be in \[0, 1\), got 1$/],
       [{ adapter: 'prefix' }, /^--adapter: unknown adapter 'prefix'; choose seq_bn, double_seq_bn, lora, ia3$/],

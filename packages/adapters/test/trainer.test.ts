@@ -111,16 +111,19 @@ describe('trainer', () => {
 
   it('stops on a non-finite loss or weights with a clear error and the last good checkpoint intact', async () => {
     const g = graph();
-    // Weights poisoned after step 2's update: caught before the checkpoint of step 3 is written.
-    // Poisoned between checkpoints (evalEvery 2): the loss of step 3 is NaN.
-    for (const [evalEvery, message] of [[1, /parameter heads\.toy\.bias is not finite at step 3; the run stopped\./], [2, /loss is NaN at step 3; the run stopped\./]] as const) {
+    // Weights poisoned after step 2's update (onStep of step 2 runs when the losses are read before
+    // the checkpoint of step 3): caught before that checkpoint is written.
+    // Poisoned between checkpoints (evalEvery 2), as step 3's batch is drawn: the loss of step 3 is NaN.
+    for (const [evalEvery, message, where] of [
+      [1, /parameter heads\.toy\.bias is not finite at step 3; the run stopped\./, 'onStep'],
+      [2, /loss is NaN at step 3; the run stopped\./, 'trainBatch'],
+    ] as const) {
       const out = await mkdtemp(join(tmpdir(), 'thaw-run-'));
       const toy = toyTask(g, 3);
-      const trainer = new Trainer(g, toy.taskModel, toy.data, { out, steps: 6, lr: 1e-2, schedule: 'standard', k: 1, seed: 3, evalEvery });
-      const poison = ({ step }: { step: number }) => {
-        if (step === 2) g.gpu.write(toy.head.bias.buffer, new Float32Array([Number.NaN, 0, 0]));
-      };
-      const error = await trainer.run({ onStep: poison }).catch((e: unknown) => e);
+      const poison = () => g.gpu.write(toy.head.bias.buffer, new Float32Array([Number.NaN, 0, 0]));
+      const data = { ...toy.data, trainBatch: (step: number) => { if (where === 'trainBatch' && step === 3) poison(); return toy.data.trainBatch(step); } };
+      const trainer = new Trainer(g, toy.taskModel, data, { out, steps: 6, lr: 1e-2, schedule: 'standard', k: 1, seed: 3, evalEvery });
+      const error = await trainer.run({ onStep: ({ step }) => { if (where === 'onStep' && step === 2) poison(); } }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(NonFiniteError);
       expect((error as Error).message).toMatch(message);
       expect((error as Error).message).toMatch(/The last good checkpoint is in .*checkpoints/);
@@ -132,6 +135,59 @@ describe('trainer', () => {
       trainer.dispose();
       toy.dispose();
     }
+  });
+
+  it('a loss that goes non-finite between two reads stops the run at the next read, naming the step it went bad', async () => {
+    const g = graph();
+    const out = await mkdtemp(join(tmpdir(), 'thaw-run-'));
+    const toy = toyTask(g, 6);
+    // Losses come back after steps 3 (every 4), 5 (checkpoint of step 6), 9 (every 4) and 11: step 8 is none of them.
+    const data = {
+      ...toy.data,
+      trainBatch: (step: number) => {
+        if (step === 8) g.gpu.write(toy.head.bias.buffer, new Float32Array([Number.POSITIVE_INFINITY, 0, 0]));
+        return toy.data.trainBatch(step);
+      },
+    };
+    const trainer = new Trainer(g, toy.taskModel, data, { out, steps: 12, lr: 1e-2, schedule: 'standard', k: 1, seed: 6, evalEvery: 6, logEvery: 4 });
+    const reported: number[] = [];
+    const error = await trainer.run({ onStep: ({ step }) => reported.push(step) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NonFiniteError);
+    expect((error as NonFiniteError).step).toBe(8);
+    expect((error as Error).message).toMatch(/^loss is NaN at step 8; the run stopped\. The last good checkpoint is in .*checkpoints/);
+    // One line per good step, the last before the bad one; progress heard of the same steps.
+    const log = await lines(join(out, 'log.jsonl'));
+    expect(log.map((l) => l.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(log.every((l) => Number.isFinite(l.loss))).toBe(true);
+    expect(reported).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(JSON.parse(await readFile(join(out, 'checkpoints/last/state.json'), 'utf8')).step).toBe(6);
+    const last = await readSafetensors(join(out, 'checkpoints/last/params.safetensors'));
+    for (const t of last.tensors.values()) expect(t.data.every(Number.isFinite)).toBe(true);
+    trainer.dispose();
+    toy.dispose();
+  });
+
+  it('log.jsonl and the weights are the same bits whatever logEvery is', async () => {
+    const g = graph();
+    const run = async (logEvery: number) => {
+      const out = await mkdtemp(join(tmpdir(), 'thaw-run-'));
+      const toy = toyTask(g, 7);
+      const trainer = new Trainer(g, toy.taskModel, toy.data, { out, steps: 7, lr: 1e-2, schedule: 'gu', k: 2, seed: 7, evalEvery: 5, fisherEvery: 3, fisherBatches: 1, logEvery });
+      const reads = g.gpu.stats.readbacks;
+      await trainer.run();
+      const readbacks = g.gpu.stats.readbacks - reads;
+      const bias = await toy.head.bias.read();
+      trainer.dispose();
+      toy.dispose();
+      return { log: await readFile(join(out, 'log.jsonl'), 'utf8'), events: await readFile(join(out, 'events.jsonl'), 'utf8'), bias, readbacks };
+    };
+    const [every, rarely] = [await run(1), await run(50)];
+    expect(rarely.log).toBe(every.log);
+    expect(rarely.events).toBe(every.events);
+    expect([...rarely.bias]).toEqual([...every.bias]);
+    expect(rarely.log.trim().split('\n')).toHaveLength(7);
+    // The losses of several steps come back in one read.
+    expect(rarely.readbacks).toBeLessThan(every.readbacks);
   });
 
   it('refuses to overwrite a run, and to resume with other options', async () => {

@@ -14,7 +14,7 @@ import {
 } from './commands/study.js';
 import { rebuildReport } from './report/html.js';
 import {
-  DATASET_TASKS, HUB_DEFAULTS, readStudyConfig, RUN_FLAGS, runSpec, STUDY_PRESETS, studyPlan, SUITE_DEFAULTS, SUITE_TASKS, ADAPTER_TYPES, cancelStudy, studyStatus,
+  DATASET_TASKS, DEFAULT_LOG_EVERY, HUB_DEFAULTS, readStudyConfig, RUN_FLAGS, runSpec, STUDY_PRESETS, studyPlan, SUITE_DEFAULTS, SUITE_TASKS, ADAPTER_TYPES, cancelStudy, studyStatus,
   type RunGiven, type RunOptionName, type SlurmSettings, type StudyOptions, type StudyPreset,
 } from '@thaw/adapters';
 import { deviceOf, formatKernelBench, formatStepBench, type KernelBenchReport, type StepBenchReport } from './commands/bench.js';
@@ -178,22 +178,25 @@ export function buildProgram(io: Io = processIo): Command {
 
   bench
     .command('step')
-    .description('training-step throughput of a 4-layer encoder, all trainable vs. frozen base; kernel time shares')
+    .description('training-step throughput of a 4-layer encoder, all trainable vs. frozen base (the trainer\'s own step); kernel time shares; the same step in PyTorch on the CPU when a python3 with torch is found')
     .option('--json', 'print JSON')
     .option('--batch <n>', 'sequences per step', positiveInt('--batch'), 32)
     .option('--sequence <n>', 'tokens per sequence (at most 128)', positiveInt('--sequence'), 64)
     .option('--warmup <n>', 'untimed steps first', nonNegativeInt('--warmup'), 2)
-    .option('--steps <n>', 'timed steps', positiveInt('--steps'), 5)
-    .action(async (opts: { json?: boolean; batch: number; sequence: number; warmup: number; steps: number }, cmd: Command) => {
+    .option('--steps <n>', 'timed steps', positiveInt('--steps'), DEFAULT_LOG_EVERY)
+    .option('--log-every <n>', 'read the losses back every n steps, as thaw train --log-every', positiveInt('--log-every'), DEFAULT_LOG_EVERY)
+    .addOption(new Option('--no-torch', 'measure Thaw only (no PyTorch peer)'))
+    .action(async (opts: { json?: boolean; batch: number; sequence: number; warmup: number; steps: number; logEvery: number; torch: boolean }, cmd: Command) => {
       if (opts.sequence > 128) throw new UsageError('--sequence must be at most 128 (the benchmark encoder has 130 positions).');
       await withGpu(cmd, async (gpu, selection) => {
-        const progress = progressBar(2, 'bench step');
+        const progress = progressBar(opts.torch ? 3 : 2, 'bench step');
         const configs = await runStepBench(gpu, { ...opts, onProgress: (label) => progress.tick(label) });
         progress.done();
         const report: StepBenchReport = {
           device: deviceOf(await chosenAdapter(selection)),
           date: new Date().toISOString().slice(0, 10),
           shape: { layers: 4, hidden: 128, heads: 4, ffn: 512, sequence: opts.sequence, batch: opts.batch },
+          logEvery: opts.logEvery,
           configs,
         };
         io.out(opts.json ? json(report) : formatStepBench(report));
@@ -207,6 +210,7 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--lr <rate>', 'learning rate', positiveNumber('--lr'), 1e-3)
     .option('--seed <n>', 'seed of data, masks, initialization and dropout', nonNegativeInt('--seed'), 1)
     .option('--pairs <n>', 'sentence pairs per language in the corpus', positiveInt('--pairs'), defaults.pairs)
+    .option('--log-every <n>', 'read the losses back (log.jsonl, progress, the non-finite check) every n steps', positiveInt('--log-every'), DEFAULT_LOG_EVERY)
     .option('--resume', 'continue the run in --out from its last checkpoint (one stopped by a full disk, say), with the same options')
     .option('--json', 'print the summary as JSON');
 
@@ -221,7 +225,7 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--hidden <n>', 'hidden size', positiveInt('--hidden'), 64)
     .option('--heads <n>', 'attention heads', positiveInt('--heads'), 4)
     .option('--ffn <n>', 'feed-forward size', positiveInt('--ffn'), 256), { steps: 3500, pairs: 4000 })
-    .action((opts: { out: string; languages: string[]; layers: number; hidden: number; heads: number; ffn: number; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) =>
+    .action((opts: { out: string; languages: string[]; layers: number; hidden: number; heads: number; ffn: number; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; logEvery: number; json?: boolean }, cmd: Command) =>
       withGpu(cmd, async (gpu) => {
         const summary = await runPretrain(gpu, opts);
         io.out(opts.json ? json({ out: opts.out, ...summary }) : `base model in ${opts.out}: best masked-token accuracy ${(100 * summary.bestDev).toFixed(1)}% at step ${summary.bestStep}`);
@@ -233,7 +237,7 @@ export function buildProgram(io: Io = processIo): Command {
     .requiredOption('--base <dir>', 'a base model made by thaw pretrain')
     .requiredOption('--language <code>', 'the language')
     .requiredOption('--out <dir>', 'run directory (gets adapter.safetensors and adapter_config.json)'), { steps: 150, pairs: 2000 })
-    .action((opts: { base: string; language: string; out: string; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; json?: boolean }, cmd: Command) =>
+    .action((opts: { base: string; language: string; out: string; steps: number; batchSize: number; sequence: number; lr: number; seed: number; pairs: number; logEvery: number; json?: boolean }, cmd: Command) =>
       withGpu(cmd, async (gpu) => {
         const summary = await runLanguageAdapter(gpu, opts);
         io.out(opts.json ? json({ out: opts.out, ...summary }) : `language adapter ${opts.language} in ${opts.out}: best masked-token accuracy ${(100 * summary.bestDev).toFixed(1)}%`);
@@ -258,6 +262,7 @@ export function buildProgram(io: Io = processIo): Command {
       .option('--dev-size <n>', `suite only: source dev examples (model selection)${d('devSize')}`)
       .option('--test-size <n>', `suite only: test examples per language${d('testSize')}`)
       .option('--eval-every <n>', `dev evaluation (and checkpoint) interval in steps${d('evalEvery')}`)
+      .option('--log-every <n>', `read the losses back every n steps: log.jsonl gets every step's line then, progress moves, and a non-finite loss stops the run naming its step (the run's results do not depend on it)${d('logEvery')}`)
       .option('--fisher-every <n>', `track tr(F) per block every n steps (0: never)${d('fisherEvery')}`)
       .option('--fisher-batches <n>', `training batches per tr(F) estimate${d('fisherBatches')}`)
       .option('--fisher-estimator <labels>', `labels of the tr(F) estimate: argmax (the model's, as the official code) or sample (paper Eq. 1)${d('fisherEstimator')}`)

@@ -33,3 +33,6 @@ export { attentionForward, attentionBackward, attentionUnsupported, ATTENTION_MA
 export { embeddingGather, embeddingScatterAdd, embeddingIndex } from './ops/embedding.js';
 export { dropout, dropoutKeepMask } from './ops/dropout.js';
 export { maxPoolForward, maxPoolBackward } from './ops/pool.js';
+export {
+  monitorRecord, monitorInitialState, readMonitorState, decodeMonitorState, MONITOR_HEADER_WORDS, MONITOR_NONE, type MonitorBadStep, type MonitorReadout,
+} from './ops/monitor.js';

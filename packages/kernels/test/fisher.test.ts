@@ -32,6 +32,32 @@ describe('fisher kernels', () => {
     }
   });
 
+  it('accumulates each tensor at its offset of one flat buffer, leaving the rest untouched', async () => {
+    const g = gpu();
+    const random = rng(6);
+    // Three tensors packed back to back with a gap, sizes not multiples of the workgroup.
+    const tensors = [{ offset: 0, n: 300 }, { offset: 300, n: 1 }, { offset: 305, n: 517 }];
+    const total = 830;
+    const fisher = randomArray(total, random).map(Math.abs);
+    const grads = tensors.map(({ n }) => randomArray(n, random));
+    const gf = g.upload(fisher);
+    const gg = grads.map((x) => g.upload(x));
+    tensors.forEach(({ offset, n }, k) => fisherAccumulate(g, { fisher: gf, grad: gg[k]!, n, scale: 0.25, offset }));
+    const got = await g.read(gf);
+    let want: Float64Array = Float64Array.from(fisher);
+    tensors.forEach(({ offset }, k) => { want = fisherAccumulateReference(want, grads[k]!, 0.25, offset); });
+    for (let i = 0; i < total; i++) {
+      const inside = tensors.some(({ offset, n }) => i >= offset && i < offset + n);
+      // Outside every tensor (the gap, the tail) the buffer is bitwise unchanged.
+      if (!inside) expect(got[i]).toBe(fisher[i]);
+      else expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(3 * U * want[i]!);
+    }
+    // A tensor that would run past the buffer is refused at the launch site.
+    expect(() => fisherAccumulate(g, { fisher: gf, grad: gg[2]!, n: 517, scale: 1, offset: 400 })).toThrow(/binding 'fisher' holds 3320 bytes; this shape needs 3668/);
+    g.release(gf);
+    for (const b of gg) g.release(b);
+  });
+
   it('computes per-segment traces within the tree-reduction bound of the float64 sum', async () => {
     const g = gpu();
     const random = rng(8);

@@ -76,7 +76,16 @@ export async function fisherTraces(graph: Graph, args: {
   const grads = new Map(blockParams.map((p) => [p, p.grad] as const));
   for (const p of args.params) p.requiresGrad = inBlocks.has(p);
   for (const p of blockParams) p.grad = undefined;
-  const fisher = new Map(blockParams.map((p) => [p, gpu.upload(new Float32Array(p.size), `${p.name}.fisher`)] as const));
+  // One flat Fisher buffer: every block parameter at its own offset (a
+  // parameter listed in two blocks has one place).
+  const offsets = new Map<Tensor, number>();
+  let total = 0;
+  for (const p of blockParams) {
+    if (offsets.has(p)) continue;
+    offsets.set(p, total);
+    total += p.size;
+  }
+  const fisher = gpu.upload(new Float32Array(Math.max(1, total)), 'fisher');
 
   /** Backward of the mean NLL of `logits` against model labels; F += grad² · scale. */
   const accumulate = async (logits: () => Tensor, scale: number) => {
@@ -86,7 +95,7 @@ export async function fisherTraces(graph: Graph, args: {
     z.dispose();
     for (const p of blockParams) {
       if (!p.grad) continue;
-      fisherAccumulate(gpu, { fisher: fisher.get(p)!, grad: p.grad.buffer, n: p.size, scale });
+      fisherAccumulate(gpu, { fisher, grad: p.grad.buffer, n: p.size, scale, offset: offsets.get(p)! });
       p.grad.dispose();
       p.grad = undefined;
     }
@@ -102,20 +111,22 @@ export async function fisherTraces(graph: Graph, args: {
       }
       await gpu.throttle();
     }
-    // One deterministic tree sum per parameter, then a fixed-order sum per block.
+    // One launch: a deterministic tree sum per parameter (its segment of the
+    // flat buffer, summed exactly as a buffer of its own would be), then a
+    // fixed-order sum per block on the host.
+    if (!blockParams.length) return args.blocks.map(() => 0);
     const sums = gpu.alloc(4 * blockParams.length, 'fisher traces');
-    blockParams.forEach((p, i) => {
-      const one = gpu.alloc(4, 'trace');
-      segmentTraces(gpu, { values: fisher.get(p)!, traces: one, segments: [{ offset: 0, length: p.size }] });
-      gpu.copy(one, sums, 4, 0, 4 * i);
-      gpu.release(one);
-    });
-    const perParam = await gpu.read(sums, blockParams.length);
-    gpu.release(sums);
+    let perParam: Float32Array;
+    try {
+      segmentTraces(gpu, { values: fisher, traces: sums, segments: blockParams.map((p) => ({ offset: offsets.get(p)!, length: p.size })) });
+      perParam = await gpu.read(sums, blockParams.length);
+    } finally {
+      gpu.release(sums);
+    }
     let k = 0;
     return args.blocks.map((block) => block.reduce((s) => s + perParam[k++]!, 0));
   } finally {
-    for (const buffer of fisher.values()) gpu.release(buffer);
+    gpu.release(fisher);
     for (const [p, flag] of flags) p.requiresGrad = flag;
     for (const [p, g] of grads) {
       p.grad?.dispose();

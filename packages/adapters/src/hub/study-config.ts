@@ -60,7 +60,7 @@ export interface SlurmSettings {
 const RUN_KEYS: Record<string, 'string' | 'number' | 'integer'> = {
   source: 'string', adapter: 'string', reductionFactor: 'number', k: 'integer', steps: 'integer', batchSize: 'integer', lr: 'number',
   baseLrScale: 'number', trainSize: 'integer', fisherEvery: 'integer', fisherBatches: 'integer', fisherEstimator: 'string',
-  fisherGradients: 'string', evalEvery: 'integer', maxLength: 'integer',
+  fisherGradients: 'string', evalEvery: 'integer', logEvery: 'integer', maxLength: 'integer',
 };
 const OTHER_KEYS = ['model', 'tokenizer', 'task', 'data', 'languages', 'targets', 'schedules', 'seeds', 'slurm'];
 

@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { SEQ_BN } from '../adapters/bottleneck.js';
+import { DEFAULT_LOG_EVERY } from '../train/step.js';
 import type { HubRunSpec } from '../hub/run.js';
 import type { SuiteRunSpec } from '../suite/run.js';
 
@@ -39,6 +40,8 @@ export const SUITE_DEFAULTS: Omit<SuiteRunSpec, 'out'> = {
   fisherEstimator: 'argmax',
   fisherGradients: 'batch-mean',
   evalEvery: 100,
+  // One readback of the losses per 10 steps (train/step.ts says what it was measured against).
+  logEvery: DEFAULT_LOG_EVERY,
   sequence: 32,
   base: SHIPPED_SUITE.base,
   languageAdapters: SHIPPED_SUITE.languageAdapters,
@@ -79,6 +82,7 @@ export const HUB_DEFAULTS: Omit<HubRunSpec, 'out' | 'model' | 'tokenizer' | 'lan
   fisherEstimator: 'argmax',
   fisherGradients: 'batch-mean',
   evalEvery: 100,
+  logEvery: DEFAULT_LOG_EVERY,
   // The recipe's 128 tokens, special tokens included; the suite's `sequence` is 32.
   maxLength: 128,
 };

@@ -23,7 +23,7 @@ export type RunGiven = { readonly [K in RunOptionName]?: unknown };
 export const RUN_FLAGS: Readonly<Record<RunOptionName, string>> = {
   out: '--out', task: '--task', schedule: '--schedule', adapter: '--adapter', k: '--k', steps: '--steps', batchSize: '--batch-size',
   lr: '--lr', baseLrScale: '--base-lr-scale', trainSize: '--train-size', seed: '--seed', fisherEvery: '--fisher-every',
-  fisherBatches: '--fisher-batches', fisherEstimator: '--fisher-estimator', fisherGradients: '--fisher-gradients', evalEvery: '--eval-every',
+  fisherBatches: '--fisher-batches', fisherEstimator: '--fisher-estimator', fisherGradients: '--fisher-gradients', evalEvery: '--eval-every', logEvery: '--log-every',
   source: '--source', targets: '--targets',
   // The suite's: a folder holding one language adapter per language.
   dropout: '--dropout', devSize: '--dev-size', testSize: '--test-size', sequence: '--sequence', base: '--base', languageAdapters: '--lang-adapters',
@@ -108,7 +108,7 @@ const CHECKS: Readonly<Record<RunOptionName, Check>> = {
   out: text, task: text, schedule: text, adapter: oneOf(ADAPTER_TYPE_NAMES, 'adapter'), k: positiveInteger, steps: positiveInteger,
   batchSize: positiveInteger, lr: positiveNumber, baseLrScale: positiveNumber, trainSize: nonNegativeInteger, seed: nonNegativeInteger,
   fisherEvery: nonNegativeInteger, fisherBatches: positiveInteger, fisherEstimator: oneOf(['argmax', 'sample'], 'estimator'),
-  fisherGradients: oneOf(['batch-mean', 'per-example'], 'mode'), evalEvery: positiveInteger, source: text, targets: list,
+  fisherGradients: oneOf(['batch-mean', 'per-example'], 'mode'), evalEvery: positiveInteger, logEvery: positiveInteger, source: text, targets: list,
   dropout: probability, devSize: positiveInteger, testSize: positiveInteger, sequence: positiveInteger, base: text, languageAdapters: text,
   model: text, tokenizer: text, langAdapters: adapterFolders, data: text, reductionFactor: positiveNumber, maxLength: positiveInteger,
 };

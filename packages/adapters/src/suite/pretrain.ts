@@ -39,6 +39,8 @@ export interface MlmStageOptions {
   pairs: number;
   /** Continue the run in `out` from its last checkpoint (a run stopped by a full disk, say). */
   resume?: boolean;
+  /** Read the losses back every n steps (default DEFAULT_LOG_EVERY, train/step.ts). */
+  logEvery?: number;
 }
 
 export interface PretrainOptions extends MlmStageOptions {
@@ -71,6 +73,7 @@ async function runStage(
 ): Promise<TrainSummary> {
   const trainer = new Trainer(graph, task.model, task.data, {
     out: o.out, steps: o.steps, lr: o.lr, schedule, k: 1, seed: o.seed, evalEvery: Math.max(1, Math.floor(o.steps / 5)), resume: Boolean(o.resume),
+    ...(o.logEvery !== undefined ? { logEvery: o.logEvery } : {}),
     extraConfig: { ...extraConfig, batchSize: o.batchSize, sequence: o.sequence, pairs: o.pairs },
     finalEvaluation: async () => {
       const dev = await task.data.evaluateDev();

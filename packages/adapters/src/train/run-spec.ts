@@ -40,6 +40,8 @@ export interface TaskRunSpec {
   fisherGradients: 'batch-mean' | 'per-example';
   /** Evaluate on the source dev set (and keep the best checkpoint) every n steps. */
   evalEvery: number;
+  /** Read the losses back (and write their log.jsonl lines) every n steps; nothing a run writes depends on it. */
+  logEvery: number;
   source: string;
   /** Target languages, closest first. */
   targets: string[];
@@ -58,7 +60,7 @@ export async function trainTaskRun<B>(
 ): Promise<{ summary: TrainSummary; results: RunResults }> {
   let results: RunResults | undefined;
   const trainer = new Trainer(graph, model, data, {
-    out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, schedule: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery,
+    out: o.out, steps: o.steps, lr: o.lr, baseLrScale: o.baseLrScale, schedule: o.schedule, k: o.k, seed: o.seed, evalEvery: o.evalEvery, logEvery: o.logEvery,
     fisherEvery: o.fisherEvery, fisherBatches: o.fisherBatches, fisherEstimator: o.fisherEstimator, fisherGradients: o.fisherGradients,
     extraConfig, finalEvaluation: async () => (results = await finalEvaluation()), resume,
   });

@@ -11,7 +11,11 @@
  *   checkpoints/last/…                     everything needed to resume bit for bit
  *   results.json    the caller's final evaluation, when given
  *
- * Progress goes to callbacks; nothing here prints. A file that cannot be
+ * A step reads nothing back (train/step.ts): the losses come back every
+ * `logEvery` steps, and before every unfreeze event, tr(F) estimate and
+ * checkpoint, so no checkpoint is written after a step whose loss or
+ * gradient norm was not finite. Progress goes to callbacks, called at those
+ * reads for each step read; nothing here prints. A file that cannot be
  * written (a full disk) stops the run with a FileWriteError that names it
  * and the last checkpoint kept; the run's temporary folders are removed, and
  * the run continues with `resume` once there is space again.
@@ -19,7 +23,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AdamW, constantLr, linearLr, type Graph, type OptimizerState, type Tensor } from '@thaw/autograd';
+import type { Graph, OptimizerState, Tensor } from '@thaw/autograd';
 import { fisherTraces, type FisherBatch, type FisherOptions } from '../fisher/traces.js';
 import { OptionError } from '../errors/option-error.js';
 import { FileWriteError } from '../errors/write-error.js';
@@ -29,6 +33,7 @@ import type { ForwardMode } from '../model/encoder.js';
 import { UnfreezeSchedule, type UnfreezeEvent, type UnfreezeTiming } from '../schedules/algorithm1.js';
 import { policy } from '../schedules/policies.js';
 import { appendJsonLine, swapFolder, truncateJsonLines, writeJsonAtomic } from '../formats/json-files.js';
+import { TrainingStep, type StepReadout } from './step.js';
 
 /** What the trainer needs of a model: its parameters by role, a loss and eval logits. */
 export interface TaskModel<B> {
@@ -75,6 +80,12 @@ export interface TrainerOptions {
   seed: number;
   /** Evaluate on the dev set (and save checkpoints) every n steps (and at the end). */
   evalEvery: number;
+  /**
+   * Read the losses back every n steps (default DEFAULT_LOG_EVERY, train/step.ts):
+   * log.jsonl still gets one line per step, written at each read, and a
+   * non-finite loss or gradient norm stops the run there, naming its step.
+   */
+  logEvery?: number;
   /** Track tr(F) per block every n steps (0: never). */
   fisherEvery?: number;
   /** Batches per tr(F) estimate (default 41, as the official code). */
@@ -184,7 +195,7 @@ export async function reevaluateBestCheckpoint(graph: Graph, dir: string, run: R
 
 export class Trainer<B> {
   private readonly schedule: UnfreezeSchedule;
-  private readonly optimizer: AdamW;
+  private readonly step: TrainingStep<B>;
 
   constructor(
     private readonly graph: Graph,
@@ -196,9 +207,7 @@ export class Trainer<B> {
     if (!Number.isInteger(o.steps) || o.steps < 1) throw new Error(`steps must be a positive integer, got ${o.steps}`);
     if (!Number.isInteger(o.evalEvery) || o.evalEvery < 1) throw new Error(`evalEvery must be a positive integer, got ${o.evalEvery}`);
     this.schedule = new UnfreezeSchedule({ policy: o.schedule, layers: model.blocks.length, k: o.k, seed: o.seed, timing: o.timing ?? 'paper' });
-    const lr = (o.lrSchedule ?? 'linear') === 'linear' ? linearLr(o.lr, o.steps, o.warmupSteps ?? 0) : constantLr(o.lr);
-    const lrScale = new Map(o.baseLrScale !== undefined && o.baseLrScale !== 1 ? model.base.map((p) => [p, o.baseLrScale!] as const) : []);
-    this.optimizer = new AdamW(graph, model.params, { lr, weightDecay: o.weightDecay ?? 0, maxGradNorm: o.maxGradNorm === undefined ? 1.0 : o.maxGradNorm, lrScale });
+    this.step = new TrainingStep(graph, model, o);
   }
 
   /**
@@ -236,7 +245,6 @@ export class Trainer<B> {
   private async train(callbacks: TrainerCallbacks): Promise<TrainSummary> {
     const o = this.options;
     const m = this.model;
-    const gpu = this.graph.gpu;
     const path = (name: string) => join(o.out, name);
     let start = 0;
     let best = { step: -1, metric: -Infinity };
@@ -265,48 +273,60 @@ export class Trainer<B> {
       await writeJsonAtomic(path('config.json'), config);
     }
 
+    /** Steps recorded whose log.jsonl line waits for its loss. */
+    const waiting: { step: number; lr: number; trainableBlocks: number[]; tracked?: number[] }[] = [];
+    let last = performance.now();
+    /** Writes the lines of the steps read back; at a non-finite step, the lines before it, then stops. */
+    const logged = async (readout: StepReadout) => {
+      const now = performance.now();
+      const stepsPerSecond = (1000 * readout.steps.length) / Math.max(1e-9, now - last);
+      last = now;
+      const bad = readout.firstBad;
+      for (const [i, w] of waiting.splice(0, readout.steps.length).entries()) {
+        if (bad && w.step >= bad.step) break;
+        const loss = readout.losses[i]!;
+        const line: Record<string, unknown> = { step: w.step, loss, lr: w.lr, trainableBlocks: w.trainableBlocks };
+        if (w.tracked) {
+          // Raw per block (frozen blocks 0, as the official tracker), and the sum
+          // normalized by the number of trainable blocks (paper Fig. 3).
+          line.fisher = w.tracked;
+          line.fisherPerTrainableBlock = w.tracked.reduce((a, b) => a + b, 0) / Math.max(1, w.trainableBlocks.length);
+        }
+        await appendJsonLine(path('log.jsonl'), line);
+        callbacks.onStep?.({ step: w.step, loss, lr: w.lr, trainableBlocks: w.trainableBlocks, stepsPerSecond });
+      }
+      if (bad) throw new NonFiniteError(bad.step, bad.loss ? `loss is ${bad.lossValue}` : `the gradient norm is ${bad.normValue}`, o.out);
+    };
+    /** Reads back what is pending: before anything that uses the weights or writes what follows from them. */
+    const caughtUp = async () => {
+      if (this.step.pending) await logged(await this.step.read());
+    };
     const fisherScores = (step: number) => async () => {
+      await caughtUp();
       const traces = await this.traces(step);
       return new Map(traces.map((t, j) => [j, t] as const));
     };
-    let last = performance.now();
     for (let step = start; step < o.steps; step++) {
       const event = await this.schedule.at(step, this.schedule.policy.name === 'fun' ? fisherScores(step) : undefined);
       if (event) {
+        await caughtUp();
         for (const j of event.blocks) for (const p of m.blocks[j]!) p.requiresGrad = true;
         await appendJsonLine(path('events.jsonl'), event);
         callbacks.onEvent?.(event);
       }
-      const tracked = o.fisherEvery && step % o.fisherEvery === 0 ? await this.traces(step, this.schedule.trainableBlocks) : undefined;
-      const lr = this.optimizer.lr;
+      const tracking = Boolean(o.fisherEvery && step % o.fisherEvery === 0);
+      if (tracking) await caughtUp();
+      const tracked = tracking ? await this.traces(step, this.schedule.trainableBlocks) : undefined;
+      const lr = this.step.lr;
       const batch = await this.data.trainBatch(step);
-      const loss = this.graph.scope(() => {
-        const l = m.loss(batch, { train: true, seed: o.seed, step });
-        this.graph.backward(l);
-        return l;
-      });
-      const value = (await loss.read())[0]!;
-      loss.dispose();
-      if (!Number.isFinite(value)) {
-        this.optimizer.zeroGrad();
-        throw new NonFiniteError(step, `loss is ${value}`, o.out);
-      }
-      this.optimizer.update();
-      this.optimizer.zeroGrad();
-      const trainableBlocks = this.schedule.trainableBlocks;
-      const line: Record<string, unknown> = { step, loss: value, lr, trainableBlocks };
-      if (tracked) {
-        // Raw per block (frozen blocks 0, as the official tracker), and the sum
-        // normalized by the number of trainable blocks (paper Fig. 3).
-        line.fisher = tracked;
-        line.fisherPerTrainableBlock = tracked.reduce((a, b) => a + b, 0) / Math.max(1, trainableBlocks.length);
-      }
-      await appendJsonLine(path('log.jsonl'), line);
-      const now = performance.now();
-      callbacks.onStep?.({ step, loss: value, lr, trainableBlocks, stepsPerSecond: 1000 / Math.max(1e-9, now - last) });
-      last = now;
+      waiting.push({ step, lr, trainableBlocks: this.schedule.trainableBlocks, ...(tracked ? { tracked } : {}) });
+      // Forward, backward, update and the monitor; the losses come back every logEvery steps.
+      const readout = await this.step.step(batch, step);
+      if (readout) await logged(readout);
       const done = step + 1;
       if (done % o.evalEvery === 0 || done === o.steps) {
+        // Every step before the checkpoint is read (and checked) first.
+        await caughtUp();
         const metric = await this.data.evaluateDev();
         if (!Number.isFinite(metric)) throw new NonFiniteError(done, `the dev metric is ${metric}`, o.out);
         const improved = metric > best.metric;
@@ -321,8 +341,8 @@ export class Trainer<B> {
         callbacks.onEval?.(done, metric, improved);
         await this.saveLast(done, best);
       }
-      await gpu.throttle();
     }
+    await caughtUp();
     if (o.finalEvaluation && best.step >= 0) {
       // Evaluate what model selection chose: the best checkpoint, not the last step.
       const bestFile = path('checkpoints/best/adapter.safetensors');
@@ -332,9 +352,9 @@ export class Trainer<B> {
     return { steps: o.steps, bestStep: best.step, bestDev: best.metric };
   }
 
-  /** Releases the optimizer (the model belongs to the caller). */
+  /** Releases the optimizer and the step's monitor (the model belongs to the caller). */
   dispose(): void {
-    this.optimizer.dispose();
+    this.step.dispose();
   }
 
   /**
@@ -376,7 +396,7 @@ export class Trainer<B> {
     const dir = join(this.options.out, `checkpoints/last.tmp-${process.pid}`);
     const params = this.model.params.map((p, i) => [`${i}:${p.name}`, p] as [string, Tensor]);
     await writeSafetensors(join(dir, 'params.safetensors'), finite(await hostTensors(params), step, this.options.out));
-    const state = await this.optimizer.exportState();
+    const state = await this.step.optimizer.exportState();
     const moments = new Map<string, HostTensor>();
     for (const e of state.params) {
       if (e.m && e.v) {
@@ -414,7 +434,7 @@ export class Trainer<B> {
         return { index, steps, ...(mm && vv ? { m: mm.data, v: vv.data } : {}) };
       }),
     };
-    this.optimizer.importState(optimizerState);
+    this.step.optimizer.importState(optimizerState);
     this.schedule.restore(state.schedule);
     // The stored bests survive JSON only as finite numbers.
     return { step: state.step, best: { step: state.best.step, metric: state.best.metric ?? -Infinity } };

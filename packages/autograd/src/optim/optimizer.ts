@@ -90,6 +90,16 @@ abstract class Optimizer {
     this.step++;
   }
 
+  /**
+   * Where the last update left the global gradient norm on the GPU: word
+   * `index` of `buffer` (the clip buffer [factor, norm]), for a monitor that
+   * checks it without reading it back; undefined when not clipping (no norm
+   * is computed then).
+   */
+  get gradNorm(): { buffer: GpuBuffer; index: number } | undefined {
+    return this.maxGradNorm === null ? undefined : { buffer: this.clip, index: 1 };
+  }
+
   /** The global gradient norm before clipping, of the last step (a readback; NaN without clipping). */
   async lastGradNorm(): Promise<number> {
     return (await this.graph.gpu.read(this.clip))[1]!;

@@ -43,26 +43,42 @@ export interface StepBenchReport {
   device: KernelBenchReport['device'];
   date: string;
   shape: { layers: number; hidden: number; heads: number; ffn: number; sequence: number; batch: number };
+  /** The trainer's --log-every the step ran with: one readback of the losses per this many steps. */
+  logEvery: number;
   configs: StepBenchResult[];
 }
+
+/** A missing peer's reason as a table cell: the reason without its details in parentheses. */
+const shortReason = (missing: string) => missing.replace(/ \(.*\)$/s, '');
 
 export function formatStepBench(report: StepBenchReport): string {
   const s = report.shape;
   const families = [...new Set(report.configs.flatMap((c) => Object.keys(c.kernelShare)))];
-  const rows = report.configs.map((c) => [
-    c.name,
-    `${(100 * c.trainableFraction).toFixed(2)}%`,
-    c.msPerStep.toFixed(1),
-    c.tokensPerSec.toFixed(0),
-    c.submitsPerStep.toFixed(1),
-    c.dispatchesPerStep.toFixed(0),
-  ]);
+  const rows = report.configs.map((c) => {
+    const torch = c.peers.torch;
+    return [
+      c.name,
+      `${(100 * c.trainableFraction).toFixed(2)}%`,
+      c.msPerStep.toFixed(1),
+      c.tokensPerSec.toFixed(0),
+      c.submitsPerStep.toFixed(1),
+      c.dispatchesPerStep.toFixed(0),
+      ...('missing' in torch ? [shortReason(torch.missing), '-'] : [`${torch.msPerStep.toFixed(1)} (${torch.threads} thr)`, `${torch.ratio.toFixed(2)}×`]),
+    ];
+  });
   const shares = families.map((f) => [f, ...report.configs.map((c) => `${(100 * (c.kernelShare[f] ?? 0)).toFixed(1)}%`)]);
+  const peers = report.configs.map((c) => c.peers.torch);
+  const ran = peers.find((p): p is Exclude<typeof p, { missing: string }> => !('missing' in p));
+  const missing = peers.find((p): p is { missing: string } => 'missing' in p);
+  const torchLine = ran
+    ? `PyTorch ${ran.version} on the CPU (${ran.python}), BLAS ${ran.blas}; best of ${Object.keys(ran.byThreads).map((n) => `${n}`).join(' and ')} threads; Thaw ÷ PyTorch is the ratio of tokens/s (below 1: Thaw is slower)`
+    : `PyTorch: ${missing?.missing ?? 'not run'}`;
   return [
     `Device: ${report.device.name} (${report.device.backend ?? 'unknown backend'}), ${report.date}`,
-    `Encoder: ${s.layers} layers, d ${s.hidden}, ${s.heads} heads, FFN ${s.ffn}; batch ${s.batch} × sequence ${s.sequence}; AdamW, clipping at 1.0`,
+    `Encoder: ${s.layers} layers, d ${s.hidden}, ${s.heads} heads, FFN ${s.ffn}; batch ${s.batch} × sequence ${s.sequence}; AdamW, clipping at 1.0; the trainer's step, losses read every ${report.logEvery} steps`,
+    torchLine,
     '',
-    table(['config', 'trainable', 'ms/step', 'tokens/s', 'submits/step', 'dispatches/step'], rows),
+    table(['config', 'trainable', 'ms/step', 'tokens/s', 'submits/step', 'dispatches/step', 'PyTorch ms/step', 'Thaw ÷ PyTorch'], rows),
     '',
     'Share of GPU time per kernel family (one profiled step):',
     '',

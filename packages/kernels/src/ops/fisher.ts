@@ -12,14 +12,20 @@ export interface Segment {
   length: number;
 }
 
-/** Records fisher[i] += scale · grad[i]² for i < n. */
-export function fisherAccumulate(gpu: Gpu, args: { fisher: GpuBuffer; grad: GpuBuffer; n: number; scale: number }): void {
+/**
+ * Records fisher[offset + i] += scale · grad[i]² for i < n: one parameter
+ * tensor's squared gradient into its place (`offset` elements, default 0) of
+ * a flat Fisher buffer.
+ */
+export function fisherAccumulate(gpu: Gpu, args: { fisher: GpuBuffer; grad: GpuBuffer; n: number; scale: number; offset?: number }): void {
   const { n, scale } = args;
+  const offset = args.offset ?? 0;
   if (!Number.isInteger(n) || n < 1) throw new KernelLaunchError('fisher.accumulate', `n must be a positive integer, got ${n}`);
+  if (!Number.isInteger(offset) || offset < 0) throw new KernelLaunchError('fisher.accumulate', `offset must be a non-negative integer, got ${offset}`);
   gpu.kernel('fisher', 'accumulate', { WG: THREADS }).launch({
     bindings: { fisher: args.fisher, grad: args.grad },
-    uniforms: { n, scale },
-    minBytes: { fisher: n * 4, grad: n * 4 },
+    uniforms: { n, scale, offset },
+    minBytes: { fisher: (offset + n) * 4, grad: n * 4 },
     workgroups: foldWorkgroups(Math.ceil(n / THREADS), gpu.maxWorkgroupsPerDimension),
   });
 }

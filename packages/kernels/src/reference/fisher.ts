@@ -1,10 +1,10 @@
 /** float64 references of fisher.wgsl. */
 import type { Segment } from '../ops/fisher.js';
 
-/** F + scale · g² elementwise. */
-export function fisherAccumulateReference(fisher: ArrayLike<number>, grad: ArrayLike<number>, scale: number): Float64Array {
-  const out = new Float64Array(fisher.length);
-  for (let i = 0; i < fisher.length; i++) out[i] = fisher[i]! + scale * grad[i]! * grad[i]!;
+/** F with scale · g² added elementwise at `offset` (default 0; g may be shorter than F). */
+export function fisherAccumulateReference(fisher: ArrayLike<number>, grad: ArrayLike<number>, scale: number, offset = 0): Float64Array {
+  const out = Float64Array.from(fisher);
+  for (let i = 0; i < grad.length; i++) out[offset + i] = fisher[offset + i]! + scale * grad[i]! * grad[i]!;
   return out;
 }
 

@@ -16,3 +16,4 @@ export { permuteReference, softmaxReference, softmaxBackwardReference, embedding
 export { attentionForwardReference, attentionBackwardReference, type AttentionReferenceArgs } from './attention.js';
 export { relativeError } from './numeric.js';
 export { maxPoolReference } from './pool.js';
+export { monitorReference, type MonitorStep } from './monitor.js';

@@ -1,8 +1,9 @@
 // fisher.wgsl — the diagonal empirical Fisher information and its per-block traces.
 //
 // MATH
-//   accumulate:  F_i ← F_i + s · g_i²      for every parameter i
-//     g is a gradient (of a batch, or of one example), s a weight such as
+//   accumulate:  F_{o+i} ← F_{o+i} + s · g_i²      for i < n
+//     g is the gradient of one parameter tensor (of a batch, or of one
+//     example), o that tensor's offset in the flat F, s a weight such as
 //     1/(number of batches), so that after all batches F is the average of
 //     squared gradients: the diagonal of the Fisher information estimate.
 //   segmentTraces: tr(F)_b = Σ_{i ∈ segment b} F_i  (F bound as `values`)
@@ -12,12 +13,14 @@
 //     segments on the host, in a fixed order.
 //
 // MEMORY LAYOUT
-//   fisher, grad: flat fp32 over all trainable parameters (the same packing as
-//   the parameter buffer). segments: pairs (offset, length) in elements, as
-//   u32. traces: one fp32 per segment.
+//   fisher: flat fp32 over every parameter tensor whose trace is wanted, each
+//   at its own offset (elements). grad: fp32 of one tensor (n elements), its
+//   element i adding into fisher[offset + i]. segments: pairs (offset, length)
+//   in elements, as u32. traces: one fp32 per segment.
 //
 // THREAD → DATA MAPPING
-//   accumulate: one thread per element.
+//   accumulate: one thread per element of the tensor (one launch per tensor,
+//     since gradients are separate buffers).
 //   traces: one workgroup of WG threads per segment. Thread t adds elements
 //     t, t+WG, … of its segment in order, then the WG partial sums meet in a
 //     fixed binary tree in workgroup memory. No atomics, so the trace of a
@@ -31,6 +34,7 @@
 struct AccumulateParams {
   n: u32,
   scale: f32,
+  offset: u32,
 }
 
 struct TraceParams {
@@ -56,7 +60,8 @@ fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let i = gid.y * groups.x * WG + gid.x;
   if (i >= accumulateParams.n) { return; }
   let g = grad[i];
-  fisher[i] += accumulateParams.scale * g * g;
+  let j = accumulateParams.offset + i;
+  fisher[j] += accumulateParams.scale * g * g;
 }
 
 @compute @workgroup_size(WG)
