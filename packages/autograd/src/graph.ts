@@ -3,7 +3,9 @@
  *
  * Forward ops record a {@link TapeNode} when any input needs a gradient; the
  * tape is in creation order, which is a topological order, so `backward`
- * walks it in reverse. Gradients of a tensor used twice are summed.
+ * walks it in reverse. Gradients of a tensor used twice are summed: by the
+ * graph, or by an op that adds the gradient so far in its own kernel
+ * (`TapeNode.accumulates`).
  * Memory is explicit: tensors created inside `scope()` are released when it
  * ends (except the values it returns); a tensor still needed by the tape is
  * released when the tape lets go of it.

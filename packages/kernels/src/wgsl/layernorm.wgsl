@@ -19,8 +19,8 @@
 //             dr_d     = ds_d,       dx_d = drop_in'(ds_d)  (= ds_d without input dropout)
 //             dgamma_d = Σ_rows e_d · ŝ_d,    dbeta_d = Σ_rows e_d
 //   The forward saves mean and rstd per row, and s when it differs from x (a
-//   residual or an input dropout), so the backward recomputes ŝ without
-//   reading x, r or the mask twice.
+//   residual or an input dropout), so the backward recomputes ŝ from s alone
+//   and regenerates the mask from its hash; nothing else is stored.
 //
 // MEMORY LAYOUT
 //   x, residual, y, sum, dy, s (the saved sum, or x), ds, dx: rows×D row-major
@@ -55,9 +55,12 @@
 //   lavapipe, the plain forward took 1.5 ms against 2.9 ms with 8 threads
 //   per row and a 3-level tree (one subgroup's worth, the previous shape of
 //   this kernel), and the fused residual forward 2.1 ms against 5.6 ms for
-//   dropout + add + layernorm. On GPUs a thread per row would leave most of
-//   the device idle and read rows with a stride of D, so there TPR is one
-//   subgroup's worth of threads (32 or 64) and rows are read coalesced.
+//   dropout + add + layernorm. The backward (dr, dx, dgamma, dbeta) took
+//   3.5 ms against 4.6 ms for layernorm's and dropout's passes; its column
+//   phase costs about what the former separate column pass did. On GPUs a
+//   thread per row would leave most of the device idle and read rows with a
+//   stride of D, so there TPR is one subgroup's worth of threads (32 or 64),
+//   8 rows per workgroup, and rows are read coalesced.
 
 struct LayerNormParams {
   rows: u32,
