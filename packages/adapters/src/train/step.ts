@@ -14,12 +14,14 @@ import { monitorInitialState, monitorRecord, readMonitorState, type GpuBuffer, t
 import type { ForwardMode } from '../model/encoder.js';
 
 /**
- * Steps between two readbacks of the losses by default (`--log-every`). On
- * lavapipe (2 cores), `thaw bench step` measured 1 % (frozen base) to 2 %
- * (full) less time per step at 10 than at 1, and nothing more at 50
- * (docs/method.md §5): the readback costs one drain of the queue, and the
- * GPU stays at most one step behind anyway (Gpu.throttle), so a few steps
- * between reads take almost all of it; 10 keeps the progress display live.
+ * Steps between two readbacks of the losses by default (`--log-every`),
+ * measured with the bench's step (docs/method.md §5): on lavapipe (2 shared
+ * cores), reading every step took a median 7 % (frozen base) and 4 % (full)
+ * longer than reading every 10 steps, and 50 was no faster than 10 (within
+ * 0.2 % on a quiet machine). A readback drains the queue; the GPU stays at
+ * most one step behind anyway (Gpu.throttle), so a few steps between reads
+ * take almost all of the gain, and 10 keeps progress and the non-finite check
+ * close to the step.
  */
 export const DEFAULT_LOG_EVERY = 10;
 
