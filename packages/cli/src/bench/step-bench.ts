@@ -22,7 +22,7 @@ export type StepBenchConfig = 'full' | 'frozen-base';
 /** The PyTorch peer's result for one configuration, or why there is none. */
 export type TorchPeerResult = {
   msPerStep: number;
-  /** Thaw's tokens/s ÷ PyTorch's (as `thaw bench kernels`' ratios: above 1, Thaw is faster). */
+  /** Thaw's ms per step ÷ PyTorch's: how many times longer Thaw's step takes (below 1, Thaw is faster). */
   ratio: number;
   threads: number;
   /** ms/step at each thread count tried. */
@@ -103,7 +103,7 @@ function torchPeer(r: Omit<StepBenchResult, 'peers'>, torch: TorchRun | TorchMis
     return { missing: `torch's model differs: ${c.trainable} of ${c.parameters} parameters trainable, Thaw's fraction is ${r.trainableFraction}` };
   }
   return {
-    msPerStep: c.msPerStep, ratio: c.msPerStep / r.msPerStep, threads: c.threads, byThreads: c.byThreads,
+    msPerStep: c.msPerStep, ratio: r.msPerStep / c.msPerStep, threads: c.threads, byThreads: c.byThreads,
     version: torch.version, blas: describeBlas(torch.blas), blasLibraries: torch.blas.libraries, python: torch.python,
   };
 }

@@ -71,7 +71,7 @@ export function formatStepBench(report: StepBenchReport): string {
   const ran = peers.find((p): p is Exclude<typeof p, { missing: string }> => !('missing' in p));
   const missing = peers.find((p): p is { missing: string } => 'missing' in p);
   const torchLine = ran
-    ? `PyTorch ${ran.version} on the CPU (${ran.python}), BLAS ${ran.blas}; best of ${Object.keys(ran.byThreads).map((n) => `${n}`).join(' and ')} threads; Thaw ÷ PyTorch is the ratio of tokens/s (below 1: Thaw is slower)`
+    ? `PyTorch ${ran.version} on the CPU (${ran.python}), BLAS ${ran.blas}; best of ${Object.keys(ran.byThreads).map((n) => `${n}`).join(' and ')} threads; Thaw ÷ PyTorch is the ratio of ms/step (above 1: Thaw's step takes longer)`
     : `PyTorch: ${missing?.missing ?? 'not run'}`;
   return [
     `Device: ${report.device.name} (${report.device.backend ?? 'unknown backend'}), ${report.date}`,
