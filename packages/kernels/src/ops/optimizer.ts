@@ -96,6 +96,8 @@ export interface OptimizerSegment {
   lr?: number;
   /** Its own update count, from 1 (AdamW's bias corrections). */
   step?: number;
+  /** Where sumSquaresSegments writes its partial sum (default: its index in the list). */
+  slot?: number;
 }
 
 /** Checks the segments; returns the arena elements they need. */
@@ -112,40 +114,44 @@ function checkSegments(kernel: string, segments: readonly OptimizerSegment[]): n
 }
 
 /**
- * The segment table (five words per segment: offset, n, lr, 1 − β1^t,
- * 1 − β2^t, the last three f32) and the chunk table ((segment, first
+ * The segment table (six words per segment: offset, n, lr, 1 − β1^t,
+ * 1 − β2^t (those three f32), slot) and the chunk table ((segment, first
  * element) per workgroup of THREADS elements), as optimizer.wgsl reads them.
  */
-function segmentTables(kernel: string, segments: readonly OptimizerSegment[], beta1 = 0, beta2 = 0): { table: Uint32Array; chunks: Uint32Array } {
-  const table = new Uint32Array(5 * segments.length);
+function segmentTables(kernel: string, segments: readonly OptimizerSegment[], beta1 = 0, beta2 = 0, withLr = true): { table: Uint32Array; chunks: Uint32Array } {
+  const W = 6;
+  const table = new Uint32Array(W * segments.length);
   const floats = new Float32Array(table.buffer);
   const chunks: number[] = [];
   for (const [k, s] of segments.entries()) {
-    if (s.lr === undefined) throw new KernelLaunchError(kernel, `segment ${k} has no lr`);
+    if (withLr && s.lr === undefined) throw new KernelLaunchError(kernel, `segment ${k} has no lr`);
     if (s.step !== undefined && (!Number.isInteger(s.step) || s.step < 1)) throw new KernelLaunchError(kernel, `segment ${k}: step must count from 1, got ${s.step}`);
+    const slot = s.slot ?? k;
+    if (!Number.isInteger(slot) || slot < 0) throw new KernelLaunchError(kernel, `segment ${k}: slot must be a non-negative integer, got ${slot}`);
     const t = s.step ?? 1;
-    table[5 * k] = s.offset;
-    table[5 * k + 1] = s.n;
-    floats[5 * k + 2] = s.lr;
-    floats[5 * k + 3] = 1 - beta1 ** t;
-    floats[5 * k + 4] = 1 - beta2 ** t;
+    table[W * k] = s.offset;
+    table[W * k + 1] = s.n;
+    floats[W * k + 2] = s.lr ?? 0;
+    floats[W * k + 3] = 1 - beta1 ** t;
+    floats[W * k + 4] = 1 - beta2 ** t;
+    table[W * k + 5] = slot;
     for (let first = s.offset; first < s.offset + s.n; first += THREADS) chunks.push(k, first);
   }
   return { table, chunks: Uint32Array.from(chunks) };
 }
 
-/** partials[k] = Σ grad_i² over segment k: the tree of {@link sumSquares} per segment, one dispatch for all. */
+/** partials[slot of k] = Σ grad_i² over segment k: the tree of {@link sumSquares} per segment, one dispatch for all. */
 export function sumSquaresSegments(gpu: Gpu, a: { grad: GpuBuffer; partials: GpuBuffer; segments: readonly OptimizerSegment[] }): void {
   const kernel = 'optimizer.sumSquaresSegments';
   const end = checkSegments(kernel, a.segments);
   if (a.segments.length > gpu.maxWorkgroupsPerDimension) throw new KernelLaunchError(kernel, `${a.segments.length} segments; at most ${gpu.maxWorkgroupsPerDimension}`);
-  const table = new Uint32Array(5 * a.segments.length);
-  a.segments.forEach((s, k) => { table[5 * k] = s.offset; table[5 * k + 1] = s.n; });
+  const { table } = segmentTables(kernel, a.segments, 0, 0, false);
+  const slots = a.segments.map((s, k) => s.slot ?? k);
   const segments = gpu.upload(table, 'optimizer segments');
   try {
     gpu.kernel('optimizer', 'sumSquaresSegments', { WG: THREADS }).launch({
       bindings: { grad: a.grad, partials: a.partials, segments },
-      minBytes: { grad: 4 * end, partials: 4 * a.segments.length, segments: table.byteLength },
+      minBytes: { grad: 4 * end, partials: 4 * (Math.max(...slots) + 1), segments: table.byteLength },
       workgroups: [a.segments.length],
     });
   } finally {

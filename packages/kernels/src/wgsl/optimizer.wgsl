@@ -25,9 +25,11 @@
 //   factor never travels to the CPU.
 //   Segments (multi-parameter) entry points: param, grad, m, v are arenas,
 //   every parameter a contiguous range of them (the same offset in all four);
-//   segments[k] = { offset, n, lr, biasCorrection1, biasCorrection2 } (five
-//   words) describes active parameter k (sumSquaresSegments reads offset and
-//   n only, sgdSegments offset, n and lr); chunks[w] = (k, first) gives
+//   segments[k] = { offset, n, lr, biasCorrection1, biasCorrection2, slot }
+//   (six words) describes active parameter k (sumSquaresSegments reads
+//   offset, n and slot, its partial's index in the global order, so arenas
+//   filled at different times still sum in one fixed order; the update
+//   kernels read all but slot, sgdSegments not the bias corrections); chunks[w] = (k, first) gives
 //   workgroup w its segment and the arena index of its first element (a
 //   chunk is WG elements of one segment, the last one of a segment partial).
 //   Both tables are uploaded by the host each step; nothing is read back.
@@ -38,7 +40,7 @@
 //   sumSquares: one workgroup; thread t adds g_t², g_{t+WG}², … in order, then
 //     a fixed tree; the total lands in partials[slot].
 //   sumSquaresSegments: workgroup k runs the sumSquares tree over segment k
-//     into partials[k] (so a parameter's partial has the same bits).
+//     into partials[slot] (so a parameter's partial has the same bits).
 //   adamwSegments, sgdSegments: workgroup w (grid folded into 2D) updates the
 //     up to WG elements of chunks[w], one thread per element.
 //   clipFactor: one thread adds partials[0 … count) in order.
@@ -96,6 +98,7 @@ struct Segment {
   lr: f32,
   biasCorrection1: f32,
   biasCorrection2: f32,
+  slot: u32,
 }
 
 struct ClipParams {
@@ -180,7 +183,7 @@ fn sumSquares(@builtin(local_invocation_id) lid: vec3<u32>) {
 fn sumSquaresSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let seg = segments[wid.x];
   let total = treeSumSquares(lid.x, seg.offset, seg.n);
-  if (lid.x == 0u) { partials[wid.x] = total; }
+  if (lid.x == 0u) { partials[seg.slot] = total; }
 }
 
 @compute @workgroup_size(WG)
