@@ -45,7 +45,7 @@ describe('launch-site errors name the kernel and the binding', () => {
     const x = g.alloc(64);
     const bindings = { fisher: x, grad: g.alloc(64) };
     expect(launchError(() => g.kernel('fisher', 'accumulate').launch({ bindings, uniforms: { n: 4, scale: 1, alpha: 2 }, workgroups: [1] })))
-      .toMatch(/fisher\.accumulate.*: uniform struct AccumulateParams has no field 'alpha' \(fields: n, scale\)/);
+      .toMatch(/fisher\.accumulate.*: uniform struct AccumulateParams has no field 'alpha' \(fields: n, scale, offset\)/);
     expect(launchError(() => g.kernel('fisher', 'accumulate').launch({ bindings, uniforms: { n: 4 }, workgroups: [1] })))
       .toMatch(/uniform field AccumulateParams\.scale is missing/);
     expect(launchError(() => g.kernel('fisher', 'accumulate').launch({ bindings, uniforms: { n: -1, scale: 1 }, workgroups: [1] })))
@@ -56,7 +56,7 @@ describe('launch-site errors name the kernel and the binding', () => {
 
   it('an unknown override, kernel or entry point', () => {
     const g = gpu();
-    expect(launchError(() => g.kernel('matmul', 'matmul', { TRANSPOSE: true }))).toMatch(/no override constant 'TRANSPOSE' \(it has: TRANS_A, TRANS_B, ALIGNED, HAS_BIAS\)/);
+    expect(launchError(() => g.kernel('matmul', 'matmul', { TRANSPOSE: true }))).toMatch(/no override constant 'TRANSPOSE' \(it has: TRANS_A, TRANS_B, ALIGNED, HAS_BIAS, ACTIVATION, SAVE_PRE, HAS_ADDEND, LATE_ACTIVATION\)/);
     expect(launchError(() => g.kernel('matmul', 'matmul', { TRANS_A: 1 }))).toMatch(/override 'TRANS_A' is bool; got 1/);
     expect(launchError(() => g.kernel('nonexistent', 'forward'))).toMatch(/no kernel file 'nonexistent\.wgsl'/);
     expect(launchError(() => g.kernel('matmul', 'main'))).toMatch(/no entry point 'main' \(entry points: matmul\)/);
