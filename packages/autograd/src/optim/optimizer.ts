@@ -168,7 +168,8 @@ abstract class Optimizer {
   private admit(fresh: readonly Tensor[]): void {
     if (!fresh.length) return;
     const gpu = this.graph.gpu;
-    const alignWords = Math.max(1, gpu.device.limits.minStorageBufferOffsetAlignment / 4);
+    // Offsets at least 16 bytes apart, the end padded to 16: views bind 16-byte multiples (GpuBuffer.bindSize).
+    const alignWords = Math.max(4, gpu.device.limits.minStorageBufferOffsetAlignment / 4);
     const limitWords = Math.floor(Math.min(gpu.maxStorageBindingBytes, gpu.device.limits.maxBufferSize) / 4);
     let group: { p: Tensor; offset: number }[] = [];
     let words = 0;
@@ -189,6 +190,7 @@ abstract class Optimizer {
 
   private makeArena(group: readonly { p: Tensor; offset: number }[], words: number): Arena {
     const gpu = this.graph.gpu;
+    words = Math.ceil(words / 4) * 4;
     const param = gpu.alloc(4 * words, 'optimizer params');
     const grad = gpu.alloc(4 * words, 'optimizer grads');
     const zeros = this.needsMoments ? new Float32Array(words) : undefined;

@@ -37,6 +37,16 @@ export class GpuBuffer {
   get extent(): number {
     return this.parent ? Math.ceil(this.bytes / 4) * 4 : this.buffer.size;
   }
+
+  /**
+   * The bytes a launch binds: a view's bytes rounded up to 16 where its
+   * buffer has them (a shader's array<vec4<f32>> needs bindings of at least
+   * 16 bytes; the bytes past the view are padding when views are laid out
+   * 16 apart, and a kernel only touches what its shape needs).
+   */
+  get bindSize(): number {
+    return this.parent ? Math.min(Math.ceil(this.bytes / 16) * 16, this.buffer.size - this.offset) : this.buffer.size;
+  }
 }
 
 /** Live and cached bytes, for leak tests and reports. */

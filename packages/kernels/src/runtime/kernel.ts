@@ -120,8 +120,8 @@ export class Kernel {
       if (!buffer) throw new KernelLaunchError(this.name, `binding '${b.name}' (${b.type}) is missing`);
       if (!this.recorder.isLive(buffer)) throw new KernelLaunchError(this.name, `binding '${b.name}' is a buffer that was already released`);
       if (!(buffer.usage & GPUBufferUsage.STORAGE)) throw new KernelLaunchError(this.name, `binding '${b.name}' needs a buffer with STORAGE usage`);
-      if (buffer.extent > this.recorder.maxStorageBindingBytes) {
-        throw new KernelLaunchError(this.name, `binding '${b.name}' is ${buffer.extent} bytes; this device binds at most ${this.recorder.maxStorageBindingBytes}`);
+      if (buffer.bindSize > this.recorder.maxStorageBindingBytes) {
+        throw new KernelLaunchError(this.name, `binding '${b.name}' is ${buffer.bindSize} bytes; this device binds at most ${this.recorder.maxStorageBindingBytes}`);
       }
       const need = Math.max(args.minBytes?.[b.name] ?? 0, 4);
       if (buffer.bytes < need) {
@@ -171,7 +171,7 @@ export class Kernel {
 
 /** The bind-group resource of a buffer: the whole pooled buffer, or a view's range. */
 function bindingOf(buffer: GpuBuffer): GPUBufferBinding {
-  return buffer.parent ? { buffer: buffer.buffer, offset: buffer.offset, size: buffer.extent } : { buffer: buffer.buffer };
+  return buffer.parent ? { buffer: buffer.buffer, offset: buffer.offset, size: buffer.bindSize } : { buffer: buffer.buffer };
 }
 
 /**
