@@ -10,7 +10,11 @@ export function sizeOf(shape: readonly number[]): number {
 /** A pooled buffer shared by a tensor and its views; released with the last of them. */
 class Storage {
   private refs = 1;
-  constructor(private readonly graph: Graph, readonly buffer: GpuBuffer) {}
+  constructor(private readonly graph: Graph, public buffer: GpuBuffer) {}
+  /** Whether some tensor still holds this storage. */
+  get live(): boolean {
+    return this.refs > 0;
+  }
   retain(): this {
     this.refs++;
     return this;
@@ -50,6 +54,23 @@ export class Tensor {
   /** The GPU buffer (shared with views of this tensor). */
   get buffer(): GpuBuffer {
     return this.storage.buffer;
+  }
+
+  /**
+   * @internal Moves this tensor's storage (shared with its reshapes) to
+   * `buffer`, which must already hold its values, and releases the old
+   * buffer: the optimizer packs parameters into one arena this way (and
+   * unpacks them at its dispose). The caller must make sure nothing else
+   * holds the old buffer. Returns false (and takes nothing) when the storage
+   * was already released by every tensor sharing it.
+   */
+  rebindStorage(buffer: GpuBuffer): boolean {
+    if (!this.storage.live) return false;
+    if (buffer.bytes < 4 * this.size) throw new RangeError(`tensor ${this.name || `[${this.shape}]`} needs ${4 * this.size} bytes; the new buffer holds ${buffer.bytes}`);
+    const old = this.storage.buffer;
+    this.storage.buffer = buffer;
+    this.graph.gpu.release(old);
+    return true;
   }
 
   /** Whether dispose() was called. */

@@ -102,3 +102,79 @@ describe('optimizers', () => {
     b.dispose();
   });
 });
+
+describe('the flat optimizer against the per-parameter one', () => {
+  const graph = useGraph();
+
+  /** Runs `steps` updates of two copies of the same parameters, one flat and one per parameter, with the same gradients; returns both. */
+  const twin = async (make: (g: ReturnType<typeof graph>, params: Tensor[], perParameter: boolean) => AdamW | SGD, seed: number) => {
+    const g = graph();
+    const liveBefore = g.gpu.pool.snapshot().liveBuffers;
+    const r = rng(seed);
+    const sizes = [5, 300, 1, 513, 64];
+    const init = sizes.map((k) => Float32Array.from(randomInput(k, r)));
+    const sets = [false, true].map((perParameter) => {
+      const params = init.map((data, i) => g.parameter(data, [sizes[i]!], `p${i}`));
+      params[3]!.requiresGrad = false; // unfrozen at step 2: a second arena
+      return { params, opt: make(g, params, perParameter) };
+    });
+    for (let step = 0; step < 4; step++) {
+      const grads = sizes.map((k) => Float32Array.from(randomInput(k, r, 3)));
+      for (const { params, opt } of sets) {
+        if (step === 2) params[3]!.requiresGrad = true;
+        params.forEach((p, i) => {
+          if (i === 4 && step === 1) return; // no gradient this step
+          p.grad?.dispose();
+          p.grad = g.parameter(grads[i]!, p.shape, `${p.name}.grad`, false);
+        });
+        const before = g.gpu.stats.dispatches;
+        opt.update();
+        // Flat: per arena one sum and one update, plus one clip factor.
+        const arenas = step < 2 ? 1 : 2;
+        if (opt === sets[0]!.opt) expect(g.gpu.stats.dispatches - before).toBe(opt.gradNorm ? 2 * arenas + 1 : arenas);
+        opt.zeroGrad();
+      }
+      expect(await sets[0]!.opt.lastGradNorm()).toEqual(await sets[1]!.opt.lastGradNorm());
+    }
+    return { g, sets, liveBefore };
+  };
+
+  it('AdamW: the same bits, with clipping, lrScale, a late unfreezing, a missing gradient; state export and import', async () => {
+    const { g, sets, liveBefore } = await twin((g, params, perParameter) => new AdamW(g, params, { lr: 0.05, weightDecay: 0.01, maxGradNorm: 0.5, lrScale: new Map([[params[1]!, 0.25]]), perParameter }), 7);
+    const [flat, ref] = sets as [(typeof sets)[0], (typeof sets)[0]];
+    expect((flat.opt as AdamW).arenaList.length).toBe(2);
+    for (let i = 0; i < flat.params.length; i++) expect(Array.from(await flat.params[i]!.read())).toEqual(Array.from(await ref.params[i]!.read()));
+    const [a, b] = [await flat.opt.exportState(), await ref.opt.exportState()];
+    expect(a).toEqual(b);
+    // Import the state into a fresh flat optimizer: the next step matches the reference's.
+    const resumed = new AdamW(g, flat.params, { lr: 0.05, weightDecay: 0.01, maxGradNorm: 0.5, lrScale: new Map([[flat.params[1]!, 0.25]]) });
+    flat.opt.dispose(); // parameters move back into buffers of their own
+    resumed.importState(a);
+    expect(await resumed.exportState()).toEqual(b);
+    for (const [params, opt] of [[flat.params, resumed], [ref.params, ref.opt]] as const) {
+      const r2 = rng(99);
+      params.forEach((p) => { p.grad = g.parameter(Float32Array.from(randomInput(p.size, r2)), p.shape, 'grad', false); });
+      opt.update();
+      opt.zeroGrad();
+    }
+    for (let i = 0; i < flat.params.length; i++) expect(Array.from(await flat.params[i]!.read())).toEqual(Array.from(await ref.params[i]!.read()));
+    // Disposal in either order: parameters first, then the optimizer.
+    for (const p of flat.params) p.dispose();
+    resumed.dispose();
+    ref.opt.dispose();
+    for (const p of ref.params) p.dispose();
+    expect(g.gpu.pool.snapshot().liveBuffers).toBe(liveBefore);
+  });
+
+  it('SGD without clipping: the same bits', async () => {
+    const { g, sets, liveBefore } = await twin((g, params, perParameter) => new SGD(g, params, { lr: linearLr(0.1, 10), weightDecay: 0.1, maxGradNorm: null, perParameter }), 8);
+    const [flat, ref] = sets as [(typeof sets)[0], (typeof sets)[0]];
+    for (let i = 0; i < flat.params.length; i++) expect(Array.from(await flat.params[i]!.read())).toEqual(Array.from(await ref.params[i]!.read()));
+    for (const { params, opt } of sets) {
+      opt.dispose(); // optimizer first: the parameters move back out and stay readable
+      expect(Array.from(await params[0]!.read())).toEqual(Array.from(await sets[1]!.params[0]!.read()));
+      for (const p of params) p.dispose();
+    }
+    expect(g.gpu.pool.snapshot().liveBuffers).toBe(liveBefore);
+  });
+});

@@ -26,7 +26,7 @@ export { fisherAccumulate, segmentTraces, packSegments, type Segment } from './o
 export { axpby, activation, activationBackward, scaleBy, scaleColumns, fillWith, type Activation } from './ops/elementwise.js';
 export { columnSums, columnDots } from './ops/reduce.js';
 export { softmaxCrossEntropy } from './ops/softmax-xent.js';
-export { adamwStep, sgdStep, sumSquares, clipFactor, type AdamWStepArgs } from './ops/optimizer.js';
+export { adamwStep, sgdStep, sumSquares, clipFactor, adamwSegments, sgdSegments, sumSquaresSegments, type AdamWStepArgs, type AdamWSegmentsArgs, type OptimizerSegment } from './ops/optimizer.js';
 export { permute, copyColumns, stridesOf, permutedShape } from './ops/layout.js';
 export { softmaxForward, softmaxBackward } from './ops/softmax.js';
 export { attentionForward, attentionBackward, attentionUnsupported, ATTENTION_MAX_HEAD_DIM, type AttentionShape } from './ops/attention.js';

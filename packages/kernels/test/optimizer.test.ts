@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { adamwStep, clipFactor, sgdStep, sumSquares } from '../src/index.js';
-import { adamwReference, clipFactorReference, sgdReference } from '../src/reference/index.js';
+import { adamwSegments, adamwStep, clipFactor, sgdSegments, sgdStep, sumSquares, sumSquaresSegments } from '../src/index.js';
+import { adamwReference, adamwSegmentsReference, clipFactorReference, sgdReference, sgdSegmentsReference, sumSquaresSegmentsReference } from '../src/reference/index.js';
 import { randomArray, relativeError, rng, useGpu } from './helpers.js';
 
 describe('optimizer kernels vs float64 reference', () => {
@@ -61,5 +61,95 @@ describe('optimizer kernels vs float64 reference', () => {
     sgdReference(p, grad, { lr: 0.1, weightDecay: 0.01, clip: 0.25 });
     expect(relativeError(await g.read(gp), p)).toBeLessThan(1e-6);
     for (const b of [gp, gg, clip]) g.release(b);
+  });
+
+  // Segments of 1, 300 and 517 elements (not multiples of the workgroup) in
+  // arenas with NaN gaps between them: the gaps must stay NaN.
+  const layout = [{ offset: 3, n: 1 }, { offset: 64, n: 300 }, { offset: 700, n: 517 }];
+  const arenaSize = 1300;
+  const inSegment = (i: number) => layout.some((s) => i >= s.offset && i < s.offset + s.n);
+  /** An arena with random values in the segments and NaN elsewhere. */
+  const arena = (random: () => number) => {
+    const values = randomArray(arenaSize, random);
+    for (let i = 0; i < arenaSize; i++) if (!inSegment(i)) values[i] = Number.NaN;
+    return values;
+  };
+  /** The segments cut out of an arena, one array per segment. */
+  const cut = (values: Float32Array) => layout.map((s) => values.slice(s.offset, s.offset + s.n));
+  const expectGapsNaN = (values: Float32Array) => {
+    for (let i = 0; i < arenaSize; i++) if (!inSegment(i)) expect(values[i]).toBeNaN();
+  };
+
+  it('sumSquaresSegments: the per-parameter sums, bit for bit, in one dispatch', async () => {
+    const g = gpu();
+    const grad = arena(rng(4));
+    const gg = g.upload(grad);
+    const segParts = g.upload(new Float32Array(4).fill(Number.NaN));
+    const oneParts = g.upload(new Float32Array(4).fill(Number.NaN));
+    const singles = cut(grad).map((x) => g.upload(x));
+    const before = g.stats.dispatches;
+    // Slots in another order than the segments (as for arenas filled at different times).
+    const slots = [2, 0, 3];
+    sumSquaresSegments(g, { grad: gg, partials: segParts, segments: layout.map((s, k) => ({ ...s, slot: slots[k]! })) });
+    expect(g.stats.dispatches - before).toBe(1);
+    singles.forEach((b, k) => sumSquares(g, { grad: b, partials: oneParts, n: layout[k]!.n, slot: slots[k]! }));
+    const got = await g.read(segParts);
+    expect(Array.from(got)).toEqual(Array.from(await g.read(oneParts)));
+    expect(got[1]).toBeNaN();
+    const want = sumSquaresSegmentsReference(grad, layout);
+    for (let k = 0; k < 3; k++) expect(Math.abs(got[slots[k]!]! - want[k]!) / want[k]!).toBeLessThan(1e-6);
+    for (const b of [gg, segParts, oneParts, ...singles]) g.release(b);
+  });
+
+  it('adamwSegments: each segment with its own lr and step, the bits of adamwStep per parameter', async () => {
+    const g = gpu();
+    const random = rng(5);
+    const h = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+    const [p0, m0, v0] = [arena(random), arena(random), arena(random).map(Math.abs)];
+    const segments = layout.map((s, k) => ({ ...s, lr: [1e-2, 3e-3, 5e-2][k]!, step: [1, 4, 2][k]! }));
+    const [gp, gm, gv] = [g.upload(p0), g.upload(m0), g.upload(v0)];
+    const single = [cut(p0), cut(m0), cut(v0)].map((parts) => parts.map((x) => g.upload(x)));
+    const clip = g.upload(new Float32Array([0.5, 2]));
+    const p = Float64Array.from(p0);
+    const m = Float64Array.from(m0);
+    const v = Float64Array.from(v0);
+    for (let round = 0; round < 2; round++) {
+      const grad = arena(random);
+      const gg = g.upload(grad);
+      const gradParts = cut(grad).map((x) => g.upload(x));
+      adamwSegments(g, { param: gp, grad: gg, m: gm, v: gv, clip, ...h, segments: segments.map((s) => ({ ...s, step: s.step + round })) });
+      segments.forEach((s, k) => adamwStep(g, { param: single[0]![k]!, grad: gradParts[k]!, m: single[1]![k]!, v: single[2]![k]!, clip, n: s.n, lr: s.lr, step: s.step + round, ...h }));
+      adamwSegmentsReference(p, grad, m, v, segments.map((s) => ({ ...s, step: s.step + round })), { ...h, clip: 0.5 });
+      for (const b of [gg, ...gradParts]) g.release(b);
+    }
+    for (const [k, [arenaBuffer, want]] of ([[gp, p], [gm, m], [gv, v]] as const).entries()) {
+      const got = await g.read(arenaBuffer);
+      expectGapsNaN(got);
+      const inside = Float64Array.from(layout.flatMap((s) => Array.from(got.slice(s.offset, s.offset + s.n))));
+      expect(relativeError(inside, Float64Array.from(layout.flatMap((s) => Array.from(want.slice(s.offset, s.offset + s.n)))))).toBeLessThan(1e-5);
+      for (const [j, s] of layout.entries()) expect(Array.from(got.slice(s.offset, s.offset + s.n))).toEqual(Array.from(await g.read(single[k]![j]!)));
+    }
+    for (const b of [gp, gm, gv, clip, ...single.flat()]) g.release(b);
+  });
+
+  it('sgdSegments: the bits of sgdStep per parameter', async () => {
+    const g = gpu();
+    const random = rng(6);
+    const [p0, grad] = [arena(random), arena(random)];
+    const segments = layout.map((s, k) => ({ ...s, lr: [0.1, 0.02, 0.3][k]! }));
+    const [gp, gg, clip] = [g.upload(p0), g.upload(grad), g.upload(new Float32Array([0.25, 4]))];
+    const singles = cut(p0).map((x) => g.upload(x));
+    const gradParts = cut(grad).map((x) => g.upload(x));
+    sgdSegments(g, { param: gp, grad: gg, clip, segments, weightDecay: 0.01 });
+    segments.forEach((s, k) => sgdStep(g, { param: singles[k]!, grad: gradParts[k]!, clip, n: s.n, lr: s.lr, weightDecay: 0.01 }));
+    const p = Float64Array.from(p0);
+    sgdSegmentsReference(p, grad, segments, { weightDecay: 0.01, clip: 0.25 });
+    const got = await g.read(gp);
+    expectGapsNaN(got);
+    for (const [k, s] of layout.entries()) {
+      expect(Array.from(got.slice(s.offset, s.offset + s.n))).toEqual(Array.from(await g.read(singles[k]!)));
+      expect(relativeError(got.slice(s.offset, s.offset + s.n), p.slice(s.offset, s.offset + s.n))).toBeLessThan(1e-6);
+    }
+    for (const b of [gp, gg, clip, ...singles, ...gradParts]) g.release(b);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fisherAccumulate, KernelLaunchError, matmul, sizeClass } from '../src/index.js';
+import { axpby, fisherAccumulate, KernelLaunchError, matmul, sizeClass } from '../src/index.js';
 import { randomArray, rng, useGpu } from './helpers.js';
 
 describe('launch-site errors name the kernel and the binding', () => {
@@ -45,7 +45,7 @@ describe('launch-site errors name the kernel and the binding', () => {
     const x = g.alloc(64);
     const bindings = { fisher: x, grad: g.alloc(64) };
     expect(launchError(() => g.kernel('fisher', 'accumulate').launch({ bindings, uniforms: { n: 4, scale: 1, alpha: 2 }, workgroups: [1] })))
-      .toMatch(/fisher\.accumulate.*: uniform struct AccumulateParams has no field 'alpha' \(fields: n, scale\)/);
+      .toMatch(/fisher\.accumulate.*: uniform struct AccumulateParams has no field 'alpha' \(fields: n, scale, offset\)/);
     expect(launchError(() => g.kernel('fisher', 'accumulate').launch({ bindings, uniforms: { n: 4 }, workgroups: [1] })))
       .toMatch(/uniform field AccumulateParams\.scale is missing/);
     expect(launchError(() => g.kernel('fisher', 'accumulate').launch({ bindings, uniforms: { n: -1, scale: 1 }, workgroups: [1] })))
@@ -243,5 +243,68 @@ describe('kernels that need device features', () => {
     } finally {
       await g.destroy();
     }
+  });
+});
+
+describe('buffer views', () => {
+  const gpu = useGpu();
+
+  it('a kernel launched on views writes only their ranges; reads, writes and copies honour offsets', async () => {
+    const g = gpu();
+    const align = g.device.limits.minStorageBufferOffsetAlignment;
+    const n = 37; // not a multiple of the workgroup
+    const stride = Math.ceil((4 * n + 64) / align) * align; // NaN gaps between the views
+    const arena = g.upload(new Float32Array((3 * stride) / 4).fill(Number.NaN));
+    const [x, y, out] = [0, 1, 2].map((k) => g.view(arena, k * stride, 4 * n, `v${k}`)) as [typeof arena, typeof arena, typeof arena];
+    // Read-only views of one buffer may share a dispatch; a written one may
+    // not (WebGPU checks usages per buffer): out is a view of another buffer.
+    const outArena = g.upload(new Float32Array((3 * stride) / 4).fill(Number.NaN));
+    const outView = g.view(outArena, stride, 4 * n);
+    const xs = Float32Array.from({ length: n }, (_, i) => i);
+    const ys = Float32Array.from({ length: n }, (_, i) => 100 + i);
+    g.write(x, xs);
+    g.write(y, ys);
+    axpby(g, { x, y, out: outView, n, alpha: 2, beta: -1 });
+    expect(Array.from(await g.read(outView))).toEqual(Array.from(xs, (v, i) => 2 * v - ys[i]!));
+    expect(Array.from(await g.read(x))).toEqual(Array.from(xs));
+    const all = await g.read(arena);
+    for (let k = 0; k < 3; k++) for (let i = n; i < stride / 4; i++) expect(all[(k * stride) / 4 + i]).toBeNaN();
+    const outAll = await g.read(outArena);
+    for (let i = 0; i < (3 * stride) / 4; i++) if (i < stride / 4 || i >= stride / 4 + n) expect(outAll[i]).toBeNaN();
+    g.release(outView);
+    g.release(outArena);
+    // A copy between views at offsets inside them.
+    const copyTarget = g.alloc(4 * n);
+    g.copy(y, copyTarget, 8, 4, 0);
+    expect(Array.from((await g.read(copyTarget)).slice(0, 2))).toEqual([101, 102]);
+    g.copy(copyTarget, x, 4, 0, 8);
+    expect((await g.read(x))[2]).toBe(101);
+    expect(() => g.copy(copyTarget, x, 4 * n, 0, 4)).toThrow(/out of range/);
+    for (const v of [x, y, out]) g.release(v);
+    expect(() => g.release(x)).toThrow(/released twice/);
+    g.release(copyTarget);
+    g.release(arena);
+  });
+
+  it('refuses a written view with another view of its buffer, misaligned views, views past the end and views of released buffers', async () => {
+    const g = gpu();
+    const align = Math.max(g.device.limits.minStorageBufferOffsetAlignment, 64);
+    const arena = g.alloc(2 * align + 64);
+    const a = g.view(arena, 0, 2 * align);
+    const b = g.view(arena, align, 64);
+    const c = g.view(arena, 2 * align, 64);
+    expect(() => fisherAccumulate(g, { fisher: a, grad: b, n: 4, scale: 1 })).toThrow(/same buffer is bound to 'grad' and to the writable binding 'fisher'/);
+    // Disjoint ranges too: WebGPU checks usages per buffer.
+    expect(() => fisherAccumulate(g, { fisher: c, grad: b, n: 4, scale: 1 })).toThrow(/views of one buffer count as the same buffer/);
+    expect(() => g.view(arena, g.device.limits.minStorageBufferOffsetAlignment / 2, 16)).toThrow(/minStorageBufferOffsetAlignment/);
+    expect(() => g.view(arena, 2 * align, 128)).toThrow(/does not fit/);
+    await g.sync();
+    for (const v of [a, b, c]) g.release(v);
+    const d = g.view(arena, 0, 16);
+    g.release(arena);
+    expect(g.isLive(d)).toBe(false);
+    expect(() => fisherAccumulate(g, { fisher: d, grad: d, n: 1, scale: 1 })).toThrow(/already released/);
+    expect(() => g.view(arena, 0, 16)).toThrow(/already released/);
+    g.release(d);
   });
 });

@@ -28,3 +28,38 @@ export function adamwReference(
 export function sgdReference(p: Float64Array, g: ArrayLike<number>, h: { lr: number; weightDecay: number; clip: number }): void {
   for (let i = 0; i < p.length; i++) p[i] = p[i]! - h.lr * (h.clip * g[i]! + h.weightDecay * p[i]!);
 }
+
+/** One parameter's range of the arenas, its lr and (AdamW) update count, as the *Segments kernels read them. */
+export interface SegmentReference {
+  offset: number;
+  n: number;
+  lr: number;
+  step?: number;
+}
+
+/** adamwReference on every segment of the arenas (in place; elements outside the segments untouched). */
+export function adamwSegmentsReference(
+  p: Float64Array, g: ArrayLike<number>, m: Float64Array, v: Float64Array, segments: readonly SegmentReference[],
+  h: { beta1: number; beta2: number; eps: number; weightDecay: number; clip: number },
+): void {
+  for (const s of segments) {
+    const end = s.offset + s.n;
+    adamwReference(p.subarray(s.offset, end), Array.from({ length: s.n }, (_, i) => g[s.offset + i]!), m.subarray(s.offset, end), v.subarray(s.offset, end), { ...h, lr: s.lr, step: s.step ?? 1 });
+  }
+}
+
+/** sgdReference on every segment of the arenas (in place). */
+export function sgdSegmentsReference(p: Float64Array, g: ArrayLike<number>, segments: readonly SegmentReference[], h: { weightDecay: number; clip: number }): void {
+  for (const s of segments) {
+    sgdReference(p.subarray(s.offset, s.offset + s.n), Array.from({ length: s.n }, (_, i) => g[s.offset + i]!), { ...h, lr: s.lr });
+  }
+}
+
+/** Σ g_i² over each segment. */
+export function sumSquaresSegmentsReference(g: ArrayLike<number>, segments: readonly { offset: number; n: number }[]): number[] {
+  return segments.map((s) => {
+    let total = 0;
+    for (let i = s.offset; i < s.offset + s.n; i++) total += g[i]! * g[i]!;
+    return total;
+  });
+}

@@ -9,7 +9,12 @@
  * otherwise land before those commands run.
  */
 
-/** A pooled GPU buffer and the number of bytes its user asked for. */
+/**
+ * A pooled GPU buffer and the number of bytes its user asked for, or a view:
+ * `bytes` bytes from byte `offset` of a pooled buffer (its `parent`), made by
+ * `Gpu.view`. A view shares the parent's GPUBuffer; launches bind it as
+ * { buffer, offset, size }, reads, writes and copies start at its offset.
+ */
 export class GpuBuffer {
   constructor(
     /** The underlying WebGPU buffer (its size is the size class, ≥ `bytes`). */
@@ -18,7 +23,30 @@ export class GpuBuffer {
     readonly bytes: number,
     /** Usage flags the buffer was created with. */
     readonly usage: GPUBufferUsageFlags,
+    /** Where this buffer starts in `buffer`, in bytes (0 for a pooled buffer). */
+    readonly offset = 0,
+    /** The pooled buffer a view lies in (undefined for a pooled buffer). */
+    readonly parent?: GpuBuffer,
   ) {}
+
+  /**
+   * The bytes a binding or a copy of this buffer may cover: the whole size
+   * class for a pooled buffer (as it was always bound), `bytes` rounded up
+   * to 4 for a view (never past its range).
+   */
+  get extent(): number {
+    return this.parent ? Math.ceil(this.bytes / 4) * 4 : this.buffer.size;
+  }
+
+  /**
+   * The bytes a launch binds: a view's bytes rounded up to 16 where its
+   * buffer has them (a shader's array<vec4<f32>> needs bindings of at least
+   * 16 bytes; the bytes past the view are padding when views are laid out
+   * 16 apart, and a kernel only touches what its shape needs).
+   */
+  get bindSize(): number {
+    return this.parent ? Math.min(Math.ceil(this.bytes / 16) * 16, this.buffer.size - this.offset) : this.buffer.size;
+  }
 }
 
 /** Live and cached bytes, for leak tests and reports. */

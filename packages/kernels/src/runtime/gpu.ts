@@ -69,6 +69,8 @@ export class Gpu implements DispatchRecorder {
   private lostReason: string | undefined;
   private destroyed = false;
   private timing = false;
+  /** Views made by view() and not released. */
+  private readonly views = new Set<GpuBuffer>();
 
   private constructor(
     readonly device: GPUDevice,
@@ -145,6 +147,32 @@ export class Gpu implements DispatchRecorder {
     return this.pool.acquire(bytes, COPY_USAGE, label);
   }
 
+  /**
+   * A view: `bytes` bytes of `parent` from byte `offsetBytes` (relative to
+   * `parent`, itself a pooled buffer or a view), sharing its GPUBuffer, for
+   * packing many tensors into one buffer that one dispatch can span. The
+   * offset must be a multiple of the device's minStorageBufferOffsetAlignment
+   * (so the view can be bound on its own). A view is live while its pooled
+   * buffer is live and until `release(view)`, which frees nothing: the bytes
+   * belong to the pooled buffer, released by its owner (after which every
+   * view of it is dead too).
+   */
+  view(parent: GpuBuffer, offsetBytes: number, bytes: number, label = 'view'): GpuBuffer {
+    this.assertAlive();
+    if (!this.isLive(parent)) throw new Error(`view '${label}' of a buffer that was already released`);
+    const align = this.device.limits.minStorageBufferOffsetAlignment;
+    const offset = parent.offset + offsetBytes;
+    if (!Number.isInteger(offsetBytes) || offsetBytes < 0 || offset % align) {
+      throw new RangeError(`view '${label}' at byte offset ${offsetBytes}: offsets must be non-negative multiples of this device's minStorageBufferOffsetAlignment (${align})`);
+    }
+    if (!Number.isInteger(bytes) || bytes < 0 || offsetBytes + bytes > parent.bytes) {
+      throw new RangeError(`view '${label}' of ${bytes} bytes at offset ${offsetBytes} does not fit its ${parent.bytes}-byte buffer`);
+    }
+    const view = new GpuBuffer(parent.buffer, bytes, parent.usage, offset, parent.parent ?? parent);
+    this.views.add(view);
+    return view;
+  }
+
   /** A pooled storage buffer holding a copy of `data`. */
   upload(data: Float32Array | Uint32Array | Int32Array, label?: string): GpuBuffer {
     const buffer = this.alloc(data.byteLength, label);
@@ -157,17 +185,18 @@ export class Gpu implements DispatchRecorder {
     if (data.byteLength > buffer.bytes) throw new RangeError(`writing ${data.byteLength} bytes into a ${buffer.bytes}-byte buffer`);
     // Commands already recorded must see the old contents: submit them first.
     this.flush();
-    this.device.queue.writeBuffer(buffer.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    this.device.queue.writeBuffer(buffer.buffer, buffer.offset, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  /** Returns a buffer to the pool. */
+  /** Returns a buffer to the pool; for a view, marks it dead (its pooled buffer is untouched). */
   release(buffer: GpuBuffer): void {
-    this.pool.release(buffer);
+    if (!buffer.parent) return this.pool.release(buffer);
+    if (!this.views.delete(buffer)) throw new Error('view released twice or not from this device');
   }
 
-  /** @internal Whether `buffer` is still handed out by the pool. */
+  /** @internal Whether `buffer` is still handed out by the pool (a view: and its pooled buffer). */
   isLive(buffer: GpuBuffer): boolean {
-    return this.pool.isLive(buffer);
+    return buffer.parent ? this.views.has(buffer) && this.pool.isLive(buffer.parent) : this.pool.isLive(buffer);
   }
 
   /** @internal A uniform buffer for one dispatch of the current batch. */
@@ -204,14 +233,14 @@ export class Gpu implements DispatchRecorder {
     if (!this.timing && this.batchDispatches >= this.maxDispatchesPerSubmit) this.flush();
   }
 
-  /** Copies `bytes` bytes between buffers (offsets in bytes, multiples of 4), in order with the recorded dispatches. */
+  /** Copies `bytes` bytes between buffers (offsets in bytes, multiples of 4, relative to each buffer or view), in order with the recorded dispatches. */
   copy(src: GpuBuffer, dst: GpuBuffer, bytes = Math.min(src.bytes, dst.bytes), srcOffset = 0, dstOffset = 0): void {
     const size = Math.ceil(bytes / 4) * 4;
-    if (srcOffset % 4 || dstOffset % 4 || srcOffset + size > src.buffer.size || dstOffset + size > dst.buffer.size) {
+    if (srcOffset % 4 || dstOffset % 4 || srcOffset + size > src.extent || dstOffset + size > dst.extent) {
       throw new RangeError(`copy of ${bytes} bytes from offset ${srcOffset} to offset ${dstOffset} is out of range or misaligned`);
     }
     this.endPass();
-    this.currentEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, size);
+    this.currentEncoder().copyBufferToBuffer(src.buffer, src.offset + srcOffset, dst.buffer, dst.offset + dstOffset, size);
   }
 
   /** Submits everything recorded so far (no wait). */
@@ -260,13 +289,13 @@ export class Gpu implements DispatchRecorder {
 
   /** Reads `bytes` bytes (default: all the buffer's requested bytes) back to the CPU. */
   async readBytes(buffer: GpuBuffer, bytes = buffer.bytes): Promise<ArrayBuffer> {
-    if (!this.pool.isLive(buffer)) throw new Error('reading a buffer that was already released');
+    if (!this.isLive(buffer)) throw new Error('reading a buffer that was already released');
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.pool.acquire(size, READBACK_USAGE, 'readback');
     let copy: ArrayBuffer;
     try {
       this.endPass();
-      this.currentEncoder().copyBufferToBuffer(buffer.buffer, 0, staging.buffer, 0, size);
+      this.currentEncoder().copyBufferToBuffer(buffer.buffer, buffer.offset, staging.buffer, 0, size);
       this.flush();
       this.checkScopes();
       this.stats.readbacks++;

@@ -30,7 +30,7 @@ export interface DispatchRecorder {
   readonly maxWorkgroupsPerDimension: number;
   /** The largest storage binding the device accepts, in bytes. */
   readonly maxStorageBindingBytes: number;
-  /** Whether a pooled buffer is still handed out (not released). */
+  /** Whether a pooled buffer is still handed out (not released), or a view still live. */
   isLive(buffer: GpuBuffer): boolean;
   /** A uniform buffer holding `data`, valid for the current batch. */
   uniformBuffer(data: ArrayBuffer): GpuBuffer;
@@ -110,14 +110,18 @@ export class Kernel {
         throw new KernelLaunchError(this.name, `no storage binding '${name}'${hint} (bindings: ${storage.map((b) => b.name).join(', ')})`);
       }
     }
+    // Writable bindings by GPUBuffer. WebGPU checks usages per buffer, not
+    // per range: a buffer bound writable may not be bound again in the same
+    // dispatch even through a disjoint view, so views of one buffer count as
+    // the same buffer here.
     const writers = new Map<GPUBuffer, string>();
     for (const b of storage) {
       const buffer = args.bindings[b.name];
       if (!buffer) throw new KernelLaunchError(this.name, `binding '${b.name}' (${b.type}) is missing`);
       if (!this.recorder.isLive(buffer)) throw new KernelLaunchError(this.name, `binding '${b.name}' is a buffer that was already released`);
       if (!(buffer.usage & GPUBufferUsage.STORAGE)) throw new KernelLaunchError(this.name, `binding '${b.name}' needs a buffer with STORAGE usage`);
-      if (buffer.buffer.size > this.recorder.maxStorageBindingBytes) {
-        throw new KernelLaunchError(this.name, `binding '${b.name}' is ${buffer.buffer.size} bytes; this device binds at most ${this.recorder.maxStorageBindingBytes}`);
+      if (buffer.bindSize > this.recorder.maxStorageBindingBytes) {
+        throw new KernelLaunchError(this.name, `binding '${b.name}' is ${buffer.bindSize} bytes; this device binds at most ${this.recorder.maxStorageBindingBytes}`);
       }
       const need = Math.max(args.minBytes?.[b.name] ?? 0, 4);
       if (buffer.bytes < need) {
@@ -128,7 +132,8 @@ export class Kernel {
     for (const b of storage) {
       const other = writers.get(args.bindings[b.name]!.buffer);
       if (other && other !== b.name) {
-        throw new KernelLaunchError(this.name, `the same buffer is bound to '${b.name}' and to the writable binding '${other}'`);
+        const views = args.bindings[b.name]!.parent || args.bindings[other]!.parent ? ' (views of one buffer count as the same buffer: WebGPU checks usages per buffer)' : '';
+        throw new KernelLaunchError(this.name, `the same buffer is bound to '${b.name}' and to the writable binding '${other}'${views}`);
       }
     }
     if (args.minBytes) {
@@ -137,7 +142,7 @@ export class Kernel {
       }
     }
 
-    const entries: GPUBindGroupEntry[] = storage.map((b) => ({ binding: b.binding, resource: { buffer: args.bindings[b.name]!.buffer } }));
+    const entries: GPUBindGroupEntry[] = storage.map((b) => ({ binding: b.binding, resource: bindingOf(args.bindings[b.name]!) }));
     const uniform = this.entry.uniform;
     if (uniform) {
       let data: ArrayBuffer;
@@ -162,6 +167,11 @@ export class Kernel {
     const bindGroup = this.recorder.device.createBindGroup({ label: this.name, layout: this.layout, entries });
     this.recorder.record(this.name, this.pipeline, bindGroup, [x, y, z]);
   }
+}
+
+/** The bind-group resource of a buffer: the whole pooled buffer, or a view's range. */
+function bindingOf(buffer: GpuBuffer): GPUBufferBinding {
+  return buffer.parent ? { buffer: buffer.buffer, offset: buffer.offset, size: buffer.bindSize } : { buffer: buffer.buffer };
 }
 
 /**

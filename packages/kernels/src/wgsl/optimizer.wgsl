@@ -12,25 +12,46 @@
 //           The host also passes 1 − β1 and 1 − β2, computed in double
 //           precision as PyTorch does: 1 − 0.999 formed in fp32 is off by 1e-5.
 //   sgd:    p ← p − lr · (c·g + λ·p)
+//   The *Segments entry points apply exactly this arithmetic (the same
+//   helper functions) to many parameters laid out in flat arenas, each with
+//   its own lr and bias corrections read from a segment table: the same f32
+//   inputs in the same expressions give the same bits as the per-parameter
+//   launches, in one dispatch instead of one per parameter.
 //
 // MEMORY LAYOUT
 //   param, grad, m, v: flat fp32 of one parameter (n elements).
 //   partials: one fp32 per parameter taking part in clipping, in a fixed
 //   order; clip: [c, ‖g‖] (two fp32), read by the update kernels, so the clip
 //   factor never travels to the CPU.
+//   Segments (multi-parameter) entry points: param, grad, m, v are arenas,
+//   every parameter a contiguous range of them (the same offset in all four);
+//   segments[k] = { offset, n, lr, biasCorrection1, biasCorrection2, slot }
+//   (six words) describes active parameter k (sumSquaresSegments reads
+//   offset, n and slot, its partial's index in the global order, so arenas
+//   filled at different times still sum in one fixed order; the update
+//   kernels read all but slot, sgdSegments not the bias corrections); chunks[w] = (k, first) gives
+//   workgroup w its segment and the arena index of its first element (a
+//   chunk is WG elements of one segment, the last one of a segment partial).
+//   Both tables are uploaded by the host each step; nothing is read back.
 //
 // THREAD → DATA MAPPING
 //   adamw, sgd: one thread per element (grid folded into 2D past the
 //     per-dimension limit).
 //   sumSquares: one workgroup; thread t adds g_t², g_{t+WG}², … in order, then
 //     a fixed tree; the total lands in partials[slot].
+//   sumSquaresSegments: workgroup k runs the sumSquares tree over segment k
+//     into partials[slot] (so a parameter's partial has the same bits).
+//   adamwSegments, sgdSegments: workgroup w (grid folded into 2D) updates the
+//     up to WG elements of chunks[w], one thread per element.
 //   clipFactor: one thread adds partials[0 … count) in order.
 //   Every sum has a fixed order: the same gradients give the same bits.
 //
 // WHAT BOUNDS IT
 //   Memory: AdamW moves 20 bytes per element (read p, g, m, v; write p, m, v:
 //   7 words), SGD 12. sumSquares runs one workgroup per parameter: fine for
-//   adapter-sized parameters, slow for a single huge one.
+//   adapter-sized parameters, slow for a single huge one. On small adapters
+//   the per-dispatch cost dominated (2 dispatches per parameter per step),
+//   hence the *Segments forms: 3 dispatches per step for any parameter count.
 
 struct AdamWParams {
   n: u32,
@@ -56,6 +77,30 @@ struct SumParams {
   slot: u32,
 }
 
+struct SegmentsAdamWParams {
+  chunks: u32,
+  beta1: f32,
+  beta2: f32,
+  oneMinusBeta1: f32,
+  oneMinusBeta2: f32,
+  eps: f32,
+  weightDecay: f32,
+}
+
+struct SegmentsSgdParams {
+  chunks: u32,
+  weightDecay: f32,
+}
+
+struct Segment {
+  offset: u32,
+  n: u32,
+  lr: f32,
+  biasCorrection1: f32,
+  biasCorrection2: f32,
+  slot: u32,
+}
+
 struct ClipParams {
   count: u32,
   maxNorm: f32,
@@ -75,42 +120,92 @@ override WG: u32 = 256u;
 @group(0) @binding(9) var<storage, read> partialsIn: array<f32>;
 @group(0) @binding(10) var<storage, read_write> clipOut: array<f32>;
 @group(0) @binding(11) var<uniform> clipParams: ClipParams;
+@group(0) @binding(12) var<storage, read> segments: array<Segment>;
+@group(0) @binding(13) var<storage, read> chunks: array<vec2<u32>>;
+@group(0) @binding(14) var<uniform> adamwSeg: SegmentsAdamWParams;
+@group(0) @binding(15) var<uniform> sgdSeg: SegmentsSgdParams;
 
 var<workgroup> tree: array<f32, WG>;
 
-@compute @workgroup_size(WG)
-fn adamwStep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let i = gid.y * groups.x * WG + gid.x;
-  if (i >= adamw.n) { return; }
+// The AdamW arithmetic of element i, shared by adamwStep and adamwSegments.
+fn adamwAt(i: u32, lr: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, eps: f32, weightDecay: f32, biasCorrection1: f32, biasCorrection2: f32) {
   let g = clip[0] * grad[i];
-  let p = param[i] * (1.0 - adamw.lr * adamw.weightDecay);
-  let mi = adamw.beta1 * m[i] + adamw.oneMinusBeta1 * g;
-  let vi = adamw.beta2 * v[i] + adamw.oneMinusBeta2 * g * g;
+  let p = param[i] * (1.0 - lr * weightDecay);
+  let mi = beta1 * m[i] + oneMinusBeta1 * g;
+  let vi = beta2 * v[i] + oneMinusBeta2 * g * g;
   m[i] = mi;
   v[i] = vi;
-  let denom = sqrt(vi) / sqrt(adamw.biasCorrection2) + adamw.eps;
-  param[i] = p - (adamw.lr / adamw.biasCorrection1) * mi / denom;
+  let denom = sqrt(vi) / sqrt(biasCorrection2) + eps;
+  param[i] = p - (lr / biasCorrection1) * mi / denom;
 }
 
-@compute @workgroup_size(WG)
-fn sgdStep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let i = gid.y * groups.x * WG + gid.x;
-  if (i >= sgd.n) { return; }
-  param[i] = param[i] - sgd.lr * (clip[0] * grad[i] + sgd.weightDecay * param[i]);
+// The SGD arithmetic of element i, shared by sgdStep and sgdSegments.
+fn sgdAt(i: u32, lr: f32, weightDecay: f32) {
+  param[i] = param[i] - lr * (clip[0] * grad[i] + weightDecay * param[i]);
 }
 
-@compute @workgroup_size(WG)
-fn sumSquares(@builtin(local_invocation_id) lid: vec3<u32>) {
-  let t = lid.x;
+// Σ grad[offset + i]² for i < n: thread t's strided sum, then the fixed tree.
+// Every thread of the workgroup must call it (barriers); the result is valid
+// in thread 0.
+fn treeSumSquares(t: u32, offset: u32, n: u32) -> f32 {
   var s = 0.0;
-  for (var i = t; i < sum.n; i += WG) { s += grad[i] * grad[i]; }
+  for (var i = t; i < n; i += WG) { s += grad[offset + i] * grad[offset + i]; }
   tree[t] = s;
   workgroupBarrier();
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     if (t < stride) { tree[t] += tree[t + stride]; }
     workgroupBarrier();
   }
-  if (t == 0u) { partials[sum.slot] = tree[0]; }
+  return tree[0];
+}
+
+@compute @workgroup_size(WG)
+fn adamwStep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = gid.y * groups.x * WG + gid.x;
+  if (i >= adamw.n) { return; }
+  adamwAt(i, adamw.lr, adamw.beta1, adamw.beta2, adamw.oneMinusBeta1, adamw.oneMinusBeta2, adamw.eps, adamw.weightDecay, adamw.biasCorrection1, adamw.biasCorrection2);
+}
+
+@compute @workgroup_size(WG)
+fn sgdStep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = gid.y * groups.x * WG + gid.x;
+  if (i >= sgd.n) { return; }
+  sgdAt(i, sgd.lr, sgd.weightDecay);
+}
+
+@compute @workgroup_size(WG)
+fn sumSquares(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let total = treeSumSquares(lid.x, 0u, sum.n);
+  if (lid.x == 0u) { partials[sum.slot] = total; }
+}
+
+@compute @workgroup_size(WG)
+fn sumSquaresSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let seg = segments[wid.x];
+  let total = treeSumSquares(lid.x, seg.offset, seg.n);
+  if (lid.x == 0u) { partials[seg.slot] = total; }
+}
+
+@compute @workgroup_size(WG)
+fn adamwSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let w = wid.y * groups.x + wid.x;
+  if (w >= adamwSeg.chunks) { return; }
+  let chunk = chunks[w];
+  let seg = segments[chunk.x];
+  let i = chunk.y + lid.x;
+  if (i >= seg.offset + seg.n) { return; }
+  adamwAt(i, seg.lr, adamwSeg.beta1, adamwSeg.beta2, adamwSeg.oneMinusBeta1, adamwSeg.oneMinusBeta2, adamwSeg.eps, adamwSeg.weightDecay, seg.biasCorrection1, seg.biasCorrection2);
+}
+
+@compute @workgroup_size(WG)
+fn sgdSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let w = wid.y * groups.x + wid.x;
+  if (w >= sgdSeg.chunks) { return; }
+  let chunk = chunks[w];
+  let seg = segments[chunk.x];
+  let i = chunk.y + lid.x;
+  if (i >= seg.offset + seg.n) { return; }
+  sgdAt(i, seg.lr, sgdSeg.weightDecay);
 }
 
 @compute @workgroup_size(1)
