@@ -1,5 +1,5 @@
 // The kernel compiler needs no GPU: reflection is pure and Tint runs on Dawn's null backend.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -123,6 +123,37 @@ describe('compileKernels (Tint on the null backend)', () => {
     await writeFile(join(dir, 'good.wgsl'), GOOD);
     const manifest = await compileKernels(dir);
     expect(manifest.kernels.map((k) => k.file)).toEqual(['good.wgsl']);
+  });
+
+  it('appends an imported library after the kernel, once, and validates it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-kernels-'));
+    await mkdir(join(dir, 'lib'));
+    await writeFile(join(dir, 'lib', 'twice.wgsl'), '// lib/twice.wgsl — doubles.\nfn twice(v: f32) -> f32 { return 2.0 * v; }\n');
+    const kernel = `${HEADER}// import: lib/twice.wgsl\n// import: lib/twice.wgsl\n@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1) fn main() { y[0] = twice(y[0]); }\n`;
+    await writeFile(join(dir, 'uses.wgsl'), kernel);
+    const [info] = (await compileKernels(dir)).kernels;
+    expect(info!.source.startsWith(kernel)).toBe(true);
+    expect(info!.source.split('fn twice(').length).toBe(2);
+    await writeFile(join(dir, 'lib', 'twice.wgsl'), 'fn twice(v: f32) -> f32 { return 2 * v + true; }\n');
+    await expect(compileKernels(dir)).rejects.toThrow(/^lib\/twice\.wgsl:1: /);
+  });
+
+  it('names the kernel file and line of an import whose library is missing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-kernels-'));
+    await writeFile(join(dir, 'uses.wgsl'), `${HEADER}// import: lib/absent.wgsl\n@compute @workgroup_size(1) fn main() {}\n`);
+    await expect(compileKernels(dir)).rejects.toThrow(/^uses\.wgsl:4: imports lib\/absent\.wgsl, which is not in /);
+  });
+
+  it("keeps shared functions in lib/ only: no kernel file defines a library's function", async () => {
+    const wgsl = new URL('../src/wgsl/', import.meta.url);
+    const functionsOf = (text: string) => [...text.matchAll(/^fn (\w+)\(/gm)].map((m) => m[1]!);
+    const shared = new Set<string>();
+    for (const library of await readdir(new URL('lib/', wgsl))) functionsOf(await readFile(new URL(`lib/${library}`, wgsl), 'utf8')).forEach((f) => shared.add(f));
+    expect(shared).toEqual(new Set(['lowbias32', 'dropoutKey', 'keepWith', 'dropWith', 'erfcPositive', 'phi', 'tanhStable', 'sigmoid', 'activation']));
+    for (const file of (await readdir(wgsl)).filter((f) => f.endsWith('.wgsl'))) {
+      const redefined = functionsOf(await readFile(new URL(file, wgsl), 'utf8')).filter((f) => shared.has(f));
+      expect(redefined, file).toEqual([]);
+    }
   });
 
   it('built the project manifest with every kernel family', () => {

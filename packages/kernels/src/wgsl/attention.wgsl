@@ -133,25 +133,12 @@ override HEAD_DIM: u32 = 64u;
 @group(0) @binding(13) var<storage, read_write> dk: array<vec4<f32>>;
 @group(0) @binding(14) var<storage, read_write> dv: array<vec4<f32>>;
 
-// dropout.wgsl's hash, bit for bit.
-fn lowbias32(x: u32) -> u32 {
-  var h = x;
-  h ^= h >> 16u;
-  h *= 0x7feb352du;
-  h ^= h >> 15u;
-  h *= 0x846ca68bu;
-  h ^= h >> 16u;
-  return h;
-}
-
-// The per-call part of dropout.wgsl's keep(i): hash(hash(seed) ^ stream).
-fn dropoutBase() -> u32 {
-  return lowbias32(lowbias32(params.seed) ^ params.stream);
-}
+// lowbias32, dropoutKey, keepWith: dropout.wgsl's masks, bit for bit.
+// import: lib/random.wgsl
 
 // dropout.wgsl's keep(e) for element e of the B×H×T×T probabilities.
 fn keptByDropout(base: u32, e: u32) -> bool {
-  return params.p == 0.0 || f32(lowbias32(base ^ e) >> 8u) * (1.0 / 16777216.0) >= params.p;
+  return params.p == 0.0 || keepWith(base, params.p, e);
 }
 
 // Whether key j of sequence b is a token (not padding).
@@ -226,7 +213,7 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
   var acc: Row;
   var m = LOWEST;
   var l = 0.0;
-  let base = dropoutBase();
+  let base = dropoutKey(params.seed, params.stream);
   let firstElement = (at.bh * T + t) * T;
   for (var j = 0u; j < T; j++) {
     if (!keyKept(at.b, j)) { continue; }
@@ -288,7 +275,7 @@ fn backwardQuery(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
   if (valid) { rowDot[row] = rd; }
   let rowLse = lseIn[row];
   let keepScale = 1.0 / (1.0 - params.p);
-  let base = dropoutBase();
+  let base = dropoutKey(params.seed, params.stream);
   let firstElement = row * T;
   var acc: Row;
   for (var j = 0u; j < T; j++) {
@@ -336,7 +323,7 @@ fn backwardKey(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
   var kj = stagedK;
   var vj = stagedV;
   let keepScale = 1.0 / (1.0 - params.p);
-  let base = dropoutBase();
+  let base = dropoutKey(params.seed, params.stream);
   var accK: Row;
   var accV: Row;
   for (var i = 0u; i < T; i++) {

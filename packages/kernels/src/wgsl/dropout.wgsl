@@ -7,8 +7,9 @@
 //   The mask is a pure function of (seed, stream, i): nothing is stored
 //   between forward and backward, and a run is reproducible from its seed.
 //   The host picks a fresh stream per call (e.g. from the step and the call
-//   site). hash is a few rounds of the `lowbias32` integer mixer (Wellons);
-//   the float64 reference in TypeScript computes the same bits.
+//   site). hash is a few rounds of the `lowbias32` integer mixer (Wellons),
+//   in lib/random.wgsl, which the fused kernels that drop share; the
+//   float64 reference in TypeScript computes the same bits.
 //
 // MEMORY LAYOUT
 //   Flat fp32 arrays of n elements.
@@ -32,25 +33,13 @@ override WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-fn lowbias32(v: u32) -> u32 {
-  var h = v;
-  h ^= h >> 16u;
-  h *= 0x7feb352du;
-  h ^= h >> 15u;
-  h *= 0x846ca68bu;
-  h ^= h >> 16u;
-  return h;
-}
-
-fn keep(i: u32) -> bool {
-  let h = lowbias32(lowbias32(lowbias32(params.seed) ^ params.stream) ^ i);
-  return f32(h >> 8u) * (1.0 / 16777216.0) >= params.p;
-}
+// lowbias32, dropoutKey, keepWith, dropWith:
+// import: lib/random.wgsl
 
 // forward and backward are the same map: x (or dy) masked and rescaled.
 @compute @workgroup_size(WG)
 fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = gid.y * groups.x * WG + gid.x;
   if (i >= params.n) { return; }
-  out[i] = select(0.0, x[i] / (1.0 - params.p), keep(i));
+  out[i] = dropWith(dropoutKey(params.seed, params.stream), params.p, i, x[i]);
 }

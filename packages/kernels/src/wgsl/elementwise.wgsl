@@ -80,27 +80,8 @@ fn flatIndex(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
   return gid.y * groups.x * WG + gid.x;
 }
 
-const INV_SQRT2: f32 = 0.70710678118654752;
-const INV_SQRT_2PI: f32 = 0.39894228040143268;
-const SQRT_2_OVER_PI: f32 = 0.79788456080286536;
-const GELU_CUBIC: f32 = 0.044715;
-
-// erfc(z) for z ≥ 0 (Numerical Recipes' erfcc, relative error < 1.2e-7).
-fn erfcPositive(z: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
-    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-  return t * exp(-z * z + p);
-}
-
-// Φ(z), the standard normal CDF: ½·erfc(−z/√2), using erfc(−a) = 2 − erfc(a).
-// Branch-free: one erfc of |a| per element, whichever side a is on (a branch
-// per element costs both sides where SIMD lanes disagree).
-fn phi(z: f32) -> f32 {
-  let a = z * INV_SQRT2;
-  let half = 0.5 * erfcPositive(abs(a));
-  return select(1.0 - half, half, a <= 0.0);
-}
+// The activations and their helpers (phi, tanhStable, sigmoid, the constants):
+// import: lib/activations.wgsl
 
 @compute @workgroup_size(WG)
 fn axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -134,7 +115,7 @@ fn scaleColumns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 fn gelu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
-  out[i] = x[i] * phi(x[i]);
+  out[i] = activation(ACT_GELU, x[i]);
 }
 
 @compute @workgroup_size(WG)
@@ -149,14 +130,14 @@ fn geluBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
-  out[i] = max(x[i], 0.0);
+  out[i] = activation(ACT_RELU, x[i]);
 }
 
 @compute @workgroup_size(WG)
 fn tanh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
-  out[i] = tanhStable(x[i]);
+  out[i] = activation(ACT_TANH, x[i]);
 }
 
 @compute @workgroup_size(WG)
@@ -165,13 +146,6 @@ fn tanhBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   if (i >= size.n) { return; }
   let t = tanhStable(x[i]);
   out[i] = dy[i] * (1.0 - t * t);
-}
-
-// tanh through exp(−2|x|) ≤ 1: no overflow for large |x| (some drivers
-// compute the builtin as a ratio of exponentials that overflows to NaN).
-fn tanhStable(v: f32) -> f32 {
-  let e = exp(-2.0 * abs(v));
-  return sign(v) * (1.0 - e) / (1.0 + e);
 }
 
 @compute @workgroup_size(WG)
@@ -185,8 +159,7 @@ fn reluBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 fn geluTanh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
-  let v = x[i];
-  out[i] = 0.5 * v * (1.0 + tanhStable(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)));
+  out[i] = activation(ACT_GELU_TANH, x[i]);
 }
 
 @compute @workgroup_size(WG)
@@ -198,17 +171,11 @@ fn geluTanhBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   out[i] = dy[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * v * v));
 }
 
-// σ(v) = 1 / (1 + e^{−v}): for v ≪ 0 the exponential overflows to +∞ and σ
-// becomes 0, its limit, so no branch is needed.
-fn sigmoid(v: f32) -> f32 {
-  return 1.0 / (1.0 + exp(-v));
-}
-
 @compute @workgroup_size(WG)
 fn swish(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
-  out[i] = x[i] * sigmoid(x[i]);
+  out[i] = activation(ACT_SWISH, x[i]);
 }
 
 @compute @workgroup_size(WG)

@@ -125,34 +125,8 @@ override PARAMS: bool = true;
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> partial2: array<f32, WG>;
 
-// dropout.wgsl's mixer and keep test, unchanged, so the masks are the same bits.
-fn lowbias32(v: u32) -> u32 {
-  var h = v;
-  h ^= h >> 16u;
-  h *= 0x7feb352du;
-  h ^= h >> 15u;
-  h *= 0x846ca68bu;
-  h ^= h >> 16u;
-  return h;
-}
-
-// The mask's key for (seed, stream): computed once per thread, not per
-// element (the compiler does not hoist it out of the loops by itself, since
-// the uniforms are re-read after every storage write).
-fn streamKey(seed: u32, stream: u32) -> u32 {
-  return lowbias32(lowbias32(seed) ^ stream);
-}
-
-fn keepWith(key: u32, p: f32, i: u32) -> bool {
-  let h = lowbias32(key ^ i);
-  return f32(h >> 8u) * (1.0 / 16777216.0) >= p;
-}
-
-// v dropped at element i, exactly as dropout.wgsl writes it (a division, not
-// a multiplication by the reciprocal, which would round differently).
-fn dropWith(key: u32, p: f32, i: u32, v: f32) -> f32 {
-  return select(0.0, v / (1.0 - p), keepWith(key, p, i));
-}
+// lowbias32, dropoutKey, keepWith, dropWith: the masks of dropout.wgsl, bit for bit.
+// import: lib/random.wgsl
 
 // Sums `value` over the TPR threads of each row by a fixed binary tree; every
 // thread of the row gets its row's total. Called by every thread of the
@@ -215,7 +189,7 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
   let D = params.D;
   let base = row * D;
   let invD = 1.0 / f32(D);
-  let key = streamKey(params.seed, params.stream);
+  let key = dropoutKey(params.seed, params.stream);
 
   var total = 0.0;
   if (valid) {
@@ -266,7 +240,7 @@ fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
   let valid = row < shape.rows;
   let D = shape.D;
   let base = row * D;
-  let key = streamKey(shape.seed, shape.stream);
+  let key = dropoutKey(shape.seed, shape.stream);
 
   if (WRITE_DS || WRITE_DX) {
     var mu = 0.0;

@@ -102,53 +102,8 @@ override WG: u32 = 64u;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>;
 @group(0) @binding(6) var<storage, read> addend: array<f32>;
 
-// The activation of the epilogue (ACTIVATION): elementwise.wgsl's functions,
-// copied verbatim so that the fused and the separate pass give the same bits
-// (test/shared-wgsl.test.ts keeps the copies identical).
-const INV_SQRT2: f32 = 0.70710678118654752;
-const SQRT_2_OVER_PI: f32 = 0.79788456080286536;
-const GELU_CUBIC: f32 = 0.044715;
-
-// erfc(z) for z ≥ 0 (Numerical Recipes' erfcc, relative error < 1.2e-7).
-fn erfcPositive(z: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
-    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-  return t * exp(-z * z + p);
-}
-
-// Φ(z), the standard normal CDF: ½·erfc(−z/√2), using erfc(−a) = 2 − erfc(a).
-// Branch-free: one erfc of |a| per element, whichever side a is on (a branch
-// per element costs both sides where SIMD lanes disagree).
-fn phi(z: f32) -> f32 {
-  let a = z * INV_SQRT2;
-  let half = 0.5 * erfcPositive(abs(a));
-  return select(1.0 - half, half, a <= 0.0);
-}
-
-// tanh through exp(−2|x|) ≤ 1: no overflow for large |x| (some drivers
-// compute the builtin as a ratio of exponentials that overflows to NaN).
-fn tanhStable(v: f32) -> f32 {
-  let e = exp(-2.0 * abs(v));
-  return sign(v) * (1.0 - e) / (1.0 + e);
-}
-
-// σ(v) = 1 / (1 + e^{−v}): for v ≪ 0 the exponential overflows to +∞ and σ
-// becomes 0, its limit, so no branch is needed.
-fn sigmoid(v: f32) -> f32 {
-  return 1.0 / (1.0 + exp(-v));
-}
-
-// act(v) for ACTIVATION 0 none, 1 gelu (erf form), 2 geluTanh, 3 relu,
-// 4 swish, 5 tanh: the same expressions as elementwise.wgsl's entry points.
-fn activate(v: f32) -> f32 {
-  if (ACTIVATION == 1u) { return v * phi(v); }
-  if (ACTIVATION == 2u) { return 0.5 * v * (1.0 + tanhStable(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v))); }
-  if (ACTIVATION == 3u) { return max(v, 0.0); }
-  if (ACTIVATION == 4u) { return v * sigmoid(v); }
-  if (ACTIVATION == 5u) { return tanhStable(v); }
-  return v;
-}
+// activation(kind, v) and the constants ACT_*, shared with elementwise.wgsl:
+// import: lib/activations.wgsl
 
 // One element of A or B by flat index, as the unaligned path reads it.
 fn elementA(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
@@ -297,7 +252,7 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>,
           if (SAVE_PRE) { pre[e + j] = value[j]; } else { c[e + j] = value[j]; }
         } else {
           if (SAVE_PRE) { pre[e + j] = value[j]; }
-          var v = activate(value[j]);
+          var v = activation(ACTIVATION, value[j]);
           if (HAS_ADDEND) { v += addend[e + j]; }
           c[e + j] = v;
         }
@@ -316,7 +271,7 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>,
         if (ALIGNED || col0 + j < params.N) {
           var z = 0.0;
           if (SAVE_PRE) { z = pre[e + j]; } else { z = c[e + j]; }
-          var v = activate(z);
+          var v = activation(ACTIVATION, z);
           if (HAS_ADDEND) { v += addend[e + j]; }
           c[e + j] = v;
         }
