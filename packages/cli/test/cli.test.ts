@@ -44,7 +44,7 @@ describe('thaw command line', () => {
   it('names an unknown kernel and lists the real ones', async () => {
     const { error } = await run('kernels', 'flash_attention');
     expect(error).toBeInstanceOf(UsageError);
-    expect((error as Error).message).toMatch(/^unknown kernel 'flash_attention'; kernels: dropout, elementwise, embedding, fisher, layernorm, layout, matmul, /);
+    expect((error as Error).message).toMatch(/^unknown kernel 'flash_attention'; kernels: attention, dropout, elementwise, embedding, fisher, layernorm, layout, matmul, /);
   });
 
   it('prints the kernel manifest as JSON', async () => {

@@ -193,6 +193,13 @@ export async function reevaluateBestCheckpoint(graph: Graph, dir: string, run: R
   }
 }
 
+/**
+ * Options that change only when results are read back, not what is
+ * computed: a run may resume with another value (or from a config.json
+ * written before the option existed).
+ */
+const READBACK_ONLY = new Set(['logEvery']);
+
 export class Trainer<B> {
   private readonly schedule: UnfreezeSchedule;
   private readonly step: TrainingStep<B>;
@@ -256,7 +263,7 @@ export class Trainer<B> {
     const config = JSON.parse(JSON.stringify({ ...o, resume: undefined, finalEvaluation: undefined, extraConfig: undefined, ...o.extraConfig, layers: m.blocks.length })) as Record<string, unknown>;
     if (o.resume && existsSync(path('checkpoints/last/state.json'))) {
       const saved = JSON.parse(await readFile(path('config.json'), 'utf8')) as Record<string, unknown>;
-      const changed = Object.keys({ ...saved, ...config }).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(config[k]));
+      const changed = Object.keys({ ...saved, ...config }).filter((k) => !READBACK_ONLY.has(k) && JSON.stringify(saved[k]) !== JSON.stringify(config[k]));
       if (changed.length) throw new OptionError(`--resume: ${path('config.json')} was written with other options (${changed.join(', ')}); resume with the same options, or start a new run in another folder`);
       const resumed = await this.loadLast();
       start = resumed.step;
