@@ -130,7 +130,7 @@ describe('thaw bench step (built command)', () => {
         expect(torch.missing).toMatch(/\S/);
       } else {
         expect(torch.msPerStep).toBeGreaterThan(0);
-        expect(torch.ratio).toBeCloseTo(torch.msPerStep / c.msPerStep, 9);
+        expect(torch.ratio).toBeCloseTo(c.msPerStep / torch.msPerStep, 9);
         expect([1, 2]).toContain(torch.threads);
         expect(torch.version).toMatch(/^\d+\.\d+/);
         expect(torch.blas).toMatch(/ via /);
