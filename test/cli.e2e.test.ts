@@ -132,6 +132,7 @@ describe('thaw bench step (built command)', () => {
         expect(torch.msPerStep).toBeGreaterThan(0);
         expect(torch.ratio).toBeCloseTo(c.msPerStep / torch.msPerStep, 9);
         expect([1, 2]).toContain(torch.threads);
+        expect([1, 2]).toContain(torch.blasThreads);
         expect(torch.version).toMatch(/^\d+\.\d+/);
         expect(torch.blas).toMatch(/ via /);
       }

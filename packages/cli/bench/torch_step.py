@@ -14,9 +14,10 @@ bench picks, with the same pattern: the head and every `.output.LayerNorm.` (eac
 attention-output and output LayerNorms).
 
 Usage: torch_step.py '<spec as JSON>'. The spec names the shape, the optimizer, the
-configurations and the thread count; the thread count is applied to OpenMP, OpenBLAS and
-MKL through the environment before torch is imported, and to torch.set_num_threads.
-Prints one JSON object: {"torch", "python", "threads", "blas": {"info", "libraries"},
+configurations and the thread counts: `threads` goes to OpenMP and torch.set_num_threads,
+`blasThreads` (default: `threads`) to OpenBLAS and MKL, through the environment before
+torch is imported.
+Prints one JSON object: {"torch", "python", "threads", "blasThreads", "blas": {"info", "libraries"},
 "configs": {name: {"msPerStep", "parameters", "trainable", "losses"}}}; or, when torch
 cannot be imported, {"missing": reason} with exit status 3.
 """
@@ -29,8 +30,13 @@ import time
 
 spec = json.loads(sys.argv[1])
 threads = int(spec['threads'])
-for name in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
-    os.environ[name] = str(threads)
+# BLAS threads may differ from torch's own: one torch thread with two OpenBLAS
+# threads is the fastest setting on a 2-core machine (torch's OpenMP pool and
+# OpenBLAS's pthreads do not share cores well when both have two).
+blas_threads = int(spec.get('blasThreads', threads))
+os.environ['OMP_NUM_THREADS'] = str(threads)
+for name in ('OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ[name] = str(blas_threads)
 
 try:
     import torch
@@ -195,6 +201,7 @@ print(json.dumps({
     'torch': torch.__version__,
     'python': sys.version.split()[0],
     'threads': torch.get_num_threads(),
+    'blasThreads': blas_threads,
     'blas': blas(),
     'configs': results,
 }))

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatStepBench, type StepBenchReport } from '../src/commands/bench.js';
-import { describeBlas, parseTorchOutput, runTorchPeer, TORCH_STEP_SCRIPT, type TorchStepSpec } from '../src/bench/torch-peer.js';
+import { describeBlas, parseTorchOutput, runTorchPeer, threadLabel, TORCH_STEP_SCRIPT, type TorchStepSpec } from '../src/bench/torch-peer.js';
 
 const TINY: TorchStepSpec = {
   layers: 2, hidden: 16, heads: 2, ffn: 32, vocab: 50, positions: 12, padTokenId: 1, layerNormEps: 1e-5, dropout: 0.1, classes: 3,
@@ -21,7 +21,7 @@ const LAYER = 4 * (D * D + D) + 2 * 2 * D + (D * TINY.ffn + TINY.ffn) + (TINY.ff
 const TOTAL = TINY.vocab * D + TINY.positions * D + D + 2 * D + TINY.layers * LAYER + (TINY.classes * D + TINY.classes);
 const FROZEN_BASE_TRAINABLE = TINY.layers * 2 * 2 * D + TINY.classes * D + TINY.classes;
 
-const output = (configs: Record<string, unknown>) => JSON.stringify({ torch: '2.1.0', python: '3.11.2', threads: 1, blas: { info: 'open', libraries: ['/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3'] }, configs });
+const output = (configs: Record<string, unknown>) => JSON.stringify({ torch: '2.1.0', python: '3.11.2', threads: 1, blasThreads: 1, blas: { info: 'open', libraries: ['/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3'] }, configs });
 const config = { msPerStep: 12.5, parameters: 100, trainable: 10, losses: [2.1] };
 
 describe('torch peer output', () => {
@@ -47,7 +47,7 @@ describe('torch peer without torch', () => {
     const noTorch = join(dir, 'python-without-torch');
     await writeFile(noTorch, `#!/bin/sh\necho '{"missing": "${noTorch} cannot import torch (No module named torch)"}'\nexit 3\n`);
     await chmod(noTorch, 0o755);
-    const result = await runTorchPeer(TINY, { interpreters: [join(dir, 'no-such-python3'), noTorch], threads: [1] });
+    const result = await runTorchPeer(TINY, { interpreters: [join(dir, 'no-such-python3'), noTorch], threads: [{ torch: 1, blas: 1 }] });
     expect(result).toEqual({ missing: `no python3 with torch (${join(dir, 'no-such-python3')}: not found; ${noTorch} cannot import torch (No module named torch))` });
     // A table shows the short reason in the column, and the whole reason above it.
     const missing = result as { missing: string };
@@ -69,7 +69,7 @@ describe('torch peer without torch', () => {
     const isolated = join(dir, 'python3-isolated');
     await writeFile(isolated, `#!/bin/sh\nexec ${python} -S -I "$@"\n`);
     await chmod(isolated, 0o755);
-    const result = await runTorchPeer(TINY, { interpreters: [isolated], threads: [1] });
+    const result = await runTorchPeer(TINY, { interpreters: [isolated], threads: [{ torch: 1, blas: 1 }] });
     expect(result).toMatchObject({ missing: expect.stringMatching(/^no python3 with torch \(.* cannot import torch \(No module named 'torch'\)\)$/) });
   });
 });
@@ -94,7 +94,7 @@ describe('torch peer with torch', () => {
     // An optional peer: CI (npm test) does not install torch; npm run bench does (scripts/setup.sh --torch).
     if (!python) return context.skip('no python3 with torch: neither /usr/bin/python3 nor python3 on PATH imports torch (Debian: apt-get install python3-torch)');
     expect(existsSync(TORCH_STEP_SCRIPT)).toBe(true);
-    const result = await runTorchPeer(TINY, { threads: [1, 2] });
+    const result = await runTorchPeer(TINY, { threads: [{ torch: 1, blas: 1 }, { torch: 1, blas: 2 }] });
     if ('missing' in result) throw new Error(result.missing);
     expect(result.python).toBe(python);
     expect(result.version).toMatch(/^\d+\.\d+/);
@@ -103,8 +103,8 @@ describe('torch peer with torch', () => {
     for (const name of ['full', 'frozen-base']) {
       const c = result.configs[name]!;
       expect(c.msPerStep).toBeGreaterThan(0);
-      expect(Object.keys(c.byThreads).sort()).toEqual(['1', '2']);
-      expect(c.byThreads[String(c.threads)]).toBe(c.msPerStep);
+      expect(Object.keys(c.byThreads).sort()).toEqual(['1', '1+2 BLAS']);
+      expect(c.byThreads[threadLabel({ torch: c.threads, blas: c.blasThreads })]).toBe(c.msPerStep);
       expect(Math.min(...Object.values(c.byThreads))).toBe(c.msPerStep);
       // The same parameters as Thaw's model: every one, and under frozen-base the head and each layer's two .output.LayerNorm.
       expect(c.parameters).toBe(TOTAL);

@@ -24,7 +24,9 @@ export type TorchPeerResult = {
   msPerStep: number;
   /** Thaw's ms per step ÷ PyTorch's: how many times longer Thaw's step takes (below 1, Thaw is faster). */
   ratio: number;
+  /** torch's threads and the BLAS library's, of the best setting. */
   threads: number;
+  blasThreads: number;
   /** ms/step at each thread count tried. */
   byThreads: Record<string, number>;
   version: string;
@@ -103,7 +105,7 @@ function torchPeer(r: Omit<StepBenchResult, 'peers'>, torch: TorchRun | TorchMis
     return { missing: `torch's model differs: ${c.trainable} of ${c.parameters} parameters trainable, Thaw's fraction is ${r.trainableFraction}` };
   }
   return {
-    msPerStep: c.msPerStep, ratio: r.msPerStep / c.msPerStep, threads: c.threads, byThreads: c.byThreads,
+    msPerStep: c.msPerStep, ratio: r.msPerStep / c.msPerStep, threads: c.threads, blasThreads: c.blasThreads, byThreads: c.byThreads,
     version: torch.version, blas: describeBlas(torch.blas), blasLibraries: torch.blas.libraries, python: torch.python,
   };
 }

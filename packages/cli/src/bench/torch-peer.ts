@@ -1,9 +1,10 @@
 /**
  * The PyTorch CPU peer of `thaw bench step`: packages/cli/bench/torch_step.py
  * (shipped with the package, beside dist/) builds the same model and times
- * the same training step with torch on the CPU, once per thread count (each
- * in a process of its own, so OpenMP and OpenBLAS start with that many
- * threads); the best time is kept with its thread count. Optional: where no
+ * the same training step with torch on the CPU, once per thread setting
+ * (torch's threads and BLAS threads, each setting in a process of its own,
+ * so OpenMP and OpenBLAS start with those counts); the best time is kept
+ * with its setting. Optional: where no
  * Python interpreter with torch is found (`/usr/bin/python3`, then `python3`
  * on PATH; Debian's `python3-torch` provides one), the peer says why.
  */
@@ -39,17 +40,36 @@ export interface TorchStepSpec {
   configs: string[];
 }
 
+/** Threads of one peer process: torch's own (OpenMP, intra-op) and the BLAS library's. */
+export interface ThreadSetting {
+  torch: number;
+  blas: number;
+}
+
+/**
+ * The settings tried by default: 1 and 2 threads for both, and 1 torch
+ * thread with 2 BLAS threads, which measured fastest on the 2-core machine
+ * (204 against 251 ms/step for 1 and 1 on 2026-12-03).
+ */
+export const THREAD_SETTINGS: readonly ThreadSetting[] = [{ torch: 1, blas: 1 }, { torch: 2, blas: 2 }, { torch: 1, blas: 2 }];
+
+/** A setting's name: "2" when both counts are 2, "1+2 BLAS" otherwise. */
+export const threadLabel = (s: ThreadSetting) => (s.torch === s.blas ? `${s.torch}` : `${s.torch}+${s.blas} BLAS`);
+
 /** torch's BLAS: BLAS_INFO of torch.__config__.show(), and the BLAS libraries its process mapped. */
 export interface TorchBlas {
   info: string;
   libraries: string[];
 }
 
-/** One configuration's PyTorch time: the best over the thread counts tried. */
+/** One configuration's PyTorch time: the best over the thread settings tried. */
 export interface TorchConfigResult {
   msPerStep: number;
+  /** torch's threads of the best setting. */
   threads: number;
-  /** ms/step by thread count. */
+  /** BLAS threads of the best setting. */
+  blasThreads: number;
+  /** ms/step by thread setting ({@link threadLabel}). */
   byThreads: Record<string, number>;
   /** Parameters of torch's model, all and trainable (the bench checks them against Thaw's). */
   parameters: number;
@@ -74,6 +94,7 @@ interface ScriptOutput {
   torch: string;
   python: string;
   threads: number;
+  blasThreads: number;
   blas: TorchBlas;
   configs: Record<string, { msPerStep: number; parameters: number; trainable: number; losses: number[] }>;
 }
@@ -102,7 +123,7 @@ export function parseTorchOutput(stdout: string, configs: readonly string[]): Sc
   if (typeof parsed !== 'object' || parsed === null) return { missing: 'torch_step.py printed no JSON object' };
   const o = parsed as Partial<ScriptOutput> & Partial<TorchMissing>;
   if (typeof o.missing === 'string') return { missing: o.missing };
-  if (typeof o.torch !== 'string' || typeof o.python !== 'string' || !isNumber(o.threads)) return { missing: 'torch_step.py output lacks torch, python or threads' };
+  if (typeof o.torch !== 'string' || typeof o.python !== 'string' || !isNumber(o.threads) || !isNumber(o.blasThreads)) return { missing: 'torch_step.py output lacks torch, python or threads' };
   if (!o.blas || typeof o.blas.info !== 'string' || !Array.isArray(o.blas.libraries)) return { missing: 'torch_step.py output lacks blas' };
   for (const name of configs) {
     const c = o.configs?.[name];
@@ -113,7 +134,7 @@ export function parseTorchOutput(stdout: string, configs: readonly string[]): Sc
 }
 
 /** Runs one process: stdout, or the reason it failed. */
-function runScript(python: string, spec: TorchStepSpec & { threads: number }, timeoutMs: number): Promise<{ stdout: string } | TorchMissing> {
+function runScript(python: string, spec: TorchStepSpec & { threads: number; blasThreads: number }, timeoutMs: number): Promise<{ stdout: string } | TorchMissing> {
   return new Promise((resolve) => {
     execFile(python, [TORCH_STEP_SCRIPT, JSON.stringify(spec)], { timeout: timeoutMs, maxBuffer: 16 << 20, env: process.env }, (error, stdout, stderr) => {
       if (!error) return resolve({ stdout });
@@ -134,23 +155,23 @@ function runScript(python: string, spec: TorchStepSpec & { threads: number }, ti
 }
 
 /**
- * Times `spec` with torch at each thread count, with the first interpreter
+ * Times `spec` with torch at each thread setting, with the first interpreter
  * of `interpreters` that can import torch: per configuration the best time
- * and its thread count, or why there is none.
+ * and its setting, or why there is none.
  */
 export async function runTorchPeer(
   spec: TorchStepSpec,
-  options: { interpreters?: readonly string[]; threads?: readonly number[]; timeoutMs?: number } = {},
+  options: { interpreters?: readonly string[]; threads?: readonly ThreadSetting[]; timeoutMs?: number } = {},
 ): Promise<TorchRun | TorchMissing> {
   const interpreters = options.interpreters ?? PYTHON_CANDIDATES;
-  const threads = options.threads ?? [1, 2];
+  const settings = options.threads ?? THREAD_SETTINGS;
   const timeoutMs = options.timeoutMs ?? 600_000;
   const tried: string[] = [];
   for (const python of interpreters) {
     const runs: ScriptOutput[] = [];
     let failure: string | undefined;
-    for (const n of threads) {
-      const out = await runScript(python, { ...spec, threads: n }, timeoutMs);
+    for (const s of settings) {
+      const out = await runScript(python, { ...spec, threads: s.torch, blasThreads: s.blas }, timeoutMs);
       const parsed = 'missing' in out ? out : parseTorchOutput(out.stdout, spec.configs);
       if ('missing' in parsed) {
         failure = parsed.missing;
@@ -166,10 +187,10 @@ export async function runTorchPeer(
     }
     const configs: Record<string, TorchConfigResult> = {};
     for (const name of spec.configs) {
-      const byThreads = Object.fromEntries(runs.map((r) => [String(r.threads), r.configs[name]!.msPerStep]));
+      const byThreads = Object.fromEntries(runs.map((r) => [threadLabel({ torch: r.threads, blas: r.blasThreads }), r.configs[name]!.msPerStep]));
       const best = runs.reduce((a, b) => (b.configs[name]!.msPerStep < a.configs[name]!.msPerStep ? b : a));
       const c = best.configs[name]!;
-      configs[name] = { msPerStep: c.msPerStep, threads: best.threads, byThreads, parameters: c.parameters, trainable: c.trainable };
+      configs[name] = { msPerStep: c.msPerStep, threads: best.threads, blasThreads: best.blasThreads, byThreads, parameters: c.parameters, trainable: c.trainable };
     }
     const first = runs[0]!;
     return { python, version: first.torch, blas: first.blas, configs };

@@ -2,6 +2,7 @@
 import type { AdapterSummary } from '@thaw/kernels';
 import type { KernelBenchResult } from '../bench/kernel-bench.js';
 import type { StepBenchResult } from '../bench/step-bench.js';
+import { threadLabel } from '../bench/torch-peer.js';
 import { table } from '../ui/table.js';
 
 /** What `thaw bench kernels --json` prints. */
@@ -63,7 +64,7 @@ export function formatStepBench(report: StepBenchReport): string {
       c.tokensPerSec.toFixed(0),
       c.submitsPerStep.toFixed(1),
       c.dispatchesPerStep.toFixed(0),
-      ...('missing' in torch ? [shortReason(torch.missing), '-'] : [`${torch.msPerStep.toFixed(1)} (${torch.threads} thr)`, `${torch.ratio.toFixed(2)}×`]),
+      ...('missing' in torch ? [shortReason(torch.missing), '-'] : [`${torch.msPerStep.toFixed(1)} (${threadLabel({ torch: torch.threads, blas: torch.blasThreads })} thr)`, `${torch.ratio.toFixed(2)}×`]),
     ];
   });
   const shares = families.map((f) => [f, ...report.configs.map((c) => `${(100 * (c.kernelShare[f] ?? 0)).toFixed(1)}%`)]);
@@ -71,7 +72,7 @@ export function formatStepBench(report: StepBenchReport): string {
   const ran = peers.find((p): p is Exclude<typeof p, { missing: string }> => !('missing' in p));
   const missing = peers.find((p): p is { missing: string } => 'missing' in p);
   const torchLine = ran
-    ? `PyTorch ${ran.version} on the CPU (${ran.python}), BLAS ${ran.blas}; best of ${Object.keys(ran.byThreads).map((n) => `${n}`).join(' and ')} threads; Thaw ÷ PyTorch is the ratio of ms/step (above 1: Thaw's step takes longer)`
+    ? `PyTorch ${ran.version} on the CPU (${ran.python}), BLAS ${ran.blas}; best of ${Object.keys(ran.byThreads).join(', ')} threads; Thaw ÷ PyTorch is the ratio of ms/step (above 1: Thaw's step takes longer)`
     : `PyTorch: ${missing?.missing ?? 'not run'}`;
   return [
     `Device: ${report.device.name} (${report.device.backend ?? 'unknown backend'}), ${report.date}`,
