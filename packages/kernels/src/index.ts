@@ -29,7 +29,7 @@ export { softmaxCrossEntropy } from './ops/softmax-xent.js';
 export { adamwStep, sgdStep, sumSquares, clipFactor, adamwSegments, sgdSegments, sumSquaresSegments, type AdamWStepArgs, type AdamWSegmentsArgs, type OptimizerSegment } from './ops/optimizer.js';
 export { permute, copyColumns, stridesOf, permutedShape } from './ops/layout.js';
 export { softmaxForward, softmaxBackward } from './ops/softmax.js';
-export { attentionForward, attentionBackward, attentionUnsupported, ATTENTION_MAX_HEAD_DIM, type AttentionShape } from './ops/attention.js';
+export { attentionForward, attentionBackward, attentionUnsupported, attentionPreferred, ATTENTION_CPU_FAST_HEAD_DIM, ATTENTION_MAX_HEAD_DIM, type AttentionShape } from './ops/attention.js';
 export { embeddingGather, embeddingScatterAdd, embeddingIndex } from './ops/embedding.js';
 export { dropout, dropoutKeepMask } from './ops/dropout.js';
 export { maxPoolForward, maxPoolBackward } from './ops/pool.js';

@@ -1,6 +1,6 @@
 // Fused multi-head attention (attention.wgsl): forward and backward against the float64 twin.
 import { describe, expect, it } from 'vitest';
-import { ATTENTION_MAX_HEAD_DIM, attentionBackward, attentionForward, type Gpu, type GpuBuffer } from '../src/index.js';
+import { ATTENTION_CPU_FAST_HEAD_DIM, ATTENTION_MAX_HEAD_DIM, attentionBackward, attentionForward, attentionPreferred, type Gpu, type GpuBuffer } from '../src/index.js';
 import { attentionBackwardReference, attentionForwardReference } from '../src/reference/index.js';
 import { errorAgainst, firstNonFinite, poisoned, randomArray, rng, useGpu } from './helpers.js';
 
@@ -138,6 +138,14 @@ describe('attention kernels', () => {
     // Another stream drops other probabilities.
     const other = await run(g, c, inputs, 5, 7);
     expect([...other.out]).not.toEqual([...first.out]);
+  });
+
+  it('is preferred where it is the faster path: on a CPU adapter up to head dimension 32', () => {
+    const g = gpu();
+    expect(attentionPreferred(g, 128, 4)).toBe(true);
+    expect(attentionPreferred(g, 768, 12)).toBe(!g.adapter.isFallbackAdapter);
+    expect(attentionPreferred(g, 4 * (ATTENTION_MAX_HEAD_DIM + 4), 4)).toBe(false);
+    expect(ATTENTION_CPU_FAST_HEAD_DIM).toBeLessThanOrEqual(ATTENTION_MAX_HEAD_DIM);
   });
 
   it('refuses head dimensions above the maximum, and bad dropout rates', () => {

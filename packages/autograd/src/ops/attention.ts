@@ -16,7 +16,7 @@
  * multiple of 4 up to 64) and the composed one elsewhere; both drop the same
  * probabilities for the same seed and stream.
  */
-import { attentionBackward, attentionForward, attentionUnsupported } from '@thaw/kernels';
+import { attentionBackward, attentionForward, attentionPreferred, attentionUnsupported } from '@thaw/kernels';
 import { attentionBackwardReference, attentionForwardReference, matmulReference, permuteReference, softmaxReference } from '@thaw/kernels/reference';
 import type { ReferenceOp } from '../reference.js';
 import { bmm } from './bmm.js';
@@ -48,8 +48,9 @@ export interface AttentionOptions {
   dropout?: number;
   random?: DropoutRandomness;
   /**
-   * Whether to use the fused kernels where they run (default true); false
-   * forces the composed path (for tests and comparisons).
+   * true: the fused kernels wherever they run; false: the composed path (for
+   * tests and comparisons). Default: the faster of the two for this head
+   * dimension on this device (`attentionPreferred` of @thaw/kernels).
    */
   fused?: boolean;
 }
@@ -140,7 +141,8 @@ export function multiHeadAttention(x: Tensor, w: AttentionWeights, options: Atte
     return p.adapt ? p.adapt(y, x) : y;
   };
   const [q, k, v] = [project(w.query), project(w.key), project(w.value)];
-  if (options.fused !== false && !attentionUnsupported(x.graph.gpu, D, heads)) {
+  const gpu = x.graph.gpu;
+  if (options.fused === undefined ? attentionPreferred(gpu, D, heads) : options.fused && !attentionUnsupported(gpu, D, heads)) {
     return attention(q, k, v, {
       heads, ...(options.mask ? { mask: options.mask } : {}), ...(options.dropout ? { dropout: options.dropout, random: options.random! } : {}),
     });

@@ -1,11 +1,13 @@
 /**
- * `thaw bench kernels`: GFLOP/s of matmul on square and transformer shapes,
- * GB/s of layernorm, Fisher, activation and column-scale kernels, each the median of timed runs after
+ * `thaw bench kernels`: GFLOP/s of matmul on square and transformer shapes
+ * and of the fused attention (forward and backward, at a real model's head
+ * shape), GB/s of layernorm (alone and fused with a residual add and
+ * dropout), Fisher, activation and column-scale kernels, each the median of timed runs after
  * warm-up (timestamp queries around one compute pass), and the same matmuls
  * and activations through the peer libraries in the same process, on the
  * same adapter (where a peer has the activation as one function).
  */
-import { activation, fisherAccumulate, layerNormBackward, layerNormForward, matmul, matmulVariant, scaleColumns, segmentTraces, type Activation, type Gpu, type GpuBuffer, type MatmulVariant, type Segment } from '@thaw/kernels';
+import { activation, attentionBackward, attentionForward, attentionUnsupported, fisherAccumulate, layerNormBackward, layerNormForward, matmul, matmulVariant, scaleColumns, segmentTraces, type Activation, type Gpu, type GpuBuffer, type MatmulVariant, type Segment } from '@thaw/kernels';
 import { loadPeers, type MatmulSpec } from './peers.js';
 import { timeGpu, timeMedian } from './stats.js';
 
@@ -43,8 +45,18 @@ interface MatmulCase extends MatmulSpec {
   kind: 'matmul';
   label: string;
 }
+/** The fused attention at B sequences of T tokens, width D in `heads` heads, dropout p. */
+interface AttentionCase {
+  kind: 'attention.forward' | 'attention.backward';
+  label: string;
+  B: number;
+  T: number;
+  D: number;
+  heads: number;
+  p: number;
+}
 interface MemoryCase {
-  kind: 'layernorm.forward' | 'layernorm.backward' | 'fisher.accumulate' | 'fisher.segmentTraces' | 'elementwise.scaleColumns';
+  kind: 'layernorm.forward' | 'layernorm.residualForward' | 'layernorm.backward' | 'fisher.accumulate' | 'fisher.segmentTraces' | 'elementwise.scaleColumns';
   label: string;
   rows: number;
   D: number;
@@ -56,7 +68,7 @@ interface ActivationCase {
   label: string;
   n: number;
 }
-type BenchCase = MatmulCase | MemoryCase | ActivationCase;
+type BenchCase = MatmulCase | AttentionCase | MemoryCase | ActivationCase;
 
 const ACTIVATIONS: readonly Activation[] = ['gelu', 'geluTanh', 'relu', 'tanh', 'swish'];
 
@@ -77,7 +89,15 @@ export function benchCases(tokens: number, quick: boolean): BenchCase[] {
     mm(`adapter up ${T}×48·(768×48)ᵀ`, T, 768, 48, false, true),
     mm(`adapter dW down (${T}×48)ᵀ·${T}×768`, 48, 768, T, true, false),
     mm(`adapter dW up (${T}×768)ᵀ·${T}×48`, 768, 48, T, true, false),
+    // XLM-R/BERT-base attention (12 heads of 64) over sequences of 128; quick: 2 heads of 32, sequences of 16.
+    ...(['attention.forward', 'attention.backward'] as const).map((kind): AttentionCase => {
+      const [T, D, heads] = quick ? [16, 64, 2] : [128, 768, 12];
+      const B = Math.max(1, Math.floor(tokens / T));
+      return { kind, label: `${B}×${T}, D ${D}, ${heads} heads, p 0.1`, B, T, D, heads, p: 0.1 };
+    }),
     { kind: 'layernorm.forward', label: `${T}×768`, rows: T, D: 768 },
+    // BERT's residual: LN(dropout(y) + r), one kernel.
+    { kind: 'layernorm.residualForward', label: `${T}×768, p 0.1`, rows: T, D: 768 },
     { kind: 'layernorm.backward', label: `${T}×768`, rows: T, D: 768 },
     { kind: 'fisher.accumulate', label: paramLabel, rows: 1, D: params },
     { kind: 'fisher.segmentTraces', label: `${paramLabel}, 24 blocks`, rows: 24, D: params },
@@ -133,6 +153,13 @@ function memoryCase(gpu: Gpu, c: MemoryCase | ActivationCase): { record: () => v
   const rstd = gpu.alloc(rows * 4);
   layerNormForward(gpu, { x, gamma, beta, y, mean, rstd, rows, D });
   const buffers = [x, gamma, beta, y, mean, rstd];
+  if (c.kind === 'layernorm.residualForward') {
+    // Reads y and r, writes the output and the saved sum s: 4 tensors of traffic.
+    const [r, sum] = [filled(gpu, rows * D, 11), gpu.alloc(rows * D * 4)];
+    buffers.push(r, sum);
+    const dropout = { p: 0.1, seed: 1, stream: 2, at: 'input' as const };
+    return { record: () => layerNormForward(gpu, { x, gamma, beta, y, mean, rstd, rows, D, residual: r, sum, dropout }), bytes: 4 * (4 * rows * D + 2 * D + 2 * rows), buffers };
+  }
   if (c.kind === 'layernorm.forward') {
     // Reads x (twice, the second from cache) and writes y: 2 tensors of traffic.
     return { record: () => layerNormForward(gpu, { x, gamma, beta, y, mean, rstd, rows, D }), bytes: 4 * (2 * rows * D + 2 * D + 2 * rows), buffers };
@@ -146,6 +173,28 @@ function memoryCase(gpu: Gpu, c: MemoryCase | ActivationCase): { record: () => v
     record: () => layerNormBackward(gpu, { x, gamma, mean, rstd, dy: y, dx, dgamma, dbeta, rows, D }),
     bytes: 4 * (5 * rows * D + 4 * D + 4 * rows),
     buffers,
+  };
+}
+
+/**
+ * The recorded work of an attention case and its FLOPs: the forward's two
+ * products, 4·B·H·T²·d; the backward counted as twice that (the convention
+ * of fused attention kernels: the work of the gradient products, not the
+ * recomputation of the probabilities, which the backward does twice).
+ */
+function attentionCase(gpu: Gpu, c: AttentionCase): { record: () => void; flops: number; buffers: GpuBuffer[] } {
+  const { B, T, D, heads, p } = c;
+  const n = B * T * D;
+  const [q, k, v, out, lse] = [filled(gpu, n, 12), filled(gpu, n, 13), filled(gpu, n, 14), gpu.alloc(4 * n), gpu.alloc(4 * B * heads * T)];
+  const shape = { B, T, D, heads, p, seed: 1, stream: 3 };
+  const forwardFlops = 4 * B * heads * T * T * (D / heads);
+  if (c.kind === 'attention.forward') return { record: () => attentionForward(gpu, { ...shape, q, k, v, out, lse }), flops: forwardFlops, buffers: [q, k, v, out, lse] };
+  attentionForward(gpu, { ...shape, q, k, v, out, lse });
+  const [dOut, dq, dk, dv, rowDot] = [filled(gpu, n, 15), gpu.alloc(4 * n), gpu.alloc(4 * n), gpu.alloc(4 * n), gpu.alloc(4 * B * heads * T)];
+  return {
+    record: () => attentionBackward(gpu, { ...shape, q, k, v, out, lse, dOut, dq, dk, dv, rowDot }),
+    flops: 2 * forwardFlops,
+    buffers: [q, k, v, out, lse, dOut, dq, dk, dv, rowDot],
   };
 }
 
@@ -175,6 +224,16 @@ export async function runKernelBench(gpu: Gpu, instance: GPU, options: KernelBen
           row.peers[peer.name] = { ms: peerMs, gflops: peerGflops, ratio: gflops / peerGflops };
         }
         results.push(row);
+      } else if ('heads' in c) {
+        const unsupported = attentionUnsupported(gpu, c.D, c.heads);
+        if (unsupported) {
+          options.onNote?.(`${c.kind}: not measured, ${unsupported}`);
+          continue;
+        }
+        const work = attentionCase(gpu, c);
+        const ms = await timeGpu((r) => gpu.time(r), work.record, options.warmup, options.repeats);
+        for (const buffer of work.buffers) gpu.release(buffer);
+        results.push({ kernel: c.kind, shape: c.label, ms, gflops: work.flops / ms / 1e6, peers: {} });
       } else {
         const work = memoryCase(gpu, c);
         const ms = await timeGpu((r) => gpu.time(r), work.record, options.warmup, options.repeats);
