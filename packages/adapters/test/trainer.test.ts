@@ -4,7 +4,8 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NonFiniteError, readSafetensors, Trainer, type TrainerOptions } from '../src/index.js';
+import { crossEntropy, linear } from '@thaw/autograd';
+import { NonFiniteError, readSafetensors, Trainer, TrainingStep, type TrainerOptions } from '../src/index.js';
 import { useGraph } from './support/tiny.js';
 import { toyTask } from './support/toy-task.js';
 
@@ -166,6 +167,29 @@ describe('trainer', () => {
     for (const t of last.tensors.values()) expect(t.data.every(Number.isFinite)).toBe(true);
     trainer.dispose();
     toy.dispose();
+  });
+
+  it('the step flags a finite loss whose gradient norm is not finite, at its step, without reading back inside the step', async () => {
+    const g = graph();
+    // logits = x·Wᵀ, W starting at 0. Steps with x = (1, 0) train W's first column only; at step 2,
+    // x = (0, 1e30) meets the second column, still 0: the loss is ln 2, while the gradient
+    // (softmax − onehot)·x has a sum of squares past the fp32 range, so the norm clipping computes is +∞.
+    const w = g.parameter(new Float32Array(4), [2, 2], 'w');
+    const x = (huge: boolean) => g.tensor(new Float32Array(huge ? [0, 1e30] : [1, 0]), [1, 2]);
+    const stepper = new TrainingStep<boolean>(g, { params: [w], base: [], loss: (huge) => crossEntropy(linear(x(huge), w), Int32Array.of(0)) }, { steps: 10, lr: 1e-2, seed: 1, logEvery: 5 });
+    const reads = g.gpu.stats.readbacks;
+    const readouts = [];
+    for (let step = 0; step < 5; step++) readouts.push(await stepper.step(step === 2, step));
+    // Only the fifth step read back, once.
+    expect(readouts.slice(0, 4)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(g.gpu.stats.readbacks - reads).toBe(1);
+    const readout = readouts[4]!;
+    expect(readout.steps).toEqual([0, 1, 2, 3, 4]);
+    expect(readout.losses.every(Number.isFinite)).toBe(true);
+    expect(readout.losses[2]).toBeCloseTo(Math.LN2, 6);
+    expect(readout.firstBad).toEqual({ step: 2, loss: false, norm: true, lossValue: readout.losses[2], normValue: Number.POSITIVE_INFINITY });
+    stepper.dispose();
+    w.dispose();
   });
 
   it('log.jsonl and the weights are the same bits whatever logEvery is', async () => {
