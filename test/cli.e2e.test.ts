@@ -79,8 +79,8 @@ describe('thaw (built command)', () => {
     expect(typeof report.device.name).toBe('string');
     const kernels = new Set(report.results.map((r: { kernel: string }) => r.kernel));
     expect([...kernels].sort()).toEqual([
-      'elementwise.gelu', 'elementwise.geluTanh', 'elementwise.relu', 'elementwise.scaleColumns', 'elementwise.swish', 'elementwise.tanh',
-      'fisher.accumulate', 'fisher.segmentTraces', 'layernorm.backward', 'layernorm.forward', 'matmul',
+      'attention.backward', 'attention.forward', 'elementwise.gelu', 'elementwise.geluTanh', 'elementwise.relu', 'elementwise.scaleColumns', 'elementwise.swish', 'elementwise.tanh',
+      'fisher.accumulate', 'fisher.segmentTraces', 'layernorm.backward', 'layernorm.forward', 'layernorm.residualForward', 'matmul',
     ]);
     for (const r of report.results) {
       expect(r.ms).toBeGreaterThan(0);
@@ -91,6 +91,10 @@ describe('thaw (built command)', () => {
           expect(r.peers[peer].gflops).toBeGreaterThan(0);
           expect(r.peers[peer].ratio).toBeCloseTo(r.gflops / r.peers[peer].gflops, 6);
         }
+      } else if (r.kernel.startsWith('attention.')) {
+        // The fused attention has no peer kernel.
+        expect(r.gflops).toBeGreaterThan(0);
+        expect(r.peers).toEqual({});
       } else {
         expect(r.gbps).toBeGreaterThan(0);
         // Activations are compared where a peer has the function: tfjs has relu and tanh, jax-js all five
