@@ -33,7 +33,7 @@ import type { ForwardMode } from '../model/encoder.js';
 import { UnfreezeSchedule, type UnfreezeEvent, type UnfreezeTiming } from '../schedules/algorithm1.js';
 import { policy } from '../schedules/policies.js';
 import { appendJsonLine, swapFolder, truncateJsonLines, writeJsonAtomic } from '../formats/json-files.js';
-import { TrainingStep, type StepReadout } from './step.js';
+import { TrainingStep, type StepOptions, type StepReadout } from './step.js';
 
 /** What the trainer needs of a model: its parameters by role, a loss and eval logits. */
 export interface TaskModel<B> {
@@ -63,29 +63,20 @@ export interface TaskData<B> {
   evaluateDev(): Promise<number>;
 }
 
-export interface TrainerOptions {
+/**
+ * The run's options: the step's (optimizer, rates, seed, readback cadence;
+ * {@link StepOptions}), the schedule, evaluation and tr(F) tracking. With
+ * `logEvery`, log.jsonl still gets one line per step, written at each read,
+ * and a non-finite loss or gradient norm stops the run there, naming its step.
+ */
+export interface TrainerOptions extends StepOptions {
   out: string;
-  steps: number;
-  lr: number;
-  lrSchedule?: 'linear' | 'constant';
-  warmupSteps?: number;
-  weightDecay?: number;
-  maxGradNorm?: number | null;
-  /** Multiplier of the rate for the base's parameters when they train (`full`); default 1. */
-  baseLrScale?: number;
   /** Unfreezing schedule (a policy of schedules/policies.ts), interval k and timing (see schedules/). */
   schedule: string;
   k: number;
   timing?: UnfreezeTiming;
-  seed: number;
   /** Evaluate on the dev set (and save checkpoints) every n steps (and at the end). */
   evalEvery: number;
-  /**
-   * Read the losses back every n steps (default DEFAULT_LOG_EVERY, train/step.ts):
-   * log.jsonl still gets one line per step, written at each read, and a
-   * non-finite loss or gradient norm stops the run there, naming its step.
-   */
-  logEvery?: number;
   /** Track tr(F) per block every n steps (0: never). */
   fisherEvery?: number;
   /** Batches per tr(F) estimate (default 41, as the official code). */
