@@ -12,15 +12,15 @@
 #      the Slurm tests (scripts/slurm/start-local-slurm.sh): installed and
 #      started as root; left running, so the next run finds it up (0.1 s). Where
 #      that cannot be done (not root, no apt-get…), the reason goes to
-#      node_modules/.thaw-slurm and the Slurm tests skip with it, or, with
+#      node_modules/.thaw-slurm and the Slurm tests fail with it, or, with
 #      THAW_REQUIRE_SLURM=1 (CI), this script fails.
-#   6. With --torch (npm run bench): PyTorch for the CPU peer of `thaw bench
+#   6. With --torch (npm run bench, npm test): PyTorch for the CPU peer of `thaw bench
 #      step` (Debian's python3-torch) and OpenBLAS (libopenblas0-pthread):
 #      with the reference BLAS that python3-torch pulls in (libblas3) that step
 #      takes ~2450 ms, with OpenBLAS ~184 ms, so a peer without it is no peer.
-#      Optional: where it cannot be installed (not root, no apt-get), the
-#      benchmark runs without the PyTorch column and says why. npm test never
-#      needs it.
+#      Where it cannot be installed (not root, no apt-get), the benchmark runs
+#      without the PyTorch column and says why, and the peer's tests fail
+#      naming the same reason.
 #   7. The build: TypeScript and the kernel compiler (turbo caches both).
 #   8. The `thaw` bin link, so that `npx thaw` runs this checkout's command.
 set -euo pipefail
@@ -138,7 +138,7 @@ if [ "$slurm" = 1 ]; then
       say "no Slurm cluster, and THAW_REQUIRE_SLURM=1: $why"
       exit 1
     fi
-    say "no Slurm cluster, so the Slurm tests will be skipped: $why"
+    say "no Slurm cluster, so the Slurm tests will fail: $why"
   fi
 fi
 
