@@ -186,26 +186,33 @@ fn sumSquaresSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(wor
   if (lid.x == 0u) { partials[seg.slot] = total; }
 }
 
-@compute @workgroup_size(WG)
-fn adamwSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let w = wid.y * groups.x + wid.x;
-  if (w >= adamwSeg.chunks) { return; }
+const NO_ELEMENT: u32 = 0xffffffffu;
+
+// The element thread `lane` of workgroup `w` updates under a chunk table of
+// `count` chunks: (its segment, its flat index), or (NO_ELEMENT, 0) past the
+// table or past the end of its segment.
+fn chunkElement(w: u32, lane: u32, count: u32) -> vec2<u32> {
+  if (w >= count) { return vec2<u32>(NO_ELEMENT, 0u); }
   let chunk = chunks[w];
   let seg = segments[chunk.x];
-  let i = chunk.y + lid.x;
-  if (i >= seg.offset + seg.n) { return; }
-  adamwAt(i, seg.lr, adamwSeg.beta1, adamwSeg.beta2, adamwSeg.oneMinusBeta1, adamwSeg.oneMinusBeta2, adamwSeg.eps, adamwSeg.weightDecay, seg.biasCorrection1, seg.biasCorrection2);
+  let i = chunk.y + lane;
+  if (i >= seg.offset + seg.n) { return vec2<u32>(NO_ELEMENT, 0u); }
+  return vec2<u32>(chunk.x, i);
+}
+
+@compute @workgroup_size(WG)
+fn adamwSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let at = chunkElement(wid.y * groups.x + wid.x, lid.x, adamwSeg.chunks);
+  if (at.x == NO_ELEMENT) { return; }
+  let seg = segments[at.x];
+  adamwAt(at.y, seg.lr, adamwSeg.beta1, adamwSeg.beta2, adamwSeg.oneMinusBeta1, adamwSeg.oneMinusBeta2, adamwSeg.eps, adamwSeg.weightDecay, seg.biasCorrection1, seg.biasCorrection2);
 }
 
 @compute @workgroup_size(WG)
 fn sgdSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let w = wid.y * groups.x + wid.x;
-  if (w >= sgdSeg.chunks) { return; }
-  let chunk = chunks[w];
-  let seg = segments[chunk.x];
-  let i = chunk.y + lid.x;
-  if (i >= seg.offset + seg.n) { return; }
-  sgdAt(i, seg.lr, sgdSeg.weightDecay);
+  let at = chunkElement(wid.y * groups.x + wid.x, lid.x, sgdSeg.chunks);
+  if (at.x == NO_ELEMENT) { return; }
+  sgdAt(at.y, segments[at.x].lr, sgdSeg.weightDecay);
 }
 
 @compute @workgroup_size(1)
