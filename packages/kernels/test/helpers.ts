@@ -1,6 +1,6 @@
 /** Shared test helpers: a seeded RNG, poisoned buffers, error norms, one Gpu per file. */
 import { afterAll, beforeAll } from 'vitest';
-import { Gpu, type GpuBuffer } from '../src/index.js';
+import { Gpu, type GpuBuffer, type GpuOptions } from '../src/index.js';
 import { relativeError } from '../src/reference/index.js';
 import { mulberry32 } from '../src/runtime/random.js';
 
@@ -37,11 +37,15 @@ export function poisoned(gpu: Gpu, n: number): GpuBuffer {
   return gpu.upload(new Float32Array(n).fill(Number.NaN));
 }
 
-/** Opens one Gpu for the test file and destroys it afterwards. */
-export function useGpu(): () => Gpu {
+/**
+ * Opens one Gpu for the test file (or describe block) and destroys it
+ * afterwards; `options.maxStorageBindingBytes` lowers the binding limit to
+ * exercise chunked launches.
+ */
+export function useGpu(options: GpuOptions = {}): () => Gpu {
   let gpu: Gpu | undefined;
   beforeAll(async () => {
-    gpu = await Gpu.create();
+    gpu = await Gpu.create(options);
   });
   afterAll(async () => {
     await gpu?.destroy();

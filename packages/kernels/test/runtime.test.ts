@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { axpby, fisherAccumulate, KernelLaunchError, matmul, sizeClass } from '../src/index.js';
-import { randomArray, rng, useGpu } from './helpers.js';
+import { axpby, fisherAccumulate, Gpu, KernelLaunchError, matmul, rowChunks, sizeClass } from '../src/index.js';
+import { poisoned, randomArray, rng, useGpu } from './helpers.js';
 
 describe('launch-site errors name the kernel and the binding', () => {
   const gpu = useGpu();
@@ -306,5 +306,73 @@ describe('buffer views', () => {
     expect(() => fisherAccumulate(g, { fisher: d, grad: d, n: 1, scale: 1 })).toThrow(/already released/);
     expect(() => g.view(arena, 0, 16)).toThrow(/already released/);
     g.release(d);
+  });
+});
+
+describe('row chunks of tensors larger than a binding', () => {
+  it('split at rows, below the limit, on aligned offsets, covering every row once', () => {
+    for (const [rows, rowBytes, limit, align] of [[1000, 12, 1024, 256], [333, 3072, 65536, 16], [100, 1000008, 40_000_000, 256], [50, 20, 100_000, 256]] as const) {
+      const chunks = rowChunks(rows, rowBytes, limit, align);
+      let next = 0;
+      for (const c of chunks) {
+        expect(c.first).toBe(next);
+        expect(c.byteOffset).toBe(c.first * rowBytes);
+        expect(c.bytes).toBe(c.count * rowBytes);
+        expect(Math.ceil(c.bytes / 16) * 16).toBeLessThanOrEqual(limit);
+        if (chunks.length > 1) expect(c.byteOffset % align).toBe(0);
+        next += c.count;
+      }
+      expect(next).toBe(rows);
+      if (rows * rowBytes <= limit) expect(chunks).toHaveLength(1);
+      else expect(chunks.length).toBeGreaterThan(1);
+    }
+  });
+
+  it('refuse rows that no aligned binding can hold', () => {
+    expect(() => rowChunks(10, 4096, 2048, 16)).toThrow(/a row of 4096 bytes cannot be split into bindings of at most 2048 bytes/);
+    expect(() => rowChunks(1000, 12, 1000, 4096)).toThrow(/multiples of 4096 bytes/);
+  });
+});
+
+describe('a runtime with its binding limit lowered', () => {
+  const gpu = useGpu({ maxStorageBindingBytes: 4096 });
+  const launchError = (launch: () => void): string => {
+    try {
+      launch();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('expected an error');
+  };
+
+  it('binds at most the cap, and forEachChunk hands out views that cover the tensor', async () => {
+    const g = gpu();
+    expect(g.maxStorageBindingBytes).toBe(4096);
+    const rows = 100;
+    const x = g.upload(Float32Array.from({ length: rows * 30 }, (_, i) => 0.5 + i));
+    const y = poisoned(g, rows * 30);
+    const seen: number[] = [];
+    g.forEachChunk(rows, 120, { x, y }, (v, chunk) => {
+      expect(v.x.bindSize).toBeLessThanOrEqual(4096);
+      seen.push(chunk.count);
+      axpby(g, { x: v.x, y: v.x, out: v.y, n: chunk.count * 30, alpha: 1, beta: 1 });
+    });
+    expect(seen.length).toBeGreaterThan(1);
+    const got = await g.read(y);
+    expect(got.every((value, i) => value === 2 * (0.5 + i))).toBe(true);
+    for (const b of [x, y]) g.release(b);
+  });
+
+  it('rejects a whole buffer past the cap at launch, naming the binding', () => {
+    const g = gpu();
+    const big = g.alloc(8192);
+    const small = g.alloc(64);
+    expect(launchError(() => fisherAccumulate(g, { fisher: small, grad: big, n: 4, scale: 1 }))).toMatch(/binding 'grad' is 8192 bytes; this device binds at most 4096/);
+    g.release(big);
+    g.release(small);
+  });
+
+  it('refuses a bad cap, naming it', async () => {
+    await expect(Gpu.create({ maxStorageBindingBytes: 1000 })).rejects.toThrow(/maxStorageBindingBytes must be an integer number of bytes, a multiple of 16 and at least 256; got 1000/);
   });
 });

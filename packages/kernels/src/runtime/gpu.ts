@@ -10,10 +10,11 @@
  */
 import type { KernelManifest, OverrideValue } from '../compiler/manifest.js';
 import { requestAdapter, summarizeAdapter, type AdapterOptions, type AdapterSummary } from './adapter.js';
-import { BufferPool, GpuBuffer } from './buffer-pool.js';
+import { BufferPool, GpuBuffer, sizeClass } from './buffer-pool.js';
 import { DeviceLostError, GpuError, KernelLaunchError } from './errors.js';
 import { Kernel, resolveOverrides, specializationKey, type DispatchRecorder } from './kernel.js';
 import { loadManifest } from './manifest-loader.js';
+import { rowChunks, type RowChunk } from './chunks.js';
 
 /** Options of {@link Gpu.create}. */
 export interface GpuOptions extends AdapterOptions {
@@ -21,6 +22,14 @@ export interface GpuOptions extends AdapterOptions {
   maxDispatchesPerSubmit?: number;
   /** The kernel manifest (default: the one built into this package). */
   manifest?: KernelManifest;
+  /**
+   * The runtime's own cap on one storage binding, in bytes, used where it is
+   * below the device's `maxStorageBufferBindingSize` (default: the env
+   * THAW_MAX_BINDING_BYTES, else none). WebGPU raises requested limits below
+   * its defaults to the defaults, so this is how tests and users exercise the
+   * chunked path of tensors larger than a binding on any device.
+   */
+  maxStorageBindingBytes?: number;
 }
 
 /** Counters of work sent to the device. */
@@ -48,7 +57,10 @@ export class Gpu implements DispatchRecorder {
   readonly pool: BufferPool;
   readonly stats: GpuStats = { submits: 0, dispatches: 0, readbacks: 0 };
   readonly maxWorkgroupsPerDimension: number;
+  /** The largest storage binding in bytes: the device's limit, or the runtime's cap where smaller. */
   readonly maxStorageBindingBytes: number;
+  /** The largest buffer the device creates, in bytes. */
+  readonly maxBufferBytes: number;
   /** Whether passes can be timed with timestamp queries. */
   readonly hasTimestamps: boolean;
 
@@ -77,10 +89,12 @@ export class Gpu implements DispatchRecorder {
     readonly adapter: AdapterSummary,
     readonly manifest: KernelManifest,
     private readonly maxDispatchesPerSubmit: number,
+    bindingCap: number,
   ) {
     this.pool = new BufferPool(device);
     this.maxWorkgroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
-    this.maxStorageBindingBytes = device.limits.maxStorageBufferBindingSize;
+    this.maxStorageBindingBytes = Math.min(device.limits.maxStorageBufferBindingSize, bindingCap);
+    this.maxBufferBytes = device.limits.maxBufferSize;
     this.hasTimestamps = device.features.has('timestamp-query');
     // Error scopes are always open: everything between two submits (uploads,
     // bind groups, dispatches) is checked, and reported with that batch.
@@ -98,7 +112,7 @@ export class Gpu implements DispatchRecorder {
     const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups'];
     const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
     const device = await adapter.requestDevice({ label: 'thaw', requiredFeatures, requiredLimits: summary.limits });
-    return new Gpu(device, summary, options.manifest ?? loadManifest(), options.maxDispatchesPerSubmit ?? 256);
+    return new Gpu(device, summary, options.manifest ?? loadManifest(), options.maxDispatchesPerSubmit ?? 256, bindingCapOf(options));
   }
 
   /** Whether the device has every feature the kernel file `enable`s. */
@@ -141,10 +155,47 @@ export class Gpu implements DispatchRecorder {
     return this.kernels.size;
   }
 
-  /** A pooled storage buffer of `bytes` bytes (contents undefined). */
+  /**
+   * A pooled storage buffer of `bytes` bytes (contents undefined). It may be
+   * larger than one binding (up to the device's maxBufferSize); launchers
+   * then bind it in chunks (see {@link rowChunks}).
+   */
   alloc(bytes: number, label?: string): GpuBuffer {
     this.assertAlive();
+    if (sizeClass(bytes) > this.maxBufferBytes) {
+      throw new RangeError(`buffer '${label ?? 'thaw'}' of ${bytes} bytes is larger than this device's largest buffer (maxBufferSize ${this.maxBufferBytes} bytes on ${this.adapter.name})`);
+    }
     return this.pool.acquire(bytes, COPY_USAGE, label);
+  }
+
+  /**
+   * Splits a tensor of `rows` rows of `rowBytes` bytes into blocks of rows
+   * that this device can bind, each starting at an aligned offset: one
+   * chunk when the tensor fits a binding.
+   */
+  rowChunks(rows: number, rowBytes: number): RowChunk[] {
+    return rowChunks(rows, rowBytes, this.maxStorageBindingBytes, this.device.limits.minStorageBufferOffsetAlignment);
+  }
+
+  /**
+   * Runs `launch` once per chunk of a tensor of `rows` rows of `rowBytes`
+   * bytes, with `buffers` (each laid out in such rows) replaced by views of
+   * that chunk. With a single chunk the buffers are passed as they are, so
+   * a tensor that fits binds exactly as it always did. Views are released
+   * after each launch.
+   */
+  forEachChunk<K extends string>(rows: number, rowBytes: number, buffers: Record<K, GpuBuffer>, launch: (views: Record<K, GpuBuffer>, chunk: RowChunk) => void): void {
+    const chunks = this.rowChunks(rows, rowBytes);
+    if (chunks.length === 1) return launch(buffers, chunks[0]!);
+    for (const chunk of chunks) {
+      const views = {} as Record<K, GpuBuffer>;
+      try {
+        for (const name of Object.keys(buffers) as K[]) views[name] = this.view(buffers[name], chunk.byteOffset, chunk.bytes, `${name}[${chunk.first}…]`);
+        launch(views, chunk);
+      } finally {
+        for (const view of Object.values<GpuBuffer>(views)) this.release(view);
+      }
+    }
   }
 
   /**
@@ -455,4 +506,15 @@ export class Gpu implements DispatchRecorder {
     }
     this.assertAlive();
   }
+}
+
+/** The runtime's binding cap: the option, else THAW_MAX_BINDING_BYTES, else none. */
+function bindingCapOf(options: GpuOptions): number {
+  const env = process.env.THAW_MAX_BINDING_BYTES;
+  const cap = options.maxStorageBindingBytes ?? (env ? Number(env) : Infinity);
+  if (cap !== Infinity && !(Number.isInteger(cap) && cap >= 256 && cap % 16 === 0)) {
+    const source = options.maxStorageBindingBytes !== undefined ? 'maxStorageBindingBytes' : 'THAW_MAX_BINDING_BYTES';
+    throw new RangeError(`${source} must be an integer number of bytes, a multiple of 16 and at least 256; got ${options.maxStorageBindingBytes ?? env}`);
+  }
+  return cap;
 }
