@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { errorLines, thaw } from './support/thaw.js';
+import { errorLines, thaw, thawWithEnv } from './support/thaw.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
@@ -19,6 +19,15 @@ describe('thaw (built command)', () => {
     expect(typeof report.chosen.name).toBe('string');
     expect(report.chosen.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
     expect(Array.isArray(report.chosen.features)).toBe(true);
+    expect(report.bindingCap).toBeUndefined();
+  });
+
+  it('devices shows a binding cap set by THAW_MAX_BINDING_BYTES, and tensors past it are bound in chunks', async () => {
+    const json = await thawWithEnv({ THAW_MAX_BINDING_BYTES: '65536' }, 'devices', '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout).bindingCap).toBe(65536);
+    const human = await thawWithEnv({ THAW_MAX_BINDING_BYTES: '65536' }, 'devices');
+    expect(human.stdout).toMatch(/one larger than a binding \(65536 bytes: THAW_MAX_BINDING_BYTES\) is bound in chunks/);
   });
 
   it('kernels --json lists every kernel with reflected entry points', async () => {

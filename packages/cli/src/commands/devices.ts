@@ -9,6 +9,8 @@ export interface DevicesReport {
   /** Every adapter Dawn lists; `chosen` marks the one Thaw uses. */
   adapters: { backend: string; name: string; chosen: boolean }[];
   chosen: AdapterSummary;
+  /** THAW_MAX_BINDING_BYTES, when it caps bindings below the adapter's maxStorageBufferBindingSize. */
+  bindingCap?: number;
 }
 
 /** Dawn's `info.device` is the adapter name lower-cased with every run of other characters turned into '-'. */
@@ -29,7 +31,9 @@ export async function devicesReport(options: AdapterOptions): Promise<DevicesRep
   const chosen = summarizeAdapter(await requestAdapter(selection));
   const adapters = (await listAdapters()).map((a) => ({ ...a, chosen: slug(a.name) === chosen.device }));
   const backend = chosen.backend ?? adapters.find((a) => a.chosen)?.backend ?? selection.backend;
-  return { selection, adapters, chosen: { ...chosen, ...(backend ? { backend } : {}) } };
+  const cap = Number(process.env.THAW_MAX_BINDING_BYTES);
+  const capped = cap > 0 && cap < (chosen.limits.maxStorageBufferBindingSize ?? Infinity);
+  return { selection, adapters, chosen: { ...chosen, ...(backend ? { backend } : {}) }, ...(capped ? { bindingCap: cap } : {}) };
 }
 
 /** The adapter these options select, with its backend filled in from Dawn's adapter list. */
@@ -48,6 +52,8 @@ export function formatDevices(report: DevicesReport): string {
     `  features: ${c.features.join(', ')}`,
     '',
     table(['limit', 'value'], KEY_LIMITS.filter((k) => k in c.limits).map((k) => [k, String(c.limits[k])])),
+    '',
+    `A tensor may hold up to maxBufferSize bytes; one larger than a binding (${report.bindingCap ? `${report.bindingCap} bytes: THAW_MAX_BINDING_BYTES` : 'maxStorageBufferBindingSize'}) is bound in chunks.`,
   ];
   return lines.join('\n');
 }
