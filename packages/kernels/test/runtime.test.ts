@@ -376,3 +376,26 @@ describe('a runtime with its binding limit lowered', () => {
     await expect(Gpu.create({ maxStorageBindingBytes: 1000 })).rejects.toThrow(/maxStorageBindingBytes must be an integer number of bytes, a multiple of 16 and at least 256; got 1000/);
   });
 });
+
+describe('a binding cap that is not a size class', () => {
+  const gpu = useGpu({ maxStorageBindingBytes: 3008 });
+
+  it('a tensor under the cap is pooled so that it binds whole; a larger buffer holding it is bound as a view', async () => {
+    const g = gpu();
+    const n = 725; // 2900 bytes: its size class, 3072, would pass the cap
+    const x = g.upload(Float32Array.from({ length: n }, (_, i) => 1 + i));
+    const y = g.alloc(8192);
+    g.write(y, new Float32Array(n).fill(Number.NaN));
+    // Pooled at 2912 bytes, not at its size class (3072): it binds whole.
+    expect(x.bindSize).toBe(2912);
+    expect(y.bindSize).toBeGreaterThan(3008);
+    const bound: number[] = [];
+    g.forEachChunk(n, 4, { x, y }, (v) => {
+      bound.push(v.x.bindSize, v.y.bindSize);
+      axpby(g, { x: v.x, y: v.x, out: v.y, n, alpha: 1, beta: 1 });
+    });
+    expect(bound.every((b) => b <= 3008)).toBe(true);
+    expect((await g.read(y, n)).every((value, i) => value === 2 * (1 + i))).toBe(true);
+    for (const b of [x, y]) g.release(b);
+  });
+});

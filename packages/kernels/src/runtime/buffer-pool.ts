@@ -76,10 +76,16 @@ export class BufferPool {
 
   constructor(private readonly device: GPUDevice) {}
 
-  /** A buffer of at least `bytes` bytes with the given usage (default: storage + copies). */
-  acquire(bytes: number, usage: GPUBufferUsageFlags = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label = 'thaw'): GpuBuffer {
+  /**
+   * A buffer of at least `bytes` bytes with the given usage (default:
+   * storage + copies). Its size is `bytes`' size class, or, where that class
+   * would pass `bindLimit` and `bytes` does not, `bytes` rounded up to 16:
+   * a tensor that fits one binding keeps fitting once pooled.
+   */
+  acquire(bytes: number, usage: GPUBufferUsageFlags = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label = 'thaw', bindLimit = Infinity): GpuBuffer {
     if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`buffer size must be a non-negative integer, got ${bytes}`);
-    const size = sizeClass(bytes);
+    const exact = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const size = sizeClass(bytes) > bindLimit && exact <= bindLimit ? exact : sizeClass(bytes);
     const list = this.free.get(`${usage}:${size}`);
     let buffer = list?.pop();
     if (!buffer) {

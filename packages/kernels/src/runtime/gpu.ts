@@ -165,7 +165,7 @@ export class Gpu implements DispatchRecorder {
     if (sizeClass(bytes) > this.maxBufferBytes) {
       throw new RangeError(`buffer '${label ?? 'thaw'}' of ${bytes} bytes is larger than this device's largest buffer (maxBufferSize ${this.maxBufferBytes} bytes on ${this.adapter.name})`);
     }
-    return this.pool.acquire(bytes, COPY_USAGE, label);
+    return this.pool.acquire(bytes, COPY_USAGE, label, this.maxStorageBindingBytes);
   }
 
   /**
@@ -180,13 +180,16 @@ export class Gpu implements DispatchRecorder {
   /**
    * Runs `launch` once per chunk of a tensor of `rows` rows of `rowBytes`
    * bytes, with `buffers` (each laid out in such rows) replaced by views of
-   * that chunk. With a single chunk the buffers are passed as they are, so
-   * a tensor that fits binds exactly as it always did. Views are released
+   * that chunk. With a single chunk the buffers are passed as they are
+   * (views only where a pooled buffer's size class passes the limit), so a
+   * tensor that fits binds exactly as it always did. Views are released
    * after each launch.
    */
   forEachChunk<K extends string>(rows: number, rowBytes: number, buffers: Record<K, GpuBuffer>, launch: (views: Record<K, GpuBuffer>, chunk: RowChunk) => void): void {
     const chunks = this.rowChunks(rows, rowBytes);
-    if (chunks.length === 1) return launch(buffers, chunks[0]!);
+    // A pooled buffer binds its whole size class, which may pass the limit when the tensor does not: bind a view then.
+    const whole = Object.values<GpuBuffer>(buffers).every((b) => b.bindSize <= this.maxStorageBindingBytes);
+    if (chunks.length === 1 && whole) return launch(buffers, chunks[0]!);
     for (const chunk of chunks) {
       const views = {} as Record<K, GpuBuffer>;
       try {
