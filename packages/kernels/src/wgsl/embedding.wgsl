@@ -20,16 +20,17 @@
 //   lives in one buffer, row-major as above, and the launcher runs one
 //   dispatch per chunk of whole rows [first, first + count) (see
 //   runtime/chunks.ts), binding `table` / `dTable` to a view of just those
-//   rows, so row v of the table is row v − first of the binding. The uniforms
-//   carry first and count; with a single chunk, first = 0 and count = vocab.
+//   rows, so row v of the table is row v − first of the binding. Uniforms:
+//   gather gets first and count, scatterAdd count and skip (below); with a
+//   single chunk, first = skip = 0 and count = vocab.
 //   ids, positions, out and dOut are per-batch activations and are always
 //   bound whole (they must fit one binding).
 //   gather: every chunk's dispatch covers all tokens × D outputs; a thread
 //     writes out[t, d] only when ids[t] lies in its chunk, so each output row
 //     is written by exactly one dispatch, with the bits of the unchunked copy.
-//     An id ≥ vocab (never sent by the launchers' callers, which check ids on
-//     the host) has no row: the dispatch of the last chunk writes its output
-//     row as NaN, so a bad id shows instead of reading a neighbour's row.
+//     An id ≥ vocab has no row (the autograd op checks ids on the host, so
+//     none arrives from it): the dispatch of the last chunk writes its output
+//     row as NaN, so a bad id shows instead of reading some other row.
 //   scatterAdd: the dispatch of a chunk writes exactly the rows of its dTable
 //     view. `offsets` may exceed a binding too (4·(vocab + 1) bytes), and a
 //     chunk's first row need not fall on an aligned offset of it, so it is
