@@ -60,7 +60,11 @@ export function embeddingIndex(ids: ArrayLike<number>, vocab: number): { offsets
  * dTable[v, :] = Σ_{t: ids[t] = v} dOut[t, :], from the index of
  * {@link embeddingIndex}. dTable (and offsets) may exceed one binding: one
  * dispatch per chunk of vocabulary rows then writes that chunk, each element
- * summed in the same order as by a single launch.
+ * summed in the same order as by a single launch. A chunk's offsets are bound
+ * from the aligned word at or below its first row: up to
+ * minStorageBufferOffsetAlignment bytes more than its count + 1 words, which
+ * fits whenever D ≥ 2 and the binding limit is at least 1 KB (a table of
+ * width 1 larger than a binding is refused at launch, naming 'offsets').
  */
 export function embeddingScatterAdd(gpu: Gpu, args: { dOut: GpuBuffer; offsets: GpuBuffer; positions: GpuBuffer; dTable: GpuBuffer; tokens: number; vocab: number; D: number }): void {
   const { tokens, vocab, D } = args;
