@@ -12,8 +12,8 @@ import { foldWorkgroups } from '../runtime/kernel.js';
 const THREADS = 256;
 
 /**
- * Runs `launch` once per chunk of `rows` rows of `rowLength` fp32 that the
- * device can bind (once, with the buffers as they are, when they fit), with
+ * Runs `launch` once per chunk of `rows` rows of `rowLength` fp32 (a flat
+ * map: n rows of 1, whence the error's "n") that the device can bind (once, with the buffers as they are, when they fit), with
  * `buffers` replaced by views of the chunk; `n` is the chunk's element count
  * and `workgroups` its grid.
  */
