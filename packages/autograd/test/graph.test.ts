@@ -1,7 +1,8 @@
 // The tape, scopes, noGrad, views and gradient accumulation.
 import { describe, expect, it } from 'vitest';
-import { add, gelu, Graph, layerNorm, linear, mean, reshape, residualLayerNorm, scale, scaleColumns, sum, tanh } from '../src/index.js';
-import { useGraph } from './helpers.js';
+import { embeddingBackwardReference, relativeError } from '@thaw/kernels/reference';
+import { add, embedding, gelu, Graph, layerNorm, linear, mean, reshape, residualLayerNorm, scale, scaleColumns, sum, tanh } from '../src/index.js';
+import { randomInput, rng, useGraph } from './helpers.js';
 
 describe('graph', () => {
   const graph = useGraph();
@@ -250,5 +251,41 @@ describe('graph', () => {
     expect(() => scaleColumns(x, s)).toThrow('scaleColumns: input x [2,3] does not end in 4 (scale s is [4])');
     expect(() => scaleColumns(x, m)).toThrow('scaleColumns: scale m must be 1-D [C], got [2,3]');
     for (const t of [x, s, m]) t.dispose();
+  });
+});
+
+describe('a parameter larger than a binding, used twice', () => {
+  // A 1500×17 table is 102 KB: with 64 KB bindings its gather, its
+  // scatter-add and every accumulation of its gradient (axpby over the whole
+  // table) run in chunks. The chunked graph must give the default graph's bits.
+  const [vocab, D, tokens] = [1500, 17, 300];
+  const chunked = useGraph({ maxStorageBindingBytes: 65536 });
+  const whole = useGraph();
+  const random = rng(71);
+  const table = Float32Array.from(randomInput(vocab * D, random));
+  const ids = [0, 1].map(() => Uint32Array.from({ length: tokens }, (_, t) => (t % 4 === 0 ? vocab - 1 - (t % 3) : Math.floor(random() * vocab))));
+  ids[0]!.set([0, vocab - 1]);
+  const seed = Float32Array.from(randomInput(tokens * D, random));
+  const seed2 = Float32Array.from(randomInput(vocab * D, random));
+
+  /** dE of Σ seed·(E[ids0] + ½·E[ids1]), then + dE of Σ seed2·2E, as accumulated by `g`. */
+  async function gradient(g: Graph): Promise<Float32Array> {
+    const E = g.parameter(table, [vocab, D], 'word_embeddings');
+    g.scope(() => g.backward(add(embedding(E, ids[0]!), scale(embedding(E, ids[1]!), 0.5)), g.tensor(seed, [tokens, D], 'seed')));
+    g.scope(() => g.backward(scale(E, 2), g.tensor(seed2, [vocab, D], 'seed2')));
+    const grad = await E.grad!.read();
+    E.dispose();
+    return grad;
+  }
+
+  it('accumulates its gradient in chunks, with the bits of one binding', async () => {
+    expect(chunked().gpu.rowChunks(vocab, 4 * D).length).toBeGreaterThan(1);
+    const [plain, split] = [await gradient(whole()), await gradient(chunked())];
+    const want = embeddingBackwardReference(seed, ids[0]!, vocab, D);
+    const half = embeddingBackwardReference(seed, ids[1]!, vocab, D);
+    want.forEach((v, i) => (want[i] = v + 0.5 * half[i]! + 2 * seed2[i]!));
+    expect(relativeError(split, want)).toBeLessThan(1e-6);
+    const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+    expect(bits(split).findIndex((v, i) => v !== bits(plain)[i]), 'first element whose bits differ').toBe(-1);
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { activation, activationBackward, axpby, columnDots, columnSums, fillWith, KernelLaunchError, scaleBy, scaleColumns, type Activation } from '../src/index.js';
+import {
+  activation, activationBackward, axpby, columnDots, columnSums, fillWith, KernelLaunchError, scaleBy, scaleColumns, type Activation, type Gpu, type GpuBuffer,
+} from '../src/index.js';
 import {
   columnDotsReference, columnSumsReference, erf, geluDerivativeReference, geluReference, geluTanhDerivativeReference, geluTanhReference, reluDerivativeReference, reluReference,
   scaleColumnsReference, swishDerivativeReference, swishReference, tanhDerivativeReference, tanhReference,
@@ -164,5 +166,86 @@ describe('elementwise kernels vs float64 reference', () => {
     expect(() => scaleColumns(g, { x, s, out, rows: 3, cols: 4 })).toThrow(/'colScale' holds 12 bytes; this shape needs 16/);
     expect(() => columnDots(g, { x, y: x, out: s, rows: 4, cols: 4 })).toThrow(/'x' holds 48 bytes; this shape needs 64/);
     for (const b of [x, s, out]) g.release(b);
+  });
+});
+
+describe('elementwise maps over arrays larger than a binding', () => {
+  // 64 KB bindings hold 16384 floats: these sizes take 3 and 4 chunks, the
+  // last one partial. Every map must give the bits of the default-limit
+  // launch (one binding) and agree with float64.
+  const LIMIT = 65536;
+  const chunked = useGpu({ maxStorageBindingBytes: LIMIT });
+  const whole = useGpu();
+  const N = [40_001, 60_007];
+
+  /** Runs `launch` on both devices with the same inputs; returns each one's output, the default-limit one first. */
+  async function onBoth(inputs: Float32Array[], outLength: number, launch: (g: Gpu, bufs: GpuBuffer[], out: GpuBuffer) => void): Promise<[Float32Array, Float32Array]> {
+    const results: Float32Array[] = [];
+    for (const g of [whole(), chunked()]) {
+      const bufs = inputs.map((a) => g.upload(a));
+      const out = poisoned(g, outLength);
+      launch(g, bufs, out);
+      results.push(await g.read(out));
+      for (const b of [...bufs, out]) g.release(b);
+    }
+    return results as [Float32Array, Float32Array];
+  }
+
+  function expectSameBits(got: Float32Array, want: Float32Array, what: string): void {
+    const [a, b] = [new Uint32Array(got.buffer, got.byteOffset, got.length), new Uint32Array(want.buffer, want.byteOffset, want.length)];
+    expect(a.length, what).toBe(b.length);
+    expect(a.findIndex((v, i) => v !== b[i]), `${what}: first element whose bits differ`).toBe(-1);
+  }
+
+  it('splits each array into several chunks (so the chunked path is what runs)', () => {
+    for (const n of N) expect(chunked().rowChunks(n, 4).length).toBeGreaterThan(2);
+    expect(chunked().rowChunks(1001, 4 * 37).length).toBeGreaterThan(2);
+    for (const n of N) expect(whole().rowChunks(n, 4)).toHaveLength(1);
+  });
+
+  it('axpby, scaleBy and fillWith', async () => {
+    const random = rng(21);
+    for (const n of N) {
+      const [x, y, s] = [randomArray(n, random), randomArray(n, random), new Float32Array([-1.75])];
+      const [plain, split] = await onBoth([x, y], n, (g, [gx, gy], out) => axpby(g, { x: gx!, y: gy!, out, n, alpha: 0.75, beta: -1.5 }));
+      expect(firstNonFinite(split)).toBe(-1);
+      expect(relativeError(split, Array.from(x, (v, i) => 0.75 * v - 1.5 * y[i]!))).toBeLessThan(TOLERANCE);
+      expectSameBits(split, plain, `axpby n=${n}`);
+      const scaled = await onBoth([x, s], n, (g, [gx, gs], out) => scaleBy(g, { x: gx!, scalar: gs!, out, n, alpha: 0.5 }));
+      expect(relativeError(scaled[1], Array.from(x, (v) => -0.875 * v))).toBeLessThan(TOLERANCE);
+      expectSameBits(scaled[1], scaled[0], `scaleBy n=${n}`);
+      const filled = await onBoth([s], n, (g, [gs], out) => fillWith(g, { scalar: gs!, out, n, alpha: 2 }));
+      expect(filled[1].every((v) => v === -3.5)).toBe(true);
+      expectSameBits(filled[1], filled[0], `fillWith n=${n}`);
+    }
+  });
+
+  for (const kind of ['gelu', 'geluTanh', 'relu', 'tanh', 'swish'] as const) {
+    it(`${kind} forward and backward`, async () => {
+      const random = rng(30 + kind.length);
+      const ref = REFERENCES[kind];
+      for (const n of N) {
+        const [x, dy] = [randomArray(n, random).map((v) => 4 * v), randomArray(n, random)];
+        const forward = await onBoth([x], n, (g, [gx], out) => activation(g, kind, { x: gx!, out, n }));
+        const backward = await onBoth([x, dy], n, (g, [gx, gdy], out) => activationBackward(g, kind, { x: gx!, dy: gdy!, out, n }));
+        expect(firstNonFinite(forward[1])).toBe(-1);
+        expect(firstNonFinite(backward[1])).toBe(-1);
+        expect(errorAgainst(forward[1], Array.from(x, ref.f))).toBeLessThan(TOLERANCE);
+        expect(errorAgainst(backward[1], Array.from(x, (v, i) => dy[i]! * ref.df(v)))).toBeLessThan(TOLERANCE);
+        expectSameBits(forward[1], forward[0], `${kind} n=${n}`);
+        expectSameBits(backward[1], backward[0], `${kind}Backward n=${n}`);
+      }
+    });
+  }
+
+  it('scaleColumns, in chunks of whole rows', async () => {
+    const random = rng(40);
+    for (const [rows, cols] of [[1001, 37], [20_000, 3]] as const) {
+      const [x, s] = [randomArray(rows * cols, random), randomArray(cols, random)];
+      const [plain, split] = await onBoth([x, s], rows * cols, (g, [gx, gs], out) => scaleColumns(g, { x: gx!, s: gs!, out, rows, cols }));
+      const want = scaleColumnsReference(x, s, rows, cols);
+      expect(split.findIndex((v, i) => v !== Math.fround(want[i]!)), `${rows}×${cols}: first mismatch`).toBe(-1);
+      expectSameBits(split, plain, `scaleColumns ${rows}×${cols}`);
+    }
   });
 });

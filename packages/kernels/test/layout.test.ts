@@ -1,7 +1,7 @@
 // Data movement and the attention softmax: permute, column copies, masked softmax, embedding, dropout.
 import { describe, expect, it } from 'vitest';
 import {
-  copyColumns, dropout, dropoutKeepMask, embeddingGather, embeddingIndex, embeddingScatterAdd, permute, softmaxBackward, softmaxForward,
+  copyColumns, dropout, dropoutKeepMask, embeddingGather, embeddingIndex, embeddingScatterAdd, permute, softmaxBackward, softmaxForward, type Gpu,
 } from '../src/index.js';
 import { embeddingBackwardReference, embeddingReference, permuteReference, softmaxBackwardReference, softmaxReference } from '../src/reference/index.js';
 import { firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
@@ -126,5 +126,91 @@ describe('layout, softmax, embedding and dropout kernels', () => {
     expect(dropoutKeepMask(n, 0.5, 7, 1)).not.toEqual(dropoutKeepMask(n, 0.5, 7, 2));
     g.release(gx);
     g.release(gy);
+  });
+});
+
+describe('embedding tables larger than a binding', () => {
+  // With 64 KB bindings these tables take 2 to 8 chunks of rows (row counts
+  // that are not multiples of the chunk); 20001×6 also has 80 KB of CSR
+  // offsets, bound from aligned words below each chunk's first row.
+  // Activations (ids, out, dOut) must fit one binding: tokens·D ≤ 16384.
+  const LIMIT = 65536;
+  const chunked = useGpu({ maxStorageBindingBytes: LIMIT });
+  const whole = useGpu();
+  const SHAPES = [[700, 40, 257], [1500, 17, 900], [20_001, 6, 300]] as const;
+
+  /** Random ids with the first and last rows (twice each) and a few ids repeated many times. */
+  function idsFor(vocab: number, tokens: number, random: () => number): Uint32Array {
+    const hot = [Math.floor(random() * vocab), Math.floor(random() * vocab)];
+    const ids = Uint32Array.from({ length: tokens }, (_, t) => (t % 5 === 0 ? hot[t % 2]! : Math.floor(random() * vocab)));
+    ids.set([0, vocab - 1], 3);
+    ids.set([vocab - 1, 0], tokens - 2);
+    return ids;
+  }
+
+  const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+  async function gatherOn(g: Gpu, table: Float32Array, ids: Uint32Array, vocab: number, D: number): Promise<Float32Array> {
+    const [gt, gi, go] = [g.upload(table), g.upload(ids), poisoned(g, ids.length * D)];
+    embeddingGather(g, { table: gt, ids: gi, out: go, tokens: ids.length, vocab, D });
+    const out = await g.read(go);
+    for (const b of [gt, gi, go]) g.release(b);
+    return out;
+  }
+
+  async function scatterOn(g: Gpu, dOut: Float32Array, ids: Uint32Array, vocab: number, D: number): Promise<Float32Array> {
+    const { offsets, positions } = embeddingIndex(ids, vocab);
+    const [gd, gof, gp, gdt] = [g.upload(dOut), g.upload(offsets), g.upload(positions), poisoned(g, vocab * D)];
+    embeddingScatterAdd(g, { dOut: gd, offsets: gof, positions: gp, dTable: gdt, tokens: ids.length, vocab, D });
+    const dTable = await g.read(gdt);
+    for (const b of [gd, gof, gp, gdt]) g.release(b);
+    return dTable;
+  }
+
+  it('are split into several chunks, with offsets views that start below a chunk', () => {
+    for (const [vocab, D] of SHAPES) {
+      expect(chunked().rowChunks(vocab, 4 * D).length, `${vocab}×${D}`).toBeGreaterThan(1);
+      expect(whole().rowChunks(vocab, 4 * D)).toHaveLength(1);
+    }
+    // 20001×6: the offsets exceed a binding, and some chunk starts off an aligned word.
+    expect(4 * 20_002).toBeGreaterThan(LIMIT);
+    const align = chunked().device.limits.minStorageBufferOffsetAlignment / 4;
+    expect(chunked().rowChunks(20_001, 24).some((c) => c.first % align !== 0)).toBe(true);
+  });
+
+  it('gather copies each row exactly, with the bits of one launch', async () => {
+    const random = rng(51);
+    for (const [vocab, D, tokens] of SHAPES) {
+      const table = randomArray(vocab * D, random);
+      const ids = idsFor(vocab, tokens, random);
+      const [plain, split] = [await gatherOn(whole(), table, ids, vocab, D), await gatherOn(chunked(), table, ids, vocab, D)];
+      expect(firstNonFinite(split)).toBe(-1);
+      expect([...split], `${vocab}×${D}`).toEqual([...embeddingReference(table, ids, D)]);
+      expect(bits(split)).toEqual(bits(plain));
+    }
+  });
+
+  it('gather writes NaN rows for ids past the table, chunked or not', async () => {
+    const [vocab, D] = [700, 40];
+    const table = randomArray(vocab * D, rng(52));
+    const ids = Uint32Array.from([5, vocab, 699, 0xffffffff, 0, vocab + 1000]);
+    const want = embeddingReference(table, ids, D);
+    for (const g of [whole(), chunked()]) {
+      const out = await gatherOn(g, table, ids, vocab, D);
+      expect([...out]).toEqual([...want]);
+      for (const t of [1, 3, 5]) expect(out.subarray(t * D, (t + 1) * D).every(Number.isNaN), `row ${t}`).toBe(true);
+    }
+  });
+
+  it('scatter-add sums every row in the order of one launch', async () => {
+    const random = rng(53);
+    for (const [vocab, D, tokens] of SHAPES) {
+      const dOut = randomArray(tokens * D, random);
+      const ids = idsFor(vocab, tokens, random);
+      const [plain, split] = [await scatterOn(whole(), dOut, ids, vocab, D), await scatterOn(chunked(), dOut, ids, vocab, D)];
+      expect(firstNonFinite(split)).toBe(-1);
+      expect(relativeError(split, embeddingBackwardReference(dOut, ids, vocab, D)), `${vocab}×${D}`).toBeLessThan(1e-6);
+      expect(bits(split)).toEqual(bits(plain));
+    }
   });
 });

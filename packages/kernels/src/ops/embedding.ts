@@ -1,4 +1,8 @@
-/** Launchers of embedding.wgsl. */
+/**
+ * Launchers of embedding.wgsl. Tables (and their gradients) may be larger
+ * than one storage binding: both launchers then run one dispatch per chunk of
+ * table rows (see embedding.wgsl's header), with the bits of a single launch.
+ */
 import type { GpuBuffer } from '../runtime/buffer-pool.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { KernelLaunchError } from '../runtime/errors.js';
@@ -6,14 +10,30 @@ import { foldWorkgroups } from '../runtime/kernel.js';
 
 const THREADS = 256;
 
-/** out[t, :] = table[ids[t], :]. */
+function checkShape(kernel: string, shape: Record<string, number>): void {
+  for (const [name, v] of Object.entries(shape)) {
+    if (!Number.isInteger(v) || v < 1) throw new KernelLaunchError(kernel, `${name} must be a positive integer, got ${v}`);
+  }
+}
+
+/**
+ * out[t, :] = table[ids[t], :] for a vocab×D table, which may exceed one
+ * binding (it is then read one chunk of rows per dispatch). An id ≥ vocab has
+ * no row: its output row is NaN. Callers check ids on the host (see
+ * {@link embeddingIndex}).
+ */
 export function embeddingGather(gpu: Gpu, args: { table: GpuBuffer; ids: GpuBuffer; out: GpuBuffer; tokens: number; vocab: number; D: number }): void {
   const { tokens, vocab, D } = args;
-  gpu.kernel('embedding', 'gather', { WG: THREADS }).launch({
-    bindings: { table: args.table, ids: args.ids, out: args.out },
-    uniforms: { tokens, D },
-    minBytes: { table: 4 * vocab * D, ids: 4 * tokens, out: 4 * tokens * D },
-    workgroups: foldWorkgroups(Math.ceil((tokens * D) / THREADS), gpu.maxWorkgroupsPerDimension),
+  checkShape('embedding.gather', { tokens, vocab, D });
+  const kernel = gpu.kernel('embedding', 'gather', { WG: THREADS });
+  const workgroups = foldWorkgroups(Math.ceil((tokens * D) / THREADS), gpu.maxWorkgroupsPerDimension);
+  gpu.forEachChunk(vocab, 4 * D, { table: args.table }, ({ table }, { first, count }) => {
+    kernel.launch({
+      bindings: { table, ids: args.ids, out: args.out },
+      uniforms: { tokens, D, vocab, first, count },
+      minBytes: { table: 4 * count * D, ids: 4 * tokens, out: 4 * tokens * D },
+      workgroups,
+    });
   });
 }
 
@@ -36,13 +56,37 @@ export function embeddingIndex(ids: ArrayLike<number>, vocab: number): { offsets
   return { offsets, positions };
 }
 
-/** dTable[v, :] = Σ_{t: ids[t] = v} dOut[t, :], from the index of {@link embeddingIndex}. */
+/**
+ * dTable[v, :] = Σ_{t: ids[t] = v} dOut[t, :], from the index of
+ * {@link embeddingIndex}. dTable (and offsets) may exceed one binding: one
+ * dispatch per chunk of vocabulary rows then writes that chunk, each element
+ * summed in the same order as by a single launch. A chunk's offsets are bound
+ * from the aligned word at or below its first row: up to
+ * minStorageBufferOffsetAlignment bytes more than its count + 1 words, which
+ * fits whenever D ≥ 2 and the binding limit is at least 1 KB (a table of
+ * width 1 larger than a binding is refused at launch, naming 'offsets').
+ */
 export function embeddingScatterAdd(gpu: Gpu, args: { dOut: GpuBuffer; offsets: GpuBuffer; positions: GpuBuffer; dTable: GpuBuffer; tokens: number; vocab: number; D: number }): void {
   const { tokens, vocab, D } = args;
-  gpu.kernel('embedding', 'scatterAdd', { WG: THREADS }).launch({
-    bindings: { dOut: args.dOut, offsets: args.offsets, positions: args.positions, dTable: args.dTable },
-    uniforms: { vocab, D },
-    minBytes: { dOut: 4 * tokens * D, offsets: 4 * (vocab + 1), positions: 4 * tokens, dTable: 4 * vocab * D },
-    workgroups: foldWorkgroups(Math.ceil((vocab * D) / THREADS), gpu.maxWorkgroupsPerDimension),
+  checkShape('embedding.scatterAdd', { tokens, vocab, D });
+  const kernel = gpu.kernel('embedding', 'scatterAdd', { WG: THREADS });
+  // Views start at multiples of this many offsets (u32).
+  const alignWords = gpu.device.limits.minStorageBufferOffsetAlignment / 4;
+  gpu.forEachChunk(vocab, 4 * D, { dTable: args.dTable }, ({ dTable }, { first, count }) => {
+    // offsets[first … first + count], bound from the aligned word at or below first.
+    const whole = count === vocab;
+    const base = Math.floor(first / alignWords) * alignWords;
+    const skip = first - base;
+    const offsets = whole ? args.offsets : gpu.view(args.offsets, 4 * base, 4 * (skip + count + 1), `offsets[${first}…]`);
+    try {
+      kernel.launch({
+        bindings: { dOut: args.dOut, offsets, positions: args.positions, dTable },
+        uniforms: { D, count, skip },
+        minBytes: { dOut: 4 * tokens * D, offsets: 4 * (skip + count + 1), positions: 4 * tokens, dTable: 4 * count * D },
+        workgroups: foldWorkgroups(Math.ceil((count * D) / THREADS), gpu.maxWorkgroupsPerDimension),
+      });
+    } finally {
+      if (!whole) gpu.release(offsets);
+    }
   });
 }

@@ -43,10 +43,14 @@ export function softmaxBackwardReference(y: ArrayLike<number>, dy: ArrayLike<num
   return dx;
 }
 
-/** Embedding lookup and its backward. */
+/** Embedding lookup (the row of an id outside the table is NaN, as on the GPU) and its backward. */
 export function embeddingReference(table: ArrayLike<number>, ids: ArrayLike<number>, D: number): Float64Array {
+  const vocab = table.length / D;
   const out = new Float64Array(ids.length * D);
-  for (let t = 0; t < ids.length; t++) for (let d = 0; d < D; d++) out[t * D + d] = table[ids[t]! * D + d]!;
+  for (let t = 0; t < ids.length; t++) {
+    const v = ids[t]!;
+    for (let d = 0; d < D; d++) out[t * D + d] = v >= 0 && v < vocab ? table[v * D + d]! : Number.NaN;
+  }
   return out;
 }
 

@@ -32,6 +32,14 @@
 //   scaleColumns is the exception: x and out are rows×cols row-major (the
 //   rows are every leading axis of the tensor, flattened), n = rows·cols,
 //   and s (binding `colScale`) holds cols fp32.
+//   Chunked arrays: an array larger than one storage binding (a parameter
+//   gradient such as the word embeddings', accumulated with axpby) lives in
+//   one buffer all the same, and the launcher maps it in chunks: one launch
+//   per block of elements [first, first + count), with x, y, dy and out bound
+//   as views of that block (scaleColumns: a block of whole rows, so element i
+//   of a view is still in column i mod cols; scalar and colScale are bound
+//   whole). A kernel sees a chunk as an array of n = count elements; each
+//   element is computed as in one launch, so the bits are the same.
 //
 // THREAD → DATA MAPPING
 //   One thread per element; the grid may be folded into 2D when n/WG exceeds

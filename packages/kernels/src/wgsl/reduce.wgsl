@@ -11,6 +11,9 @@
 //
 // MEMORY LAYOUT
 //   x (and y): rows×cols row-major fp32; out: cols fp32.
+//   Never chunked: x and y are per-batch activations (rows = tokens; e.g. the
+//   masked-LM logits' gradient [tokens, vocab] for the tied decoder's bias),
+//   which must fit one binding, and out (cols values) is smaller than x.
 //
 // THREAD → DATA MAPPING
 //   One thread per column walks the rows in order: a fixed summation order,
