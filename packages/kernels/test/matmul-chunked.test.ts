@@ -27,6 +27,9 @@ interface Case {
 
 // Shapes not multiples of the kernels' tiles nor of the blocks; one aligned
 // (vec4) case per decomposition. The large operand is named in the title.
+// A linear layer's three products with a large weight W [V, D] (the tied
+// vocabulary projection) are: y = x·Wᵀ + b (split N), dx = dy·W + dx so far
+// (split K, A copied by columns, addend), dW = dyᵀ·x (split M, transA).
 const CASES: Case[] = [
   { title: 'split N: B [300, 203] transB (243 KB), bias', M: 37, N: 300, K: 203, transB: true, bias: true },
   { title: 'split N: B transB, bias, gelu with pre, addend', M: 37, N: 300, K: 203, transB: true, bias: true, addend: true, activation: 'gelu' },
@@ -37,6 +40,7 @@ const CASES: Case[] = [
   { title: 'split K: A [2100, 24] transA (4 blocks), B copied by columns (transB), bias', M: 24, N: 7, K: 2100, transA: true, transB: true, bias: true, splitK: true },
   { title: 'split M: C [1500, 33] (198 KB), bias, addend', M: 1500, N: 33, K: 9, bias: true, addend: true },
   { title: 'split M: C [1500, 33], A copied by columns (transA), transB, gelu with pre', M: 1500, N: 33, K: 9, transA: true, transB: true, bias: true, activation: 'gelu' },
+  { title: 'split M: C [1500, 33] = Aᵀ·B as a linear\'s weight gradient, A copied by columns, addend', M: 1500, N: 33, K: 9, transA: true, addend: true },
   { title: 'split M: A [1500, 33] (198 KB), transB', M: 1500, N: 9, K: 33, transB: true },
   { title: 'split M: A [1000, 36], aligned, bias', M: 1000, N: 12, K: 36, bias: true },
 ];
