@@ -25,6 +25,26 @@
 //   multiple of 16 bytes by the runtime's pool. Batch b starts at element
 //   b·batchStride{A,B,C}; a stride of 0 broadcasts that operand over the batch.
 //
+// OPERANDS LARGER THAN A BINDING (both schedules; the launcher does it all)
+//   A tensor past maxStorageBufferBindingSize (the tied vocabulary matrix
+//   E [V, D] and its gradient) keeps the layout above in one buffer; this
+//   kernel never sees it whole. The launcher cuts the product along the
+//   large operand's rows into blocks that each bind, and runs this kernel
+//   once per block with smaller M, N or K on views (aligned byte offsets)
+//   and small temporaries:
+//     B stored N×K (TRANS_B): N in blocks: rows n₀…n₁ of B and bias are
+//       views; the block's C (pre, D) columns go through an M×(n₁−n₀)
+//       temporary and layout.wgsl's copyColumns.
+//     C, or A stored M×K: M in blocks: rows of C, pre, D (and A) are views;
+//       A stored K×M gives its columns through copyColumns.
+//     B stored K×N, or A stored K×M (TRANS_A): K in blocks, the partial
+//       products summed through HAS_ADDEND (P_j = block_j + P_{j−1}), in
+//       two buffers that alternate (a written binding may not alias another).
+//   N and M blocks leave every element's sum as one launch computes it
+//   (bitwise the same result); K blocks sum per-block partial sums instead
+//   of one running sum (deterministic, fp32 rounding apart). One large
+//   operand at a time, batch 1.
+//
 // TILING AND THREAD → DATA MAPPING
 //   A workgroup is 8×8 threads and owns a 32×32 tile of C; thread (x, y) owns
 //   the 4×4 register block at rows 4·(8·wg.y + y) … +3 and columns

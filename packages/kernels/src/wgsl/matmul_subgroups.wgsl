@@ -16,7 +16,8 @@
 //   array<vec4<f32>> (element e is component (e & 3) of vec4 (e >> 2)), C as
 //   array<f32> so that no two threads write parts of one vector. A stored M×K (or K×M when
 //   TRANS_A), B stored K×N (or N×K when TRANS_B), C, pre and addend M×N
-//   (batch strides of C), bias N.
+//   (batch strides of C), bias N. An operand larger than a binding is cut
+//   into blocks by the launcher exactly as matmul.wgsl's header describes.
 //
 // TILING AND THREAD → DATA MAPPING
 //   A workgroup is WG threads in a row (64 by default; the launcher lowers it
