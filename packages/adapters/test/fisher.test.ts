@@ -132,6 +132,47 @@ describe('tr(F) estimators', () => {
   });
 });
 
+// A flat Fisher buffer larger than a binding of 64 KiB: 8 blocks of 7 × 401
+// floats (22,456 in all, offsets not aligned), so the accumulations bind
+// views of it and the trace launch runs per chunk, with parameters spanning
+// chunk boundaries. The traces have the bits of the default limit, and
+// float64's values.
+describe('tr(F) with a Fisher buffer larger than a binding', () => {
+  const chunked = useGraph({ maxStorageBindingBytes: 65_536 });
+  const whole = useGraph();
+  const [L, C, Din] = [8, 7, 401];
+  const s = [0.5, 2, 1, 1.5, 0.25, 3, 0.75, 1.25];
+
+  for (const gradients of ['batch-mean', 'per-example'] as const) {
+    it(`${gradients} gradients: the bits of one binding, against float64`, async () => {
+      const random = mulberry32(31);
+      const batches = [3, 2].map((n) => Array.from({ length: n }, () => Float32Array.from({ length: Din }, () => random() * 2 - 1)));
+      const options = { labels: 'sample' as const, gradients, seed: 5 };
+      const traces = async (g: Graph) => {
+        const model = scaledModel(g, L, C, Din, s, 32);
+        const toBatch = (rows: Float32Array[]): FisherBatch => ({
+          size: rows.length,
+          logits: () => model.logits(g.tensor(Float32Array.from(rows.flatMap((r) => [...r])), [rows.length, Din])),
+          exampleLogits: (i) => model.logits(g.tensor(rows[i]!, [1, Din])),
+        });
+        const launches = vi.spyOn(g.gpu, 'kernel');
+        const got = await fisherTraces(g, { blocks: [[model.params[0]!, model.params[1]!], ...model.params.slice(2).map((p) => [p])], params: model.params, batches: batches.map(toBatch), options });
+        const traceLaunches = launches.mock.calls.filter(([file, entry]) => file === 'fisher' && entry === 'segmentTraces').length;
+        launches.mockRestore();
+        for (const p of model.params) p.dispose();
+        return { got, traceLaunches, W: model.W };
+      };
+      const low = await traces(chunked());
+      const high = await traces(whole());
+      expect(low.got).toEqual(high.got);
+      // The NLL's launches are the same; the final trace launch runs in 2 chunks instead of 1.
+      expect(low.traceLaunches).toBe(high.traceLaunches + 1);
+      const perBlock = referenceTraces(low.W, s, batches, C, Din, options);
+      expect(relativeError(low.got, [perBlock[0]! + perBlock[1]!, ...perBlock.slice(2)])).toBeLessThan(1e-4);
+    });
+  }
+});
+
 describe('tr(F) during training', () => {
   const graph = useGraph();
 

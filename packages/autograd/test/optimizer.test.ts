@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adamwReference, clipFactorReference, relativeError as relative, sgdReference } from '@thaw/kernels/reference';
-import { AdamW, constantLr, linearLr, SGD, type Tensor } from '../src/index.js';
+import { AdamW, constantLr, linearLr, SGD, type Graph, type Tensor } from '../src/index.js';
 import { randomInput, rng, useGraph } from './helpers.js';
 
 describe('learning-rate schedules', () => {
@@ -176,5 +176,118 @@ describe('the flat optimizer against the per-parameter one', () => {
       for (const p of params) p.dispose();
     }
     expect(g.gpu.pool.snapshot().liveBuffers).toBe(liveBefore);
+  });
+});
+
+// Parameters of 20,000 and 50,001 floats (80 KB and 200 KB) among small ones,
+// with a binding limit of 64 KiB: each has an arena of its own, larger than a
+// binding, that the optimizer's launchers bind chunk by chunk. The same
+// steps run flat and per parameter on a Gpu with that limit and on one with
+// the default limit: every parameter, norm and moment has the same bits
+// (chunked sums of squares continue each thread's sum, so the order of the
+// additions is kept), and float64's values.
+describe('optimizers over parameters larger than a binding', () => {
+  const chunked = useGraph({ maxStorageBindingBytes: 65_536 });
+  const whole = useGraph();
+  const sizes = [5, 20_000, 300, 50_001, 64, 513];
+  const LATE = 3; // the 50,001-float parameter is unfrozen at step 2: a late arena
+
+  /** Runs 4 steps on `graph`; returns its parameters, optimizer and the norms. */
+  const run = async (graph: Graph, make: (g: Graph, params: Tensor[]) => AdamW | SGD, seed: number) => {
+    const r = rng(seed);
+    const init = sizes.map((k) => Float32Array.from(randomInput(k, r)));
+    const params = init.map((data, i) => graph.parameter(data, [sizes[i]!], `p${i}`));
+    params[LATE]!.requiresGrad = false;
+    const opt = make(graph, params);
+    const norms: number[] = [];
+    const grads: Float32Array[][] = [];
+    for (let step = 0; step < 4; step++) {
+      if (step === 2) params[LATE]!.requiresGrad = true;
+      const stepGrads = sizes.map((k) => Float32Array.from(randomInput(k, r, 3)));
+      params.forEach((p, i) => { p.grad = graph.parameter(stepGrads[i]!, p.shape, `${p.name}.grad`, false); });
+      opt.update();
+      opt.zeroGrad();
+      norms.push(await opt.lastGradNorm());
+      grads.push(stepGrads);
+    }
+    return { init, params, opt, norms, grads };
+  };
+  type Run = Awaited<ReturnType<typeof run>>;
+
+  /** Checks that runs have the same bits (parameters, norms, exported state). */
+  const expectSameBits = async (a: Run, b: Run) => {
+    for (let i = 0; i < sizes.length; i++) expect(Array.from(await a.params[i]!.read())).toEqual(Array.from(await b.params[i]!.read()));
+    expect(a.norms).toEqual(b.norms);
+    expect(await a.opt.exportState()).toEqual(await b.opt.exportState());
+  };
+
+  const dispose = (...runs: Run[]) => {
+    for (const { opt, params } of runs) {
+      opt.dispose();
+      for (const p of params) p.dispose();
+    }
+  };
+
+  it('AdamW with clipping, lrScale and a late parameter: the bits of one binding, per parameter and flat; float64 values; export and import', async () => {
+    const h = { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+    const make = (perParameter: boolean) => (g: Graph, params: Tensor[]) => new AdamW(g, params, { ...h, maxGradNorm: 0.5, lrScale: new Map([[params[1]!, 0.25], [params[LATE]!, 2]]), perParameter });
+    const liveBefore = chunked().gpu.pool.snapshot().liveBuffers;
+    const before = chunked().gpu.stats.dispatches;
+    const flat = await run(chunked(), make(false), 11);
+    const dispatches = chunked().gpu.stats.dispatches - before;
+    const perParameter = await run(chunked(), make(true), 11);
+    const reference = await run(whole(), make(false), 11);
+    // Arenas [5], [20,000], [300, 64, 513], then [50,001]; the large ones bound in 2 and 4 chunks.
+    expect((flat.opt as AdamW).arenaList.map((a) => a.members.map((p) => p.size))).toEqual([[5], [20_000], [300, 64, 513], [50_001]]);
+    expect((reference.opt as AdamW).arenaList.length).toBe(2);
+    // Per step: sums 1 + 2 + 1 (+ 4), one clip factor, updates 1 + 2 + 1 (+ 4).
+    expect(dispatches).toBe(2 * 9 + 2 * 17);
+    await expectSameBits(flat, reference);
+    await expectSameBits(perParameter, reference);
+    // float64: each parameter updated from its first step with a gradient and its own step count.
+    const twins = flat.init.map((x) => ({ p: Float64Array.from(x), m: new Float64Array(x.length), v: new Float64Array(x.length), steps: 0 }));
+    flat.grads.forEach((grads, step) => {
+      const live = sizes.map((_, i) => i).filter((i) => i !== LATE || step >= 2);
+      const [clip, norm] = clipFactorReference(live.map((i) => grads[i]!), 0.5);
+      expect(Math.abs(flat.norms[step]! - norm) / norm).toBeLessThan(1e-6);
+      for (const i of live) {
+        const s = twins[i]!;
+        adamwReference(s.p, grads[i]!, s.m, s.v, { ...h, lr: h.lr * (i === 1 ? 0.25 : i === LATE ? 2 : 1), step: ++s.steps, clip });
+      }
+    });
+    for (let i = 0; i < sizes.length; i++) expect(relative(await flat.params[i]!.read(), twins[i]!.p)).toBeLessThan(1e-5);
+    // Resume: the exported state imported into a fresh flat optimizer at the lowered limit; one more step as the reference's.
+    const state = await flat.opt.exportState();
+    flat.opt.dispose();
+    const resumed = make(false)(chunked(), flat.params);
+    resumed.importState(state);
+    expect(await resumed.exportState()).toEqual(await reference.opt.exportState());
+    for (const [g, params, opt] of [[chunked(), flat.params, resumed], [whole(), reference.params, reference.opt]] as const) {
+      const r = rng(99);
+      params.forEach((p) => { p.grad = g.parameter(Float32Array.from(randomInput(p.size, r)), p.shape, 'grad', false); });
+      opt.update();
+      opt.zeroGrad();
+    }
+    for (let i = 0; i < sizes.length; i++) expect(Array.from(await flat.params[i]!.read())).toEqual(Array.from(await reference.params[i]!.read()));
+    dispose({ ...flat, opt: resumed }, perParameter, reference);
+    expect(chunked().gpu.pool.snapshot().liveBuffers).toBe(liveBefore);
+  });
+
+  it('SGD with clipping and lrScale: the bits of one binding, per parameter and flat; float64 values', async () => {
+    const h = { lr: 0.1, weightDecay: 0.1 };
+    const make = (perParameter: boolean) => (g: Graph, params: Tensor[]) => new SGD(g, params, { ...h, maxGradNorm: 2, lrScale: new Map([[params[3]!, 0.5]]), perParameter });
+    const flat = await run(chunked(), make(false), 12);
+    const perParameter = await run(chunked(), make(true), 12);
+    const reference = await run(whole(), make(false), 12);
+    await expectSameBits(flat, reference);
+    await expectSameBits(perParameter, reference);
+    const twins = flat.init.map((x) => Float64Array.from(x));
+    flat.grads.forEach((grads, step) => {
+      const live = sizes.map((_, i) => i).filter((i) => i !== LATE || step >= 2);
+      const [clip] = clipFactorReference(live.map((i) => grads[i]!), 2);
+      for (const i of live) sgdReference(twins[i]!, grads[i]!, { ...h, lr: h.lr * (i === 3 ? 0.5 : 1), clip });
+    });
+    for (let i = 0; i < sizes.length; i++) expect(relative(await flat.params[i]!.read(), twins[i]!)).toBeLessThan(1e-5);
+    dispose(flat, perParameter, reference);
   });
 });

@@ -24,6 +24,7 @@ export type * from './compiler/manifest.js';
 export { matmul, matmulVariant, type MatmulArgs, type MatmulShape, type MatmulVariant } from './ops/matmul.js';
 export { layerNormForward, layerNormBackward, type LayerNormForwardArgs, type LayerNormBackwardArgs, type LayerNormDropout } from './ops/layernorm.js';
 export { fisherAccumulate, segmentTraces, packSegments, type Segment } from './ops/fisher.js';
+export type { SegmentPiece } from './ops/segment-chunks.js';
 export { axpby, activation, activationBackward, scaleBy, scaleColumns, fillWith, type Activation } from './ops/elementwise.js';
 export { columnSums, columnDots } from './ops/reduce.js';
 export { softmaxCrossEntropy } from './ops/softmax-xent.js';

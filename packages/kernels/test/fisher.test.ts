@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fisherAccumulate, segmentTraces, type Segment } from '../src/index.js';
 import { fisherAccumulateReference, segmentTracesReference } from '../src/reference/index.js';
+import type { Gpu } from '../src/index.js';
 import { firstNonFinite, poisoned, randomArray, rng, useGpu } from './helpers.js';
 
 /** Unit roundoff of fp32. */
@@ -105,5 +106,81 @@ describe('fisher kernels', () => {
     expect([...runs[1]!]).toEqual([...runs[0]!]);
     expect([...runs[2]!]).toEqual([...runs[0]!]);
     g.release(gv);
+  });
+});
+
+// A flat Fisher buffer, and gradients, larger than a binding of 64 KiB
+// (16,384 floats): the launchers bind them chunk by chunk. Each computation
+// runs on a Gpu with the lowered limit and on one with the default limit:
+// the same bits, and float64's values.
+describe('fisher kernels over buffers larger than a binding', () => {
+  const chunked = useGpu({ maxStorageBindingBytes: 65_536 });
+  const whole = useGpu();
+
+  async function onBoth(compute: (g: Gpu) => Promise<Float32Array>): Promise<{ got: Float32Array; dispatches: number }> {
+    const g = chunked();
+    const before = g.stats.dispatches;
+    const got = await compute(g);
+    const dispatches = g.stats.dispatches - before;
+    expect(Array.from(got)).toEqual(Array.from(await compute(whole())));
+    return { got, dispatches };
+  }
+
+  it('accumulates gradients of up to 50,001 floats at unaligned offsets, the rest untouched', async () => {
+    const random = rng(41);
+    // Offsets 305, 20,309, 70,311: not multiples of the 16-byte (or 256-byte) alignment.
+    const tensors = [{ offset: 0, n: 300 }, { offset: 305, n: 20_000 }, { offset: 20_309, n: 50_001 }, { offset: 70_311, n: 16_894 }];
+    const total = 87_210;
+    const fisher = randomArray(total, random).map(Math.abs);
+    const grads = tensors.map(({ n }) => randomArray(n, random));
+    const { got, dispatches } = await onBoth(async (g) => {
+      const gf = g.upload(fisher);
+      const gg = grads.map((x) => g.upload(x));
+      for (let round = 0; round < 2; round++) tensors.forEach(({ offset, n }, k) => fisherAccumulate(g, { fisher: gf, grad: gg[k]!, n, scale: 0.25, offset }));
+      const out = await g.read(gf, total);
+      for (const b of [gf, ...gg]) g.release(b);
+      return out;
+    });
+    // Chunks of at most 16,320 floats (room for the alignment): 1 + 2 + 4 + 2 per round.
+    expect(dispatches).toBe(18);
+    let want: Float64Array = Float64Array.from(fisher);
+    for (let round = 0; round < 2; round++) tensors.forEach(({ offset }, k) => { want = fisherAccumulateReference(want, grads[k]!, 0.25, offset); });
+    for (let i = 0; i < total; i++) {
+      if (tensors.some(({ offset, n }) => i >= offset && i < offset + n)) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(6 * U * want[i]!);
+      else expect(got[i]).toBe(fisher[i]);
+    }
+  });
+
+  it('traces segments that span chunks (overlapping ones too) with the bits of one binding', async () => {
+    const random = rng(42);
+    const n = 70_001;
+    const values = randomArray(n, random).map(Math.abs);
+    // Segment 6 spans every chunk while segments 3 and 4 span some: three lane banks live at once.
+    const segments: Segment[] = [
+      { offset: 0, length: 1 },
+      { offset: 1, length: 255 },
+      { offset: 256, length: 257 },
+      { offset: 600, length: 50_000 },
+      { offset: 50_600, length: 19_401 },
+      { offset: 3, length: 0 },
+      { offset: 0, length: n },
+      { offset: 16_380, length: 9 },
+    ];
+    const { got, dispatches } = await onBoth(async (g) => {
+      const gv = g.upload(values);
+      const gt = poisoned(g, segments.length);
+      segmentTraces(g, { values: gv, traces: gt, segments });
+      const out = await g.read(gt);
+      for (const b of [gv, gt]) g.release(b);
+      return out;
+    });
+    expect(dispatches).toBe(5);
+    expect(firstNonFinite(got)).toBe(-1);
+    const want = segmentTracesReference(values, segments);
+    segments.forEach((s, i) => {
+      const depth = Math.ceil(s.length / THREADS) + Math.log2(THREADS);
+      expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(depth * U * want[i]!);
+    });
+    expect(got[5]).toBe(0);
   });
 });

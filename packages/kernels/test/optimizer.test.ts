@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { adamwSegments, adamwStep, clipFactor, sgdSegments, sgdStep, sumSquares, sumSquaresSegments } from '../src/index.js';
 import { adamwReference, adamwSegmentsReference, clipFactorReference, sgdReference, sgdSegmentsReference, sumSquaresSegmentsReference } from '../src/reference/index.js';
+import type { Gpu } from '../src/index.js';
 import { randomArray, relativeError, rng, useGpu } from './helpers.js';
 
 describe('optimizer kernels vs float64 reference', () => {
@@ -151,5 +152,104 @@ describe('optimizer kernels vs float64 reference', () => {
       expect(relativeError(got.slice(s.offset, s.offset + s.n), p.slice(s.offset, s.offset + s.n))).toBeLessThan(1e-6);
     }
     for (const b of [gp, gg, clip, ...singles, ...gradParts]) g.release(b);
+  });
+});
+
+// Arenas and parameters larger than a binding of 64 KiB (16,384 floats): the
+// launchers bind them chunk by chunk. Segments of 20,000 and 50,001 floats
+// span chunk boundaries, and so does one of 300 floats (16,352 … 16,651);
+// the rest are small. Each computation runs on a Gpu with the lowered limit
+// and on one with the default limit: the same bits, and float64's values.
+describe('optimizer kernels over buffers larger than a binding', () => {
+  const LIMIT = 65_536;
+  const chunked = useGpu({ maxStorageBindingBytes: LIMIT });
+  const whole = useGpu();
+  const layout = [{ offset: 3, n: 1 }, { offset: 64, n: 300 }, { offset: 700, n: 15_650 }, { offset: 16_352, n: 300 }, { offset: 16_656, n: 20_000 }, { offset: 36_672, n: 50_001 }, { offset: 86_688, n: 517 }];
+  const arenaSize = 87_300;
+  const inSegment = new Uint8Array(arenaSize);
+  for (const s of layout) inSegment.fill(1, s.offset, s.offset + s.n);
+  const arena = (random: () => number) => randomArray(arenaSize, random).map((x, i) => (inSegment[i] ? x : Number.NaN));
+  const inside = (values: ArrayLike<number>) => Float64Array.from(Array.from(values).filter((_, i) => inSegment[i]));
+
+  /** Runs `compute` on both Gpus; returns the chunked results, after checking they equal the unchunked ones bit for bit, and the dispatches of the chunked run. */
+  async function onBoth(compute: (g: Gpu) => Promise<Float32Array[]>): Promise<{ got: Float32Array[]; dispatches: number }> {
+    const g = chunked();
+    const before = g.stats.dispatches;
+    const got = await compute(g);
+    const dispatches = g.stats.dispatches - before;
+    const want = await compute(whole());
+    expect(got.length).toBe(want.length);
+    got.forEach((x, k) => expect(Array.from(x)).toEqual(Array.from(want[k]!)));
+    return { got, dispatches };
+  }
+
+  it('sumSquaresSegments and sumSquares: partials of the unchunked launch, bit for bit', async () => {
+    const grad = arena(rng(31));
+    const slots = [6, 0, 5, 1, 4, 2, 3];
+    const big = grad.slice(36_672, 36_672 + 50_001);
+    const { got, dispatches } = await onBoth(async (g) => {
+      const [gg, gb] = [g.upload(grad), g.upload(big)];
+      const partials = g.upload(new Float32Array(8).fill(Number.NaN));
+      sumSquaresSegments(g, { grad: gg, partials, segments: layout.map((s, k) => ({ ...s, slot: slots[k]! })) });
+      sumSquares(g, { grad: gb, partials, n: big.length, slot: 7 });
+      const out = await g.read(partials);
+      for (const b of [gg, gb, partials]) g.release(b);
+      return [out];
+    });
+    // 6 chunks of the arena, 4 of the single parameter.
+    expect(dispatches).toBe(10);
+    const want = sumSquaresSegmentsReference(grad, layout);
+    layout.forEach((_, k) => expect(Math.abs(got[0]![slots[k]!]! - want[k]!) / want[k]!).toBeLessThan(1e-6));
+    // The single parameter's partial is its segment's partial.
+    expect(got[0]![7]).toBe(got[0]![2]);
+  });
+
+  it('adamwSegments and adamwStep: the unchunked bits, float64 values, gaps untouched', async () => {
+    const random = rng(32);
+    const h = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+    const [p0, m0, v0, grad] = [arena(random), arena(random), arena(random).map(Math.abs), arena(random)];
+    const segments = layout.map((s, k) => ({ ...s, lr: 1e-2 * (k + 1), step: k + 1 }));
+    const cut = (x: Float32Array) => x.slice(16_656, 16_656 + 20_000);
+    const { got, dispatches } = await onBoth(async (g) => {
+      const [gp, gm, gv, gg] = [g.upload(p0), g.upload(m0), g.upload(v0), g.upload(grad)];
+      const single = [g.upload(cut(p0)), g.upload(cut(grad)), g.upload(cut(m0)), g.upload(cut(v0))];
+      const clip = g.upload(new Float32Array([0.5, 2]));
+      adamwSegments(g, { param: gp, grad: gg, m: gm, v: gv, clip, ...h, segments });
+      adamwStep(g, { param: single[0]!, grad: single[1]!, m: single[2]!, v: single[3]!, clip, n: 20_000, lr: 0.05, step: 5, ...h });
+      const out = [await g.read(gp), await g.read(gm), await g.read(gv), await g.read(single[0]!)];
+      for (const b of [gp, gm, gv, gg, clip, ...single]) g.release(b);
+      return out;
+    });
+    expect(dispatches).toBe(6 + 2);
+    const [p, m, v] = [Float64Array.from(p0), Float64Array.from(m0), Float64Array.from(v0)];
+    adamwSegmentsReference(p, grad, m, v, segments, { ...h, clip: 0.5 });
+    [p, m, v].forEach((want, k) => {
+      expect(got[k]!.filter((_, i) => !inSegment[i]).every(Number.isNaN)).toBe(true);
+      expect(relativeError(inside(got[k]!), inside(want))).toBeLessThan(1e-5);
+    });
+    // adamwStep on a copy of segment 4 with its lr and step: its bits.
+    expect(Array.from(got[3]!)).toEqual(Array.from(cut(got[0]!)));
+  });
+
+  it('sgdSegments and sgdStep: the unchunked bits and float64 values', async () => {
+    const random = rng(33);
+    const [p0, grad] = [arena(random), arena(random)];
+    const segments = layout.map((s, k) => ({ ...s, lr: 0.1 / (k + 1) }));
+    const cut = (x: Float32Array) => x.slice(36_672, 36_672 + 50_001);
+    const { got, dispatches } = await onBoth(async (g) => {
+      const [gp, gg, clip] = [g.upload(p0), g.upload(grad), g.upload(new Float32Array([0.25, 4]))];
+      const [sp, sg] = [g.upload(cut(p0)), g.upload(cut(grad))];
+      sgdSegments(g, { param: gp, grad: gg, clip, segments, weightDecay: 0.01 });
+      sgdStep(g, { param: sp, grad: sg, clip, n: 50_001, lr: 0.1 / 6, weightDecay: 0.01 });
+      const out = [await g.read(gp), await g.read(sp)];
+      for (const b of [gp, gg, clip, sp, sg]) g.release(b);
+      return out;
+    });
+    expect(dispatches).toBe(6 + 4);
+    const p = Float64Array.from(p0);
+    sgdSegmentsReference(p, grad, segments, { weightDecay: 0.01, clip: 0.25 });
+    expect(got[0]!.filter((_, i) => !inSegment[i]).every(Number.isNaN)).toBe(true);
+    expect(relativeError(inside(got[0]!), inside(p))).toBeLessThan(1e-6);
+    expect(Array.from(got[1]!)).toEqual(Array.from(cut(got[0]!)));
   });
 });

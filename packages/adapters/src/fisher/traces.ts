@@ -77,7 +77,9 @@ export async function fisherTraces(graph: Graph, args: {
   for (const p of args.params) p.requiresGrad = inBlocks.has(p);
   for (const p of blockParams) p.grad = undefined;
   // One flat Fisher buffer: every block parameter at its own offset (a
-  // parameter listed in two blocks has one place).
+  // parameter listed in two blocks has one place). It may be larger than one
+  // binding (as may a parameter's gradient); fisherAccumulate and
+  // segmentTraces then bind it chunk by chunk, with the same bits.
   const offsets = new Map<Tensor, number>();
   let total = 0;
   for (const p of blockParams) {

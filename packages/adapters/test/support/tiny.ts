@@ -1,6 +1,6 @@
 /** Small encoders and a token-classification task for tests (and the f64 twin of the encoder). */
 import { afterAll, beforeAll } from 'vitest';
-import { Gpu } from '@thaw/kernels';
+import { Gpu, type GpuOptions } from '@thaw/kernels';
 import { embeddingReference, geluReference, geluTanhReference, layerNormForwardReference, matmulReference, relativeError } from '@thaw/kernels/reference';
 import { AdamW, crossEntropy, Graph, linear, multiHeadAttentionReference, type Tensor } from '@thaw/autograd';
 import { Encoder, uniform, type EncoderConfig } from '../../src/index.js';
@@ -13,12 +13,12 @@ export function tinyConfig(overrides: Partial<EncoderConfig> = {}): EncoderConfi
   };
 }
 
-/** One Gpu and Graph per test file. */
-export function useGraph(): () => Graph {
+/** One Gpu and Graph per test file (or describe block); `options.maxStorageBindingBytes` lowers the binding limit to exercise chunked launches. */
+export function useGraph(options: GpuOptions = {}): () => Graph {
   let gpu: Gpu | undefined;
   let graph: Graph | undefined;
   beforeAll(async () => {
-    gpu = await Gpu.create();
+    gpu = await Gpu.create(options);
     graph = new Graph(gpu);
   });
   afterAll(async () => {

@@ -18,7 +18,10 @@
  * to the parameter's slot in the global order), so the bits are those of the
  * per-parameter path, which stays behind `perParameter: true` as the
  * reference. An arena is also split where it would pass the device's largest
- * binding. Ownership: the parameters stay the model's. Disposing a parameter
+ * binding; a parameter larger than a binding (a word-embedding table under
+ * full fine-tuning) gets an arena of its own, which the launchers bind chunk
+ * by chunk, with the bits of one binding (so do the per-parameter launches).
+ * Ownership: the parameters stay the model's. Disposing a parameter
  * releases its view only; the optimizer's dispose() moves every parameter
  * still live back into a buffer of its own and releases the arenas, so
  * model and optimizer may be disposed in either order. A parameter must
@@ -162,7 +165,8 @@ abstract class Optimizer {
 
   /**
    * Moves parameters updated for the first time into new arenas (in the
-   * order given, split where an arena would pass the largest binding) and
+   * order given, split where an arena would pass the largest binding; a
+   * parameter larger than that alone in its arena) and
    * gives them a fresh state (zero moments, no updates yet).
    */
   private admit(fresh: readonly Tensor[]): void {

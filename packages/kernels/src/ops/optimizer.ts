@@ -3,6 +3,7 @@ import type { GpuBuffer } from '../runtime/buffer-pool.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { KernelLaunchError } from '../runtime/errors.js';
 import { foldWorkgroups } from '../runtime/kernel.js';
+import { forEachSegmentChunk, segmentChunks, type SegmentPiece } from './segment-chunks.js';
 
 const THREADS = 256;
 
@@ -29,43 +30,65 @@ export interface AdamWStepArgs {
   step: number;
 }
 
-/** One fused AdamW update (PyTorch's formula, decoupled weight decay). */
+/**
+ * Runs `launch` over the elements [0, n) of `buffers`: once, or, where one of
+ * them is larger than a binding, once per chunk with views of it (the
+ * update is per element, so the bits are the same).
+ */
+function forEachElementChunk<K extends string>(gpu: Gpu, n: number, buffers: Record<K, GpuBuffer>, launch: (views: Record<K, GpuBuffer>, n: number) => void): void {
+  const plan = segmentChunks(gpu, [{ offset: 0, n }], Object.values(buffers));
+  forEachSegmentChunk(gpu, plan, buffers, (views, pieces) => launch(views, pieces[0]!.n));
+}
+
+/**
+ * One fused AdamW update (PyTorch's formula, decoupled weight decay). A
+ * parameter larger than one binding is updated chunk by chunk.
+ */
 export function adamwStep(gpu: Gpu, a: AdamWStepArgs): void {
   if (!Number.isInteger(a.step) || a.step < 1) throw new KernelLaunchError('optimizer.adamwStep', `step must count from 1, got ${a.step}`);
-  const n = a.n;
-  gpu.kernel('optimizer', 'adamwStep', { WG: THREADS }).launch({
-    bindings: { param: a.param, grad: a.grad, m: a.m, v: a.v, clip: a.clip },
-    uniforms: {
-      n,
-      lr: a.lr,
-      beta1: a.beta1,
-      beta2: a.beta2,
-      oneMinusBeta1: 1 - a.beta1,
-      oneMinusBeta2: 1 - a.beta2,
-      eps: a.eps,
-      weightDecay: a.weightDecay,
-      biasCorrection1: 1 - a.beta1 ** a.step,
-      biasCorrection2: 1 - a.beta2 ** a.step,
-    },
-    minBytes: { param: 4 * n, grad: 4 * n, m: 4 * n, v: 4 * n, clip: 8 },
-    workgroups: grid(gpu, 'optimizer.adamwStep', n),
+  grid(gpu, 'optimizer.adamwStep', a.n); // checks n before it is chunked
+  forEachElementChunk(gpu, a.n, { param: a.param, grad: a.grad, m: a.m, v: a.v }, (views, n) => {
+    gpu.kernel('optimizer', 'adamwStep', { WG: THREADS }).launch({
+      bindings: { ...views, clip: a.clip },
+      uniforms: {
+        n,
+        lr: a.lr,
+        beta1: a.beta1,
+        beta2: a.beta2,
+        oneMinusBeta1: 1 - a.beta1,
+        oneMinusBeta2: 1 - a.beta2,
+        eps: a.eps,
+        weightDecay: a.weightDecay,
+        biasCorrection1: 1 - a.beta1 ** a.step,
+        biasCorrection2: 1 - a.beta2 ** a.step,
+      },
+      minBytes: { param: 4 * n, grad: 4 * n, m: 4 * n, v: 4 * n, clip: 8 },
+      workgroups: grid(gpu, 'optimizer.adamwStep', n),
+    });
   });
 }
 
-/** p ← p − lr·(clip·g + weightDecay·p). */
+/** p ← p − lr·(clip·g + weightDecay·p); chunk by chunk for a parameter larger than one binding. */
 export function sgdStep(gpu: Gpu, a: { param: GpuBuffer; grad: GpuBuffer; clip: GpuBuffer; n: number; lr: number; weightDecay: number }): void {
-  const n = a.n;
-  gpu.kernel('optimizer', 'sgdStep', { WG: THREADS }).launch({
-    bindings: { param: a.param, grad: a.grad, clip: a.clip },
-    uniforms: { n, lr: a.lr, weightDecay: a.weightDecay },
-    minBytes: { param: 4 * n, grad: 4 * n, clip: 8 },
-    workgroups: grid(gpu, 'optimizer.sgdStep', n),
+  grid(gpu, 'optimizer.sgdStep', a.n); // checks n before it is chunked
+  forEachElementChunk(gpu, a.n, { param: a.param, grad: a.grad }, (views, n) => {
+    gpu.kernel('optimizer', 'sgdStep', { WG: THREADS }).launch({
+      bindings: { ...views, clip: a.clip },
+      uniforms: { n, lr: a.lr, weightDecay: a.weightDecay },
+      minBytes: { param: 4 * n, grad: 4 * n, clip: 8 },
+      workgroups: grid(gpu, 'optimizer.sgdStep', n),
+    });
   });
 }
 
-/** partials[slot] = Σ grad_i² (one gradient's share of the global norm). */
+/**
+ * partials[slot] = Σ grad_i² (one gradient's share of the global norm). A
+ * gradient larger than one binding is summed by {@link sumSquaresSegments}
+ * in chunks, with the same bits.
+ */
 export function sumSquares(gpu: Gpu, a: { grad: GpuBuffer; partials: GpuBuffer; n: number; slot: number }): void {
   if (!Number.isInteger(a.n) || a.n < 1) throw new KernelLaunchError('optimizer.sumSquares', `n must be a positive integer, got ${a.n}`);
+  if (a.grad.bindSize > gpu.maxStorageBindingBytes) return sumSquaresSegments(gpu, { grad: a.grad, partials: a.partials, segments: [{ offset: 0, n: a.n, slot: a.slot }] });
   gpu.kernel('optimizer', 'sumSquares', { WG: THREADS }).launch({
     bindings: { grad: a.grad, partials: a.partials },
     uniforms: { n: a.n, slot: a.slot },
@@ -113,49 +136,77 @@ function checkSegments(kernel: string, segments: readonly OptimizerSegment[]): n
   return end;
 }
 
-/**
- * The segment table (six words per segment: offset, n, lr, 1 − β1^t,
- * 1 − β2^t (those three f32), slot) and the chunk table ((segment, first
- * element) per workgroup of THREADS elements), as optimizer.wgsl reads them.
- */
-function segmentTables(kernel: string, segments: readonly OptimizerSegment[], beta1 = 0, beta2 = 0, withLr = true): { table: Uint32Array; chunks: Uint32Array } {
-  const W = 6;
-  const table = new Uint32Array(W * segments.length);
-  const floats = new Float32Array(table.buffer);
-  const chunks: number[] = [];
+/** Checks each segment's lr (update launchers), step and slot. */
+function checkSegmentFields(kernel: string, segments: readonly OptimizerSegment[], withLr: boolean): void {
   for (const [k, s] of segments.entries()) {
     if (withLr && s.lr === undefined) throw new KernelLaunchError(kernel, `segment ${k} has no lr`);
     if (s.step !== undefined && (!Number.isInteger(s.step) || s.step < 1)) throw new KernelLaunchError(kernel, `segment ${k}: step must count from 1, got ${s.step}`);
     const slot = s.slot ?? k;
     if (!Number.isInteger(slot) || slot < 0) throw new KernelLaunchError(kernel, `segment ${k}: slot must be a non-negative integer, got ${slot}`);
+  }
+}
+
+/**
+ * The segment table of one launch (nine words per piece: offset, n, lr,
+ * 1 − β1^t, 1 − β2^t (those three f32), slot, skip, bank, last), each piece
+ * taking lr, step and slot from its segment, and the chunk table ((piece,
+ * first element) per workgroup of THREADS elements), as optimizer.wgsl reads
+ * them.
+ */
+function segmentTables(segments: readonly OptimizerSegment[], pieces: readonly SegmentPiece[], beta1 = 0, beta2 = 0): { table: Uint32Array; chunks: Uint32Array; end: number } {
+  const W = 9;
+  const table = new Uint32Array(W * pieces.length);
+  const floats = new Float32Array(table.buffer);
+  const chunks: number[] = [];
+  let end = 0;
+  for (const [k, piece] of pieces.entries()) {
+    const s = segments[piece.segment]!;
     const t = s.step ?? 1;
-    table[W * k] = s.offset;
-    table[W * k + 1] = s.n;
+    table[W * k] = piece.offset;
+    table[W * k + 1] = piece.n;
     floats[W * k + 2] = s.lr ?? 0;
     floats[W * k + 3] = 1 - beta1 ** t;
     floats[W * k + 4] = 1 - beta2 ** t;
-    table[W * k + 5] = slot;
-    for (let first = s.offset; first < s.offset + s.n; first += THREADS) chunks.push(k, first);
+    table[W * k + 5] = s.slot ?? piece.segment;
+    table[W * k + 6] = piece.skip;
+    table[W * k + 7] = piece.bank;
+    table[W * k + 8] = piece.last ? 1 : 0;
+    for (let first = piece.offset; first < piece.offset + piece.n; first += THREADS) chunks.push(k, first);
+    end = Math.max(end, piece.offset + piece.n);
   }
-  return { table, chunks: Uint32Array.from(chunks) };
+  return { table, chunks: Uint32Array.from(chunks), end };
 }
 
-/** partials[slot of k] = Σ grad_i² over segment k: the tree of {@link sumSquares} per segment, one dispatch for all. */
+/**
+ * partials[slot of k] = Σ grad_i² over segment k: the tree of {@link sumSquares}
+ * per segment, one dispatch for all, or one per chunk where `grad` is larger
+ * than a binding (the pieces of a segment continue each other's per-thread
+ * sums through a small lanes buffer, so the partials keep their bits).
+ */
 export function sumSquaresSegments(gpu: Gpu, a: { grad: GpuBuffer; partials: GpuBuffer; segments: readonly OptimizerSegment[] }): void {
   const kernel = 'optimizer.sumSquaresSegments';
-  const end = checkSegments(kernel, a.segments);
-  if (a.segments.length > gpu.maxWorkgroupsPerDimension) throw new KernelLaunchError(kernel, `${a.segments.length} segments; at most ${gpu.maxWorkgroupsPerDimension}`);
-  const { table } = segmentTables(kernel, a.segments, 0, 0, false);
+  checkSegments(kernel, a.segments);
+  checkSegmentFields(kernel, a.segments, false);
   const slots = a.segments.map((s, k) => s.slot ?? k);
-  const segments = gpu.upload(table, 'optimizer segments');
+  const plan = segmentChunks(gpu, a.segments, [a.grad]);
+  const lanes = gpu.alloc(4 * THREADS * Math.max(1, plan.banks), 'optimizer lanes');
   try {
-    gpu.kernel('optimizer', 'sumSquaresSegments', { WG: THREADS }).launch({
-      bindings: { grad: a.grad, partials: a.partials, segments },
-      minBytes: { grad: 4 * end, partials: 4 * (Math.max(...slots) + 1), segments: table.byteLength },
-      workgroups: [a.segments.length],
+    forEachSegmentChunk(gpu, plan, { grad: a.grad }, ({ grad }, pieces) => {
+      if (pieces.length > gpu.maxWorkgroupsPerDimension) throw new KernelLaunchError(kernel, `${pieces.length} segments; at most ${gpu.maxWorkgroupsPerDimension}`);
+      const { table, end } = segmentTables(a.segments, pieces);
+      const segments = gpu.upload(table, 'optimizer segments');
+      try {
+        gpu.kernel('optimizer', 'sumSquaresSegments', { WG: THREADS }).launch({
+          bindings: { grad, partials: a.partials, segments, lanes },
+          minBytes: { grad: 4 * end, partials: 4 * (Math.max(...slots) + 1), segments: table.byteLength, lanes: 4 * THREADS * Math.max(1, plan.banks) },
+          workgroups: [pieces.length],
+        });
+      } finally {
+        gpu.release(segments); // reused only after this batch is submitted
+      }
     });
   } finally {
-    gpu.release(segments); // reused only after this batch is submitted
+    gpu.release(lanes);
   }
 }
 
@@ -165,49 +216,52 @@ export interface AdamWSegmentsArgs extends Omit<AdamWStepArgs, 'n' | 'lr' | 'ste
   segments: readonly OptimizerSegment[];
 }
 
-/** {@link adamwStep}'s arithmetic over every segment, in one dispatch. */
-export function adamwSegments(gpu: Gpu, a: AdamWSegmentsArgs): void {
-  const kernel = 'optimizer.adamwSegments';
-  const end = checkSegments(kernel, a.segments);
-  a.segments.forEach((s, k) => { if (s.step === undefined) throw new KernelLaunchError(kernel, `segment ${k} has no step`); });
-  const { table, chunks } = segmentTables(kernel, a.segments, a.beta1, a.beta2);
-  const [segments, chunkTable] = [gpu.upload(table, 'optimizer segments'), gpu.upload(chunks, 'optimizer chunks')];
-  try {
-    gpu.kernel('optimizer', 'adamwSegments', { WG: THREADS }).launch({
-      bindings: { param: a.param, grad: a.grad, m: a.m, v: a.v, clip: a.clip, segments, chunks: chunkTable },
-      uniforms: {
-        chunks: chunks.length / 2,
-        beta1: a.beta1,
-        beta2: a.beta2,
-        oneMinusBeta1: 1 - a.beta1,
-        oneMinusBeta2: 1 - a.beta2,
-        eps: a.eps,
-        weightDecay: a.weightDecay,
-      },
-      minBytes: { param: 4 * end, grad: 4 * end, m: 4 * end, v: 4 * end, clip: 8, segments: table.byteLength, chunks: chunks.byteLength },
-      workgroups: foldWorkgroups(chunks.length / 2, gpu.maxWorkgroupsPerDimension),
-    });
-  } finally {
-    gpu.release(segments);
-    gpu.release(chunkTable);
-  }
+/**
+ * Runs one update kernel over `segments` of the arenas `buffers`: one
+ * dispatch, or one per chunk where an arena is larger than a binding, each
+ * with the segment and chunk tables of its pieces.
+ */
+function launchSegments(gpu: Gpu, kernel: string, entry: string, segments: readonly OptimizerSegment[], buffers: Record<string, GpuBuffer>, rest: { clip: GpuBuffer; uniforms: Record<string, number>; beta1?: number; beta2?: number }): void {
+  checkSegments(kernel, segments);
+  checkSegmentFields(kernel, segments, true);
+  const plan = segmentChunks(gpu, segments, Object.values(buffers));
+  forEachSegmentChunk(gpu, plan, buffers, (views, pieces) => {
+    const { table, chunks, end } = segmentTables(segments, pieces, rest.beta1, rest.beta2);
+    const [segmentTable, chunkTable] = [gpu.upload(table, 'optimizer segments'), gpu.upload(chunks, 'optimizer chunks')];
+    try {
+      gpu.kernel('optimizer', entry, { WG: THREADS }).launch({
+        bindings: { ...views, clip: rest.clip, segments: segmentTable, chunks: chunkTable },
+        uniforms: { chunks: chunks.length / 2, ...rest.uniforms },
+        minBytes: { ...Object.fromEntries(Object.keys(views).map((name) => [name, 4 * end])), clip: 8, segments: table.byteLength, chunks: chunks.byteLength },
+        workgroups: foldWorkgroups(chunks.length / 2, gpu.maxWorkgroupsPerDimension),
+      });
+    } finally {
+      gpu.release(segmentTable);
+      gpu.release(chunkTable);
+    }
+  });
 }
 
-/** {@link sgdStep}'s arithmetic over every segment, in one dispatch. */
+/** {@link adamwStep}'s arithmetic over every segment, in one dispatch (one per chunk of arenas larger than a binding). */
+export function adamwSegments(gpu: Gpu, a: AdamWSegmentsArgs): void {
+  const kernel = 'optimizer.adamwSegments';
+  a.segments.forEach((s, k) => { if (s.step === undefined) throw new KernelLaunchError(kernel, `segment ${k} has no step`); });
+  launchSegments(gpu, kernel, 'adamwSegments', a.segments, { param: a.param, grad: a.grad, m: a.m, v: a.v }, {
+    clip: a.clip,
+    beta1: a.beta1,
+    beta2: a.beta2,
+    uniforms: {
+      beta1: a.beta1,
+      beta2: a.beta2,
+      oneMinusBeta1: 1 - a.beta1,
+      oneMinusBeta2: 1 - a.beta2,
+      eps: a.eps,
+      weightDecay: a.weightDecay,
+    },
+  });
+}
+
+/** {@link sgdStep}'s arithmetic over every segment, in one dispatch (one per chunk of arenas larger than a binding). */
 export function sgdSegments(gpu: Gpu, a: { param: GpuBuffer; grad: GpuBuffer; clip: GpuBuffer; segments: readonly OptimizerSegment[]; weightDecay: number }): void {
-  const kernel = 'optimizer.sgdSegments';
-  const end = checkSegments(kernel, a.segments);
-  const { table, chunks } = segmentTables(kernel, a.segments);
-  const [segments, chunkTable] = [gpu.upload(table, 'optimizer segments'), gpu.upload(chunks, 'optimizer chunks')];
-  try {
-    gpu.kernel('optimizer', 'sgdSegments', { WG: THREADS }).launch({
-      bindings: { param: a.param, grad: a.grad, clip: a.clip, segments, chunks: chunkTable },
-      uniforms: { chunks: chunks.length / 2, weightDecay: a.weightDecay },
-      minBytes: { param: 4 * end, grad: 4 * end, clip: 8, segments: table.byteLength, chunks: chunks.byteLength },
-      workgroups: foldWorkgroups(chunks.length / 2, gpu.maxWorkgroupsPerDimension),
-    });
-  } finally {
-    gpu.release(segments);
-    gpu.release(chunkTable);
-  }
+  launchSegments(gpu, 'optimizer.sgdSegments', 'sgdSegments', a.segments, { param: a.param, grad: a.grad }, { clip: a.clip, uniforms: { weightDecay: a.weightDecay } });
 }

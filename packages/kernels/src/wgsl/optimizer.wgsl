@@ -25,22 +25,44 @@
 //   factor never travels to the CPU.
 //   Segments (multi-parameter) entry points: param, grad, m, v are arenas,
 //   every parameter a contiguous range of them (the same offset in all four);
-//   segments[k] = { offset, n, lr, biasCorrection1, biasCorrection2, slot }
-//   (six words) describes active parameter k (sumSquaresSegments reads
-//   offset, n and slot, its partial's index in the global order, so arenas
-//   filled at different times still sum in one fixed order; the update
-//   kernels read all but slot, sgdSegments not the bias corrections); chunks[w] = (k, first) gives
+//   segments[k] = { offset, n, lr, biasCorrection1, biasCorrection2, slot,
+//   skip, bank, last } (nine words) describes active parameter k
+//   (sumSquaresSegments reads offset, n, slot, its partial's index in the
+//   global order, so arenas filled at different times still sum in one fixed
+//   order, and skip, bank, last; the update kernels read offset, n, lr and,
+//   adamwSegments, the bias corrections); chunks[w] = (k, first) gives
 //   workgroup w its segment and the arena index of its first element (a
 //   chunk is WG elements of one segment, the last one of a segment partial).
 //   Both tables are uploaded by the host each step; nothing is read back.
+//
+// CHUNK LAYOUT (buffers larger than one binding)
+//   A parameter, its gradient and moments, or an arena, may be larger than
+//   the device binds at once; they keep the flat layout above in one buffer.
+//   The host then launches once per chunk of elements (each at most one
+//   binding, starting at an aligned byte offset), binding views of that
+//   chunk of param, grad, m, v. The per-parameter launches see a shorter n;
+//   the *Segments launches see the *pieces* of the segments in the chunk:
+//   offset relative to the chunk, n the piece's length, skip the index of
+//   its first element within its parameter (0 for a whole segment), last
+//   whether it ends its parameter. The updates are per element, so chunking
+//   changes nothing. For the sum of squares, a piece's threads continue the
+//   strided sums of the parameter's previous piece: thread t's sum of a
+//   piece that does not end its parameter is stored in lanes[bank·WG + t]
+//   and read back by the next piece (skip > 0), in the next launch; the last
+//   piece runs the tree. Every thread adds the same terms in the same order
+//   as without chunks, so the partial has the same bits. Lane banks (WG
+//   floats each) are handed out by the host so that no launch reads and
+//   writes one bank for two parameters.
 //
 // THREAD → DATA MAPPING
 //   adamw, sgd: one thread per element (grid folded into 2D past the
 //     per-dimension limit).
 //   sumSquares: one workgroup; thread t adds g_t², g_{t+WG}², … in order, then
 //     a fixed tree; the total lands in partials[slot].
-//   sumSquaresSegments: workgroup k runs the sumSquares tree over segment k
-//     into partials[slot] (so a parameter's partial has the same bits).
+//   sumSquaresSegments: workgroup k runs the sumSquares strided sums over
+//     piece k (continuing its lanes when skip > 0), then the tree into
+//     partials[slot] (so a parameter's partial has the same bits), or, for a
+//     piece that does not end its parameter, stores its lanes.
 //   adamwSegments, sgdSegments: workgroup w (grid folded into 2D) updates the
 //     up to WG elements of chunks[w], one thread per element.
 //   clipFactor: one thread adds partials[0 … count) in order.
@@ -99,6 +121,9 @@ struct Segment {
   biasCorrection1: f32,
   biasCorrection2: f32,
   slot: u32,
+  skip: u32,
+  bank: u32,
+  last: u32,
 }
 
 struct ClipParams {
@@ -124,6 +149,7 @@ override WG: u32 = 256u;
 @group(0) @binding(13) var<storage, read> chunks: array<vec2<u32>>;
 @group(0) @binding(14) var<uniform> adamwSeg: SegmentsAdamWParams;
 @group(0) @binding(15) var<uniform> sgdSeg: SegmentsSgdParams;
+@group(0) @binding(16) var<storage, read_write> lanes: array<f32>;
 
 var<workgroup> tree: array<f32, WG>;
 
@@ -144,12 +170,24 @@ fn sgdAt(i: u32, lr: f32, weightDecay: f32) {
   param[i] = param[i] - lr * (clip[0] * grad[i] + weightDecay * param[i]);
 }
 
-// Σ grad[offset + i]² for i < n: thread t's strided sum, then the fixed tree.
-// Every thread of the workgroup must call it (barriers); the result is valid
-// in thread 0.
-fn treeSumSquares(t: u32, offset: u32, n: u32) -> f32 {
-  var s = 0.0;
-  for (var i = t; i < n; i += WG) { s += grad[offset + i] * grad[offset + i]; }
+// Thread t's running sum of squares over one piece of a segment: `carried`
+// plus grad² of the segment's elements i ≡ t (mod WG) with skip ≤ i < skip + n,
+// in order, element i of the segment at grad[offset + i − skip]. With skip 0
+// and nothing carried this is the whole segment's strided sum; over the pieces
+// of a segment in order, each continuing the last one's sum, it is the same
+// sum term by term, so chunking does not change a bit.
+fn stridedSumSquares(t: u32, offset: u32, n: u32, skip: u32, carried: f32) -> f32 {
+  var s = carried;
+  for (var i = skip + (t + WG - skip % WG) % WG; i < skip + n; i += WG) {
+    let g = grad[offset + i - skip];
+    s += g * g;
+  }
+  return s;
+}
+
+// The fixed tree over the WG threads' sums. Every thread of the workgroup
+// must call it (barriers); the result is valid in thread 0.
+fn treeSum(t: u32, s: f32) -> f32 {
   tree[t] = s;
   workgroupBarrier();
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
@@ -175,15 +213,22 @@ fn sgdStep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(WG)
 fn sumSquares(@builtin(local_invocation_id) lid: vec3<u32>) {
-  let total = treeSumSquares(lid.x, 0u, sum.n);
+  let total = treeSum(lid.x, stridedSumSquares(lid.x, 0u, sum.n, 0u, 0.0));
   if (lid.x == 0u) { partials[sum.slot] = total; }
 }
 
 @compute @workgroup_size(WG)
 fn sumSquaresSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let t = lid.x;
   let seg = segments[wid.x];
-  let total = treeSumSquares(lid.x, seg.offset, seg.n);
-  if (lid.x == 0u) { partials[seg.slot] = total; }
+  var carried = 0.0;
+  if (seg.skip > 0u) { carried = lanes[seg.bank * WG + t]; }
+  let s = stridedSumSquares(t, seg.offset, seg.n, seg.skip, carried);
+  if (seg.last == 0u) { lanes[seg.bank * WG + t] = s; }
+  // Every workgroup runs the tree (its barriers stay in uniform control flow);
+  // only a segment's last piece keeps the total.
+  let total = treeSum(t, s);
+  if (t == 0u && seg.last != 0u) { partials[seg.slot] = total; }
 }
 
 const NO_ELEMENT: u32 = 0xffffffffu;
