@@ -59,6 +59,9 @@ describe('the largest buffers of a training step', () => {
     // The smaller device limit is named.
     expect(() => checkStepFits({ ...suite, batchSize: 5000 }, { ...lavapipe, maxStorageBufferBindingSize: 2 ** 32, maxBufferSize: 2 ** 27 }, flags))
       .toThrow(/allocates at most 128 MiB per buffer \(maxBufferSize\)/);
+    // A runtime cap below the device's binding limit is named as such.
+    expect(() => checkStepFits({ ...suite, batchSize: 64 }, { ...lavapipe, maxStorageBufferBindingSize: 65536, bindingLimitName: 'THAW_MAX_BINDING_BYTES' }, flags))
+      .toThrow(/binds at most 64 KiB per buffer \(THAW_MAX_BINDING_BYTES\); lower --batch-size to at most \d+$/);
   });
 
   it("refuses batches whose arrays outgrow the host's memory", () => {

@@ -93,6 +93,8 @@ export interface StepLimits {
   device: string;
   /** The largest buffer a kernel can bind (WebGPU's limit of that name), and the largest buffer, in bytes. */
   maxStorageBufferBindingSize: number;
+  /** Where the binding limit comes from: the device's limit, or the runtime's cap (THAW_MAX_BINDING_BYTES) below it. */
+  bindingLimitName?: string;
   maxBufferSize: number;
   /** What the host may spend on a batch's arrays, in bytes, and its name in messages. */
   hostBytes: number;
@@ -105,6 +107,7 @@ export function stepLimits(gpu: Pick<Gpu, 'maxStorageBindingBytes' | 'device' | 
   return {
     device: gpu.adapter.name,
     maxStorageBufferBindingSize: gpu.maxStorageBindingBytes,
+    ...(gpu.maxStorageBindingBytes < gpu.device.limits.maxStorageBufferBindingSize ? { bindingLimitName: 'THAW_MAX_BINDING_BYTES' } : {}),
     maxBufferSize: gpu.device.limits.maxBufferSize,
     hostBytes: memory / 2,
     host: `half of this machine's ${bytes(memory)} of memory`,
@@ -150,7 +153,7 @@ export function checkStepFits(s: StepShape, limits: StepLimits, flags: StepFlags
   const fitting = (perExample: number, limit: number) => Math.floor(limit / perExample);
   const advice = (most: number) => (most >= 1 ? `lower ${flags.batchSize} to at most ${most}` : `even ${flags.batchSize} 1 does not fit: lower ${flags.sequence}`);
   const device = [
-    { limit: limits.maxStorageBufferBindingSize, what: 'binds at most', name: 'maxStorageBufferBindingSize' },
+    { limit: limits.maxStorageBufferBindingSize, what: 'binds at most', name: limits.bindingLimitName ?? 'maxStorageBufferBindingSize' },
     { limit: limits.maxBufferSize, what: 'allocates at most', name: 'maxBufferSize' },
   ].sort((a, b) => a.limit - b.limit)[0]!;
   const [largest] = stepBuffers(s);
