@@ -7,8 +7,10 @@
  * the buffer's start. The buffer is covered exactly: no holes, no overlaps.
  *
  * Reading is streamed: {@link openSafetensors} reads only the header, and each
- * tensor is read from its byte range when asked for, so a checkpoint of
- * several gigabytes is never copied whole into memory. Every structural rule
+ * tensor is read from its byte range when asked for, either whole or in
+ * pieces of at most {@link PIECE_BYTES} read by position into one reused
+ * buffer and converted there, so a checkpoint of several gigabytes is never
+ * copied whole into memory, nor even its largest tensor. Every structural rule
  * is checked before any tensor is read, and a violation names the file and
  * the problem. Writing streams too, through a temporary file and a rename, so
  * a crash never leaves half a file.
@@ -328,7 +330,7 @@ export async function writeSafetensorsPieces(path: string, tensors: ReadonlyMap<
         if (written > count) break;
         await writeAll(handle, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength));
       }
-      if (written !== count) throw new Error(`writeSafetensors ${path}: tensor '${name}' has shape [${t.shape}] but ${written > count ? 'more than ' : ''}${written} values`);
+      if (written !== count) throw new Error(`writeSafetensors ${path}: tensor '${name}' has shape [${t.shape}] but ${written > count ? `more than ${count}` : written} values`);
     }
   });
 }

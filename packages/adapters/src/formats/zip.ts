@@ -15,7 +15,9 @@
  *
  * Reading goes through a file handle by byte ranges: opening reads the tail
  * and the central directory only; an entry is read when asked for, via its
- * local header, inflated if deflated, and checked against its CRC-32. Every
+ * local header, inflated if deflated, and checked against its CRC-32; a
+ * stored entry can also be streamed in pieces by position, its CRC-32
+ * computed along the way and checked after the last piece. Every
  * structural problem is an InputFileError naming the file.
  *
  * Writing makes stored (uncompressed) entries and, like PyTorch's writer,
