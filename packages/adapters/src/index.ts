@@ -22,7 +22,7 @@ export { openTorchStateDict, readTorchStateDict, writeTorchStateDict, type Torch
 export { loadHfEncoder, encoderConfigFromHf, encoderName, adapterModelClass, savedModelName, type LoadReport } from './checkpoints/hf-checkpoint.js';
 export { readAdapterHubFolder, loadAdapterHubAdapter, saveAdapterHubFolder, saveAdapterHubHead, type AdapterHubHead, type AdapterHubContents, type SavedModelInfo } from './checkpoints/adapterhub.js';
 export { writeSyntheticCheckpoint, hfConfigOf, SYNTHETIC_ENCODERS } from './checkpoints/synthetic.js';
-export { fillParams, heldTensor, storedTensors, type StoredTensor, type FillOptions } from './checkpoints/fill-params.js';
+export { fillParams, fillParamsFromSafetensors, heldTensor, storedTensors, type StoredTensor, type FillOptions } from './checkpoints/fill-params.js';
 export { loadPeftAdapter, savePeftAdapter, peftSaves, type PeftTaskType } from './checkpoints/peft.js';
 export { Trainer, NonFiniteError, hostTensors, reevaluateBestCheckpoint, type RebuiltRun, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
 export { TrainingStep, DEFAULT_LOG_EVERY, type StepModel, type StepOptions, type StepReadout } from './train/step.js';

@@ -17,7 +17,7 @@
  */
 import type { Tensor } from '@thaw/autograd';
 import { InputFileError } from '../errors/input-error.js';
-import type { HostTensor, PieceReader } from '../formats/safetensors.js';
+import { openSafetensors, type HostTensor, type PieceReader } from '../formats/safetensors.js';
 
 /** A tensor of a file whose shape is known before its values are read (a safetensors header entry, say). */
 export interface StoredTensor {
@@ -102,5 +102,21 @@ export async function fillParams(
         await p.graph.gpu.sync();
       }
     });
+  }
+}
+
+/**
+ * {@link fillParams} from the float tensors of safetensors file `path`
+ * under their own names, streamed: the header is checked first, then each
+ * tensor goes to its parameter piece by piece (a trainer's checkpoint of a
+ * fully fine-tuned encoder is never read whole).
+ */
+export async function fillParamsFromSafetensors(params: Iterable<readonly [string, Tensor]>, path: string, options: FillOptions): Promise<void> {
+  const file = await openSafetensors(path);
+  try {
+    const stored = new Map([...file.entries].map(([name, e]) => [name, { file: path, shape: e.shape, readPieces: file.readPieces(name) }] as const));
+    await fillParams(params, stored, path, options);
+  } finally {
+    await file.close();
   }
 }
