@@ -378,7 +378,7 @@ describe('torch.save state dicts: malformed input', () => {
     await expectRejected(path, "entry 'archive/data/0' points at the local header of 'archive/data/1'");
   });
 
-  it('many names over one storage: tied views are read once, a flood is refused', async () => {
+  it('many names over one storage: tied views are read, each name counting against the bound; a flood is refused', async () => {
     const tied = await archive({ 'data.pkl': statePickle([weight, { ...weight, name: 'w.tied' }]), 'data/0': weightBytes });
     const { tensors } = await readTorchStateDict(tied);
     expect([...tensors.get('w.tied')!.data]).toEqual([1.5, -2.5, 3.5, -4.5, 5.5, -6.5]);

@@ -237,7 +237,6 @@ export async function openTorchStateDict(path: string): Promise<TorchStateDict> 
     // before anything is allocated for it.
     let budget = 0;
     for (const storage of storages.values()) budget += GATHER_FACTOR * storage.numel;
-    const counted = new Set<TensorRef>();
     for (const [name, value] of root) {
       if (typeof name !== 'string') throw fail(`the state dict has a key of type ${pickleTypeName(name)}; names must be strings`);
       if (!(value instanceof TensorRef)) throw fail(`'${name}' is of type ${pickleTypeName(value)}, not a tensor`);
@@ -252,12 +251,10 @@ export async function openTorchStateDict(path: string): Promise<TorchStateDict> 
         skipped.push(name);
         continue;
       }
-      // The same view under several names (tied weights) counts once.
-      if (!counted.has(value)) {
-        counted.add(value);
-        budget -= value.size.reduce((a, b) => a * b, 1);
-        if (budget < 0) throw fail(`its tensors copy more than ${GATHER_FACTOR} times the elements its storages hold (at '${name}'): too many names share storages, or expanded views repeat too few elements`);
-      }
+      // Every name counts, the same view under several names (tied weights)
+      // too: each name is read into an array of its own.
+      budget -= value.size.reduce((a, b) => a * b, 1);
+      if (budget < 0) throw fail(`its tensors copy more than ${GATHER_FACTOR} times the elements its storages hold (at '${name}'): too many names share storages, or expanded views repeat too few elements`);
       views.set(name, value);
     }
     const readPieces = (name: string): PieceReader => {
