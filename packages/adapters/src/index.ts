@@ -3,7 +3,7 @@
  * the built-in suite, runs on real files (checkpoints, AdapterHub adapters,
  * datasets), the run spec, studies, and checkpoint formats.
  */
-export { Encoder, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup, type ProjectionSite, type ResidualLocation, type LayerNormWeights } from './model/encoder.js';
+export { Encoder, encoderParamSpecs, type EncoderParamSpec, type EncoderConfig, type EncoderInput, type ForwardMode, type AdapterSetup, type ProjectionSite, type ResidualLocation, type LayerNormWeights } from './model/encoder.js';
 export { adapterModel, type Adapter, type AdapterModel, type AdapterType, type ConfigFormat, type PeftFormat, type Invertible, type ResidualStep, type RunKind, type SavedConfigContext } from './adapters/adapter.js';
 export { ADAPTER_TYPES, ADAPTER_TYPE_NAMES, adapterType, adapterTypeOf } from './adapters/registry.js';
 export { BottleneckAdapter, SEQ_BN, DOUBLE_SEQ_BN, type BottleneckConfig, type BottleneckLocation } from './adapters/bottleneck.js';
@@ -16,12 +16,13 @@ export { normal, uniform } from './model/random.js';
 export { policy, fixedOrder, OFFICIAL_SCHEDULES, type Policy, type SelectContext, type Selection } from './schedules/policies.js';
 export { UnfreezeSchedule, type UnfreezeEvent, type ScheduleOptions, type UnfreezeTiming } from './schedules/algorithm1.js';
 export { fisherTraces, type FisherOptions, type FisherBatch } from './fisher/traces.js';
-export { readSafetensors, writeSafetensors, openSafetensors, SafetensorsError, type HostTensor, type SafetensorsFile, type TensorEntry } from './formats/safetensors.js';
+export { readSafetensors, writeSafetensors, writeSafetensorsPieces, openSafetensors, PIECE_BYTES, SafetensorsError, type HostTensor, type TensorPieces, type PieceReader, type SafetensorsFile, type TensorEntry } from './formats/safetensors.js';
 export { InputFileError } from './errors/input-error.js';
-export { readTorchStateDict, writeTorchStateDict } from './formats/torch-bin.js';
+export { openTorchStateDict, readTorchStateDict, writeTorchStateDict, type TorchStateDict } from './formats/torch-bin.js';
 export { loadHfEncoder, encoderConfigFromHf, encoderName, adapterModelClass, savedModelName, type LoadReport } from './checkpoints/hf-checkpoint.js';
 export { readAdapterHubFolder, loadAdapterHubAdapter, saveAdapterHubFolder, saveAdapterHubHead, type AdapterHubHead, type AdapterHubContents, type SavedModelInfo } from './checkpoints/adapterhub.js';
-export { fillParams, storedTensors, type StoredTensor, type FillOptions } from './checkpoints/fill-params.js';
+export { writeSyntheticCheckpoint, hfConfigOf, SYNTHETIC_ENCODERS } from './checkpoints/synthetic.js';
+export { fillParams, fillParamsFromSafetensors, heldTensor, storedTensors, type StoredTensor, type FillOptions } from './checkpoints/fill-params.js';
 export { loadPeftAdapter, savePeftAdapter, peftSaves, type PeftTaskType } from './checkpoints/peft.js';
 export { Trainer, NonFiniteError, hostTensors, reevaluateBestCheckpoint, type RebuiltRun, type TaskModel, type TaskData, type TrainerOptions, type TrainerCallbacks, type StepReport, type TrainSummary, type RunResults } from './train/trainer.js';
 export { TrainingStep, DEFAULT_LOG_EVERY, type StepModel, type StepOptions, type StepReadout } from './train/step.js';

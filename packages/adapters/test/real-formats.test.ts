@@ -8,7 +8,8 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   BottleneckAdapter, InputFileError, LoraAdapter, hostTensors, loadAdapterHubAdapter, readAdapterHubFolder, loadHfEncoder, loadPeftAdapter, readSafetensors, readTorchStateDict,
-  adapterModelClass, saveAdapterHubFolder, saveAdapterHubHead, savePeftAdapter, savedModelName, writeSafetensors, type AdapterHubHead, type BottleneckConfig, type HostTensor,
+  adapterModelClass, saveAdapterHubFolder, saveAdapterHubHead, savePeftAdapter, savedModelName, writeSafetensors, type AdapterHubHead,
+  encoderConfigFromHf, encoderParamSpecs, PIECE_BYTES, writeSyntheticCheckpoint, type BottleneckConfig, type HostTensor,
 } from '../src/index.js';
 import { versionBefore } from '../src/formats/pep440.js';
 import { hfConfigJson, tinyXlmrConfig, writeHfCheckpoint, writeLanguageAdapter } from './support/hf-files.js';
@@ -71,6 +72,33 @@ describe('Hugging Face checkpoints', () => {
       }
     });
   }
+
+  it('streams tensors larger than one piece onto the GPU at their offsets: a synthetic safetensors checkpoint and a .bin, bit for bit', async () => {
+    // Word embeddings of 262,200 × 16 float32 = 16.8 MB: two pieces of PIECE_BYTES.
+    const big = tinyXlmrConfig(262_200, { numHiddenLayers: 1 });
+    expect(4 * big.vocabSize * big.hiddenSize).toBeGreaterThan(PIECE_BYTES);
+    const synthetic = await tmp();
+    const { file, bytes } = await writeSyntheticCheckpoint(synthetic, big, 'synthetic-tiny', 4);
+    expect(encoderConfigFromHf(join(synthetic, 'config.json'), JSON.parse(await readFile(join(synthetic, 'config.json'), 'utf8')) as Record<string, unknown>)).toEqual(big);
+    const written = (await readSafetensors(file)).tensors;
+    expect([...written.keys()].sort()).toEqual(encoderParamSpecs(big).map((p) => p.name).sort());
+    expect(bytes).toBeGreaterThan(4 * big.vocabSize * big.hiddenSize);
+    for (const [name, t] of written) {
+      const centre = /LayerNorm\.weight$/.test(name) ? 1 : 0;
+      expect(t.data.every((v) => Math.abs(v - centre) <= 0.05), name).toBe(true);
+      expect(new Set(t.data).size, name).toBeGreaterThan(t.data.length / 2);
+    }
+    const bin = await tmp();
+    const binWeights = await writeHfCheckpoint(bin, big, 6, { files: 'bin' });
+    for (const [dir, weights] of [[synthetic, written], [bin, binWeights]] as const) {
+      const { encoder } = await loadHfEncoder(graph(), dir);
+      try {
+        expectSameTensors(await hostTensors(encoder.params), weights);
+      } finally {
+        encoder.dispose();
+      }
+    }
+  });
 
   it('maps a BERT config: bert.* names, positions from 0, two token types', async () => {
     const bert = tinyXlmrConfig(30, { prefix: 'bert', positionOffset: 0, padTokenId: 0, typeVocabSize: 2, layerNormEps: 1e-12 });

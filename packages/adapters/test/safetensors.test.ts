@@ -1,9 +1,11 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputFileError } from '../src/errors/input-error.js';
-import { openSafetensors, readSafetensors, SafetensorsError, writeSafetensors, type HostTensor } from '../src/formats/safetensors.js';
+import {
+  halfToFloat, openSafetensors, PIECE_BYTES, readSafetensors, SafetensorsError, writeSafetensors, writeSafetensorsPieces, type HostTensor,
+} from '../src/formats/safetensors.js';
 
 /** A file from a header object and raw data bytes, as another writer might produce it. */
 function rawFile(header: object, data: Buffer, pad = true): Buffer {
@@ -147,5 +149,46 @@ describe('safetensors', () => {
     await writeSafetensors(path, new Map([['v', { shape: [6], data: values }]]));
     const back = (await readSafetensors(path)).tensors.get('v')!.data;
     expect([...new Uint32Array(back.buffer)]).toEqual([...new Uint32Array(values.buffer)]);
+  });
+
+  it('streams a tensor in pieces of at most PIECE_BYTES of the file, each converted (F16 across a piece boundary, F32 at an offset that is not a multiple of 4)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-st-'));
+    const path = join(dir, 'pieces.safetensors');
+    const count = PIECE_BYTES / 2 + 3;
+    const halves = new Uint16Array(count);
+    // Finite half-precision values of both signs, none zero: exponent 1…30.
+    for (let i = 0; i < count; i++) halves[i] = ((i * 7919) & 0x83ff) | ((1 + (i % 30)) << 10);
+    const f32 = new Float32Array([0.5, -1.25, 3]);
+    await writeFile(path, rawFile({
+      h: { dtype: 'F16', shape: [count], data_offsets: [0, 2 * count] },
+      f: { dtype: 'F32', shape: [3], data_offsets: [2 * count, 2 * count + 12] },
+    }, Buffer.concat([Buffer.from(halves.buffer), Buffer.from(f32.buffer)])));
+    const file = await openSafetensors(path);
+    try {
+      const pieces: [number, number][] = [];
+      const back = new Float32Array(count).fill(NaN);
+      await file.readPieces('h')((values, first) => {
+        pieces.push([first, values.length]);
+        back.set(values, first);
+      });
+      expect(pieces).toEqual([[0, PIECE_BYTES / 2], [PIECE_BYTES / 2, 3]]);
+      for (const i of [0, 1, PIECE_BYTES / 2 - 1, PIECE_BYTES / 2, count - 1]) expect(back[i]).toBe(halfToFloat(halves[i]!));
+      expect(back.every((v, i) => v === halfToFloat(halves[i]!))).toBe(true);
+      expect([...(await file.read('f')).data]).toEqual([...f32]);
+    } finally {
+      await file.close();
+    }
+  });
+
+  it('writes tensors piece by piece, and refuses pieces that do not fill the shape, leaving no file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'thaw-st-'));
+    const path = join(dir, 'streamed.safetensors');
+    const values = Float32Array.from({ length: 10 }, (_, i) => (i + 1) * 0.75 - 4.1);
+    await writeSafetensorsPieces(path, new Map([['v', { shape: [2, 5], pieces: () => [values.subarray(0, 3), values.subarray(3, 4), values.subarray(4)] }]]));
+    expect([...(await readSafetensors(path)).tensors.get('v')!.data]).toEqual([...values]);
+    const short = join(dir, 'short.safetensors');
+    await expect(writeSafetensorsPieces(short, new Map([['v', { shape: [2, 5], pieces: () => [values.subarray(0, 9)] }]]))).rejects.toThrow(/'v' has shape \[2,5\] but 9 values/);
+    await expect(writeSafetensorsPieces(short, new Map([['v', { shape: [2, 5], pieces: () => [values, values] }]]))).rejects.toThrow(/'v' has shape \[2,5\] but more than 10 values/);
+    expect((await readdir(dir)).sort()).toEqual(['streamed.safetensors']);
   });
 });

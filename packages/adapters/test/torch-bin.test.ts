@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { InputFileError } from '../src/errors/input-error.js';
 import { PickleWriter } from '../src/formats/pickle.js';
-import type { HostTensor } from '../src/formats/safetensors.js';
-import { readTorchStateDict, writeTorchStateDict } from '../src/formats/torch-bin.js';
+import { PIECE_BYTES, type HostTensor } from '../src/formats/safetensors.js';
+import { openTorchStateDict, readTorchStateDict, writeTorchStateDict } from '../src/formats/torch-bin.js';
 import { writeZip } from '../src/formats/zip.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -151,6 +151,38 @@ describe('torch.save state dicts', () => {
 
   // Written by PyTorch's torch.save itself (make_torch_bin.py, PyTorch 1.13): views saved
   // without .contiguous() keep their storage and strides, expanded ones with stride 0.
+  it('streams a stored tensor by position in pieces of at most PIECE_BYTES; a transposed view comes whole', async () => {
+    const path = await tempPath('pieces.bin');
+    const count = PIECE_BYTES / 4 + 5;
+    const big = randomValues(count, 11);
+    const small = randomValues(6, 12);
+    await writeTorchStateDict(path, new Map([['big', { shape: [count], data: big }], ['small', { shape: [2, 3], data: small }]]));
+    const file = await openTorchStateDict(path);
+    try {
+      const pieces: [number, number][] = [];
+      const back = new Float32Array(count).fill(NaN);
+      await file.readPieces('big')((values, first) => {
+        pieces.push([first, values.length]);
+        back.set(values, first);
+      });
+      expect(pieces).toEqual([[0, PIECE_BYTES / 4], [PIECE_BYTES / 4, 5]]);
+      expect(bits(back)).toEqual(bits(big));
+      expect(file.shapes.get('small')).toEqual([2, 3]);
+    } finally {
+      await file.close();
+    }
+    // The same bytes as the transpose of a [3, 2] view: gathered from its storage read whole.
+    const transposed = await archive({ 'data.pkl': statePickle([{ name: 'w', key: '0', numel: 6, offset: 0, size: [3, 2], stride: [1, 3] }]), 'data/0': Buffer.from(small.buffer) });
+    const view = await openTorchStateDict(transposed);
+    try {
+      const pieces: { first: number; values: number[] }[] = [];
+      await view.readPieces('w')((values, first) => void pieces.push({ first, values: [...values] }));
+      expect(pieces).toEqual([{ first: 0, values: [small[0], small[3], small[1], small[4], small[2], small[5]] }]);
+    } finally {
+      await view.close();
+    }
+  });
+
   it('reads views torch.save wrote as they are: expanded (stride 0), transposed, sliced', async () => {
     const { tensors, skipped } = await readTorchStateDict(join(fixtures, 'views.bin'));
     expect(skipped).toEqual([]);
@@ -346,7 +378,7 @@ describe('torch.save state dicts: malformed input', () => {
     await expectRejected(path, "entry 'archive/data/0' points at the local header of 'archive/data/1'");
   });
 
-  it('many names over one storage: tied views are read once, a flood is refused', async () => {
+  it('many names over one storage: tied views are read, each name counting against the bound; a flood is refused', async () => {
     const tied = await archive({ 'data.pkl': statePickle([weight, { ...weight, name: 'w.tied' }]), 'data/0': weightBytes });
     const { tensors } = await readTorchStateDict(tied);
     expect([...tensors.get('w.tied')!.data]).toEqual([1.5, -2.5, 3.5, -4.5, 5.5, -6.5]);

@@ -115,6 +115,16 @@ export class Graph {
     return new Tensor(this, shape, this.gpu.upload(data, name), trainable, name);
   }
 
+  /**
+   * A persistent leaf like {@link parameter}, allocated with undefined
+   * contents and uploaded from nothing: for weights a loader then writes
+   * (`gpu.write`, piece by piece), so no host array of the whole tensor
+   * ever exists.
+   */
+  emptyParameter(shape: readonly number[], name: string, trainable = true): Tensor {
+    return new Tensor(this, shape, this.gpu.alloc(4 * sizeOf(shape), name), trainable, name);
+  }
+
   /** Runs `fn` without recording: no tape, no saved activations. */
   noGrad<T>(fn: () => T): T {
     this.noGradDepth++;

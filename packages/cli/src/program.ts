@@ -14,10 +14,11 @@ import {
 } from './commands/study.js';
 import { rebuildReport } from './report/html.js';
 import {
-  DATASET_TASKS, DEFAULT_LOG_EVERY, HUB_DEFAULTS, readStudyConfig, RUN_FLAGS, runSpec, STUDY_PRESETS, studyPlan, SUITE_DEFAULTS, SUITE_TASKS, ADAPTER_TYPES, cancelStudy, studyStatus,
+  DATASET_TASKS, DEFAULT_LOG_EVERY, SYNTHETIC_ENCODERS, HUB_DEFAULTS, readStudyConfig, RUN_FLAGS, runSpec, STUDY_PRESETS, studyPlan, SUITE_DEFAULTS, SUITE_TASKS, ADAPTER_TYPES, cancelStudy, studyStatus,
   type RunGiven, type RunOptionName, type SlurmSettings, type StudyOptions, type StudyPreset,
 } from '@thaw/adapters';
-import { deviceOf, formatKernelBench, formatStepBench, type KernelBenchReport, type StepBenchReport } from './commands/bench.js';
+import { deviceOf, formatKernelBench, formatLoadBench, formatStepBench, type KernelBenchReport, type LoadBenchReport, type StepBenchReport } from './commands/bench.js';
+import { measureLoad, measureSyntheticLoad, type SyntheticShape } from './bench/load-bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
 import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
 import { loadManifest } from '@thaw/kernels';
@@ -201,6 +202,30 @@ export function buildProgram(io: Io = processIo): Command {
         };
         io.out(opts.json ? json(report) : formatStepBench(report));
       });
+    });
+
+  bench
+    .command('load')
+    .description('load time and peak resident memory of loading a Hugging Face checkpoint folder (--model) or a synthetic one of a public model\'s shape (--synthetic), in a fresh process')
+    .option('--json', 'print JSON')
+    .option('--model <dir>', 'checkpoint folder: config.json with model.safetensors, its shards, or pytorch_model.bin')
+    .addOption(new Option('--synthetic <shape>', 'write random weights of this shape and load them: xlmr-base (≈1.1 GB) or mbert (≈0.7 GB)').choices(Object.keys(SYNTHETIC_ENCODERS)))
+    .option('--layers <n>', 'with --synthetic: encoder layers instead of the shape\'s 12', nonNegativeInt('--layers'))
+    .option('--dir <dir>', 'with --synthetic: write (and keep) the checkpoint here instead of a temporary folder')
+    .action((opts: { json?: boolean; model?: string; synthetic?: SyntheticShape; layers?: number; dir?: string }, cmd: Command) => {
+      if ((opts.model === undefined) === (opts.synthetic === undefined)) throw new UsageError('give one of --model <dir> or --synthetic <shape>.');
+      if (opts.model !== undefined && (opts.layers !== undefined || opts.dir !== undefined)) throw new UsageError('--layers and --dir go with --synthetic.');
+      return (async () => {
+        const selection = adapterOptions(cmd);
+        const result = opts.model !== undefined ? await measureLoad(opts.model, selection) : await measureSyntheticLoad(opts.synthetic!, opts.layers, opts.dir, selection);
+        const report: LoadBenchReport = {
+          device: deviceOf(await chosenAdapter(selection)),
+          date: new Date().toISOString().slice(0, 10),
+          ...(opts.synthetic ? { synthetic: { shape: opts.synthetic, layers: opts.layers ?? SYNTHETIC_ENCODERS[opts.synthetic].numHiddenLayers } } : {}),
+          result,
+        };
+        io.out(opts.json ? json(report) : formatLoadBench(report));
+      })();
     });
 
   const stageOptions = (cmd: Command, defaults: { steps: number; pairs: number }) => cmd

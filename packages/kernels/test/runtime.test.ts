@@ -307,6 +307,22 @@ describe('buffer views', () => {
     expect(() => g.view(arena, 0, 16)).toThrow(/already released/);
     g.release(d);
   });
+
+  it('writes at a byte offset of a buffer or a view, leaving the rest; refuses misaligned or overrunning offsets', async () => {
+    const g = gpu();
+    const align = g.device.limits.minStorageBufferOffsetAlignment;
+    const arena = g.upload(new Float32Array(align).fill(Number.NaN));
+    const view = g.view(arena, align, 2 * align);
+    g.write(view, new Float32Array([7.5, -8.25]), 12);
+    g.write(arena, new Float32Array([1.5]), 4);
+    const all = await g.read(arena);
+    const expected = Array.from(all, (_, i) => (i === 1 ? 1.5 : i === align / 4 + 3 ? 7.5 : i === align / 4 + 4 ? -8.25 : Number.NaN));
+    expect(Array.from(all)).toEqual(expected);
+    expect(() => g.write(view, new Float32Array(2), 6)).toThrow(/at byte offset 6 into a \d+-byte buffer/);
+    expect(() => g.write(view, new Float32Array(2), 2 * align - 4)).toThrow(/writing 8 bytes at byte offset/);
+    g.release(view);
+    g.release(arena);
+  });
 });
 
 describe('row chunks of tensors larger than a binding', () => {

@@ -7,11 +7,17 @@
  * the file with its exact shape, and, unless the file may hold more, every
  * tensor of the file must be used. All of this is checked before the first
  * value is written, so a bad file leaves the parameters as they were; the
- * error names the file and the tensor.
+ * error names the file and the tensor. (A fault found only while a streamed
+ * tensor is read, such as a ZIP entry failing its CRC-32 or a file that
+ * shrank meanwhile, can come after earlier pieces were written: loaders
+ * that stream fill fresh parameters and dispose of them on error.)
+ *
+ * Values go to the GPU piece by piece as the files are read, so loading
+ * holds one piece on the host, not the tensor nor the file.
  */
 import type { Tensor } from '@thaw/autograd';
 import { InputFileError } from '../errors/input-error.js';
-import type { HostTensor } from '../formats/safetensors.js';
+import { openSafetensors, type HostTensor, type PieceReader } from '../formats/safetensors.js';
 
 /** A tensor of a file whose shape is known before its values are read (a safetensors header entry, say). */
 export interface StoredTensor {
@@ -20,13 +26,29 @@ export interface StoredTensor {
   /** Its name in that file, where the parameter's name differs (legacy or prefixed names). */
   readonly savedAs?: string;
   readonly shape: readonly number[];
-  read(): Float32Array | Promise<Float32Array>;
+  /** Hands its row-major values to `take` in consecutive pieces (one piece: all of them). */
+  readPieces: PieceReader;
+}
+
+/** A host tensor already read from `file`, as a stored tensor (one piece). */
+export function heldTensor(file: string, tensor: HostTensor, savedAs?: string): StoredTensor {
+  return { file, ...(savedAs === undefined ? {} : { savedAs }), shape: tensor.shape, readPieces: async (take) => take(tensor.data, 0) };
 }
 
 /** Host tensors already read from `file`, as stored tensors under the same names. */
 export function storedTensors(file: string, tensors: ReadonlyMap<string, HostTensor>): Map<string, StoredTensor> {
-  return new Map([...tensors].map(([name, t]) => [name, { file, shape: t.shape, read: () => t.data }] as const));
+  return new Map([...tensors].map(([name, t]) => [name, heldTensor(file, t)] as const));
 }
+
+/**
+ * Bytes queued for upload before {@link fillParams} waits for the device
+ * (64 MiB). Dawn's queue.writeBuffer copies each piece into a staging
+ * buffer that it frees only once the device has run the copy; pieces
+ * queued without ever waiting could pile up a whole checkpoint there. (On
+ * lavapipe, a unified-memory device, no growth shows either way: measured,
+ * the wait costs well under a tenth of a second per gigabyte.)
+ */
+const UPLOAD_WINDOW = 1 << 26;
 
 export interface FillOptions {
   /**
@@ -70,5 +92,31 @@ export async function fillParams(
     const extra = [...stored].find(([name]) => !wanted.has(name));
     if (extra) throw new InputFileError(extra[1].file, `holds '${extra[1].savedAs ?? extra[0]}', which ${options.owner} does not have`);
   }
-  for (const [name, p] of targets) p.graph.gpu.write(p.buffer, await stored.get(name)!.read());
+  let queued = 0;
+  for (const [name, p] of targets) {
+    await stored.get(name)!.readPieces(async (values, first) => {
+      p.graph.gpu.write(p.buffer, values, 4 * first);
+      queued += values.byteLength;
+      if (queued >= UPLOAD_WINDOW) {
+        queued = 0;
+        await p.graph.gpu.sync();
+      }
+    });
+  }
+}
+
+/**
+ * {@link fillParams} from the float tensors of safetensors file `path`
+ * under their own names, streamed: the header is checked first, then each
+ * tensor goes to its parameter piece by piece (a trainer's checkpoint of a
+ * fully fine-tuned encoder is never read whole).
+ */
+export async function fillParamsFromSafetensors(params: Iterable<readonly [string, Tensor]>, path: string, options: FillOptions): Promise<void> {
+  const file = await openSafetensors(path);
+  try {
+    const stored = new Map([...file.entries].map(([name, e]) => [name, { file: path, shape: e.shape, readPieces: file.readPieces(name) }] as const));
+    await fillParams(params, stored, path, options);
+  } finally {
+    await file.close();
+  }
 }

@@ -21,9 +21,9 @@ import type { Graph } from '@thaw/autograd';
 import { Encoder, type EncoderConfig } from '../model/encoder.js';
 import { InputFileError } from '../errors/input-error.js';
 import { readJsonFile } from '../formats/input-file.js';
-import { openSafetensors, type HostTensor } from '../formats/safetensors.js';
+import { openSafetensors, type PieceReader } from '../formats/safetensors.js';
 import { fillParams, type StoredTensor } from './fill-params.js';
-import { readTorchStateDict } from '../formats/torch-bin.js';
+import { openTorchStateDict } from '../formats/torch-bin.js';
 
 /** What a checkpoint load found (missing encoder weights are an error, not a report). */
 export interface LoadReport {
@@ -118,9 +118,9 @@ export function encoderName(prefix: string, name: string): string {
 interface WeightSource {
   file: string;
   names: string[];
-  skipped: string[];
+  skipped: readonly string[];
   shape(name: string): readonly number[];
-  read(name: string): Promise<HostTensor>;
+  readPieces(name: string): PieceReader;
   close(): Promise<void>;
 }
 
@@ -131,7 +131,7 @@ async function weightSources(dir: string): Promise<WeightSource[]> {
   const bin = join(dir, 'pytorch_model.bin');
   const safetensors = async (file: string): Promise<WeightSource> => {
     const f = await openSafetensors(file);
-    return { file, names: [...f.entries.keys()], skipped: [...f.skipped], shape: (n) => f.entries.get(n)!.shape, read: (n) => f.read(n), close: () => f.close() };
+    return { file, names: [...f.entries.keys()], skipped: f.skipped, shape: (n) => f.entries.get(n)!.shape, readPieces: (n) => f.readPieces(n), close: () => f.close() };
   };
   if (existsSync(index)) {
     const map = (await readJsonFile(index)).weight_map;
@@ -156,15 +156,17 @@ async function weightSources(dir: string): Promise<WeightSource[]> {
   }
   if (existsSync(single)) return [await safetensors(single)];
   if (existsSync(bin)) {
-    const { tensors, skipped } = await readTorchStateDict(bin);
-    return [{ file: bin, names: [...tensors.keys()], skipped, shape: (n) => tensors.get(n)!.shape, read: async (n) => tensors.get(n)!, close: async () => undefined }];
+    const f = await openTorchStateDict(bin);
+    return [{ file: bin, names: [...f.shapes.keys()], skipped: f.skipped, shape: (n) => f.shapes.get(n)!, readPieces: (n) => f.readPieces(n), close: () => f.close() }];
   }
   throw new InputFileError(dir, 'holds no weights: expected model.safetensors, model.safetensors.index.json with its shards, or pytorch_model.bin');
 }
 
 /**
  * Loads a Hugging Face encoder checkpoint folder into a new {@link Encoder}
- * (frozen: a MAD-X base), streaming one tensor at a time to the GPU. Throws
+ * (frozen: a MAD-X base), streaming each tensor to the GPU in pieces: the
+ * host holds one piece, never a whole tensor or file (a transposed or
+ * deflated `.bin` tensor: its one storage). Throws
  * {@link InputFileError} for an unsupported architecture, a weight of the
  * wrong shape, or missing encoder weights; `report` lists what was unused.
  */
@@ -174,7 +176,7 @@ export async function loadHfEncoder(graph: Graph, dir: string): Promise<{ encode
   const sources = await weightSources(dir);
   let encoder: Encoder | undefined;
   try {
-    encoder = new Encoder(graph, config, 0);
+    encoder = new Encoder(graph, config, 'empty');
     const stored = new Map<string, StoredTensor>();
     const unexpected: string[] = [];
     for (const source of sources) {
@@ -185,7 +187,7 @@ export async function loadHfEncoder(graph: Graph, dir: string): Promise<{ encode
           continue;
         }
         if (stored.has(target)) throw new InputFileError(source.file, `holds '${name}', which another name or file already gave as '${target}'`);
-        stored.set(target, { file: source.file, savedAs: name, shape: source.shape(name), read: async () => (await source.read(name)).data });
+        stored.set(target, { file: source.file, savedAs: name, shape: source.shape(name), readPieces: source.readPieces(name) });
       }
     }
     const files = sources.map((s) => s.file);

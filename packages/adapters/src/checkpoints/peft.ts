@@ -22,7 +22,7 @@ import { InputFileError } from '../errors/input-error.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../formats/safetensors.js';
 import { writePythonJsonAtomic } from '../formats/python-json.js';
 import type { SavedModelInfo } from './adapterhub.js';
-import { fillParams, type StoredTensor } from './fill-params.js';
+import { fillParams, heldTensor, type StoredTensor } from './fill-params.js';
 
 /** PEFT's task types of the heads Thaw saves (null: none, a bare adapter). */
 export type PeftTaskType = 'SEQ_CLS' | 'QUESTION_ANS' | null;
@@ -44,7 +44,7 @@ export async function loadPeftAdapter(graph: Graph, dir: string, model: AdapterM
   for (const [saved, t] of (await readSafetensors(weights)).tensors) {
     const thaw = form.thawName(saved, name, model.prefix);
     if (!thaw) throw new InputFileError(weights, `tensor '${saved}' is not a ${type.name} weight PEFT saves`);
-    stored.set(thaw, { file: weights, savedAs: saved, shape: t.shape, read: () => t.data });
+    stored.set(thaw, heldTensor(weights, t, saved));
   }
   const adapter = type.create(graph, name, config, model, 0);
   try {

@@ -7,8 +7,10 @@
  * the buffer's start. The buffer is covered exactly: no holes, no overlaps.
  *
  * Reading is streamed: {@link openSafetensors} reads only the header, and each
- * tensor is read from its byte range when asked for, so a checkpoint of
- * several gigabytes is never copied whole into memory. Every structural rule
+ * tensor is read from its byte range when asked for, either whole or in
+ * pieces of at most {@link PIECE_BYTES} read by position into one reused
+ * buffer and converted there, so a checkpoint of several gigabytes is never
+ * copied whole into memory, nor even its largest tensor. Every structural rule
  * is checked before any tensor is read, and a violation names the file and
  * the problem. Writing streams too, through a temporary file and a rename, so
  * a crash never leaves half a file.
@@ -60,6 +62,8 @@ export interface SafetensorsFile {
   readonly metadata: Record<string, string>;
   /** Reads one tensor's bytes and converts them to float32. */
   read(name: string): Promise<HostTensor>;
+  /** Streams one tensor's values as float32, piece by piece (see {@link PieceReader}); memory stays at one piece. */
+  readPieces(name: string): PieceReader;
   close(): Promise<void>;
 }
 
@@ -73,25 +77,34 @@ export function halfToFloat(h: number): number {
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
-/** `bytes` (little-endian values of `dtype`) as float32. */
-function toFloat32(bytes: Buffer, dtype: string, count: number): Float32Array {
-  if (dtype === 'F32') {
-    // Copy into a fresh, aligned buffer: the file's offsets need not be 4-aligned.
-    const out = new Float32Array(count);
-    new Uint8Array(out.buffer).set(bytes.subarray(0, 4 * count));
-    return out;
-  }
-  const out = new Float32Array(count);
+/**
+ * Converts `out.length` little-endian values of `dtype` (F16, BF16 or F64)
+ * from `bytes` into `out` as float32. F32 needs no conversion: it is read
+ * straight into a float32 array.
+ */
+function convertInto(out: Float32Array, bytes: Uint8Array, dtype: string): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = out.length;
   if (dtype === 'F64') for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
   else if (dtype === 'F16') for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
   else {
     // bfloat16 is the top half of a float32.
-    const bits = new Uint32Array(out.buffer);
+    const bits = new Uint32Array(out.buffer, out.byteOffset, count);
     for (let i = 0; i < count; i++) bits[i] = view.getUint16(2 * i, true) << 16;
   }
-  return out;
 }
+
+/** Bytes of a file read at a time when a tensor is streamed (16 MiB): its memory while loading. */
+export const PIECE_BYTES = 1 << 24;
+
+/**
+ * Hands a tensor's values to `take` in consecutive pieces of at most
+ * {@link PIECE_BYTES} bytes of the file each, the first value of each piece
+ * given by its index. One piece buffer (and, for a dtype other than F32,
+ * one float32 buffer) is reused for every piece, so `take` must be done with
+ * a piece when it returns.
+ */
+export type PieceReader = (take: (values: Float32Array, first: number) => void | Promise<void>) => Promise<void>;
 
 /**
  * The members of a JSON object text, in order, duplicates included, each
@@ -128,15 +141,20 @@ function jsonMembers(text: string): { key: string; value: string }[] {
   return members;
 }
 
+/** Fills `into` with the bytes at `position`, or says that the file ends first. */
+async function readInto(handle: FileHandle, path: string, position: number, into: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+    if (!bytesRead) throw new SafetensorsError(path, `the file ends at byte ${position + done}, inside a range that runs to ${position + into.length}`);
+    done += bytesRead;
+  }
+}
+
 /** Reads exactly `length` bytes at `position`, or says that the file ends first. */
 async function readRange(handle: FileHandle, path: string, position: number, length: number): Promise<Buffer> {
   const buffer = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
-    if (!bytesRead) throw new SafetensorsError(path, `the file ends at byte ${position + done}, inside a range that runs to ${position + length}`);
-    done += bytesRead;
-  }
+  await readInto(handle, path, position, buffer);
   return buffer;
 }
 
@@ -213,14 +231,36 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     if (covered !== size) throw new SafetensorsError(path, `the tensors cover ${covered - dataStart} of ${dataLength} data bytes`);
     const entries = new Map(all.filter((e) => FLOAT_BYTES[e.dtype]).map((e) => [e.name, e]));
     const opened = handle;
+    const entry = (name: string) => {
+      const e = entries.get(name);
+      if (!e) throw new SafetensorsError(path, `has no float tensor '${name}'`);
+      return { ...e, count: (e.end - e.begin) / FLOAT_BYTES[e.dtype]! };
+    };
+    const readPieces = (name: string): PieceReader => {
+      const e = entry(name);
+      return async (take) => {
+        const width = FLOAT_BYTES[e.dtype]!;
+        const perPiece = Math.max(1, Math.min(e.count, Math.floor(PIECE_BYTES / width)));
+        const values = new Float32Array(perPiece);
+        // F32 bytes land in the float32 array itself (aligned, whatever the file offset); other dtypes are converted from a byte buffer.
+        const raw = e.dtype === 'F32' ? new Uint8Array(values.buffer) : new Uint8Array(perPiece * width);
+        for (let first = 0; first < e.count; first += perPiece) {
+          const n = Math.min(perPiece, e.count - first);
+          await readInto(opened, path, e.begin + first * width, raw.subarray(0, n * width));
+          if (e.dtype !== 'F32') convertInto(values.subarray(0, n), raw, e.dtype);
+          await take(values.subarray(0, n), first);
+        }
+      };
+    };
     return {
       path, entries, metadata: metadata as Record<string, string>,
       skipped: all.filter((e) => !FLOAT_BYTES[e.dtype]).map((e) => e.name),
+      readPieces,
       async read(name) {
-        const e = entries.get(name);
-        if (!e) throw new SafetensorsError(path, `has no float tensor '${name}'`);
-        const count = e.shape.reduce((a, b) => a * b, 1);
-        return { shape: [...e.shape], data: toFloat32(await readRange(opened, path, e.begin, e.end - e.begin), e.dtype, count) };
+        const e = entry(name);
+        const data = new Float32Array(e.count);
+        await readPieces(name)((values, first) => data.set(values, first));
+        return { shape: [...e.shape], data };
       },
       close: () => opened.close(),
     };
@@ -242,8 +282,28 @@ export async function readSafetensors(path: string): Promise<{ tensors: Map<stri
   }
 }
 
+/**
+ * A float32 tensor to write, its row-major values given in consecutive
+ * pieces, so that a writer never needs the whole tensor (or file) in memory.
+ */
+export interface TensorPieces {
+  shape: number[];
+  pieces(): Iterable<Float32Array>;
+}
+
 /** Writes float32 tensors (sorted by name) and string metadata, streamed and atomically. */
 export async function writeSafetensors(path: string, tensors: Map<string, HostTensor>, metadata: Record<string, string> = {}): Promise<void> {
+  await writeSafetensorsPieces(path, new Map([...tensors].map(([name, t]) => [name, { shape: t.shape, pieces: () => [t.data] }])), metadata);
+}
+
+/**
+ * Writes float32 tensors (sorted by name) and string metadata like
+ * {@link writeSafetensors}, each tensor's values taken piece by piece as
+ * they are written: memory stays at one piece however large the file.
+ * Throws, leaving no file, when a tensor's pieces do not hold exactly its
+ * shape's count of values.
+ */
+export async function writeSafetensorsPieces(path: string, tensors: ReadonlyMap<string, TensorPieces>, metadata: Record<string, string> = {}): Promise<void> {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
@@ -251,7 +311,6 @@ export async function writeSafetensors(path: string, tensors: Map<string, HostTe
   for (const name of names) {
     const t = tensors.get(name)!;
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new Error(`writeSafetensors ${path}: tensor '${name}' has shape [${t.shape}] but ${t.data.length} values`);
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * count] };
     offset += 4 * count;
   }
@@ -263,9 +322,15 @@ export async function writeSafetensors(path: string, tensors: Map<string, HostTe
   await writeFileAtomic(path, async (handle) => {
     await writeAll(handle, Buffer.concat([length, headerBytes]));
     for (const name of names) {
-      const { data } = tensors.get(name)!;
-      await writeAll(handle, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      const t = tensors.get(name)!;
+      const count = t.shape.reduce((a, b) => a * b, 1);
+      let written = 0;
+      for (const piece of t.pieces()) {
+        written += piece.length;
+        if (written > count) break;
+        await writeAll(handle, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength));
+      }
+      if (written !== count) throw new Error(`writeSafetensors ${path}: tensor '${name}' has shape [${t.shape}] but ${written > count ? `more than ${count}` : written} values`);
     }
   });
 }
-

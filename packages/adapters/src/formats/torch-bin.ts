@@ -30,14 +30,18 @@
  * the storages the file holds, in all: names sharing a storage and expanded
  * views both count against it, so a small file cannot ask for a huge tensor.
  *
+ * Tensors are read one at a time, when asked for (openTorchStateDict): a
+ * tensor that is a whole stored entry, as torch.save writes each parameter,
+ * streams by position in pieces; any other view reads its one storage.
+ *
  * The pre-1.6 format (bare pickles followed by raw storages) is detected and
  * refused with a way to convert it.
  */
 import { InputFileError } from '../errors/input-error.js';
 import { openInputFile } from './input-file.js';
 import { PickleFunction, PickleWriter, pickleTypeName, unpickle } from './pickle.js';
-import { halfToFloat, type HostTensor } from './safetensors.js';
-import { writeZip, ZipReader } from './zip.js';
+import { halfToFloat, PIECE_BYTES, type HostTensor, type PieceReader } from './safetensors.js';
+import { STORED, writeZip, ZipReader } from './zip.js';
 
 /** How many times its storages' elements a file's tensors may copy out in all (see readTorchStateDict). */
 const GATHER_FACTOR = 4;
@@ -47,7 +51,8 @@ class StorageType {
   constructor(
     readonly name: string,
     readonly width: number,
-    readonly toFloat32Bits?: (view: DataView, count: number) => Uint32Array,
+    /** Converts `out.length` elements from `view` into `out` as float32 bits. */
+    readonly toFloat32Bits?: (view: DataView, out: Uint32Array) => void,
   ) {}
 }
 
@@ -61,21 +66,18 @@ class TensorRef {
   constructor(readonly storage: StorageRef, readonly offset: number, readonly size: number[], readonly stride: number[]) {}
 }
 
-/** Reads `count` elements with `element(view, i)`, which gives float32 bits (a Uint32Array store keeps the low 32). */
+/** Reads elements with `element(view, i)`, which gives float32 bits (a Uint32Array store keeps the low 32). */
 function bitsOf(element: (view: DataView, i: number) => number) {
-  return (view: DataView, count: number): Uint32Array => {
-    const out = new Uint32Array(count);
-    for (let i = 0; i < count; i++) out[i] = element(view, i);
-    return out;
+  return (view: DataView, out: Uint32Array): void => {
+    for (let i = 0; i < out.length; i++) out[i] = element(view, i);
   };
 }
 
 /** Like bitsOf, for elements given as numbers, which become float32 (rounded). */
 function valuesOf(element: (view: DataView, i: number) => number) {
-  return (view: DataView, count: number): Uint32Array => {
-    const out = new Float32Array(count);
-    for (let i = 0; i < count; i++) out[i] = element(view, i);
-    return new Uint32Array(out.buffer);
+  return (view: DataView, out: Uint32Array): void => {
+    const values = new Float32Array(out.buffer, out.byteOffset, out.length);
+    for (let i = 0; i < out.length; i++) values[i] = element(view, i);
   };
 }
 
@@ -168,12 +170,38 @@ function topFolder(zip: ZipReader): string {
     : `no <folder>/data.pkl entry, so not a torch.save archive (it holds: ${listing || 'nothing'})`);
 }
 
+/** An open torch.save state dict: its tensors' shapes, checked, and their values read on demand. */
+export interface TorchStateDict {
+  readonly path: string;
+  /** Float tensors (float32, float16, bfloat16, float64) by name, in the file's order. */
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+  /** Integer and boolean tensors, which Thaw skips. */
+  readonly skipped: readonly string[];
+  /** One tensor's values as row-major float32. */
+  read(name: string): Promise<HostTensor>;
+  /**
+   * Streams one tensor's values (see {@link PieceReader}): a stored entry
+   * holding exactly the tensor, as torch.save writes each parameter, is read
+   * by position in pieces of at most {@link PIECE_BYTES} bytes; any other
+   * view (a slice, a transpose, a shared or deflated storage) reads its
+   * storage whole, then gathers it: one tensor at a time.
+   */
+  readPieces(name: string): PieceReader;
+  close(): Promise<void>;
+}
+
+/** Whether a view of a storage is exactly the storage, row-major (size-1 dimensions may have any stride). */
+function coversStorage({ storage, offset, size, stride }: TensorRef, count: number): boolean {
+  const contiguous = contiguousStrides(size);
+  return offset === 0 && count === storage.numel && size.every((n, d) => n === 1 || stride[d] === contiguous[d]);
+}
+
 /**
- * Reads a torch.save state dict: float32, float16, bfloat16 and float64
- * tensors come back as row-major float32; integer and boolean tensors are
- * listed in `skipped`.
+ * Opens a torch.save state dict and checks it before any tensor is read:
+ * the archive's directory, its byte order, the pickle (through the
+ * allow-list), and every tensor's storage entry and size. Close it when done.
  */
-export async function readTorchStateDict(path: string): Promise<{ tensors: Map<string, HostTensor>; skipped: string[] }> {
+export async function openTorchStateDict(path: string): Promise<TorchStateDict> {
   await checkSignature(path);
   const zip = await ZipReader.open(path);
   const fail = (reason: string) => new InputFileError(path, reason);
@@ -200,11 +228,8 @@ export async function readTorchStateDict(path: string): Promise<{ tensors: Map<s
       },
     });
     if (!(root instanceof Map)) throw fail(`${top}/data.pkl holds a value of type ${pickleTypeName(root)}, not a state dict`);
-    const tensors = new Map<string, HostTensor>();
+    const views = new Map<string, TensorRef>();
     const skipped: string[] = [];
-    const bits = new Map<StorageRef, Uint32Array>();
-    // The same view under several names (tied weights) is gathered once.
-    const gathered = new Map<TensorRef, Float32Array>();
     // What the views may copy out in all: a few times what the storages hold.
     // Real state dicts share storages between a handful of names and expand a
     // few small tensors; a file that maps thousands of names onto one big
@@ -226,25 +251,70 @@ export async function readTorchStateDict(path: string): Promise<{ tensors: Map<s
         skipped.push(name);
         continue;
       }
-      const count = value.size.reduce((a, b) => a * b, 1);
-      let data = gathered.get(value);
-      if (!data) {
-        budget -= count;
-        if (budget < 0) throw fail(`its tensors copy more than ${GATHER_FACTOR} times the elements its storages hold (at '${name}'): too many names share storages, or expanded views repeat too few elements`);
-        let storageBits = bits.get(storage);
-        if (!storageBits) {
-          const bytes = await zip.read(entryName);
-          storageBits = storage.type.toFloat32Bits(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), storage.numel);
-          bits.set(storage, storageBits);
-        }
-        data = gather(storageBits, value, count);
-        gathered.set(value, data);
-      }
-      tensors.set(name, { shape: [...value.size], data });
+      // Every name counts, the same view under several names (tied weights)
+      // too: each name is read into an array of its own.
+      budget -= value.size.reduce((a, b) => a * b, 1);
+      if (budget < 0) throw fail(`its tensors copy more than ${GATHER_FACTOR} times the elements its storages hold (at '${name}'): too many names share storages, or expanded views repeat too few elements`);
+      views.set(name, value);
     }
-    return { tensors, skipped };
-  } finally {
+    const readPieces = (name: string): PieceReader => {
+      const view = views.get(name);
+      if (!view) throw fail(`has no float tensor '${name}'`);
+      const { storage } = view;
+      const type = storage.type;
+      const convert = type.toFloat32Bits!;
+      const entryName = `${top}/data/${storage.key}`;
+      const count = view.size.reduce((a, b) => a * b, 1);
+      return async (take) => {
+        if (zip.entries.get(entryName)!.method === STORED && coversStorage(view, count)) {
+          const perPiece = Math.max(1, Math.min(count, Math.floor(PIECE_BYTES / type.width)));
+          const bits = new Uint32Array(perPiece);
+          await zip.readStoredPieces(entryName, perPiece * type.width, async (bytes, at) => {
+            const out = bits.subarray(0, bytes.length / type.width);
+            convert(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), out);
+            await take(new Float32Array(out.buffer, 0, out.length), at / type.width);
+          });
+          return;
+        }
+        const bytes = await zip.read(entryName);
+        const bits = new Uint32Array(storage.numel);
+        convert(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bits);
+        await take(coversStorage(view, count) ? new Float32Array(bits.buffer) : gather(bits, view, count), 0);
+      };
+    };
+    return {
+      path,
+      shapes: new Map([...views].map(([name, view]) => [name, view.size])),
+      skipped,
+      readPieces,
+      async read(name) {
+        const view = views.get(name);
+        if (!view) throw fail(`has no float tensor '${name}'`);
+        const data = new Float32Array(view.size.reduce((a, b) => a * b, 1));
+        await readPieces(name)((values, first) => data.set(values, first));
+        return { shape: [...view.size], data };
+      },
+      close: () => zip.close(),
+    };
+  } catch (e) {
     await zip.close();
+    throw e;
+  }
+}
+
+/**
+ * Reads a torch.save state dict: float32, float16, bfloat16 and float64
+ * tensors come back as row-major float32; integer and boolean tensors are
+ * listed in `skipped`.
+ */
+export async function readTorchStateDict(path: string): Promise<{ tensors: Map<string, HostTensor>; skipped: string[] }> {
+  const file = await openTorchStateDict(path);
+  try {
+    const tensors = new Map<string, HostTensor>();
+    for (const name of file.shapes.keys()) tensors.set(name, await file.read(name));
+    return { tensors, skipped: [...file.skipped] };
+  } finally {
+    await file.close();
   }
 }
 

@@ -15,7 +15,9 @@
  *
  * Reading goes through a file handle by byte ranges: opening reads the tail
  * and the central directory only; an entry is read when asked for, via its
- * local header, inflated if deflated, and checked against its CRC-32. Every
+ * local header, inflated if deflated, and checked against its CRC-32; a
+ * stored entry can also be streamed in pieces by position, its CRC-32
+ * computed along the way and checked after the last piece. Every
  * structural problem is an InputFileError naming the file.
  *
  * Writing makes stored (uncompressed) entries and, like PyTorch's writer,
@@ -43,7 +45,8 @@ const END64_SIZE = 56;
 const LOCATOR_SIZE = 20;
 const MAX_COMMENT = 0xffff;
 const ZIP64_EXTRA = 0x0001;
-const STORED = 0;
+/** Compression method of an entry stored as is. */
+export const STORED = 0;
 const DEFLATED = 8;
 const ENCRYPTED = 0x0001;
 const UTF8_NAMES = 0x0800;
@@ -99,6 +102,45 @@ export class ZipReader {
 
   /** The uncompressed bytes of entry `name`, after checking its CRC-32. */
   async read(name: string): Promise<Buffer> {
+    const { entry, start } = await this.locate(name);
+    const raw = await readAt(this.path, this.handle, this.fileSize, start, entry.compressedSize, `the data of '${name}'`);
+    let data = raw;
+    if (entry.method === DEFLATED) {
+      try {
+        data = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
+      } catch (e) {
+        throw this.fail(`entry '${name}' does not inflate to its ${entry.size} bytes: ${(e as Error).message}`);
+      }
+    }
+    if (data.length !== entry.size) throw this.fail(`entry '${name}' holds ${data.length} bytes; the directory says ${entry.size}`);
+    this.checkCrc(entry, crc32(data));
+    return data;
+  }
+
+  /**
+   * Streams the bytes of stored (uncompressed) entry `name` to `take` in
+   * consecutive pieces of at most `pieceBytes` bytes, read by position into
+   * one reused buffer (so `take` must be done with a piece when it
+   * returns), with `at`, the piece's offset in the entry. The CRC-32 is
+   * computed along the way and checked after the last piece: a mismatch
+   * throws after the pieces were taken.
+   */
+  async readStoredPieces(name: string, pieceBytes: number, take: (bytes: Uint8Array, at: number) => void | Promise<void>): Promise<void> {
+    const { entry, start } = await this.locate(name);
+    if (entry.method !== STORED) throw new Error(`readStoredPieces: entry '${name}' is deflated; read it whole`);
+    const buffer = Buffer.alloc(Math.max(1, Math.min(pieceBytes, entry.size)));
+    let crc = 0;
+    for (let at = 0; at < entry.size; at += buffer.length) {
+      const piece = buffer.subarray(0, Math.min(buffer.length, entry.size - at));
+      await readInto(this.path, this.handle, start + at, piece, `the data of '${name}'`);
+      crc = crc32(piece, crc);
+      await take(piece, at);
+    }
+    this.checkCrc(entry, crc);
+  }
+
+  /** Checks entry `name`'s header (signature, name, bounds, method) and returns where its data starts. */
+  private async locate(name: string): Promise<{ entry: ZipEntry; start: number }> {
     const entry = this.entries.get(name);
     if (!entry) throw this.fail(`the archive has no entry '${name}'`);
     if (entry.flags & ENCRYPTED) throw this.fail(`entry '${name}' is encrypted`);
@@ -120,21 +162,15 @@ export class ZipReader {
     if (start + entry.compressedSize > end) {
       throw this.fail(`the ${entry.compressedSize} bytes of entry '${name}' at byte ${start} run past ${end === this.dataEnd ? "the entries' end" : 'the next entry'} at byte ${end}`);
     }
-    const raw = await readAt(this.path, this.handle, this.fileSize, start, entry.compressedSize, `the data of '${name}'`);
-    let data = raw;
-    if (entry.method === DEFLATED) {
-      try {
-        data = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
-      } catch (e) {
-        throw this.fail(`entry '${name}' does not inflate to its ${entry.size} bytes: ${(e as Error).message}`);
-      }
-    }
-    if (data.length !== entry.size) throw this.fail(`entry '${name}' holds ${data.length} bytes; the directory says ${entry.size}`);
-    const actual = crc32(data) >>> 0;
+    if (entry.method === STORED && entry.compressedSize !== entry.size) throw this.fail(`entry '${name}' holds ${entry.compressedSize} bytes; the directory says ${entry.size}`);
+    return { entry, start };
+  }
+
+  private checkCrc(entry: ZipEntry, computed: number): void {
+    const actual = computed >>> 0;
     if (actual !== entry.crc32) {
-      throw this.fail(`entry '${name}' fails its CRC-32 check (recorded ${hex(entry.crc32)}, computed ${hex(actual)})`);
+      throw this.fail(`entry '${entry.name}' fails its CRC-32 check (recorded ${hex(entry.crc32)}, computed ${hex(actual)})`);
     }
-    return data;
   }
 
   /** Where the entry after the one whose local header is at `offset` starts (or the central directory). */
@@ -171,13 +207,18 @@ async function readAt(path: string, handle: FileHandle, fileSize: number, positi
     throw new InputFileError(path, `truncated: ${what} (${length} bytes at byte ${position}) runs past the end of the ${fileSize}-byte file`);
   }
   const buffer = Buffer.alloc(length);
+  await readInto(path, handle, position, buffer, what);
+  return buffer;
+}
+
+/** Fills `into` with the bytes at `position`, or fails naming what was being read. */
+async function readInto(path: string, handle: FileHandle, position: number, into: Uint8Array, what: string): Promise<void> {
   let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+  while (done < into.length) {
+    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
     if (bytesRead === 0) throw new InputFileError(path, `truncated: the file ended while reading ${what}`);
     done += bytesRead;
   }
-  return buffer;
 }
 
 /**

@@ -122,36 +122,65 @@ export function stepSeed(seed: number, step: number): number {
 /** Builds the parameter names of a layer. */
 const layerName = (prefix: string, i: number, rest: string) => `${prefix}.encoder.layer.${i}.${rest}`;
 
+/** One encoder parameter: its Hugging Face name, shape, and how a fresh encoder initializes it. */
+export interface EncoderParamSpec {
+  name: string;
+  shape: number[];
+  /** `normal`: N(0, 0.02²) (weights and embeddings); `zeros` (biases); `ones` (LayerNorm gains). */
+  init: 'normal' | 'zeros' | 'ones';
+}
+
+/**
+ * Every parameter of an encoder of `config`, in the encoder's fixed order
+ * (the order its random initialization draws in): embeddings, then each
+ * layer's attention, FFN and LayerNorms.
+ */
+export function encoderParamSpecs(c: EncoderConfig): EncoderParamSpec[] {
+  const D = c.hiddenSize;
+  const specs: EncoderParamSpec[] = [];
+  const weight = (name: string, shape: number[]) => specs.push({ name, shape, init: 'normal' });
+  const dense = (name: string, out: number, inp: number) => {
+    weight(`${name}.weight`, [out, inp]);
+    specs.push({ name: `${name}.bias`, shape: [out], init: 'zeros' });
+  };
+  const norm = (name: string) => specs.push({ name: `${name}.weight`, shape: [D], init: 'ones' }, { name: `${name}.bias`, shape: [D], init: 'zeros' });
+  const p = c.prefix;
+  weight(`${p}.embeddings.word_embeddings.weight`, [c.vocabSize, D]);
+  weight(`${p}.embeddings.position_embeddings.weight`, [c.maxPositionEmbeddings, D]);
+  weight(`${p}.embeddings.token_type_embeddings.weight`, [c.typeVocabSize, D]);
+  norm(`${p}.embeddings.LayerNorm`);
+  for (let i = 0; i < c.numHiddenLayers; i++) {
+    for (const proj of ['query', 'key', 'value']) dense(layerName(p, i, `attention.self.${proj}`), D, D);
+    dense(layerName(p, i, 'attention.output.dense'), D, D);
+    norm(layerName(p, i, 'attention.output.LayerNorm'));
+    dense(layerName(p, i, 'intermediate.dense'), c.intermediateSize, D);
+    dense(layerName(p, i, 'output.dense'), D, c.intermediateSize);
+    norm(layerName(p, i, 'output.LayerNorm'));
+  }
+  return specs;
+}
+
 export class Encoder {
   /** Every parameter, by Hugging Face name, in a fixed order. */
   readonly params = new Map<string, Tensor>();
 
-  constructor(readonly graph: Graph, readonly config: EncoderConfig, seed: number) {
-    const c = config;
-    const random = uniform(seed);
-    const D = c.hiddenSize;
-    const weight = (name: string, shape: number[]) => this.add(name, normal(shape.reduce((a, b) => a * b, 1), 0.02, random), shape);
-    const constant = (name: string, n: number, value: number) => this.add(name, new Float32Array(n).fill(value), [n]);
-    const dense = (name: string, out: number, inp: number) => {
-      weight(`${name}.weight`, [out, inp]);
-      constant(`${name}.bias`, out, 0);
-    };
-    const norm = (name: string) => {
-      constant(`${name}.weight`, D, 1);
-      constant(`${name}.bias`, D, 0);
-    };
-    const p = c.prefix;
-    weight(`${p}.embeddings.word_embeddings.weight`, [c.vocabSize, D]);
-    weight(`${p}.embeddings.position_embeddings.weight`, [c.maxPositionEmbeddings, D]);
-    weight(`${p}.embeddings.token_type_embeddings.weight`, [c.typeVocabSize, D]);
-    norm(`${p}.embeddings.LayerNorm`);
-    for (let i = 0; i < c.numHiddenLayers; i++) {
-      for (const proj of ['query', 'key', 'value']) dense(layerName(p, i, `attention.self.${proj}`), D, D);
-      dense(layerName(p, i, 'attention.output.dense'), D, D);
-      norm(layerName(p, i, 'attention.output.LayerNorm'));
-      dense(layerName(p, i, 'intermediate.dense'), c.intermediateSize, D);
-      dense(layerName(p, i, 'output.dense'), D, c.intermediateSize);
-      norm(layerName(p, i, 'output.LayerNorm'));
+  /**
+   * An encoder whose parameters are initialized from `seed` (see
+   * {@link encoderParamSpecs}), or, with `'empty'`, allocated on the GPU
+   * with undefined contents and no host copy, for a loader that fills
+   * every one of them (a checkpoint of hundreds of megabytes is then never
+   * generated on the host first).
+   */
+  constructor(readonly graph: Graph, readonly config: EncoderConfig, seed: number | 'empty') {
+    const random = seed === 'empty' ? undefined : uniform(seed);
+    for (const { name, shape, init } of encoderParamSpecs(config)) {
+      if (!random) {
+        this.params.set(name, this.graph.emptyParameter(shape, name));
+        continue;
+      }
+      const n = shape.reduce((a, b) => a * b, 1);
+      const data = init === 'normal' ? normal(n, 0.02, random) : new Float32Array(n).fill(init === 'ones' ? 1 : 0);
+      this.params.set(name, this.graph.parameter(data, shape, name));
     }
   }
 
@@ -254,9 +283,5 @@ export class Encoder {
   dispose(): void {
     for (const t of this.params.values()) t.dispose();
     this.params.clear();
-  }
-
-  private add(name: string, data: Float32Array, shape: number[]): void {
-    this.params.set(name, this.graph.parameter(data, shape, name));
   }
 }

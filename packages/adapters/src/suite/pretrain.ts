@@ -20,8 +20,8 @@ import { mlmPairs } from './corpus.js';
 import { mlmTask } from './mlm.js';
 import { WordTokenizer } from './tokenizer.js';
 import { MaskedLmHead } from '../heads/heads.js';
-import { readSafetensors, writeSafetensors } from '../formats/safetensors.js';
-import { fillParams, storedTensors } from '../checkpoints/fill-params.js';
+import { writeSafetensors } from '../formats/safetensors.js';
+import { fillParamsFromSafetensors } from '../checkpoints/fill-params.js';
 import { adapterModel } from '../adapters/adapter.js';
 import { Encoder, type EncoderConfig } from '../model/encoder.js';
 import { writeJsonAtomic } from '../formats/json-files.js';
@@ -152,13 +152,12 @@ export async function loadBase(graph: Graph, dir: string, dropout?: number): Pro
     throw new OptionError(`${metaPath}: not a base model description (missing ${missing.length ? `encoder.${missing.join(', encoder.')}` : 'vocabulary'})`);
   }
   const weightsPath = join(dir, 'model.safetensors');
-  const tensors = (await readSafetensors(weightsPath)).tensors;
   const tokenizer = new WordTokenizer(meta.vocabulary);
   const config = dropout === undefined ? meta.encoder : { ...meta.encoder, hiddenDropoutProb: dropout, attentionProbsDropoutProb: dropout };
   const encoder = new Encoder(graph, config, 0);
   const head = new MaskedLmHead(graph, meta.encoder.hiddenSize, encoder.param('roberta.embeddings.word_embeddings.weight'), meta.encoder.layerNormEps, 0);
   try {
-    await fillParams([...encoder.params, ...head.params], storedTensors(weightsPath, tensors), weightsPath, { owner: `the base model of ${metaPath}` });
+    await fillParamsFromSafetensors([...encoder.params, ...head.params], weightsPath, { owner: `the base model of ${metaPath}` });
   } catch (e) {
     head.dispose();
     encoder.dispose();

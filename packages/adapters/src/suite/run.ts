@@ -15,12 +15,11 @@ import type { Graph } from '@thaw/autograd';
 import { adapterModel, type Adapter, type AdapterModel } from '../adapters/adapter.js';
 import { BottleneckAdapter } from '../adapters/bottleneck.js';
 import { adapterType } from '../adapters/registry.js';
-import { fillParams, storedTensors } from '../checkpoints/fill-params.js';
+import { fillParamsFromSafetensors } from '../checkpoints/fill-params.js';
 import { OptionError } from '../errors/option-error.js';
 import { checkStepFits, stepLimits, taskStepShape, type StepShape } from '../train/step-size.js';
 import type { EncoderConfig } from '../model/encoder.js';
 import { suiteLanguages } from './languages.js';
-import { readSafetensors } from '../formats/safetensors.js';
 import { languageResults, trainTaskRun, type TaskRunSpec } from '../train/run-spec.js';
 import { reevaluateBestCheckpoint, type RunResults, type TaskModel, type TrainerCallbacks, type TrainSummary } from '../train/trainer.js';
 import { LANGUAGE_ADAPTER, loadBase, type BaseModel } from './pretrain.js';
@@ -68,7 +67,7 @@ export async function loadLanguageAdapter(graph: Graph, dir: string, code: strin
   const adapter = new BottleneckAdapter(graph, code, LANGUAGE_ADAPTER, adapterModel(c), 0);
   const path = join(dir, 'adapter.safetensors');
   try {
-    await fillParams(adapter.params, storedTensors(path, (await readSafetensors(path)).tensors), path, { owner: `language adapter '${code}'` });
+    await fillParamsFromSafetensors(adapter.params, path, { owner: `language adapter '${code}'` });
   } catch (e) {
     adapter.dispose();
     throw e;

@@ -28,7 +28,7 @@ import { fisherTraces, type FisherBatch, type FisherOptions } from '../fisher/tr
 import { OptionError } from '../errors/option-error.js';
 import { FileWriteError } from '../errors/write-error.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../formats/safetensors.js';
-import { fillParams, storedTensors } from '../checkpoints/fill-params.js';
+import { fillParamsFromSafetensors } from '../checkpoints/fill-params.js';
 import type { ForwardMode } from '../model/encoder.js';
 import { UnfreezeSchedule, type UnfreezeEvent, type UnfreezeTiming } from '../schedules/algorithm1.js';
 import { policy } from '../schedules/policies.js';
@@ -171,7 +171,7 @@ export async function reevaluateBestCheckpoint(graph: Graph, dir: string, run: R
     if (!existsSync(path)) throw new OptionError(`${path}: the run has no best checkpoint yet`);
     const checkpoint = new Map(run.model.checkpoint);
     if (policy(schedule, run.model.blocks.length, seed).trainsBase) for (const p of run.model.base) checkpoint.set(p.name, p);
-    await fillParams(checkpoint, storedTensors(path, (await readSafetensors(path)).tensors), path, { owner: "the run's model" });
+    await fillParamsFromSafetensors(checkpoint, path, { owner: "the run's model" });
     const results = await run.evaluate(onLanguage);
     try {
       await writeJsonAtomic(join(dir, 'results.json'), results);
@@ -344,7 +344,7 @@ export class Trainer<B> {
     if (o.finalEvaluation && best.step >= 0) {
       // Evaluate what model selection chose: the best checkpoint, not the last step.
       const bestFile = path('checkpoints/best/adapter.safetensors');
-      await fillParams(this.checkpointTensors(), storedTensors(bestFile, (await readSafetensors(bestFile)).tensors), bestFile, { owner: "the run's model" });
+      await fillParamsFromSafetensors(this.checkpointTensors(), bestFile, { owner: "the run's model" });
       await writeJsonAtomic(path('results.json'), await o.finalEvaluation());
     }
     return { steps: o.steps, bestStep: best.step, bestDev: best.metric };
@@ -421,7 +421,7 @@ export class Trainer<B> {
     };
     const params = join(dir, 'params.safetensors');
     const indexed = this.model.params.map((p, i) => [`${i}:${p.name}`, p] as const);
-    await fillParams(indexed, storedTensors(params, (await readSafetensors(params)).tensors), params, { owner: "the run's model (was the run made with other options?)" });
+    await fillParamsFromSafetensors(indexed, params, { owner: "the run's model (was the run made with other options?)" });
     this.model.params.forEach((p, i) => { p.requiresGrad = state.trainable[i] ?? false; });
     const moments = (await readSafetensors(join(dir, 'optimizer.safetensors'))).tensors;
     const optimizerState: OptimizerState = {

@@ -1,6 +1,7 @@
-/** `thaw bench kernels`: rendering of the kernel benchmark. */
+/** `thaw bench kernels`, `step` and `load`: rendering of the benchmarks. */
 import type { AdapterSummary } from '@thaw/kernels';
 import type { KernelBenchResult } from '../bench/kernel-bench.js';
+import type { LoadMeasurement } from '../bench/load-bench.js';
 import type { StepBenchResult } from '../bench/step-bench.js';
 import { threadLabel } from '../bench/torch-peer.js';
 import { table } from '../ui/table.js';
@@ -84,5 +85,32 @@ export function formatStepBench(report: StepBenchReport): string {
     'Share of GPU time per kernel family (one profiled step):',
     '',
     table(['family', ...report.configs.map((c) => c.name)], shares),
+  ].join('\n');
+}
+
+/** What `thaw bench load --json` prints. */
+export interface LoadBenchReport {
+  device: KernelBenchReport['device'];
+  date: string;
+  /** The synthetic shape written and loaded, when --synthetic chose one. */
+  synthetic?: { shape: string; layers: number };
+  result: LoadMeasurement;
+}
+
+/** Bytes as MB (10^6), as checkpoint sizes are quoted. */
+const megabytes = (bytes: number) => (bytes / 1e6).toFixed(0);
+
+export function formatLoadBench(report: LoadBenchReport): string {
+  const r = report.result;
+  const what = report.synthetic ? `synthetic ${report.synthetic.shape}, ${report.synthetic.layers} layers` : r.model;
+  return [
+    `Device: ${report.device.name} (${report.device.backend ?? 'unknown backend'}), ${report.date}`,
+    `Checkpoint: ${what}; ${r.files.length} weight file${r.files.length === 1 ? '' : 's'}, ${r.parameters.toLocaleString('en-US')} parameters`,
+    'Loaded in a fresh process; peak is its VmHWM (on a software device the GPU buffers are host memory and count in it)',
+    '',
+    table(['checkpoint MB', 'load s', 'RSS before MB', 'peak RSS MB', 'peak − before MB', 'peak − checkpoint MB'], [[
+      megabytes(r.checkpointBytes), r.seconds.toFixed(2), megabytes(r.rssBeforeBytes), megabytes(r.peakRssBytes),
+      megabytes(r.peakRssBytes - r.rssBeforeBytes), megabytes(r.peakRssBytes - r.checkpointBytes),
+    ]]),
   ].join('\n');
 }

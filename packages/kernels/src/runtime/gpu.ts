@@ -234,12 +234,18 @@ export class Gpu implements DispatchRecorder {
     return buffer;
   }
 
-  /** Overwrites the start of `buffer` with `data` (queued before the next submit). */
-  write(buffer: GpuBuffer, data: Float32Array | Uint32Array | Int32Array): void {
-    if (data.byteLength > buffer.bytes) throw new RangeError(`writing ${data.byteLength} bytes into a ${buffer.bytes}-byte buffer`);
+  /**
+   * Overwrites `data.byteLength` bytes of `buffer` from byte `byteOffset`
+   * (default: its start; a multiple of 4), queued before the next submit.
+   * The data is copied when this returns, so its array may be reused.
+   */
+  write(buffer: GpuBuffer, data: Float32Array | Uint32Array | Int32Array, byteOffset = 0): void {
+    if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 4 || byteOffset + data.byteLength > buffer.bytes) {
+      throw new RangeError(`writing ${data.byteLength} bytes at byte offset ${byteOffset} into a ${buffer.bytes}-byte buffer`);
+    }
     // Commands already recorded must see the old contents: submit them first.
     this.flush();
-    this.device.queue.writeBuffer(buffer.buffer, buffer.offset, data.buffer, data.byteOffset, data.byteLength);
+    this.device.queue.writeBuffer(buffer.buffer, buffer.offset + byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 
   /** Returns a buffer to the pool; for a view, marks it dead (its pooled buffer is untouched). */
