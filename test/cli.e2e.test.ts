@@ -167,6 +167,27 @@ describe('thaw bench step (built command)', () => {
   });
 });
 
+describe('thaw bench madx (built command)', () => {
+  it('--json times a MAD-X step and evaluation at mBERT\'s shape (one layer here), training only the task adapter and head', async () => {
+    const { stdout, stderr, code } = await thaw('bench', 'madx', '--shape', 'mbert', '--layers', '1', '--batch', '2', '--sequence', '16', '--warmup', '0', '--steps', '1', '--eval-batches', '1', '--json');
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({ shape: 'mbert', batch: 2, sequence: 16, steps: 1, result: { config: { vocabSize: 119_547, hiddenSize: 768, numHiddenLayers: 1 } } });
+    const r = report.result;
+    // seq_bn at reduction 16 (768·48 + 48 + 48·768 + 768) and the head (768·768 + 768 + 3·768 + 3).
+    expect(r.trainable).toBe(74_544 + 592_899);
+    expect(r.parameters).toBeGreaterThan(119_547 * 768);
+    for (const k of ['msPerStep', 'tokensPerSec', 'dispatchesPerStep', 'evalMsPerBatch', 'evalSequencesPerSec']) expect(r[k], k).toBeGreaterThan(0);
+    expect(r.tokensPerSec).toBeCloseTo(32 / (r.msPerStep / 1000), 6);
+  });
+
+  it('rejects a sequence longer than the shape\'s positions', async () => {
+    const { stderr, code } = await thaw('bench', 'madx', '--sequence', '600');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/--sequence must be at most 512 \(xlmr-base has 512 positions for tokens\)/);
+  });
+});
+
 describe('sizes that cannot fit (built command)', () => {
   it('a batch of 100 million is refused at once, naming the flags and the device limit, with no run folder', async () => {
     const { mkdtemp } = await import('node:fs/promises');

@@ -59,6 +59,10 @@ describe('the largest buffers of a training step', () => {
     // The smaller device limit is named.
     expect(() => checkStepFits({ ...suite, batchSize: 5000 }, { ...lavapipe, maxStorageBufferBindingSize: 2 ** 32, maxBufferSize: 2 ** 27 }, flags))
       .toThrow(/allocates at most 128 MiB per buffer \(maxBufferSize\)/);
+    // A word-embedding table past the binding limit is fine (bound in chunks); past the largest buffer it is refused.
+    expect(() => checkStepFits({ ...suite, batchSize: 1, embeddingRows: 250_002, hidden: 768 }, lavapipe, flags)).not.toThrow();
+    expect(() => checkStepFits({ ...suite, batchSize: 1, embeddingRows: 250_002, hidden: 768 }, { ...lavapipe, maxBufferSize: 2 ** 28 }, flags))
+      .toThrow(/^the model does not fit this device: its word embeddings \(vocab·hidden = 250002·768 float32s\) take 732 MiB, and the device \(llvmpipe\) allocates at most 256 MiB per buffer \(maxBufferSize\)/);
     // A runtime cap below the device's binding limit is named as such.
     expect(() => checkStepFits({ ...suite, batchSize: 64 }, { ...lavapipe, maxStorageBufferBindingSize: 65536, bindingLimitName: 'THAW_MAX_BINDING_BYTES' }, flags))
       .toThrow(/binds at most 64 KiB per buffer \(THAW_MAX_BINDING_BYTES\); lower --batch-size to at most \d+$/);

@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Gpu, gpuInstance, resolveAdapterOptions, type AdapterOptions, type MatmulVariant } from '@thaw/kernels';
 import { runKernelBench } from './bench/kernel-bench.js';
 import { runStepBench } from './bench/step-bench.js';
+import { runMadxBench, type MadxShape } from './bench/madx-bench.js';
 import { runLanguageAdapter, runPretrain } from './commands/suite.js';
 import { formatRunResults, runEval, runTrain } from './commands/task.js';
 import {
@@ -17,7 +18,7 @@ import {
   DATASET_TASKS, DEFAULT_LOG_EVERY, SYNTHETIC_ENCODERS, HUB_DEFAULTS, readStudyConfig, RUN_FLAGS, runSpec, STUDY_PRESETS, studyPlan, SUITE_DEFAULTS, SUITE_TASKS, ADAPTER_TYPES, cancelStudy, studyStatus,
   type RunGiven, type RunOptionName, type SlurmSettings, type StudyOptions, type StudyPreset,
 } from '@thaw/adapters';
-import { deviceOf, formatKernelBench, formatLoadBench, formatStepBench, type KernelBenchReport, type LoadBenchReport, type StepBenchReport } from './commands/bench.js';
+import { deviceOf, formatKernelBench, formatLoadBench, formatMadxBench, formatStepBench, type KernelBenchReport, type LoadBenchReport, type MadxBenchReport, type StepBenchReport } from './commands/bench.js';
 import { measureLoad, measureSyntheticLoad, type SyntheticShape } from './bench/load-bench.js';
 import { chosenAdapter, devicesReport, formatDevices } from './commands/devices.js';
 import { findKernel, formatKernelList, kernelJson } from './commands/kernels.js';
@@ -201,6 +202,35 @@ export function buildProgram(io: Io = processIo): Command {
           configs,
         };
         io.out(opts.json ? json(report) : formatStepBench(report));
+      });
+    });
+
+  bench
+    .command('madx')
+    .description('one MAD-X task-adapter training step and evaluation at a public model\'s shape (random weights): encoder and language adapter frozen, task adapter and head trained')
+    .option('--json', 'print JSON')
+    .addOption(new Option('--shape <shape>', 'the encoder\'s shape').choices(Object.keys(SYNTHETIC_ENCODERS)).default('xlmr-base'))
+    .option('--layers <n>', 'encoder layers instead of the shape\'s 12', positiveInt('--layers'))
+    .option('--batch <n>', 'sequences per step', positiveInt('--batch'), 32)
+    .option('--sequence <n>', 'tokens per sequence', positiveInt('--sequence'), 128)
+    .option('--warmup <n>', 'untimed steps first', nonNegativeInt('--warmup'), 1)
+    .option('--steps <n>', 'timed steps', positiveInt('--steps'), 2)
+    .option('--eval-batches <n>', 'timed evaluation batches', positiveInt('--eval-batches'), 2)
+    .action(async (opts: { json?: boolean; shape: MadxShape; layers?: number; batch: number; sequence: number; warmup: number; steps: number; evalBatches: number }, cmd: Command) => {
+      const shape = SYNTHETIC_ENCODERS[opts.shape];
+      const positions = shape.maxPositionEmbeddings - shape.positionOffset;
+      if (opts.sequence > positions) throw new UsageError(`--sequence must be at most ${positions} (${opts.shape} has ${positions} positions for tokens).`);
+      await withGpu(cmd, async (gpu, selection) => {
+        const progress = progressBar(3, 'bench madx');
+        const result = await runMadxBench(gpu, { ...opts, onProgress: (label) => progress.tick(label) });
+        progress.done();
+        const report: MadxBenchReport = {
+          device: deviceOf(await chosenAdapter(selection)),
+          date: new Date().toISOString().slice(0, 10),
+          shape: opts.shape, batch: opts.batch, sequence: opts.sequence, steps: opts.steps,
+          result,
+        };
+        io.out(opts.json ? json(report) : formatMadxBench(report));
       });
     });
 

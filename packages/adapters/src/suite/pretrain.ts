@@ -96,7 +96,7 @@ async function runStage(
 function checkMlmStep(graph: Graph, o: MlmStageOptions, c: EncoderConfig): void {
   checkStepFits({
     batchSize: o.batchSize, sequencesPerExample: 1, sequence: o.sequence,
-    hidden: c.hiddenSize, heads: c.numAttentionHeads, intermediate: c.intermediateSize, vocab: c.vocabSize,
+    hidden: c.hiddenSize, heads: c.numAttentionHeads, intermediate: c.intermediateSize, vocab: c.vocabSize, embeddingRows: c.vocabSize,
   }, stepLimits(graph.gpu), { batchSize: '--batch-size', sequence: '--sequence' });
 }
 

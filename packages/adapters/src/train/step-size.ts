@@ -30,6 +30,12 @@ export interface StepShape {
   intermediate: number;
   /** The vocabulary, when the head has a logit per token and word (masked-LM pretraining). */
   vocab?: number;
+  /**
+   * Rows of the model's word-embedding table (its vocabulary), when known:
+   * the largest parameter, [rows, hidden]. It may be larger than a binding
+   * (launchers bind it in chunks) but must fit one buffer.
+   */
+  embeddingRows?: number;
   /** Batches the host holds at once (the tr(F) estimate encodes all of its batches first); 1 when absent. */
   heldBatches?: number;
 }
@@ -77,7 +83,7 @@ export function taskStepShape(o: Pick<TaskRunSpec, 'batchSize' | 'fisherEvery' |
   const fisher = o.fisherEvery > 0 || o.schedule === 'fun';
   return {
     batchSize: o.batchSize, sequencesPerExample: choices, sequence,
-    hidden: c.hiddenSize, heads: c.numAttentionHeads, intermediate: c.intermediateSize,
+    hidden: c.hiddenSize, heads: c.numAttentionHeads, intermediate: c.intermediateSize, embeddingRows: c.vocabSize,
     heldBatches: fisher ? Math.max(1, o.fisherBatches) : 1,
   };
 }
@@ -161,6 +167,13 @@ export function checkStepFits(s: StepShape, limits: StepLimits, flags: StepFlags
   if (largest && !(largest.bytes <= largestFitting(device.limit))) {
     throw new OptionError(`${given} does not fit: a training step needs a buffer of ${bytes(largest.bytes)} for its ${largest.name} (${largest.formula} float32s), ` +
       `and the device (${limits.device}) ${device.what} ${bytes(device.limit)} per buffer (${device.name}); ${advice(fitting(stepBuffers(one)[0]!.bytes, largestFitting(device.limit)))}`);
+  }
+  if (s.embeddingRows !== undefined) {
+    const table = 4 * s.embeddingRows * s.hidden;
+    if (!(sizeClass(table) <= limits.maxBufferSize)) {
+      throw new OptionError(`the model does not fit this device: its word embeddings (vocab·hidden = ${s.embeddingRows}·${s.hidden} float32s) take ${bytes(table)}, ` +
+        `and the device (${limits.device}) allocates at most ${bytes(limits.maxBufferSize)} per buffer (maxBufferSize); a tensor larger than a binding is bound in chunks, but it must fit one buffer`);
+    }
   }
   const host = hostBatchBytes(s);
   if (!(host <= limits.hostBytes)) {

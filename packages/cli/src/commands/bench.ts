@@ -1,7 +1,8 @@
-/** `thaw bench kernels`, `step` and `load`: rendering of the benchmarks. */
+/** `thaw bench kernels`, `step`, `madx` and `load`: rendering of the benchmarks. */
 import type { AdapterSummary } from '@thaw/kernels';
 import type { KernelBenchResult } from '../bench/kernel-bench.js';
 import type { LoadMeasurement } from '../bench/load-bench.js';
+import type { MadxBenchResult } from '../bench/madx-bench.js';
 import type { StepBenchResult } from '../bench/step-bench.js';
 import { threadLabel } from '../bench/torch-peer.js';
 import { table } from '../ui/table.js';
@@ -111,6 +112,33 @@ export function formatLoadBench(report: LoadBenchReport): string {
     table(['checkpoint MB', 'load s', 'RSS before MB', 'peak RSS MB', 'peak − before MB', 'peak − checkpoint MB'], [[
       megabytes(r.checkpointBytes), r.seconds.toFixed(2), megabytes(r.rssBeforeBytes), megabytes(r.peakRssBytes),
       megabytes(r.peakRssBytes - r.rssBeforeBytes), megabytes(r.peakRssBytes - r.checkpointBytes),
+    ]]),
+  ].join('\n');
+}
+
+/** What `thaw bench madx --json` prints. */
+export interface MadxBenchReport {
+  device: KernelBenchReport['device'];
+  date: string;
+  shape: string;
+  batch: number;
+  sequence: number;
+  /** Timed training steps. */
+  steps: number;
+  result: MadxBenchResult;
+}
+
+export function formatMadxBench(report: MadxBenchReport): string {
+  const r = report.result;
+  const c = r.config;
+  return [
+    `Device: ${report.device.name} (${report.device.backend ?? 'unknown backend'}), ${report.date}`,
+    `Model: ${report.shape} shape (vocab ${c.vocabSize.toLocaleString('en-US')}, ${c.numHiddenLayers} layers of ${c.hiddenSize}, ${c.numAttentionHeads} heads, FFN ${c.intermediateSize}), random weights; ` +
+      `MAD-X: encoder and language adapter frozen, task adapter (seq_bn, reduction 16) and head trained; batch ${report.batch} × ${report.sequence} tokens`,
+    `Trainable: ${r.trainable.toLocaleString('en-US')} of ${r.parameters.toLocaleString('en-US')} parameters; built in ${r.buildSeconds.toFixed(1)} s`,
+    '',
+    table(['ms/step', 'tokens/s', 'dispatches/step', 'eval ms/batch', 'eval sequences/s'], [[
+      r.msPerStep.toFixed(0), r.tokensPerSec.toFixed(0), r.dispatchesPerStep.toFixed(0), r.evalMsPerBatch.toFixed(0), r.evalSequencesPerSec.toFixed(1),
     ]]),
   ].join('\n');
 }
