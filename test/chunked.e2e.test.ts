@@ -7,7 +7,9 @@
 // - MAD-X (frozen embeddings, schedule fun) and full fine-tuning: every
 //   chunked launch adds the same terms in the same order as the whole one
 //   (the gather, its scatter-add, the optimizer, the clipping norm), so the
-//   logs, results and trained weights are bitwise identical.
+//   logs, results and trained weights are bitwise identical. (The layers'
+//   weights all fit a binding here; an input gradient through a weight
+//   larger than one sums in blocks and rounds differently, as below.)
 // - Masked-LM pretraining (decoder tied to the embeddings): the decoder's
 //   input gradient sums over the vocabulary, which is split at chunk
 //   boundaries, so it rounds differently; the runs agree to a stated

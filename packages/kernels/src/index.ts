@@ -8,9 +8,9 @@
  *   const values = await gpu.read(c);
  *   await gpu.destroy();
  */
-export { Gpu, type GpuOptions, type GpuStats } from './runtime/gpu.js';
+export { Gpu, bindingCapOf, type GpuOptions, type GpuStats } from './runtime/gpu.js';
 export { GpuBuffer, BufferPool, sizeClass, type PoolStats } from './runtime/buffer-pool.js';
-export { rowChunks, type RowChunk } from './runtime/chunks.js';
+export { rowChunks, alignedRange, type RowChunk } from './runtime/chunks.js';
 export { Kernel, foldWorkgroups, specializationKey, type LaunchArgs, type Workgroups } from './runtime/kernel.js';
 export { packUniforms, type UniformValue } from './runtime/uniforms.js';
 export { gpuInstance, listAdapters, requestAdapter, resolveAdapterOptions, summarizeAdapter, type AdapterOptions, type AdapterSummary } from './runtime/adapter.js';

@@ -141,7 +141,7 @@ describe('fisher kernels over buffers larger than a binding', () => {
       for (const b of [gf, ...gg]) g.release(b);
       return out;
     });
-    // Chunks of at most 16,320 floats (room for the alignment): 1 + 2 + 4 + 2 per round.
+    // Chunks of at most 16,380 floats at a 16-byte alignment, 16,320 at 256 (room for the alignment): 1 + 2 + 4 + 2 per round either way.
     expect(dispatches).toBe(18);
     let want: Float64Array = Float64Array.from(fisher);
     for (let round = 0; round < 2; round++) tensors.forEach(({ offset }, k) => { want = fisherAccumulateReference(want, grads[k]!, 0.25, offset); });

@@ -346,8 +346,10 @@ describe('row chunks of tensors larger than a binding', () => {
   });
 
   it('refuse rows that no aligned binding can hold', () => {
-    expect(() => rowChunks(10, 4096, 2048, 16)).toThrow(/a row of 4096 bytes cannot be split into bindings of at most 2048 bytes/);
-    expect(() => rowChunks(1000, 12, 1000, 4096)).toThrow(/multiples of 4096 bytes/);
+    expect(() => rowChunks(10, 4096, 2048, 16)).toThrow(/a block of 1 rows of 4096 bytes \(the least that starts every view at a multiple of 16 bytes\) does not fit a binding of 2048 bytes/);
+    expect(() => rowChunks(1000, 12, 1000, 4096)).toThrow(/a block of 1024 rows of 12 bytes \(the least that starts every view at a multiple of 4096 bytes\)/);
+    // Several widths cut along the same rows: every one starts aligned (lcm of 4 and 1 rows at 16 bytes).
+    expect(rowChunks(100, 40, 400, 16, [12, 16]).map((c) => c.first)).toEqual([0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96]);
   });
 });
 
@@ -390,7 +392,7 @@ describe('a runtime with its binding limit lowered', () => {
   });
 
   it('refuses a bad cap, naming it', async () => {
-    await expect(Gpu.create({ maxStorageBindingBytes: 1000 })).rejects.toThrow(/maxStorageBindingBytes must be an integer number of bytes, a multiple of 16 and at least 256; got 1000/);
+    await expect(Gpu.create({ maxStorageBindingBytes: 1000 })).rejects.toThrow(/maxStorageBindingBytes must be an integer number of bytes, a multiple of 16 and at least 1024 \(1 KiB, and 4 × this device's minStorageBufferOffsetAlignment of \d+\); got 1000/);
   });
 });
 

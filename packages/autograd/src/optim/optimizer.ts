@@ -197,8 +197,7 @@ abstract class Optimizer {
     words = Math.ceil(words / 4) * 4;
     const param = gpu.alloc(4 * words, 'optimizer params');
     const grad = gpu.alloc(4 * words, 'optimizer grads');
-    const zeros = this.needsMoments ? new Float32Array(words) : undefined;
-    const arena: Arena = { members: group.map(({ p }) => p), param, grad, ...(zeros ? { m: gpu.upload(zeros, 'optimizer m'), v: gpu.upload(zeros, 'optimizer v') } : {}) };
+    const arena: Arena = { members: group.map(({ p }) => p), param, grad, ...(this.needsMoments ? { m: gpu.zeros(4 * words, 'optimizer m'), v: gpu.zeros(4 * words, 'optimizer v') } : {}) };
     for (const { p, offset } of group) {
       const view = gpu.view(param, 4 * offset, 4 * p.size, p.name);
       gpu.copy(p.buffer, view, 4 * p.size);
@@ -353,8 +352,7 @@ export class AdamW extends Optimizer {
   protected apply(p: Tensor, state: ParamState, lr: number, clip: GpuBuffer): void {
     const gpu = this.graph.gpu;
     if (!state.moments) {
-      const zeros = new Float32Array(p.size);
-      state.moments = { m: gpu.upload(zeros, `${p.name}.m`), v: gpu.upload(zeros, `${p.name}.v`) };
+      state.moments = { m: gpu.zeros(4 * p.size, `${p.name}.m`), v: gpu.zeros(4 * p.size, `${p.name}.v`) };
     }
     adamwStep(gpu, {
       param: p.buffer, grad: p.grad!.buffer, m: state.moments.m, v: state.moments.v, clip, n: p.size,

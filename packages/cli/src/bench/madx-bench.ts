@@ -11,7 +11,7 @@
  */
 import { Graph } from '@thaw/autograd';
 import {
-  adapterModel, adapterType, ClassificationHead, DEFAULT_LOG_EVERY, Encoder, Stack, SYNTHETIC_ENCODERS, TrainingStep, uniform,
+  adapterModel, adapterType, checkStepFits, ClassificationHead, DEFAULT_LOG_EVERY, Encoder, Stack, stepLimits, SYNTHETIC_ENCODERS, TrainingStep, uniform,
   type Adapter, type EncoderConfig, type StepModel, type StepReadout,
 } from '@thaw/adapters';
 import type { Gpu } from '@thaw/kernels';
@@ -65,6 +65,11 @@ function checked(readout: StepReadout | undefined): void {
 /** Builds the MAD-X model at `o.shape` (`o.sequence` within its positions), times `o.steps` training steps and `o.evalBatches` evaluation batches. */
 export async function runMadxBench(gpu: Gpu, o: MadxBenchOptions): Promise<MadxBenchResult> {
   const config: EncoderConfig = { ...SYNTHETIC_ENCODERS[o.shape], ...(o.layers !== undefined ? { numHiddenLayers: o.layers } : {}) };
+  // A batch or a model that cannot fit this device is refused before anything is built, naming the flag or the limit.
+  checkStepFits({
+    batchSize: o.batch, sequencesPerExample: 1, sequence: o.sequence, hidden: config.hiddenSize, heads: config.numAttentionHeads,
+    intermediate: config.intermediateSize, embeddingRows: config.vocabSize,
+  }, stepLimits(gpu), { batchSize: '--batch', sequence: '--sequence' });
   o.onProgress?.('build');
   const graph = new Graph(gpu);
   const started = performance.now();

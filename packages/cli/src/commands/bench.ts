@@ -101,6 +101,7 @@ export interface LoadBenchReport {
 /** Bytes as MB (10^6), as checkpoint sizes are quoted. */
 const megabytes = (bytes: number) => (bytes / 1e6).toFixed(0);
 
+/** The human table of `thaw bench load`. */
 export function formatLoadBench(report: LoadBenchReport): string {
   const r = report.result;
   const what = report.synthetic ? `synthetic ${report.synthetic.shape}, ${report.synthetic.layers} layers` : r.model;
@@ -128,6 +129,7 @@ export interface MadxBenchReport {
   result: MadxBenchResult;
 }
 
+/** The human table of `thaw bench madx`. */
 export function formatMadxBench(report: MadxBenchReport): string {
   const r = report.result;
   const c = r.config;

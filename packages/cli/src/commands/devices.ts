@@ -1,5 +1,5 @@
 /** `thaw devices`: the adapters Dawn sees, the one Thaw picks, its limits and features. */
-import { listAdapters, requestAdapter, resolveAdapterOptions, summarizeAdapter, type AdapterOptions, type AdapterSummary } from '@thaw/kernels';
+import { bindingCapOf, listAdapters, requestAdapter, resolveAdapterOptions, summarizeAdapter, type AdapterOptions, type AdapterSummary } from '@thaw/kernels';
 import { table } from '../ui/table.js';
 
 /** What `thaw devices --json` prints. */
@@ -31,8 +31,9 @@ export async function devicesReport(options: AdapterOptions): Promise<DevicesRep
   const chosen = summarizeAdapter(await requestAdapter(selection));
   const adapters = (await listAdapters()).map((a) => ({ ...a, chosen: slug(a.name) === chosen.device }));
   const backend = chosen.backend ?? adapters.find((a) => a.chosen)?.backend ?? selection.backend;
-  const cap = Number(process.env.THAW_MAX_BINDING_BYTES);
-  const capped = cap > 0 && cap < (chosen.limits.maxStorageBufferBindingSize ?? Infinity);
+  // Validated as every command's Gpu validates it (an invalid value is refused, naming it).
+  const cap = bindingCapOf({}, chosen.limits.minStorageBufferOffsetAlignment);
+  const capped = cap < (chosen.limits.maxStorageBufferBindingSize ?? Infinity);
   return { selection, adapters, chosen: { ...chosen, ...(backend ? { backend } : {}) }, ...(capped ? { bindingCap: cap } : {}) };
 }
 

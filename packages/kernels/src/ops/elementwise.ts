@@ -12,10 +12,11 @@ import { foldWorkgroups } from '../runtime/kernel.js';
 const THREADS = 256;
 
 /**
- * Runs `launch` once per chunk of `rows` rows of `rowLength` fp32 (a flat
- * map: n rows of 1, whence the error's "n") that the device can bind (once, with the buffers as they are, when they fit), with
- * `buffers` replaced by views of the chunk; `n` is the chunk's element count
- * and `workgroups` its grid.
+ * Runs `launch` once per chunk of `rows` rows of `rowLength` fp32 that the
+ * device can bind, with `buffers` replaced by views of the chunk (once, with
+ * the buffers as they are, when they fit). A flat map is n rows of 1, which
+ * is why the error names n. `launch` gets the chunk's element count and its
+ * grid.
  */
 function launchChunks<K extends string>(
   gpu: Gpu, kernel: string, rows: number, rowLength: number, buffers: Record<K, GpuBuffer>,

@@ -4,6 +4,7 @@
  * table rows (see embedding.wgsl's header), with the bits of a single launch.
  */
 import type { GpuBuffer } from '../runtime/buffer-pool.js';
+import { alignedRange } from '../runtime/chunks.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { KernelLaunchError } from '../runtime/errors.js';
 import { foldWorkgroups } from '../runtime/kernel.js';
@@ -70,23 +71,16 @@ export function embeddingScatterAdd(gpu: Gpu, args: { dOut: GpuBuffer; offsets: 
   const { tokens, vocab, D } = args;
   checkShape('embedding.scatterAdd', { tokens, vocab, D });
   const kernel = gpu.kernel('embedding', 'scatterAdd', { WG: THREADS });
-  // Views start at multiples of this many offsets (u32).
-  const alignWords = gpu.device.limits.minStorageBufferOffsetAlignment / 4;
+  const launch = (dTable: GpuBuffer, offsets: GpuBuffer, count: number, skip: number) => kernel.launch({
+    bindings: { dOut: args.dOut, offsets, positions: args.positions, dTable },
+    uniforms: { D, count, skip },
+    minBytes: { dOut: 4 * tokens * D, offsets: 4 * (skip + count + 1), positions: 4 * tokens, dTable: 4 * count * D },
+    workgroups: foldWorkgroups(Math.ceil((count * D) / THREADS), gpu.maxWorkgroupsPerDimension),
+  });
   gpu.forEachChunk(vocab, 4 * D, { dTable: args.dTable }, ({ dTable }, { first, count }) => {
+    if (count === vocab) return launch(dTable, args.offsets, count, 0);
     // offsets[first … first + count], bound from the aligned word at or below first.
-    const whole = count === vocab;
-    const base = Math.floor(first / alignWords) * alignWords;
-    const skip = first - base;
-    const offsets = whole ? args.offsets : gpu.view(args.offsets, 4 * base, 4 * (skip + count + 1), `offsets[${first}…]`);
-    try {
-      kernel.launch({
-        bindings: { dOut: args.dOut, offsets, positions: args.positions, dTable },
-        uniforms: { D, count, skip },
-        minBytes: { dOut: 4 * tokens * D, offsets: 4 * (skip + count + 1), positions: 4 * tokens, dTable: 4 * count * D },
-        workgroups: foldWorkgroups(Math.ceil((count * D) / THREADS), gpu.maxWorkgroupsPerDimension),
-      });
-    } finally {
-      if (!whole) gpu.release(offsets);
-    }
+    const range = alignedRange(first, count + 1, gpu.device.limits.minStorageBufferOffsetAlignment);
+    gpu.withViews({ offsets: { buffer: args.offsets, offset: range.offset, bytes: range.bytes } }, ({ offsets }) => launch(dTable, offsets, count, range.skip));
   });
 }

@@ -3,7 +3,7 @@ import type { GpuBuffer } from '../runtime/buffer-pool.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { KernelLaunchError } from '../runtime/errors.js';
 import { foldWorkgroups } from '../runtime/kernel.js';
-import { rowChunks } from '../runtime/chunks.js';
+import { alignedRange, rowChunks } from '../runtime/chunks.js';
 import { forEachSegmentChunk, segmentChunks, type SegmentPiece } from './segment-chunks.js';
 
 const THREADS = 256;
@@ -38,16 +38,11 @@ export function fisherAccumulate(gpu: Gpu, args: { fisher: GpuBuffer; grad: GpuB
   // The Fisher range of a chunk starts up to align − 4 bytes before it: chunks leave that room.
   const align = gpu.device.limits.minStorageBufferOffsetAlignment;
   for (const chunk of rowChunks(n, 4, limit - align, align)) {
-    const start = offset + chunk.first;
-    const base = Math.floor((4 * start) / align) * (align / 4);
-    const views: GpuBuffer[] = [];
-    try {
-      views.push(gpu.view(args.fisher, 4 * base, 4 * (start + chunk.count - base), `fisher[${base}…]`));
-      views.push(gpu.view(args.grad, chunk.byteOffset, chunk.bytes, `grad[${chunk.first}…]`));
-      launch(views[0]!, views[1]!, chunk.count, start - base);
-    } finally {
-      for (const view of views) gpu.release(view);
-    }
+    const range = alignedRange(offset + chunk.first, chunk.count, align);
+    gpu.withViews({
+      fisher: { buffer: args.fisher, offset: range.offset, bytes: range.bytes },
+      grad: { buffer: args.grad, offset: chunk.byteOffset, bytes: chunk.bytes },
+    }, (v) => launch(v.fisher, v.grad, chunk.count, range.skip));
   }
 }
 

@@ -173,18 +173,11 @@ type Block = Pick<RowChunk, 'first' | 'count'>;
  * multiples of the device's offset alignment. Every block fits one binding.
  */
 function blocks(gpu: Gpu, rows: number, widths: number[], viewWidths: number[]): Block[] {
-  const align = gpu.device.limits.minStorageBufferOffsetAlignment;
-  const gcd = (x: number, y: number): number => (y ? gcd(y, x % y) : x);
-  // Rows per block must be a multiple of `step` for every view to start aligned.
-  const step = viewWidths.reduce((s, w) => { const t = align / gcd(4 * w, align); return (s * t) / gcd(s, t); }, 1);
-  const widest = Math.max(...widths);
-  const per = Math.floor(gpu.maxStorageBindingBytes / (4 * widest) / step) * step;
-  if (per < 1) {
-    throw new KernelLaunchError('matmul', `a block of ${step} rows of ${widest} floats (the least that starts every view at a multiple of ${align} bytes) does not fit a binding of ${gpu.maxStorageBindingBytes} bytes`);
+  try {
+    return gpu.rowChunks(rows, 4 * Math.max(...widths), viewWidths.map((w) => 4 * w));
+  } catch (e) {
+    throw new KernelLaunchError('matmul', (e as Error).message);
   }
-  const parts: Block[] = [];
-  for (let first = 0; first < rows; first += per) parts.push({ first, count: Math.min(per, rows - first) });
-  return parts;
 }
 
 /**

@@ -31,23 +31,13 @@ export interface AdamWStepArgs {
 }
 
 /**
- * Runs `launch` over the elements [0, n) of `buffers`: once, or, where one of
- * them is larger than a binding, once per chunk with views of it (the
- * update is per element, so the bits are the same).
- */
-function forEachElementChunk<K extends string>(gpu: Gpu, n: number, buffers: Record<K, GpuBuffer>, launch: (views: Record<K, GpuBuffer>, n: number) => void): void {
-  const plan = segmentChunks(gpu, [{ offset: 0, n }], Object.values(buffers));
-  forEachSegmentChunk(gpu, plan, buffers, (views, pieces) => launch(views, pieces[0]!.n));
-}
-
-/**
  * One fused AdamW update (PyTorch's formula, decoupled weight decay). A
  * parameter larger than one binding is updated chunk by chunk.
  */
 export function adamwStep(gpu: Gpu, a: AdamWStepArgs): void {
   if (!Number.isInteger(a.step) || a.step < 1) throw new KernelLaunchError('optimizer.adamwStep', `step must count from 1, got ${a.step}`);
   grid(gpu, 'optimizer.adamwStep', a.n); // checks n before it is chunked
-  forEachElementChunk(gpu, a.n, { param: a.param, grad: a.grad, m: a.m, v: a.v }, (views, n) => {
+  gpu.forEachChunk(a.n, 4, { param: a.param, grad: a.grad, m: a.m, v: a.v }, (views, { count: n }) => {
     gpu.kernel('optimizer', 'adamwStep', { WG: THREADS }).launch({
       bindings: { ...views, clip: a.clip },
       uniforms: {
@@ -71,7 +61,7 @@ export function adamwStep(gpu: Gpu, a: AdamWStepArgs): void {
 /** p ← p − lr·(clip·g + weightDecay·p); chunk by chunk for a parameter larger than one binding. */
 export function sgdStep(gpu: Gpu, a: { param: GpuBuffer; grad: GpuBuffer; clip: GpuBuffer; n: number; lr: number; weightDecay: number }): void {
   grid(gpu, 'optimizer.sgdStep', a.n); // checks n before it is chunked
-  forEachElementChunk(gpu, a.n, { param: a.param, grad: a.grad }, (views, n) => {
+  gpu.forEachChunk(a.n, 4, { param: a.param, grad: a.grad }, (views, { count: n }) => {
     gpu.kernel('optimizer', 'sgdStep', { WG: THREADS }).launch({
       bindings: { ...views, clip: a.clip },
       uniforms: { n, lr: a.lr, weightDecay: a.weightDecay },

@@ -87,16 +87,7 @@ export function segmentChunks(gpu: Gpu, segments: readonly { offset: number; n: 
  */
 export function forEachSegmentChunk<K extends string>(gpu: Gpu, plan: SegmentChunks, buffers: Record<K, GpuBuffer>, launch: (views: Record<K, GpuBuffer>, pieces: SegmentPiece[]) => void): void {
   for (const { chunk, pieces } of plan.launches) {
-    if (!chunk) {
-      launch(buffers, pieces);
-      continue;
-    }
-    const views = {} as Record<K, GpuBuffer>;
-    try {
-      for (const name of Object.keys(buffers) as K[]) views[name] = gpu.view(buffers[name], chunk.byteOffset, chunk.bytes, `${name}[${chunk.first}…]`);
-      launch(views, pieces);
-    } finally {
-      for (const view of Object.values<GpuBuffer>(views)) gpu.release(view);
-    }
+    if (chunk) gpu.withChunkViews(chunk, buffers, (views) => launch(views, pieces));
+    else launch(buffers, pieces);
   }
 }

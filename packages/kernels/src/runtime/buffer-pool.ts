@@ -79,13 +79,14 @@ export class BufferPool {
   /**
    * A buffer of at least `bytes` bytes with the given usage (default:
    * storage + copies). Its size is `bytes`' size class, or, where that class
-   * would pass `bindLimit` and `bytes` does not, `bytes` rounded up to 16:
-   * a tensor that fits one binding keeps fitting once pooled.
+   * would pass `bindLimit`, `bytes` rounded up to 16: a tensor that fits one
+   * binding keeps fitting once pooled, and one larger than a binding (bound
+   * in chunks: an embedding table, its gradient and moments) takes no slack.
    */
   acquire(bytes: number, usage: GPUBufferUsageFlags = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label = 'thaw', bindLimit = Infinity): GpuBuffer {
     if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`buffer size must be a non-negative integer, got ${bytes}`);
     const exact = Math.max(16, Math.ceil(bytes / 16) * 16);
-    const size = sizeClass(bytes) > bindLimit && exact <= bindLimit ? exact : sizeClass(bytes);
+    const size = sizeClass(bytes) > bindLimit ? exact : sizeClass(bytes);
     const list = this.free.get(`${usage}:${size}`);
     let buffer = list?.pop();
     if (!buffer) {

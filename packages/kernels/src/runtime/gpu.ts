@@ -112,7 +112,7 @@ export class Gpu implements DispatchRecorder {
     const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups'];
     const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
     const device = await adapter.requestDevice({ label: 'thaw', requiredFeatures, requiredLimits: summary.limits });
-    return new Gpu(device, summary, options.manifest ?? loadManifest(), options.maxDispatchesPerSubmit ?? 256, bindingCapOf(options));
+    return new Gpu(device, summary, options.manifest ?? loadManifest(), options.maxDispatchesPerSubmit ?? 256, bindingCapOf(options, device.limits.minStorageBufferOffsetAlignment));
   }
 
   /** Whether the device has every feature the kernel file `enable`s. */
@@ -162,7 +162,8 @@ export class Gpu implements DispatchRecorder {
    */
   alloc(bytes: number, label?: string): GpuBuffer {
     this.assertAlive();
-    if (sizeClass(bytes) > this.maxBufferBytes) {
+    const size = sizeClass(bytes) > this.maxStorageBindingBytes ? Math.ceil(bytes / 16) * 16 : sizeClass(bytes);
+    if (size > this.maxBufferBytes) {
       throw new RangeError(`buffer '${label ?? 'thaw'}' of ${bytes} bytes is larger than this device's largest buffer (maxBufferSize ${this.maxBufferBytes} bytes on ${this.adapter.name})`);
     }
     return this.pool.acquire(bytes, COPY_USAGE, label, this.maxStorageBindingBytes);
@@ -170,35 +171,53 @@ export class Gpu implements DispatchRecorder {
 
   /**
    * Splits a tensor of `rows` rows of `rowBytes` bytes into blocks of rows
-   * that this device can bind, each starting at an aligned offset: one
-   * chunk when the tensor fits a binding.
+   * that this device can bind, each starting at an aligned offset in every
+   * tensor cut along the same rows (`viewRowBytes`: their row widths,
+   * default this one): one chunk when the tensor fits a binding.
    */
-  rowChunks(rows: number, rowBytes: number): RowChunk[] {
-    return rowChunks(rows, rowBytes, this.maxStorageBindingBytes, this.device.limits.minStorageBufferOffsetAlignment);
+  rowChunks(rows: number, rowBytes: number, viewRowBytes?: readonly number[]): RowChunk[] {
+    return rowChunks(rows, rowBytes, this.maxStorageBindingBytes, this.device.limits.minStorageBufferOffsetAlignment, viewRowBytes);
   }
 
   /**
-   * Runs `launch` once per chunk of a tensor of `rows` rows of `rowBytes`
-   * bytes, with `buffers` (each laid out in such rows) replaced by views of
-   * that chunk. With a single chunk the buffers are passed as they are
-   * (views only where a pooled buffer's size class passes the limit), so a
-   * tensor that fits binds exactly as it always did. Views are released
-   * after each launch.
+   * Runs `use` with a view of each range (byte offset and length within a
+   * buffer), and releases the views afterwards, whether `use` returns or
+   * throws: the scope of every chunked launch.
+   */
+  withViews<K extends string, T>(ranges: Record<K, { buffer: GpuBuffer; offset: number; bytes: number }>, use: (views: Record<K, GpuBuffer>) => T): T {
+    const views = {} as Record<K, GpuBuffer>;
+    try {
+      for (const name of Object.keys(ranges) as K[]) {
+        const { buffer, offset, bytes } = ranges[name];
+        views[name] = this.view(buffer, offset, bytes, `${name}[${offset}…]`);
+      }
+      return use(views);
+    } finally {
+      for (const view of Object.values<GpuBuffer>(views)) this.release(view);
+    }
+  }
+
+  /**
+   * Runs `launch` once per chunk of `chunks` (default: the chunks of a
+   * tensor of `rows` rows of `rowBytes` bytes), with `buffers` (each laid
+   * out in such rows) replaced by views of that chunk. With a single chunk
+   * the buffers are passed as they are (views only where a pooled buffer's
+   * size class passes the limit), so a tensor that fits binds exactly as it
+   * always did.
    */
   forEachChunk<K extends string>(rows: number, rowBytes: number, buffers: Record<K, GpuBuffer>, launch: (views: Record<K, GpuBuffer>, chunk: RowChunk) => void): void {
     const chunks = this.rowChunks(rows, rowBytes);
     // A pooled buffer binds its whole size class, which may pass the limit when the tensor does not: bind a view then.
     const whole = Object.values<GpuBuffer>(buffers).every((b) => b.bindSize <= this.maxStorageBindingBytes);
     if (chunks.length === 1 && whole) return launch(buffers, chunks[0]!);
-    for (const chunk of chunks) {
-      const views = {} as Record<K, GpuBuffer>;
-      try {
-        for (const name of Object.keys(buffers) as K[]) views[name] = this.view(buffers[name], chunk.byteOffset, chunk.bytes, `${name}[${chunk.first}…]`);
-        launch(views, chunk);
-      } finally {
-        for (const view of Object.values<GpuBuffer>(views)) this.release(view);
-      }
-    }
+    for (const chunk of chunks) this.withChunkViews(chunk, buffers, (views) => launch(views, chunk));
+  }
+
+  /** Runs `use` with `buffers` replaced by views of the bytes of `chunk`, released afterwards. */
+  withChunkViews<K extends string, T>(chunk: RowChunk, buffers: Record<K, GpuBuffer>, use: (views: Record<K, GpuBuffer>) => T): T {
+    const ranges = {} as Record<K, { buffer: GpuBuffer; offset: number; bytes: number }>;
+    for (const name of Object.keys(buffers) as K[]) ranges[name] = { buffer: buffers[name], offset: chunk.byteOffset, bytes: chunk.bytes };
+    return this.withViews(ranges, use);
   }
 
   /**
@@ -225,6 +244,14 @@ export class Gpu implements DispatchRecorder {
     const view = new GpuBuffer(parent.buffer, bytes, parent.usage, offset, parent.parent ?? parent);
     this.views.add(view);
     return view;
+  }
+
+  /** A pooled storage buffer of `bytes` bytes set to zero on the device (no host array), in order with the recorded dispatches. */
+  zeros(bytes: number, label?: string): GpuBuffer {
+    const buffer = this.alloc(bytes, label);
+    this.endPass();
+    this.currentEncoder().clearBuffer(buffer.buffer, 0, Math.ceil(bytes / 4) * 4);
+    return buffer;
   }
 
   /** A pooled storage buffer holding a copy of `data`. */
@@ -517,13 +544,20 @@ export class Gpu implements DispatchRecorder {
   }
 }
 
-/** The runtime's binding cap: the option, else THAW_MAX_BINDING_BYTES, else none. */
-function bindingCapOf(options: GpuOptions): number {
+/**
+ * The runtime's binding cap: the option, else THAW_MAX_BINDING_BYTES, else
+ * none (Infinity). A cap must be a multiple of 16 and leave room for chunks
+ * that start at aligned offsets: at least 1 KiB and 4 × the device's
+ * `alignBytes` (minStorageBufferOffsetAlignment; without a device, 256).
+ */
+export function bindingCapOf(options: { maxStorageBindingBytes?: number } = {}, alignBytes = 256): number {
   const env = process.env.THAW_MAX_BINDING_BYTES;
-  const cap = options.maxStorageBindingBytes ?? (env ? Number(env) : Infinity);
-  if (cap !== Infinity && !(Number.isInteger(cap) && cap >= 256 && cap % 16 === 0)) {
+  const given = options.maxStorageBindingBytes ?? (env ? Number(env) : undefined);
+  if (given === undefined) return Infinity;
+  const least = Math.max(1024, 4 * alignBytes);
+  if (!(Number.isInteger(given) && given >= least && given % 16 === 0)) {
     const source = options.maxStorageBindingBytes !== undefined ? 'maxStorageBindingBytes' : 'THAW_MAX_BINDING_BYTES';
-    throw new RangeError(`${source} must be an integer number of bytes, a multiple of 16 and at least 256; got ${options.maxStorageBindingBytes ?? env}`);
+    throw new RangeError(`${source} must be an integer number of bytes, a multiple of 16 and at least ${least} (1 KiB, and 4 × this device's minStorageBufferOffsetAlignment of ${alignBytes}); got ${options.maxStorageBindingBytes ?? env}`);
   }
-  return cap;
+  return given;
 }
