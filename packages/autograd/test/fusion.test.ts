@@ -1,6 +1,7 @@
 // Fused ops against the chains of ops they replace: the same forward values
 // and the same gradients for every input, on the same GPU.
 import { describe, expect, it } from 'vitest';
+import { columnSums } from '@thaw/kernels';
 import { add, dropout, gelu, geluTanh, layerNorm, linear, relu, residualLayerNorm, swish, tanh, type Activation, type Graph, type Tensor } from '../src/index.js';
 import { randomInput, rng, useGraph } from './helpers.js';
 
@@ -69,6 +70,56 @@ describe('fused and unfused paths agree', () => {
       }
     });
   }
+
+  // db = Σ_rows dz comes from dW's matmul (its row sums of dzᵀ) when W
+  // trains; a frozen W keeps the columnSums pass. Both must give the same bits.
+  it('linear with trainable W and b: db in the dW matmul, one dispatch fewer than a columnSums pass, the bits of columnSums', async () => {
+    const g = graph();
+    for (const [rows, inF, outF, activation] of [[1, 5, 7, undefined], [37, 19, 53, undefined], [129, 32, 300, 'gelu']] as const) {
+      const label = `${rows}×${inF}→${outF}${activation ? ` ${activation}` : ''}`;
+      const r = rng(rows * inF + outF);
+      const [x, w, b] = [randomInput(rows * inF, r), randomInput(outF * inF, r), randomInput(outF, r)].map((v) => Float32Array.from(v));
+      const R = Float32Array.from(randomInput(rows * outF, r));
+      const run = async (weightTrainable: boolean) => {
+        const params = [g.parameter(x!, [rows, inF], 'x'), g.parameter(w!, [outF, inF], 'w', weightTrainable), g.parameter(b!, [outF], 'b')];
+        const out = g.scope(() => linear(params[0]!, params[1]!, params[2]!, activation ? { activation } : {}));
+        const seed = g.tensor(R, out.shape, 'R');
+        const kernels: string[] = [];
+        const record = g.gpu.record.bind(g.gpu);
+        g.gpu.record = (kernel, ...rest) => {
+          kernels.push(kernel);
+          record(kernel, ...rest);
+        };
+        try {
+          g.backward(out, seed);
+        } finally {
+          g.gpu.record = record;
+        }
+        // Without an activation dz is the seed: columnSums over it, directly.
+        const direct = g.gpu.alloc(4 * outF, 'test.columnSums');
+        columnSums(g.gpu, { x: seed.buffer, out: direct, rows, cols: outF });
+        const db = await params[2]!.grad!.read();
+        const columns = await g.gpu.read(direct);
+        g.gpu.release(direct);
+        out.dispose();
+        seed.dispose();
+        g.zeroGrad(params);
+        for (const p of params) p.dispose();
+        return { kernels, db, columns };
+      };
+      const trained = await run(true);
+      const frozen = await run(false);
+      const matmuls = (kernels: string[]) => kernels.filter((k) => k.startsWith('matmul')).length;
+      const sums = (kernels: string[]) => kernels.filter((k) => k.startsWith('reduce.columnSums')).length;
+      // dx and dW (with db) against dx, dW and columnSums before; act' once either way.
+      expect([matmuls(trained.kernels), sums(trained.kernels)], label).toEqual([2, 0]);
+      expect(trained.kernels.length, label).toBe(activation ? 3 : 2);
+      // A frozen W: dx's matmul and the columnSums pass.
+      expect([matmuls(frozen.kernels), sums(frozen.kernels)], label).toEqual([1, 1]);
+      expect(bits(trained.db).equals(bits(frozen.db)), `${label}: db against the columnSums path`).toBe(true);
+      if (!activation) expect(bits(trained.db).equals(bits(trained.columns)), `${label}: db against columnSums over dy`).toBe(true);
+    }
+  });
 
   it('residualLayerNorm is bitwise deterministic and saves nothing without a gradient to compute', async () => {
     const g = graph();

@@ -32,6 +32,21 @@ export function firstNonFinite(values: ArrayLike<number>): number {
   return -1;
 }
 
+/**
+ * Row sums of op(A) (A stored M×K, or K×M when transA) as an fp32 running
+ * sum: s = 0, then s += op(A)[m, k] for k = 0, 1, …, each add rounded to
+ * fp32. The bits a kernel adding in that order must give.
+ */
+export function fp32RowSums(a: Float32Array, M: number, K: number, transA: boolean): Float32Array {
+  const sums = new Float32Array(M);
+  for (let m = 0; m < M; m++) {
+    let s = 0;
+    for (let k = 0; k < K; k++) s = Math.fround(s + a[transA ? k * M + m : m * K + k]!);
+    sums[m] = s;
+  }
+  return sums;
+}
+
 /** A buffer of n f32 filled with NaN, so unwritten outputs cannot pass. */
 export function poisoned(gpu: Gpu, n: number): GpuBuffer {
   return gpu.upload(new Float32Array(n).fill(Number.NaN));

@@ -2,9 +2,9 @@
 // (split N, split M, split K; see `matmul`'s TSDoc) under a 64 KB binding
 // limit, against float64 and against the same launch on a default-limit Gpu.
 import { describe, expect, it } from 'vitest';
-import { matmul, type Activation, type Gpu, type GpuBuffer, type MatmulVariant } from '../src/index.js';
+import { columnSums, matmul, type Activation, type Gpu, type GpuBuffer, type MatmulVariant } from '../src/index.js';
 import { matmulReference } from '../src/reference/index.js';
-import { firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
+import { firstNonFinite, fp32RowSums, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
 
 const LIMIT = 65536;
 // fp32 against float64, relative Frobenius error; observed ≤ 1.3e-6 for
@@ -23,6 +23,8 @@ interface Case {
   activation?: Activation;
   /** Split K: partial sums added block by block, so not the bits of one launch. */
   splitK?: boolean;
+  /** Also the row sums of op(A), which every split leaves the bits of one launch. */
+  rowSums?: boolean;
 }
 
 // Shapes not multiples of the kernels' tiles nor of the blocks; one aligned
@@ -43,14 +45,21 @@ const CASES: Case[] = [
   { title: 'split M: C [1500, 33] = Aᵀ·B as a linear\'s weight gradient, A copied by columns, addend', M: 1500, N: 33, K: 9, transA: true, addend: true },
   { title: 'split M: A [1500, 33] (198 KB), transB', M: 1500, N: 9, K: 33, transB: true },
   { title: 'split M: A [1000, 36], aligned, bias', M: 1000, N: 12, K: 36, bias: true },
+  // Row sums: taken from block 0 (split N), written through views of 64
+  // rows (split M: 256-byte offsets), resumed block after block (split K).
+  { title: 'row sums, split N: B [300, 203] transB, bias', M: 37, N: 300, K: 203, transB: true, bias: true, rowSums: true },
+  { title: 'row sums, split M: C [1500, 33] = Aᵀ·B (a weight gradient and its bias gradient), A copied by columns', M: 1500, N: 33, K: 9, transA: true, rowSums: true },
+  { title: 'row sums, split M: A [1000, 36], aligned, bias', M: 1000, N: 12, K: 36, bias: true, rowSums: true },
+  { title: 'row sums, split K: B [2900, 24] (5 blocks), A copied by columns, addend', M: 5, N: 24, K: 2900, addend: true, splitK: true, rowSums: true },
+  { title: 'row sums, split K: A [2100, 24] transA (4 blocks, views), transB, relu with pre', M: 24, N: 7, K: 2100, transA: true, transB: true, activation: 'relu', splitK: true, rowSums: true },
 ];
 
 const VARIANTS: MatmulVariant[] = ['portable', 'subgroups'];
 
 /** The case's inputs on one Gpu, C (and pre) poisoned. */
-function inputs(g: Gpu, host: Record<string, Float32Array>, M: number, N: number, withPre: boolean) {
+function inputs(g: Gpu, host: Record<string, Float32Array>, M: number, N: number, withPre: boolean, withRowSums: boolean) {
   const up = Object.fromEntries(Object.entries(host).map(([k, v]) => [k, g.upload(v)])) as Record<string, GpuBuffer>;
-  return { ...up, c: poisoned(g, M * N), ...(withPre ? { pre: poisoned(g, M * N) } : {}) } as Record<string, GpuBuffer>;
+  return { ...up, c: poisoned(g, M * N), ...(withPre ? { pre: poisoned(g, M * N) } : {}), ...(withRowSums ? { rowSums: poisoned(g, M) } : {}) } as Record<string, GpuBuffer>;
 }
 
 const bits = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
@@ -68,19 +77,30 @@ describe.each(VARIANTS)('matmul (%s) with one operand larger than a 64 KB bindin
       if (test.addend) host.addend = randomArray(M * N, random);
       const withPre = activation !== undefined && test.title.includes('with pre');
       const run = async (g: Gpu) => {
-        const buf = inputs(g, host, M, N, withPre);
+        const buf = inputs(g, host, M, N, withPre, test.rowSums === true);
         const before = g.stats.dispatches;
         matmul(g, {
           a: buf.a!, b: buf.b!, c: buf.c!, M, N, K, variant,
           ...(transA ? { transA } : {}), ...(transB ? { transB } : {}),
           ...(buf.bias ? { bias: buf.bias } : {}), ...(buf.addend ? { addend: buf.addend } : {}),
           ...(activation ? { activation } : {}), ...(buf.pre ? { pre: buf.pre } : {}),
+          ...(buf.rowSums ? { rowSums: buf.rowSums } : {}),
         });
         const dispatches = g.stats.dispatches - before;
         const c = await g.read(buf.c!);
         const pre = buf.pre ? await g.read(buf.pre) : undefined;
+        const sums = buf.rowSums ? await g.read(buf.rowSums) : undefined;
+        // A stored K×M: the bias-gradient pass the row sums replace (on the
+        // unlimited Gpu, which binds A whole).
+        let columns: Float32Array | undefined;
+        if (sums && transA && g === unlimited()) {
+          const out = poisoned(g, M);
+          columnSums(g, { x: buf.a!, out, rows: K, cols: M });
+          columns = await g.read(out);
+          g.release(out);
+        }
         for (const b of Object.values(buf)) g.release(b);
-        return { c, pre, dispatches };
+        return { c, pre, sums, columns, dispatches };
       };
       const chunked = await run(limited());
       const again = await run(limited());
@@ -108,6 +128,17 @@ describe.each(VARIANTS)('matmul (%s) with one operand larger than a 64 KB bindin
       } else {
         expect(bits(chunked.c).equals(bits(whole.c)), 'C: the bits of one launch').toBe(true);
         if (withPre) expect(bits(chunked.pre!).equals(bits(whole.pre!)), 'pre: the bits of one launch').toBe(true);
+      }
+      if (test.rowSums) {
+        expect(firstNonFinite(chunked.sums!)).toBe(-1);
+        expect(bits(chunked.sums!).equals(bits(whole.sums!)), 'row sums: the bits of one launch').toBe(true);
+        expect(bits(chunked.sums!).equals(bits(fp32RowSums(host.a!, M, K, transA === true))), 'row sums: the fp32 running sum').toBe(true);
+        if (transA) expect(bits(chunked.sums!).equals(bits(whole.columns!)), 'row sums: columnSums over A').toBe(true);
+        // Against float64, within the running sum's bound K · 2⁻²⁴ · Σ_k |op(A)[m, k]|.
+        const want64 = new Float64Array(M);
+        matmulReference({ ...shape, rowSums: want64 });
+        const magnitude = fp32RowSums(host.a!.map(Math.abs), M, K, transA === true);
+        for (let m = 0; m < M; m++) expect(Math.abs(chunked.sums![m]! - want64[m]!), `row ${m}`).toBeLessThanOrEqual(K * 2 ** -24 * magnitude[m]!);
       }
     });
   }

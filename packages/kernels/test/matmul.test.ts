@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { activation as activationPass, axpby, matmul, matmulVariant, type Activation, type MatmulVariant } from '../src/index.js';
+import { activation as activationPass, axpby, columnSums, matmul, matmulVariant, type Activation, type MatmulVariant } from '../src/index.js';
 import { matmulReference } from '../src/reference/index.js';
-import { firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
+import { firstNonFinite, fp32RowSums, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
 
 // fp32 against float64: relative Frobenius error ≤ 1e-5 at these sizes
 // (observed ≈ 1e-7 … 3e-7; the bound leaves room for K up to a few thousand).
@@ -180,5 +180,64 @@ describe.each(VARIANTS)('matmul (%s) with an activation epilogue', (variant) => 
     expect(Buffer.from(runs[1]!.buffer).equals(Buffer.from(runs[3]!.buffer))).toBe(true);
     expect(() => matmul(g, { a: ga, b: gb, c: gbias, pre: gbias, M, N, K, transB: true, variant })).toThrow(/without one it would be a copy/);
     for (const buffer of [ga, gb, gbias]) g.release(buffer);
+  });
+});
+
+// Row sums of op(A) in the product's epilogue: for the weight gradient
+// dYᵀ·X (transA) they are the bias gradient, and must be the bits of
+// columnSums over dY. Shapes: 37×19×53 and 5×1×3 unaligned (K, N not
+// multiples of 4; M not a multiple of 4 or 8, so tiles hang past M),
+// 128×128×2048 and 12×260×16 aligned (12: the subgroup kernel's second
+// 8-row tile has only rows 8…11; 260: more than one column tile).
+const ROW_SUM_SHAPES: [number, number, number][] = [[37, 19, 53], [5, 1, 3], [128, 128, 2048], [12, 260, 16]];
+
+describe.each(VARIANTS)('matmul (%s) with row sums of op(A)', (variant) => {
+  const gpu = useGpu();
+
+  for (const [M, N, K] of ROW_SUM_SHAPES) {
+    for (const transA of [false, true]) {
+      it(`${M}×${N}×${K} transA=${transA}: C unchanged, sums the bits of an fp32 running sum${transA ? ' and of columnSums' : ''}`, async () => {
+        const g = gpu();
+        const random = rng(M * 7 + N * 131 + K + (transA ? 1 : 0));
+        const [a, b, bias] = [randomArray(M * K, random), randomArray(K * N, random), randomArray(N, random)];
+        const [ga, gb, gbias] = [g.upload(a), g.upload(b), g.upload(bias)];
+        // transB with transA, as in a linear's dW = dYᵀ·X (X is not transposed there: transB false).
+        for (const transB of [false, true]) {
+          const [plain, withSums, sums, columns] = [poisoned(g, M * N), poisoned(g, M * N), poisoned(g, M), poisoned(g, M)];
+          const shape = { M, N, K, transA, transB, variant };
+          matmul(g, { a: ga, b: gb, c: plain, bias: gbias, ...shape });
+          const before = g.stats.dispatches;
+          matmul(g, { a: ga, b: gb, c: withSums, bias: gbias, rowSums: sums, ...shape });
+          expect(g.stats.dispatches - before, 'one dispatch').toBe(1);
+          if (transA) columnSums(g, { x: ga, out: columns, rows: K, cols: M });
+          const [c, cSums, got] = [await g.read(plain), await g.read(withSums), await g.read(sums)];
+          const label = `transB=${transB}`;
+          expect(firstNonFinite(cSums), label).toBe(-1);
+          expect(Buffer.from(cSums.buffer).equals(Buffer.from(c.buffer)), `${label}: C the bits of the launch without row sums`).toBe(true);
+          expect(firstNonFinite(got), label).toBe(-1);
+          expect(Buffer.from(got.buffer).equals(Buffer.from(fp32RowSums(a, M, K, transA).buffer)), `${label}: the fp32 running sum`).toBe(true);
+          if (transA) expect(Buffer.from(got.buffer).equals(Buffer.from((await g.read(columns)).buffer)), `${label}: columnSums`).toBe(true);
+          // Against float64: each of the K adds rounds by at most 2⁻²⁴ of a
+          // partial sum, so |error| ≤ K · 2⁻²⁴ · Σ_k |op(A)[m, k]|.
+          const want = new Float64Array(M);
+          matmulReference({ a, b, M, N, K, transA, transB, rowSums: want });
+          const magnitude = fp32RowSums(a.map(Math.abs), M, K, transA);
+          for (let m = 0; m < M; m++) expect(Math.abs(got[m]! - want[m]!), `${label} row ${m}`).toBeLessThanOrEqual(K * 2 ** -24 * magnitude[m]!);
+          for (const buffer of [plain, withSums, sums, columns]) g.release(buffer);
+        }
+        for (const buffer of [ga, gb, gbias]) g.release(buffer);
+      });
+    }
+  }
+
+  it('refuses row sums of a batch, and a rowSums buffer shorter than M', () => {
+    const g = gpu();
+    const random = rng(8);
+    const [M, N, K] = [9, 4, 4];
+    const [ga, gb, gc] = [g.upload(randomArray(2 * M * K, random)), g.upload(randomArray(K * N, random)), g.alloc(4 * 2 * M * N)];
+    const [sums, short] = [g.alloc(4 * M), g.alloc(4 * (M - 1))];
+    expect(() => matmul(g, { a: ga, b: gb, c: gc, M, N, K, batch: 2, batchStrideB: 0, rowSums: sums, variant })).toThrow(/rowSums holds one product's M sums; a batch \(2 products\)/);
+    expect(() => matmul(g, { a: ga, b: gb, c: gc, M, N, K, rowSums: short, variant })).toThrow(/binding 'sums' holds 32 bytes; this shape needs 36/);
+    for (const buffer of [ga, gb, gc, sums, short]) g.release(buffer);
   });
 });

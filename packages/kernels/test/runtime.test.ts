@@ -56,7 +56,7 @@ describe('launch-site errors name the kernel and the binding', () => {
 
   it('an unknown override, kernel or entry point', () => {
     const g = gpu();
-    expect(launchError(() => g.kernel('matmul', 'matmul', { TRANSPOSE: true }))).toMatch(/no override constant 'TRANSPOSE' \(it has: TRANS_A, TRANS_B, ALIGNED, HAS_BIAS, ACTIVATION, SAVE_PRE, HAS_ADDEND, LATE_ACTIVATION\)/);
+    expect(launchError(() => g.kernel('matmul', 'matmul', { TRANSPOSE: true }))).toMatch(/no override constant 'TRANSPOSE' \(it has: TRANS_A, TRANS_B, ALIGNED, HAS_BIAS, ACTIVATION, SAVE_PRE, HAS_ADDEND, LATE_ACTIVATION, ROW_SUMS, ROW_SUMS_RESUME\)/);
     expect(launchError(() => g.kernel('matmul', 'matmul', { TRANS_A: 1 }))).toMatch(/override 'TRANS_A' is bool; got 1/);
     expect(launchError(() => g.kernel('nonexistent', 'forward'))).toMatch(/no kernel file 'nonexistent\.wgsl'/);
     expect(launchError(() => g.kernel('matmul', 'main'))).toMatch(/no entry point 'main' \(entry points: matmul\)/);

@@ -4,6 +4,12 @@
  *   dx = dy·W      dW = dyᵀ·x      db = Σ_rows dy
  * A frozen weight (requiresGrad false) costs no dW matmul. When x already
  * has a gradient from other consumers, dx's matmul adds it (see TapeNode.accumulates).
+ * db is the row sums of dW's left operand dyᵀ, so when both W and b train,
+ * dW's matmul writes it too (its `rowSums` epilogue: a few adds per step of
+ * k over the dy it already loads) instead of a columnSums dispatch that
+ * reads dy again; both add the rows of dy one by one from 0, so db has the
+ * same bits either way. A trainable bias on a frozen weight has no dW
+ * matmul to ride on and keeps columnSums.
  *
  * With `activation`, y = act(z), z = x·Wᵀ + b, computed in the matmul's
  * epilogue (one kernel: no pass over z to apply act, and no launch for it).
@@ -65,12 +71,12 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor, options?: Linea
         const sofar = accumulated?.[0];
         matmul(gpu, { a: dz.buffer, b: weight.buffer, c: dx.buffer, M: rows, N: inFeatures, K: outFeatures, ...(sofar ? { addend: sofar.buffer } : {}) });
       }
+      if (bias?.requiresGrad) db = graph.empty(bias.shape, 'linear.db');
       if (weight.requiresGrad) {
         dw = graph.empty(weight.shape, 'linear.dW');
-        matmul(gpu, { a: dz.buffer, b: x.buffer, c: dw.buffer, M: outFeatures, N: inFeatures, K: rows, transA: true });
-      }
-      if (bias?.requiresGrad) {
-        db = graph.empty(bias.shape, 'linear.db');
+        // db = the row sums of dzᵀ, in the same kernel.
+        matmul(gpu, { a: dz.buffer, b: x.buffer, c: dw.buffer, M: outFeatures, N: inFeatures, K: rows, transA: true, ...(db ? { rowSums: db.buffer } : {}) });
+      } else if (db) {
         columnSums(gpu, { x: dz.buffer, out: db.buffer, rows, cols: outFeatures });
       }
       return [dx, dw, db];

@@ -54,6 +54,14 @@ export interface MatmulArgs extends MatmulShape {
   /** Elements between consecutive batch items of C (default M·N). */
   batchStrideC?: number;
   /**
+   * Where the row sums of op(A) are also written: rowSums[m] = Σ_k
+   * op(A)[m, k], M floats (batch 1 only). Each sum starts at 0 and adds the
+   * elements one by one in increasing k, so for a weight gradient dW =
+   * dYᵀ·X (transA) it is the bias gradient with the bits of `columnSums`
+   * over dY: one dispatch fewer, a few adds per step of k. C is unchanged.
+   */
+  rowSums?: GpuBuffer;
+  /**
    * Which schedule: `subgroups` (matmul_subgroups.wgsl, threads share A by
    * subgroup broadcast), `portable` (matmul.wgsl), or `auto` (default):
    * subgroups when the device has them with at least 8 lanes.
@@ -84,14 +92,15 @@ export function matmulVariant(gpu: Gpu): 'subgroups' | 'portable' {
 }
 
 /**
- * Records C = act(op(A)·op(B) (+ bias)) (+ D), and z before the activation
- * when `pre` is given. Chooses the schedule by device (see
+ * Records C = act(op(A)·op(B) (+ bias)) (+ D), z before the activation
+ * when `pre` is given, and the row sums of op(A) when `rowSums` is (see
+ * {@link MatmulArgs.rowSums}). Chooses the schedule by device (see
  * {@link MatmulArgs.variant}) and the aligned vec4 path when K, N, the batch
  * strides (and M when A is transposed) are multiples of 4.
  *
  * One operand larger than a binding: when exactly one of A, B or C (C
- * counted with `pre` and `addend`, which share its layout) is larger than
- * `gpu.maxStorageBindingBytes`, the product is recorded as a sequence of
+ * counted with `pre`, `addend` and `rowSums`, which are cut with it) is
+ * larger than `gpu.maxStorageBindingBytes`, the product is recorded as a sequence of
  * launches on row blocks of that operand, bound as views at aligned offsets
  * (every other binding, temporaries included, fits one binding):
  * - **split N** (B large, transB: B stored N×K, e.g. the tied vocabulary
@@ -112,6 +121,11 @@ export function matmulVariant(gpu: Gpu): 'subgroups' | 'portable' {
  *   enter with block 0. With an activation the sum ends in z (`pre`, else a
  *   temporary) and elementwise.wgsl's pass applies act (then D is added by
  *   axpby): the bits its epilogue would have produced from that z.
+ * Row sums: split N takes them from block 0 (each block reads all of A),
+ * split M writes each block's rows to a view of `rowSums`, and split K
+ * has every block after the first resume the running sums the last one
+ * stored (the kernel's ROW_SUMS_RESUME): each sum is the one running sum of
+ * an unchunked launch, bitwise, in all three.
  * Split N and split M leave each element's sum exactly as one launch
  * computes it: the result is bitwise the unchunked launch's. Split K sums
  * the blocks' partial sums in block order instead of one running sum:
@@ -121,7 +135,8 @@ export function matmulVariant(gpu: Gpu): 'subgroups' | 'portable' {
  * 8e-7 … 1.3e-6).
  * Two large operands at once, or a large operand with batch > 1, throw a
  * KernelLaunchError: no model needs them (a parameter-sized operand meets
- * only activations, which fit one binding).
+ * only activations, which fit one binding). So does `rowSums` with
+ * batch > 1.
  */
 export function matmul(gpu: Gpu, args: MatmulArgs): void {
   const { M, N, K } = args;
@@ -138,19 +153,20 @@ export function matmul(gpu: Gpu, args: MatmulArgs): void {
   }
   if (args.activation !== undefined && !(args.activation in ACTIVATION_CODE)) throw new KernelLaunchError(name, `unknown activation '${String(args.activation)}'`);
   if (args.pre && !args.activation) throw new KernelLaunchError(name, 'pre holds C before the activation; without one it would be a copy of C');
+  if (args.rowSums && batch > 1) throw new KernelLaunchError(name, `rowSums holds one product's M sums; a batch (${batch} products) would need one set per item`);
 
   // Which operands a single launch could not bind.
   const limit = gpu.maxStorageBindingBytes;
   const large = (buffer: GpuBuffer | undefined) => buffer !== undefined && buffer.bindSize > limit;
   const largeA = large(args.a);
   const largeB = large(args.b);
-  const largeC = large(args.c) || large(args.pre) || large(args.addend);
+  const largeC = large(args.c) || large(args.pre) || large(args.addend) || large(args.rowSums);
   const count = Number(largeA) + Number(largeB) + Number(largeC);
   if (count === 0) return launch(gpu, args, variant);
   const sizes = `A ${args.a.bindSize}, B ${args.b.bindSize}, C ${args.c.bindSize} bytes`;
-  if (count > 1) throw new KernelLaunchError(name, `only one of A, B and C (with pre and addend) may be larger than a binding (${limit} bytes on this device); here ${sizes}`);
+  if (count > 1) throw new KernelLaunchError(name, `only one of A, B and C (with pre, addend and rowSums) may be larger than a binding (${limit} bytes on this device); here ${sizes}`);
   if (batch > 1) throw new KernelLaunchError(name, `a batch (${batch} products) cannot have an operand larger than a binding (${limit} bytes on this device); here ${sizes}`);
-  for (const [operand, buffer, floats] of [['a', args.a, M * K], ['b', args.b, K * N], ['c', args.c, M * N], ['pre', args.pre, M * N], ['addend', args.addend, M * N], ['bias', args.bias, N]] as const) {
+  for (const [operand, buffer, floats] of [['a', args.a, M * K], ['b', args.b, K * N], ['c', args.c, M * N], ['pre', args.pre, M * N], ['addend', args.addend, M * N], ['bias', args.bias, N], ['rowSums', args.rowSums, M]] as const) {
     if (buffer && buffer.bytes < 4 * floats) throw new KernelLaunchError(name, `binding '${operand}' holds ${buffer.bytes} bytes; this shape needs ${4 * floats}`);
   }
   const chunked: ChunkedArgs = { ...args, variant };
@@ -215,13 +231,16 @@ function splitN(gpu: Gpu, args: ChunkedArgs): void {
     const c = temp(M * widest, 'matmul.cBlock');
     const pre = args.pre && temp(M * widest, 'matmul.preBlock');
     const addend = args.addend && temp(M * widest, 'matmul.addendBlock');
+    // Every block reads all of A: its row sums come from the first.
+    const { rowSums, ...rest } = args;
     for (const part of parts) {
       const columns = { rows: M, width: part.count };
       if (addend) copyColumns(gpu, { src: args.addend!, dst: addend, ...columns, inCols: N, outCols: part.count, srcOffset: part.first, dstOffset: 0 });
       launch(gpu, {
-        ...args, N: part.count, b: view(args.b, K, part, 'matmul.b'), c,
+        ...rest, N: part.count, b: view(args.b, K, part, 'matmul.b'), c,
         ...(args.bias ? { bias: view(args.bias, 1, part, 'matmul.bias') } : {}),
         ...(pre ? { pre } : {}), ...(addend ? { addend } : {}),
+        ...(rowSums && part.first === 0 ? { rowSums } : {}),
       }, args.variant);
       copyColumns(gpu, { src: c, dst: args.c, ...columns, inCols: part.count, outCols: N, srcOffset: 0, dstOffset: part.first });
       if (pre) copyColumns(gpu, { src: pre, dst: args.pre!, ...columns, inCols: part.count, outCols: N, srcOffset: 0, dstOffset: part.first });
@@ -232,7 +251,7 @@ function splitN(gpu: Gpu, args: ChunkedArgs): void {
 /** C (with pre, D) or A stored M×K is large: blocks of C's rows. */
 function splitM(gpu: Gpu, args: ChunkedArgs): void {
   const { M, N, K } = args;
-  const parts = blocks(gpu, M, [N, K], args.transA ? [N] : [N, K]);
+  const parts = blocks(gpu, M, [N, K], [N, ...(args.transA ? [] : [K]), ...(args.rowSums ? [1] : [])]);
   const widest = Math.max(...parts.map((p) => p.count));
   withScratch(gpu, (view, temp) => {
     // A stored K×M: its columns m₀…m₁, copied to K rows of `widest`.
@@ -243,6 +262,7 @@ function splitM(gpu: Gpu, args: ChunkedArgs): void {
         ...args, M: part.count, a: aBlock ?? view(args.a, K, part, 'matmul.a'), c: view(args.c, N, part, 'matmul.c'),
         ...(args.pre ? { pre: view(args.pre, N, part, 'matmul.pre') } : {}),
         ...(args.addend ? { addend: view(args.addend, N, part, 'matmul.addend') } : {}),
+        ...(args.rowSums ? { rowSums: view(args.rowSums, 1, part, 'matmul.rowSums') } : {}),
       }, args.variant);
     }
   });
@@ -276,7 +296,9 @@ function splitK(gpu: Gpu, args: ChunkedArgs): void {
         c: target,
         ...(j === 0 && args.bias ? { bias: args.bias } : {}),
         ...(addend ? { addend } : {}),
-      }, args.variant);
+        // Block j > 0 continues the sums block j − 1 stored.
+        ...(args.rowSums ? { rowSums: args.rowSums } : {}),
+      }, args.variant, j > 0);
     });
     if (!act) return;
     if (!args.addend) return activation(gpu, act, { x: sum, out: args.c, n: M * N });
@@ -286,8 +308,12 @@ function splitK(gpu: Gpu, args: ChunkedArgs): void {
   });
 }
 
-/** One dispatch of matmul.wgsl or matmul_subgroups.wgsl over the whole (batched) product. */
-function launch(gpu: Gpu, args: MatmulArgs, variant: 'subgroups' | 'portable'): void {
+/**
+ * One dispatch of matmul.wgsl or matmul_subgroups.wgsl over the whole
+ * (batched) product; `resumeRowSums` starts the row sums from the values in
+ * `rowSums` instead of 0 (split K's later blocks).
+ */
+function launch(gpu: Gpu, args: MatmulArgs, variant: 'subgroups' | 'portable', resumeRowSums = false): void {
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
   const strideA = args.batchStrideA ?? M * K;
@@ -299,8 +325,15 @@ function launch(gpu: Gpu, args: MatmulArgs, variant: 'subgroups' | 'portable'): 
   const bindings: Record<string, GpuBuffer> = { a: args.a, b: args.b, c: args.c, bias: args.bias ?? args.a };
   const { file, overrides, rows, cols } = schedule(variant, N);
   const cBytes = ((batch - 1) * strideC + M * N) * f32;
-  // Without `pre` the kernel never writes it; the binding still needs a buffer.
-  const unused = args.pre ? undefined : gpu.alloc(4, 'matmul.unused');
+  // A writable binding the kernel never writes (no `pre`, no `rowSums`)
+  // still needs a buffer, one of its own: writable bindings may not share.
+  const unused: GpuBuffer[] = [];
+  const orUnused = (buffer: GpuBuffer | undefined): GpuBuffer => {
+    if (buffer) return buffer;
+    const scratch = gpu.alloc(4, 'matmul.unused');
+    unused.push(scratch);
+    return scratch;
+  };
   try {
     gpu.kernel(file, 'matmul', {
       ...overrides,
@@ -312,9 +345,11 @@ function launch(gpu: Gpu, args: MatmulArgs, variant: 'subgroups' | 'portable'): 
       SAVE_PRE: Boolean(args.pre),
       HAS_ADDEND: Boolean(args.addend),
       LATE_ACTIVATION: Boolean(args.activation) && (args.lateActivation ?? (variant === 'subgroups' && args.activation === 'gelu' && gpu.adapter.isFallbackAdapter)),
+      ROW_SUMS: Boolean(args.rowSums),
+      ROW_SUMS_RESUME: resumeRowSums,
     }).launch({
       // Unused read bindings take A (read-only twice is allowed).
-      bindings: { ...bindings, pre: args.pre ?? unused!, addend: args.addend ?? args.a },
+      bindings: { ...bindings, pre: orUnused(args.pre), addend: args.addend ?? args.a, sums: orUnused(args.rowSums) },
       uniforms: { M, N, K, batchStrideA: strideA, batchStrideB: strideB, batchStrideC: strideC },
       minBytes: {
         a: ((batch - 1) * strideA + M * K) * f32,
@@ -323,10 +358,11 @@ function launch(gpu: Gpu, args: MatmulArgs, variant: 'subgroups' | 'portable'): 
         ...(args.bias ? { bias: N * f32 } : {}),
         ...(args.pre ? { pre: cBytes } : {}),
         ...(args.addend ? { addend: cBytes } : {}),
+        ...(args.rowSums ? { sums: M * f32 } : {}),
       },
       workgroups: [Math.ceil(N / cols), Math.ceil(M / rows), batch],
     });
   } finally {
-    if (unused) gpu.release(unused);
+    for (const buffer of unused) gpu.release(buffer);
   }
 }

@@ -9,6 +9,15 @@
 //   Epilogue: C = act(z) with z = op(A)·op(B) + bias, act one of the
 //   pointwise maps of elementwise.wgsl (gelu, geluTanh, relu, swish, tanh),
 //   and z itself written to `pre` when asked (the backward's act'(z)).
+//   Row sums of A: sums[m] = Σ_k op(A)[m, k] for every row m of C, when
+//   asked (ROW_SUMS). A linear layer's weight gradient is dW = dYᵀ·X, so
+//   op(A) = dYᵀ and sums[m] = Σ_rows dY[·, m] is its bias gradient db: the
+//   product already loads every element of dY, so db costs a few adds per
+//   step of k instead of reduce.wgsl's columnSums, a dispatch that reads dY
+//   again. Each sum starts at 0 and adds op(A)[m, 0], op(A)[m, 1], … one by
+//   one in increasing k, the order of columnSums, so db has its bits (the
+//   0s the unaligned path reads past K add +0.0, which keeps a sum that
+//   starts at +0.0 unchanged: round-to-nearest never makes it −0.0).
 //
 // MEMORY LAYOUT
 //   Every matrix is dense row-major in a flat fp32 buffer. A, B and bias are
@@ -19,7 +28,8 @@
 //     A stored M×K (TRANS_A = false) or K×M (TRANS_A = true)
 //     B stored K×N (TRANS_B = false) or N×K (TRANS_B = true)
 //     C stored M×N, bias stored N; pre (z before the activation) and addend
-//     (D) stored like C
+//     (D) stored like C; sums stored M (batch 1 only: the launcher refuses
+//     row sums of a batch)
 //   Element e of A or B is component (e & 3) of vec4 number (e >> 2), so the
 //   same binding also serves the unaligned path below. Buffers are padded to a
 //   multiple of 16 bytes by the runtime's pool. Batch b starts at element
@@ -43,7 +53,10 @@
 //   N and M blocks leave every element's sum as one launch computes it
 //   (bitwise the same result); K blocks sum per-block partial sums instead
 //   of one running sum (deterministic, fp32 rounding apart). One large
-//   operand at a time, batch 1.
+//   operand at a time, batch 1. Row sums: N blocks take them from block 0
+//   (every block sees all of A), M blocks write rows m₀…m₁ of a view of
+//   sums, and K blocks continue one running sum through ROW_SUMS_RESUME, so
+//   all three give the bits of one launch.
 //
 // TILING AND THREAD → DATA MAPPING
 //   A workgroup is 8×8 threads and owns a 32×32 tile of C; thread (x, y) owns
@@ -78,11 +91,19 @@
 //     set it here: both forms measured the same on lavapipe).
 //   HAS_ADDEND: C = … + D, D (`addend`, C's layout) added last: a gradient
 //     accumulated in the kernel that computes the next term of the sum.
+//   ROW_SUMS: also store sums[m] = Σ_k op(A)[m, k]. Every thread adds up the
+//     rows of its A blocks (4 vec4 adds per step of k, no branch in the
+//     loop); the threads of column block 0 (col0 = 0) store them.
+//   ROW_SUMS_RESUME: start each sum from the value in `sums` instead of 0:
+//     the launcher's K blocks, each continuing the running sum of the last.
 //
 // SIBLING
 //   matmul_subgroups.wgsl is the same family for devices with subgroups: its
 //   threads share the loads of A through subgroup broadcasts, twice as fast
 //   on lavapipe. This file is the portable version every device can run.
+//   Both have the same overrides and bindings, so the launcher binds either
+//   the same way, and their row sums are the same bits (the same adds in
+//   the same order).
 //
 // WHY THIS SHAPE
 //   No workgroup memory and no barriers: on Mesa's lavapipe (software Vulkan,
@@ -115,6 +136,9 @@ override SAVE_PRE: bool = false;
 override HAS_ADDEND: bool = false;
 // Apply act in a second loop over the stored z rather than in registers (see the header).
 override LATE_ACTIVATION: bool = false;
+// Also store sums[m] = Σ_k op(A)[m, k], resuming the sums already there when ROW_SUMS_RESUME (see the header).
+override ROW_SUMS: bool = false;
+override ROW_SUMS_RESUME: bool = false;
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
@@ -123,6 +147,7 @@ override LATE_ACTIVATION: bool = false;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>;
 @group(0) @binding(6) var<storage, read> addend: array<f32>;
+@group(0) @binding(7) var<storage, read_write> sums: array<f32>;
 
 // activation(kind, v) and the constants ACT_*, shared with elementwise.wgsl:
 // import: lib/activations.wgsl
@@ -200,6 +225,29 @@ fn rowStarts(base: u32, i: u32, last: u32, width: u32) -> vec4<u32> {
   return vec4<u32>(base >> 2u) + r * (width >> 2u);
 }
 
+// sum[r] += A[r][0], then A[r][1], A[r][2], A[r][3]: the 4 rows of an A block
+// (given as A_blockᵀ, like tileA) added to their running sums in k order.
+fn addRows(sum: ptr<function, vec4<f32>>, ta: mat4x4<f32>) {
+  let t = transpose(ta);
+  for (var kk = 0u; kk < 4u; kk++) { *sum += t[kk]; }
+}
+
+// sums[row0 … row0 + 3], 0 past M: where a resumed launch starts its sums.
+fn loadSums(row0: u32) -> vec4<f32> {
+  var s = vec4<f32>();
+  for (var r = 0u; r < 4u; r++) {
+    if (row0 + r < params.M) { s[r] = sums[row0 + r]; }
+  }
+  return s;
+}
+
+// Stores s into sums[row0 … row0 + 3], the rows below M.
+fn storeSums(row0: u32, s: vec4<f32>) {
+  for (var r = 0u; r < 4u; r++) {
+    if (row0 + r < params.M) { sums[row0 + r] = s[r]; }
+  }
+}
+
 // acc += tileB * tileA: row r of the C block gains A[r][kk] · row kk of B.
 fn accumulate(acc: ptr<function, mat4x4<f32>>, ta: mat4x4<f32>, tb: mat4x4<f32>) {
   for (var r = 0u; r < 4u; r++) {
@@ -223,9 +271,14 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rowsA = rowStarts(baseA, row0, params.M - 1u, params.K);
   let colsB = rowStarts(baseB, col0, params.N - 1u, params.K);
   var acc = mat4x4<f32>();
+  var rowSum = vec4<f32>();
+  if (ROW_SUMS_RESUME) { rowSum = loadSums(row0); }
   for (var k0 = 0u; k0 < params.K; k0 += 4u) {
-    accumulate(&acc, tileOfA(baseA, row0, k0, rowsA), tileOfB(baseB, k0, col0, colsB));
+    let ta = tileOfA(baseA, row0, k0, rowsA);
+    accumulate(&acc, ta, tileOfB(baseB, k0, col0, colsB));
+    if (ROW_SUMS) { addRows(&rowSum, ta); }
   }
+  if (ROW_SUMS && col0 == 0u) { storeSums(row0, rowSum); }
 
   var biasRow = vec4<f32>();
   if (HAS_BIAS) {

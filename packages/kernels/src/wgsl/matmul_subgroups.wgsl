@@ -10,14 +10,19 @@
 //   Epilogue: C = act(z) with z = op(A)·op(B) + bias, act one of the
 //   pointwise maps of elementwise.wgsl (gelu, geluTanh, relu, swish, tanh),
 //   and z itself written to `pre` when asked (the backward's act'(z)).
+//   Row sums of A, as matmul.wgsl: sums[m] = Σ_k op(A)[m, k] when asked
+//   (ROW_SUMS), added one element at a time in increasing k from 0, which
+//   makes a linear layer's bias gradient, taken from its weight gradient
+//   dYᵀ·X, the bits of reduce.wgsl's columnSums (matmul.wgsl says why).
 //
 // MEMORY LAYOUT
 //   As matmul.wgsl: dense row-major fp32; A, B, bias bound as
 //   array<vec4<f32>> (element e is component (e & 3) of vec4 (e >> 2)), C as
 //   array<f32> so that no two threads write parts of one vector. A stored M×K (or K×M when
 //   TRANS_A), B stored K×N (or N×K when TRANS_B), C, pre and addend M×N
-//   (batch strides of C), bias N. An operand larger than a binding is cut
-//   into blocks by the launcher exactly as matmul.wgsl's header describes.
+//   (batch strides of C), bias N, sums M (batch 1). An operand larger than a
+//   binding is cut into blocks by the launcher exactly as matmul.wgsl's
+//   header describes, row sums included.
 //
 // TILING AND THREAD → DATA MAPPING
 //   A workgroup is WG threads in a row (64 by default; the launcher lowers it
@@ -69,6 +74,12 @@
 //     accumulated in the kernel that computes the next term of the sum
 //     (linear's dx = dY·W + the gradient x already has), saving a pass that
 //     reads both and writes the sum. The same bits: fp32 addition commutes.
+//   ROW_SUMS: also store sums[m] = Σ_k op(A)[m, k]. Every thread has the
+//     whole 8×4 A block after the broadcasts (the two halves blockOfA
+//     returns) and adds its 8 rows to two vec4 running sums, 8 vec4 adds
+//     per step of k next to the 32 FMAs; the thread with col0 = 0 stores them.
+//   ROW_SUMS_RESUME: start each sum from the value in `sums` (the
+//     launcher's K blocks), as in matmul.wgsl.
 
 enable subgroups;
 
@@ -92,6 +103,9 @@ override SAVE_PRE: bool = false;
 override HAS_ADDEND: bool = false;
 // Apply act in a second loop over the stored z rather than in registers (see the header).
 override LATE_ACTIVATION: bool = false;
+// Also store sums[m] = Σ_k op(A)[m, k], resuming the sums already there when ROW_SUMS_RESUME (see the header).
+override ROW_SUMS: bool = false;
+override ROW_SUMS_RESUME: bool = false;
 // Threads per workgroup, at least 8 (the lanes A is broadcast from).
 override WG: u32 = 64u;
 
@@ -102,6 +116,7 @@ override WG: u32 = 64u;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>;
 @group(0) @binding(6) var<storage, read> addend: array<f32>;
+@group(0) @binding(7) var<storage, read_write> sums: array<f32>;
 
 // activation(kind, v) and the constants ACT_*, shared with elementwise.wgsl:
 // import: lib/activations.wgsl
@@ -193,6 +208,29 @@ fn blockOfA(slice: vec4<f32>, upper: bool) -> mat4x4<f32> {
   return m;
 }
 
+// sum[r] += A[r][0], then A[r][1], A[r][2], A[r][3]: the 4 rows of an A block
+// (given as A_blockᵀ, like blockOfA returns it) added to their running sums in k order.
+fn addRows(sum: ptr<function, vec4<f32>>, ta: mat4x4<f32>) {
+  let t = transpose(ta);
+  for (var kk = 0u; kk < 4u; kk++) { *sum += t[kk]; }
+}
+
+// sums[row0 … row0 + 3], 0 past M: where a resumed launch starts its sums.
+fn loadSums(row0: u32) -> vec4<f32> {
+  var s = vec4<f32>();
+  for (var r = 0u; r < 4u; r++) {
+    if (row0 + r < params.M) { s[r] = sums[row0 + r]; }
+  }
+  return s;
+}
+
+// Stores s into sums[row0 … row0 + 3], the rows below M.
+fn storeSums(row0: u32, s: vec4<f32>) {
+  for (var r = 0u; r < 4u; r++) {
+    if (row0 + r < params.M) { sums[row0 + r] = s[r]; }
+  }
+}
+
 // acc += tileB * tileA: row r of the C block gains A[r][kk] · row kk of B.
 fn accumulate(acc: ptr<function, mat4x4<f32>>, ta: mat4x4<f32>, tb: mat4x4<f32>) {
   for (var r = 0u; r < 4u; r++) {
@@ -220,13 +258,30 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>,
   let rowStart = (baseA >> 2u) + min(row0 + (lane & 7u), params.M - 1u) * (params.K >> 2u);
   var acc = mat4x4<f32>();
   var acc2 = mat4x4<f32>();
+  // Running sums of rows 0…3 and 4…7 of op(A) (ROW_SUMS).
+  var rowSum = vec4<f32>();
+  var rowSum2 = vec4<f32>();
+  if (ROW_SUMS_RESUME) {
+    rowSum = loadSums(row0);
+    rowSum2 = loadSums(row0 + 4u);
+  }
   for (var k0 = 0u; k0 < params.K; k0 += 4u) {
     let tb = tileOfB(baseB, k0, min(col0, lastCol), colsB);
     let slice = sliceOfA(baseA, row0, k0, lane, rowStart);
-    accumulate(&acc, blockOfA(slice, false), tb);
-    accumulate(&acc2, blockOfA(slice, true), tb);
+    let ta = blockOfA(slice, false);
+    let ta2 = blockOfA(slice, true);
+    accumulate(&acc, ta, tb);
+    accumulate(&acc2, ta2, tb);
+    if (ROW_SUMS) {
+      addRows(&rowSum, ta);
+      addRows(&rowSum2, ta2);
+    }
   }
   if (col0 >= params.N) { return; }
+  if (ROW_SUMS && col0 == 0u) {
+    storeSums(row0, rowSum);
+    storeSums(row0 + 4u, rowSum2);
+  }
 
   var biasRow = vec4<f32>();
   if (HAS_BIAS) {
