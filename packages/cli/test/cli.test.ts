@@ -54,7 +54,7 @@ describe('thaw command line', () => {
     expect(matmul.file).toBe('matmul.wgsl');
     expect(matmul.entryPoints[0].workgroupSize).toEqual([8, 8, 1]);
     expect(matmul.entryPoints[0].bindings.map((b: { name: string }) => b.name)).toEqual(['a', 'b', 'bias', 'c', 'params', 'pre', 'addend', 'sums']);
-    expect(matmul.entryPoints[0].overrides.map((o: { name: string }) => o.name)).toEqual(['TRANS_A', 'TRANS_B', 'ALIGNED', 'HAS_BIAS', 'ACTIVATION', 'SAVE_PRE', 'HAS_ADDEND', 'LATE_ACTIVATION']);
+    expect(matmul.entryPoints[0].overrides.map((o: { name: string }) => o.name)).toEqual(['TRANS_A', 'TRANS_B', 'ALIGNED', 'HAS_BIAS', 'ACTIVATION', 'SAVE_PRE', 'HAS_ADDEND', 'LATE_ACTIVATION', 'ROW_SUMS', 'ROW_SUMS_RESUME']);
   });
 
   it('shows one kernel with its header', async () => {
