@@ -32,7 +32,7 @@ export { adamwStep, sgdStep, sumSquares, clipFactor, adamwSegments, sgdSegments,
 export { permute, copyColumns, stridesOf, permutedShape } from './ops/layout.js';
 export { softmaxForward, softmaxBackward } from './ops/softmax.js';
 export { attentionForward, attentionBackward, attentionUnsupported, attentionPreferred, ATTENTION_CPU_FAST_HEAD_DIM, ATTENTION_MAX_HEAD_DIM, type AttentionShape } from './ops/attention.js';
-export { embeddingGather, embeddingScatterAdd, embeddingIndex } from './ops/embedding.js';
+export { embeddingGather, embeddingScatterAdd, embeddingIndex, type ExtraLookup } from './ops/embedding.js';
 export { dropout, dropoutKeepMask } from './ops/dropout.js';
 export { maxPoolForward, maxPoolBackward } from './ops/pool.js';
 export {

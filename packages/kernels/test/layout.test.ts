@@ -1,9 +1,9 @@
 // Data movement and the attention softmax: permute, column copies, masked softmax, embedding, dropout.
 import { describe, expect, it } from 'vitest';
 import {
-  copyColumns, dropout, dropoutKeepMask, embeddingGather, embeddingIndex, embeddingScatterAdd, permute, softmaxBackward, softmaxForward, type Gpu,
+  axpby, copyColumns, dropout, dropoutKeepMask, embeddingGather, embeddingIndex, embeddingScatterAdd, permute, softmaxBackward, softmaxForward, type Gpu,
 } from '../src/index.js';
-import { embeddingBackwardReference, embeddingReference, permuteReference, softmaxBackwardReference, softmaxReference } from '../src/reference/index.js';
+import { embeddingBackwardReference, embeddingReference, embeddingSumReference, permuteReference, softmaxBackwardReference, softmaxReference } from '../src/reference/index.js';
 import { firstNonFinite, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
 
 describe('layout, softmax, embedding and dropout kernels', () => {
@@ -107,6 +107,68 @@ describe('layout, softmax, embedding and dropout kernels', () => {
     expect(() => embeddingIndex([0, 3], 3)).toThrow(/token 1 has id 3, outside 0…2/);
   });
 
+  it('gather sums one or two extra tables in one dispatch, with the bits of separate gathers and adds', async () => {
+    const g = gpu();
+    const random = rng(7);
+    for (const [vocab, D, tokens] of [[1, 1, 1], [7, 5, 13], [50, 33, 200]] as const) {
+      // A word, a position and a token-type table, as an encoder's embeddings.
+      const vocabs = [vocab, tokens + 3, 2];
+      const tables = vocabs.map((n) => randomArray(n * D, random));
+      const ids = vocabs.map((n) => Uint32Array.from({ length: tokens }, () => Math.floor(random() * n)));
+      const [gt, gi] = [tables.map((t) => g.upload(t)), ids.map((i) => g.upload(i))];
+      const lookup = (k: number) => ({ table: gt[k]!, ids: gi[k]!, vocab: vocabs[k]! });
+      // Composed: three gathers, then (word + position) + type with axpby (α = β = 1).
+      const rows = [0, 1, 2].map((k) => {
+        const out = poisoned(g, tokens * D);
+        embeddingGather(g, { table: gt[k]!, ids: gi[k]!, out, tokens, vocab: vocabs[k]!, D });
+        return out;
+      });
+      const [pair, triple] = [poisoned(g, tokens * D), poisoned(g, tokens * D)];
+      axpby(g, { x: rows[0]!, y: rows[1]!, out: pair, n: tokens * D, alpha: 1, beta: 1 });
+      axpby(g, { x: pair, y: rows[2]!, out: triple, n: tokens * D, alpha: 1, beta: 1 });
+      const [two, three] = [poisoned(g, tokens * D), poisoned(g, tokens * D)];
+      const before = g.stats.dispatches;
+      embeddingGather(g, { table: gt[0]!, ids: gi[0]!, out: two, tokens, vocab, D, extra: [lookup(1)] });
+      embeddingGather(g, { table: gt[0]!, ids: gi[0]!, out: three, tokens, vocab, D, extra: [lookup(1), lookup(2)] });
+      expect(g.stats.dispatches - before).toBe(2);
+      for (const [fused, composed, k] of [[two, pair, 2], [three, triple, 3]] as const) {
+        const got = await g.read(fused);
+        expect(firstNonFinite(got)).toBe(-1);
+        expect(bits(got), `${vocab}×${D}, ${k} tables`).toEqual(bits(await g.read(composed)));
+        // Also fp32 additions in that order on the host, and the float64 sum.
+        const lookups = [0, 1, 2].slice(0, k).map((j) => ({ table: tables[j]!, ids: ids[j]! }));
+        const rowsOf = lookups.map((l) => embeddingReference(l.table, l.ids, D));
+        expect([...got]).toEqual([...got].map((_, i) => rowsOf.reduce((s, r) => Math.fround(s + r[i]!), 0)));
+        expect(relativeError(got, embeddingSumReference(lookups, D))).toBeLessThan(1e-6);
+      }
+      for (const b of [...gt, ...gi, ...rows, pair, triple, two, three]) g.release(b);
+    }
+  });
+
+  it('gather writes NaN rows for extra ids past their tables', async () => {
+    const g = gpu();
+    const D = 6;
+    const random = rng(8);
+    const [word, position, type] = [randomArray(9 * D, random), randomArray(4 * D, random), randomArray(2 * D, random)];
+    const wordIds = Uint32Array.from([1, 2, 3, 4, 5]);
+    const positionIds = Uint32Array.from([0, 4, 3, 0xffffffff, 1]);
+    const typeIds = Uint32Array.from([0, 1, 2, 1, 0]);
+    const buffers = [word, wordIds, position, positionIds, type, typeIds].map((a) => g.upload(a));
+    const out = poisoned(g, 5 * D);
+    embeddingGather(g, {
+      table: buffers[0]!, ids: buffers[1]!, out, tokens: 5, vocab: 9, D,
+      extra: [{ table: buffers[2]!, ids: buffers[3]!, vocab: 4 }, { table: buffers[4]!, ids: buffers[5]!, vocab: 2 }],
+    });
+    const got = await g.read(out);
+    const want = embeddingSumReference([{ table: word, ids: wordIds }, { table: position, ids: positionIds }, { table: type, ids: typeIds }], D);
+    for (let t = 0; t < 5; t++) {
+      const row = got.subarray(t * D, (t + 1) * D);
+      expect(row.every(Number.isNaN), `row ${t}`).toBe([1, 2, 3].includes(t));
+      expect(relativeError(row.filter((x) => !Number.isNaN(x)), want.subarray(t * D, (t + 1) * D).filter((x) => !Number.isNaN(x)))).toBeLessThan(1e-6);
+    }
+    for (const b of [...buffers, out]) g.release(b);
+  });
+
   it('dropout keeps exactly the elements of the CPU mask, scaled by 1/(1 − p)', async () => {
     const g = gpu();
     const random = rng(6);
@@ -129,6 +191,8 @@ describe('layout, softmax, embedding and dropout kernels', () => {
   });
 });
 
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
 describe('embedding tables larger than a binding', () => {
   // With 64 KB bindings these tables take 2 to 8 chunks of rows (row counts
   // that are not multiples of the chunk); 20001×6 also has 80 KB of CSR
@@ -148,13 +212,13 @@ describe('embedding tables larger than a binding', () => {
     return ids;
   }
 
-  const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
-
-  async function gatherOn(g: Gpu, table: Float32Array, ids: Uint32Array, vocab: number, D: number): Promise<Float32Array> {
+  /** The gather of `ids` in `table`, plus the rows of `extra` (small tables, bound whole) when given. */
+  async function gatherOn(g: Gpu, table: Float32Array, ids: Uint32Array, vocab: number, D: number, extra: readonly { table: Float32Array; ids: Uint32Array }[] = []): Promise<Float32Array> {
     const [gt, gi, go] = [g.upload(table), g.upload(ids), poisoned(g, ids.length * D)];
-    embeddingGather(g, { table: gt, ids: gi, out: go, tokens: ids.length, vocab, D });
+    const ge = extra.map((x) => ({ table: g.upload(x.table), ids: g.upload(x.ids), vocab: x.table.length / D }));
+    embeddingGather(g, { table: gt, ids: gi, out: go, tokens: ids.length, vocab, D, extra: ge });
     const out = await g.read(go);
-    for (const b of [gt, gi, go]) g.release(b);
+    for (const b of [gt, gi, go, ...ge.flatMap((x) => [x.table, x.ids])]) g.release(b);
     return out;
   }
 
@@ -187,6 +251,19 @@ describe('embedding tables larger than a binding', () => {
       expect(firstNonFinite(split)).toBe(-1);
       expect([...split], `${vocab}×${D}`).toEqual([...embeddingReference(table, ids, D)]);
       expect(bits(split)).toEqual(bits(plain));
+    }
+  });
+
+  it('gather sums small extra tables into every chunk\'s rows, with the bits of one launch', async () => {
+    const random = rng(54);
+    for (const [vocab, D, tokens] of SHAPES) {
+      const table = randomArray(vocab * D, random);
+      const ids = idsFor(vocab, tokens, random);
+      const extra = [tokens, 2].map((n) => ({ table: randomArray(n * D, random), ids: Uint32Array.from({ length: tokens }, () => Math.floor(random() * n)) }));
+      const [plain, split] = [await gatherOn(whole(), table, ids, vocab, D, extra), await gatherOn(chunked(), table, ids, vocab, D, extra)];
+      expect(firstNonFinite(split)).toBe(-1);
+      expect(bits(split), `${vocab}×${D}`).toEqual(bits(plain));
+      expect(relativeError(split, embeddingSumReference([{ table, ids }, ...extra], D))).toBeLessThan(1e-6);
     }
   });
 

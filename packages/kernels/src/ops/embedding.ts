@@ -17,22 +17,41 @@ function checkShape(kernel: string, shape: Record<string, number>): void {
   }
 }
 
+/** A small table whose rows {@link embeddingGather} adds to the main table's: vocab×D, bound whole. */
+export interface ExtraLookup {
+  table: GpuBuffer;
+  /** One id per token, each < vocab (an id past the table makes its output row NaN). */
+  ids: GpuBuffer;
+  vocab: number;
+}
+
 /**
  * out[t, :] = table[ids[t], :] for a vocab×D table, which may exceed one
  * binding (it is then read one chunk of rows per dispatch). An id ≥ vocab has
  * no row: its output row is NaN. Callers check ids on the host (see
  * {@link embeddingIndex}).
+ *
+ * With `extra` (at most two small tables, each bound whole), the same launch
+ * returns the sum of the lookups, out[t, :] = (table[ids[t], :] +
+ * extra[0].table[extra[0].ids[t], :]) + extra[1].table[…], added in that
+ * order: the bits of separate gathers added with axpby (α = β = 1), in one
+ * dispatch per chunk of `table`.
  */
-export function embeddingGather(gpu: Gpu, args: { table: GpuBuffer; ids: GpuBuffer; out: GpuBuffer; tokens: number; vocab: number; D: number }): void {
+export function embeddingGather(gpu: Gpu, args: { table: GpuBuffer; ids: GpuBuffer; out: GpuBuffer; tokens: number; vocab: number; D: number; extra?: readonly ExtraLookup[] }): void {
   const { tokens, vocab, D } = args;
-  checkShape('embedding.gather', { tokens, vocab, D });
-  const kernel = gpu.kernel('embedding', 'gather', { WG: THREADS });
+  const extra = args.extra ?? [];
+  checkShape('embedding.gather', { tokens, vocab, D, ...Object.fromEntries(extra.map((x, k) => [`extra[${k}].vocab`, x.vocab])) });
+  if (extra.length > 2) throw new KernelLaunchError('embedding.gather', `adds at most 2 extra tables, got ${extra.length}`);
+  const kernel = gpu.kernel('embedding', 'gather', { WG: THREADS, EXTRA_TABLES: extra.length });
   const workgroups = foldWorkgroups(Math.ceil((tokens * D) / THREADS), gpu.maxWorkgroupsPerDimension);
+  // Extra bindings the kernel does not read take `ids` (read-only bindings may share a buffer).
+  const extraBindings = { extra1: extra[0]?.table ?? args.ids, ids1: extra[0]?.ids ?? args.ids, extra2: extra[1]?.table ?? args.ids, ids2: extra[1]?.ids ?? args.ids };
+  const extraBytes = Object.fromEntries(extra.flatMap((x, k) => [[`extra${k + 1}`, 4 * x.vocab * D], [`ids${k + 1}`, 4 * tokens]]));
   gpu.forEachChunk(vocab, 4 * D, { table: args.table }, ({ table }, { first, count }) => {
     kernel.launch({
-      bindings: { table, ids: args.ids, out: args.out },
-      uniforms: { tokens, D, vocab, first, count },
-      minBytes: { table: 4 * count * D, ids: 4 * tokens, out: 4 * tokens * D },
+      bindings: { table, ids: args.ids, out: args.out, ...extraBindings },
+      uniforms: { tokens, D, vocab, first, count, vocab1: extra[0]?.vocab ?? 0, vocab2: extra[1]?.vocab ?? 0 },
+      minBytes: { table: 4 * count * D, ids: 4 * tokens, out: 4 * tokens * D, ...extraBytes },
       workgroups,
     });
   });

@@ -12,7 +12,7 @@ export {
 export { columnSumsReference, columnDotsReference } from './reduce.js';
 export { softmaxCrossEntropyReference } from './softmax-xent.js';
 export { clipFactorReference, adamwReference, sgdReference, adamwSegmentsReference, sgdSegmentsReference, sumSquaresSegmentsReference, type SegmentReference } from './optimizer.js';
-export { permuteReference, softmaxReference, softmaxBackwardReference, embeddingReference, embeddingBackwardReference } from './layout.js';
+export { permuteReference, softmaxReference, softmaxBackwardReference, embeddingReference, embeddingSumReference, embeddingBackwardReference } from './layout.js';
 export { attentionForwardReference, attentionBackwardReference, type AttentionReferenceArgs } from './attention.js';
 export { relativeError } from './numeric.js';
 export { maxPoolReference } from './pool.js';

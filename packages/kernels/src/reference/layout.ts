@@ -54,6 +54,16 @@ export function embeddingReference(table: ArrayLike<number>, ids: ArrayLike<numb
   return out;
 }
 
+/** The sum of several lookups, out[t] = Σ_k tables[k][ids_k[t]] (each table vocab_k×D; NaN rows for ids outside a table). */
+export function embeddingSumReference(lookups: readonly { table: ArrayLike<number>; ids: ArrayLike<number> }[], D: number): Float64Array {
+  const out = new Float64Array(lookups[0]!.ids.length * D);
+  for (const { table, ids } of lookups) {
+    const rows = embeddingReference(table, ids, D);
+    for (let i = 0; i < out.length; i++) out[i] = out[i]! + rows[i]!;
+  }
+  return out;
+}
+
 export function embeddingBackwardReference(dOut: ArrayLike<number>, ids: ArrayLike<number>, vocab: number, D: number): Float64Array {
   const dTable = new Float64Array(vocab * D);
   for (let t = 0; t < ids.length; t++) for (let d = 0; d < D; d++) dTable[ids[t]! * D + d] = dTable[ids[t]! * D + d]! + dOut[t * D + d]!;
