@@ -20,7 +20,7 @@ export { sum, mean, crossEntropy, reduceReference, crossEntropyReference, type C
 export { reshape, permute, splitHeads, mergeHeads, concat, sliceColumns, permuteReferenceOp, concatReference, sliceColumnsReference } from './ops/shape.js';
 export { bmm, bmmReference } from './ops/bmm.js';
 export { softmax, softmaxReferenceOp, type SoftmaxOptions } from './ops/softmax.js';
-export { embedding, embeddingReferenceOp } from './ops/embedding.js';
+export { embedding, embeddingReferenceOp, embeddingSum, embeddingSumReferenceOp, type EmbeddingLookup } from './ops/embedding.js';
 export { dropout, dropoutReference, type DropoutRandomness } from './ops/dropout.js';
 export {
   attention, attentionReferenceOp, multiHeadAttention, multiHeadAttentionReference, type AttentionWeights, type AttentionOptions, type FusedAttentionOptions, type Projection,

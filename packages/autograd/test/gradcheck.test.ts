@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   add, addReference, crossEntropy, crossEntropyReference, gelu, geluReferenceOp, geluTanh, geluTanhReferenceOp, swish, swishReferenceOp, gradcheck, layerNorm, layerNormReference,
   linear, linearReference, mean, reduceReference, sum, relu, reluReferenceOp, scale, scaleReference, type GradcheckCase,
-  attention, attentionReferenceOp, bmm, bmmReference, concat, concatReference, dropout, dropoutReference, embedding, embeddingReferenceOp, multiHeadAttention,
+  attention, attentionReferenceOp, bmm, bmmReference, concat, concatReference, dropout, dropoutReference, embedding, embeddingReferenceOp, embeddingSum, embeddingSumReferenceOp, multiHeadAttention,
   multiHeadAttentionReference, permute, permuteReferenceOp, reshape, softmax, softmaxReferenceOp, sliceColumns, sliceColumnsReference, tanh, tanhReferenceOp,
   maxPool, maxPoolReferenceOp, meanPool, scaleColumns, scaleColumnsReferenceOp, residualLayerNorm, residualLayerNormReference,
 } from '../src/index.js';
@@ -197,6 +197,22 @@ for (const [vocab, D, tokens] of [[1, 1, 1], [9, 5, 12], [40, 16, 64]] as const)
     const ids = Uint32Array.from({ length: tokens }, () => Math.floor(r() * vocab));
     return { inputs: [randomInput(vocab * D, r)], shapes: [[vocab, D]], run: ([t]) => embedding(t!, ids), reference: embeddingReferenceOp(ids, vocab, D) };
   });
+}
+// Sums of lookups (word + position + token type), every table trainable and
+// with the first frozen (a frozen base under an adapter never needs it).
+for (const [vocabs, D, tokens] of [[[1, 1], 1, 1], [[9, 12, 2], 5, 12], [[40, 64, 3], 16, 64]] as const) {
+  for (const [label, frozenFirst] of [['', false], [', first frozen', true]] as const) {
+    add_(`embeddingSum of ${vocabs.length} lookups, ${tokens} ids into ${vocabs.join(', ')} × ${D}${label}`, (r) => {
+      const lookups = vocabs.map((vocab) => ({ vocab, ids: Uint32Array.from({ length: tokens }, () => Math.floor(r() * vocab)) }));
+      return {
+        inputs: vocabs.map((vocab) => randomInput(vocab * D, r)),
+        shapes: vocabs.map((vocab) => [vocab, D]),
+        differentiable: vocabs.map((_, k) => k > 0 || !frozenFirst),
+        run: (tables) => embeddingSum(lookups.map(({ ids }, k) => ({ table: tables[k]!, ids }))),
+        reference: embeddingSumReferenceOp(lookups, D),
+      };
+    });
+  }
 }
 for (const n of [1, 50, 999]) {
   const random = { seed: 11, stream: n };

@@ -1,7 +1,7 @@
 // The tape, scopes, noGrad, views and gradient accumulation.
 import { describe, expect, it } from 'vitest';
 import { embeddingBackwardReference, relativeError } from '@thaw/kernels/reference';
-import { add, embedding, gelu, Graph, layerNorm, linear, mean, reshape, residualLayerNorm, scale, scaleColumns, sum, tanh } from '../src/index.js';
+import { add, embedding, embeddingSum, gelu, Graph, layerNorm, linear, mean, reshape, residualLayerNorm, scale, scaleColumns, sum, tanh } from '../src/index.js';
 import { randomInput, rng, useGraph } from './helpers.js';
 
 describe('graph', () => {
@@ -287,5 +287,66 @@ describe('a parameter larger than a binding, used twice', () => {
     expect(relativeError(split, want)).toBeLessThan(1e-6);
     const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
     expect(bits(split).findIndex((v, i) => v !== bits(plain)[i]), 'first element whose bits differ').toBe(-1);
+  });
+});
+
+describe('embeddingSum', () => {
+  // Word + position + token-type embeddings in one gather launch against the
+  // composed ops, add(add(embedding, embedding), embedding): the same output
+  // bits and the same gradient bits for every table, with the word table in
+  // one binding and (64 KB bindings) in chunks.
+  const [vocab, D, tokens] = [1500, 17, 300];
+  const whole = useGraph();
+  const chunked = useGraph({ maxStorageBindingBytes: 65536 });
+  const random = rng(72);
+  const vocabs = [vocab, tokens + 2, 2];
+  const tables = vocabs.map((n) => Float32Array.from(randomInput(n * D, random)));
+  const ids = vocabs.map((n) => Int32Array.from({ length: tokens }, () => Math.floor(random() * n)));
+  const seed = Float32Array.from(randomInput(tokens * D, random));
+  const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+  /** The output, every trainable table's gradient, and the forward's dispatches. */
+  async function run(g: Graph, fused: boolean, trainable: readonly boolean[]): Promise<{ out: Float32Array; grads: (Float32Array | undefined)[]; dispatches: number }> {
+    const params = tables.map((t, k) => g.parameter(t, [vocabs[k]!, D], `table${k}`, trainable[k]));
+    const before = g.gpu.stats.dispatches;
+    const y = g.scope(() => (fused
+      ? embeddingSum(params.map((table, k) => ({ table, ids: ids[k]! })), [tokens])
+      : add(add(embedding(params[0]!, ids[0]!), embedding(params[1]!, ids[1]!)), embedding(params[2]!, ids[2]!))));
+    const dispatches = g.gpu.stats.dispatches - before;
+    const out = await y.read();
+    g.scope(() => g.backward(y, g.tensor(seed, [tokens, D], 'seed')));
+    y.dispose();
+    const grads = await Promise.all(params.map((p) => p.grad?.read()));
+    for (const p of params) p.dispose();
+    return { out, grads, dispatches };
+  }
+
+  for (const trainable of [[true, true, true], [false, true, true]]) {
+    it(`gives the composed ops' bits, forward and backward (word table ${trainable[0] ? 'trainable' : 'frozen'})`, async () => {
+      for (const graph of [whole, chunked]) {
+        const g = graph();
+        const chunks = g.gpu.rowChunks(vocab, 4 * D).length;
+        const [composed, fused] = [await run(g, false, trainable), await run(g, true, trainable)];
+        expect(composed.dispatches, 'word table per chunk, 2 small gathers, 2 adds').toBe(chunks + 4);
+        expect(fused.dispatches, 'one gather per chunk of the word table').toBe(chunks);
+        expect(bits(fused.out)).toEqual(bits(composed.out));
+        fused.grads.forEach((grad, k) => {
+          expect(grad === undefined, `table ${k} has a gradient`).toBe(!trainable[k]);
+          if (grad) expect(bits(grad), `table ${k}`).toEqual(bits(composed.grads[k]!));
+        });
+      }
+      expect(chunked().gpu.rowChunks(vocab, 4 * D).length).toBeGreaterThan(1);
+    });
+  }
+
+  it('checks ids and widths on the host', () => {
+    const g = whole();
+    const [a, b] = [g.parameter(new Float32Array(6), [3, 2], 'a'), g.parameter(new Float32Array(6), [2, 3], 'b')];
+    expect(() => embeddingSum([{ table: a, ids: [0, 1] as unknown as Int32Array }, { table: a, ids: Int32Array.from([2, 3]) }])).toThrow('embedding: token 1 has id 3, outside 0…2 of a');
+    expect(() => embeddingSum([{ table: a, ids: Int32Array.from([0]) }, { table: b, ids: Int32Array.from([0]) }])).toThrow('embeddingSum: table 1 (b) has width 3, table 0 has 2');
+    expect(() => embeddingSum([{ table: a, ids: Int32Array.from([0]) }, { table: a, ids: Int32Array.from([0, 1]) }])).toThrow('embeddingSum: lookup 1 has 2 ids, lookup 0 has 1');
+    expect(() => embeddingSum([])).toThrow('embeddingSum: sums 1 to 3 lookups, got 0');
+    a.dispose();
+    b.dispose();
   });
 });

@@ -17,7 +17,7 @@
  * output before the activation).
  */
 import {
-  add, embedding, layerNorm, linear, multiHeadAttention, residualLayerNorm, type DropoutRandomness, type Graph, type NormDropoutOptions, type Tensor,
+  embeddingSum, layerNorm, linear, multiHeadAttention, residualLayerNorm, type DropoutRandomness, type Graph, type NormDropoutOptions, type Tensor,
 } from '@thaw/autograd';
 import { ACTIVATIONS, EPILOGUE_ACTIVATIONS } from './activations.js';
 import { normal, uniform } from './random.js';
@@ -217,10 +217,12 @@ export class Encoder {
 
     const positions = this.positionIds(input.ids, B, T);
     const types = input.tokenTypes ?? new Int32Array(B * T);
-    let h = add(
-      add(embedding(this.param(`${p}.embeddings.word_embeddings.weight`), input.ids, [B, T]),
-        embedding(this.param(`${p}.embeddings.position_embeddings.weight`), positions, [B, T])),
-      embedding(this.param(`${p}.embeddings.token_type_embeddings.weight`), types, [B, T]));
+    // (word + position) + token type, in one gather launch.
+    let h = embeddingSum([
+      { table: this.param(`${p}.embeddings.word_embeddings.weight`), ids: input.ids },
+      { table: this.param(`${p}.embeddings.position_embeddings.weight`), ids: positions },
+      { table: this.param(`${p}.embeddings.token_type_embeddings.weight`), ids: types },
+    ], [B, T]);
     h = layerNorm(h, this.param(`${p}.embeddings.LayerNorm.weight`), this.param(`${p}.embeddings.LayerNorm.bias`), c.layerNormEps, hiddenDropout());
     if (adapters?.embeddings) h = adapters.embeddings(h);
 
