@@ -153,6 +153,47 @@ describe('optimizer kernels vs float64 reference', () => {
     }
     for (const b of [gp, gg, clip, ...singles, ...gradParts]) g.release(b);
   });
+
+  it('foldClip: the updates compute the clip factor themselves, with the bits of clipFactor then the update, one dispatch fewer', async () => {
+    const g = gpu();
+    const random = rng(7);
+    const h = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+    const segments = layout.map((s, k) => ({ ...s, lr: [1e-2, 3e-3, 5e-2][k]!, step: [1, 4, 2][k]! }));
+    const [p0, m0, v0] = [arena(random), arena(random), arena(random).map(Math.abs)];
+    // Two copies of the state: composed (clipFactor, then the update reading clip) and folded.
+    const copy = () => ({ p: g.upload(p0), m: g.upload(m0), v: g.upload(v0), sgd: g.upload(p0), clip: g.upload(new Float32Array([Number.NaN, Number.NaN])) });
+    const [composed, folded] = [copy(), copy()];
+    const partials = g.alloc(4 * layout.length);
+    // Large gradients (clipped, factor < 1) in rounds 0 and 2, small ones (factor 1) in round 1.
+    for (const [round, scale] of [100, 1e-3, 30].entries()) {
+      const grad = arena(random).map((x) => x * scale);
+      const gg = g.upload(grad);
+      sumSquaresSegments(g, { grad: gg, partials, segments });
+      const source = { partials, count: layout.length, maxNorm: 1 };
+      const stepped = segments.map((s) => ({ ...s, step: s.step + round }));
+      let before = g.stats.dispatches;
+      clipFactor(g, { ...source, clip: composed.clip });
+      adamwSegments(g, { param: composed.p, grad: gg, m: composed.m, v: composed.v, clip: composed.clip, ...h, segments: stepped });
+      sgdSegments(g, { param: composed.sgd, grad: gg, clip: composed.clip, segments: stepped, weightDecay: 0.01 });
+      expect(g.stats.dispatches - before).toBe(3);
+      before = g.stats.dispatches;
+      adamwSegments(g, { param: folded.p, grad: gg, m: folded.m, v: folded.v, clip: folded.clip, foldClip: source, ...h, segments: stepped });
+      sgdSegments(g, { param: folded.sgd, grad: gg, clip: folded.clip, foldClip: source, segments: stepped, weightDecay: 0.01 });
+      expect(g.stats.dispatches - before).toBe(2);
+      const [factor] = await g.read(folded.clip);
+      if (round === 1) expect(factor).toBe(1);
+      else expect(factor).toBeLessThan(1);
+      expect(Array.from(await g.read(folded.clip))).toEqual(Array.from(await g.read(composed.clip)));
+      g.release(gg);
+    }
+    for (const key of ['p', 'm', 'v', 'sgd'] as const) {
+      const got = await g.read(folded[key]);
+      expectGapsNaN(got);
+      expect(Array.from(got), key).toEqual(Array.from(await g.read(composed[key])));
+    }
+    for (const b of [partials, ...[composed, folded].flatMap((x) => Object.values(x))]) g.release(b);
+    expect(() => sgdSegments(g, { param: partials, grad: partials, clip: partials, foldClip: { partials, count: 1, maxNorm: 0 }, segments, weightDecay: 0 })).toThrow(/maxNorm must be positive, got 0/);
+  });
 });
 
 // Arenas and parameters larger than a binding of 64 KiB (16,384 floats): the
@@ -229,6 +270,33 @@ describe('optimizer kernels over buffers larger than a binding', () => {
     });
     // adamwStep on a copy of segment 4 with its lr and step: its bits.
     expect(Array.from(got[3]!)).toEqual(Array.from(cut(got[0]!)));
+  });
+
+  it('foldClip over chunked arenas: every chunk\'s launch computes the factor, with the bits of clipFactor then the update', async () => {
+    const random = rng(34);
+    const h = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+    const [p0, m0, v0, grad] = [arena(random), arena(random), arena(random).map(Math.abs), arena(random).map((x) => 10 * x)];
+    const segments = layout.map((s, k) => ({ ...s, lr: 1e-2 * (k + 1), step: k + 1 }));
+    /** AdamW then SGD on copies of the arenas, the factor folded or from clipFactor; the results and the clip buffer. */
+    const update = async (g: Gpu, fold: boolean) => {
+      const [gp, gm, gv, gs, gg] = [g.upload(p0), g.upload(m0), g.upload(v0), g.upload(p0), g.upload(grad)];
+      const [partials, clip] = [g.alloc(4 * layout.length), g.upload(new Float32Array([Number.NaN, Number.NaN]))];
+      sumSquaresSegments(g, { grad: gg, partials, segments });
+      const source = { partials, count: layout.length, maxNorm: 1 };
+      if (!fold) clipFactor(g, { ...source, clip });
+      const foldClip = fold ? { foldClip: source } : {};
+      adamwSegments(g, { param: gp, grad: gg, m: gm, v: gv, clip, ...foldClip, ...h, segments });
+      sgdSegments(g, { param: gs, grad: gg, clip, ...foldClip, segments, weightDecay: 0.01 });
+      const out = [await g.read(gp), await g.read(gm), await g.read(gv), await g.read(gs), await g.read(clip)];
+      for (const b of [gp, gm, gv, gs, gg, partials, clip]) g.release(b);
+      return out;
+    };
+    const { got, dispatches } = await onBoth((g) => update(g, true));
+    // 6 chunks of the arena: sums, AdamW and SGD.
+    expect(dispatches).toBe(3 * 6);
+    expect(got[4]![0]).toBeLessThan(1);
+    const want = await update(whole(), false);
+    got.forEach((x, k) => expect(Array.from(x), `output ${k}`).toEqual(Array.from(want[k]!)));
   });
 
   it('sgdSegments and sgdStep: the unchunked bits and float64 values', async () => {

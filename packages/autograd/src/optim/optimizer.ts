@@ -11,13 +11,15 @@
  * the view like any buffer). Each arena has a gradient, and for AdamW two
  * moment arenas, of the same layout. A step copies every active gradient into
  * its arena (buffer copies, not dispatches), then runs per arena ONE
- * sumSquaresSegments, then ONE clipFactor in all, then per arena ONE
- * adamwSegments/sgdSegments: 3 dispatches per step for an arena, whatever
- * the number of parameters, against 2 per parameter + 1 before. The kernels
- * run the per-parameter kernels' tree and arithmetic (each partial written
- * to the parameter's slot in the global order), so the bits are those of the
- * per-parameter path, which stays behind `perParameter: true` as the
- * reference. An arena is also split where it would pass the device's largest
+ * sumSquaresSegments, then per arena ONE adamwSegments/sgdSegments, which
+ * computes the clip factor from all the partials itself (foldClip) and
+ * leaves [factor, norm] in the clip buffer for the monitor and readbacks:
+ * 2 dispatches per step for an arena, whatever the number of parameters,
+ * against 2 per parameter + 1 before. The kernels run the per-parameter
+ * kernels' tree and arithmetic (each partial written to the parameter's
+ * slot in the global order, the factor summed from them as clipFactor
+ * does), so the bits are those of the per-parameter path, which stays
+ * behind `perParameter: true` as the reference. An arena is also split where it would pass the device's largest
  * binding; a parameter larger than a binding (a word-embedding table under
  * full fine-tuning) gets an arena of its own, which the launchers bind chunk
  * by chunk, with the bits of one binding (so do the per-parameter launches).
@@ -33,7 +35,7 @@
  * state does). Frozen parameters (requiresGrad false) and parameters without
  * a gradient are skipped and keep their state untouched.
  */
-import { adamwSegments, adamwStep, clipFactor, sgdSegments, sgdStep, sumSquares, sumSquaresSegments, type GpuBuffer, type OptimizerSegment } from '@thaw/kernels';
+import { adamwSegments, adamwStep, clipFactor, sgdSegments, sgdStep, sumSquares, sumSquaresSegments, type ClipSource, type GpuBuffer, type OptimizerSegment } from '@thaw/kernels';
 import type { Graph } from '../graph.js';
 import type { Tensor } from '../tensor.js';
 import { constantLr, type LrSchedule } from './schedule.js';
@@ -156,11 +158,12 @@ abstract class Optimizer {
       if (!list) segments.set(s.arena!, (list = []));
       list.push({ offset: s.offset!, n: p.size, lr: lr * (this.lrScale.get(p) ?? 1), step: s.steps, slot });
     }
+    let foldClip: ClipSource | undefined;
     if (this.maxGradNorm !== null && active.length) {
       for (const [arena, list] of segments) sumSquaresSegments(gpu, { grad: arena.grad, partials: this.partials, segments: list });
-      clipFactor(gpu, { partials: this.partials, clip: this.clip, count: active.length, maxNorm: this.maxGradNorm });
+      foldClip = { partials: this.partials, count: active.length, maxNorm: this.maxGradNorm };
     }
-    for (const [arena, list] of segments) this.applySegments(arena, list, this.clip);
+    for (const [arena, list] of segments) this.applySegments(arena, list, this.clip, foldClip);
   }
 
   /**
@@ -330,7 +333,8 @@ abstract class Optimizer {
   /** Whether the flat path keeps moment arenas. */
   protected abstract readonly needsMoments: boolean;
   protected abstract apply(p: Tensor, state: ParamState, lr: number, clip: GpuBuffer): void;
-  protected abstract applySegments(arena: Arena, segments: readonly OptimizerSegment[], clip: GpuBuffer): void;
+  /** Updates an arena's segments; with `foldClip` the launch computes the clip factor itself and stores it in `clip`. */
+  protected abstract applySegments(arena: Arena, segments: readonly OptimizerSegment[], clip: GpuBuffer, foldClip: ClipSource | undefined): void;
 }
 
 /** AdamW (decoupled weight decay), PyTorch's formula. */
@@ -360,9 +364,9 @@ export class AdamW extends Optimizer {
     });
   }
 
-  protected applySegments(arena: Arena, segments: readonly OptimizerSegment[], clip: GpuBuffer): void {
+  protected applySegments(arena: Arena, segments: readonly OptimizerSegment[], clip: GpuBuffer, foldClip: ClipSource | undefined): void {
     adamwSegments(this.graph.gpu, {
-      param: arena.param, grad: arena.grad, m: arena.m!, v: arena.v!, clip, segments,
+      param: arena.param, grad: arena.grad, m: arena.m!, v: arena.v!, clip, ...(foldClip ? { foldClip } : {}), segments,
       beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay,
     });
   }
@@ -382,7 +386,7 @@ export class SGD extends Optimizer {
     sgdStep(this.graph.gpu, { param: p.buffer, grad: p.grad!.buffer, clip, n: p.size, lr, weightDecay: this.weightDecay });
   }
 
-  protected applySegments(arena: Arena, segments: readonly OptimizerSegment[], clip: GpuBuffer): void {
-    sgdSegments(this.graph.gpu, { param: arena.param, grad: arena.grad, clip, segments, weightDecay: this.weightDecay });
+  protected applySegments(arena: Arena, segments: readonly OptimizerSegment[], clip: GpuBuffer, foldClip: ClipSource | undefined): void {
+    sgdSegments(this.graph.gpu, { param: arena.param, grad: arena.grad, clip, ...(foldClip ? { foldClip } : {}), segments, weightDecay: this.weightDecay });
   }
 }

@@ -87,13 +87,24 @@ export function sumSquares(gpu: Gpu, a: { grad: GpuBuffer; partials: GpuBuffer; 
   });
 }
 
+/** Where the clip factor comes from: the first `count` partial sums of squares, clipped to `maxNorm`. */
+export interface ClipSource {
+  partials: GpuBuffer;
+  count: number;
+  maxNorm: number;
+}
+
+function checkMaxNorm(kernel: string, maxNorm: number): void {
+  if (!(maxNorm > 0)) throw new KernelLaunchError(kernel, `maxNorm must be positive, got ${maxNorm}`);
+}
+
 /** clip = [min(1, maxNorm / (‖g‖ + 1e-6)), ‖g‖] from the first `count` partial sums. */
-export function clipFactor(gpu: Gpu, a: { partials: GpuBuffer; clip: GpuBuffer; count: number; maxNorm: number }): void {
-  if (!(a.maxNorm > 0)) throw new KernelLaunchError('optimizer.clipFactor', `maxNorm must be positive, got ${a.maxNorm}`);
+export function clipFactor(gpu: Gpu, a: ClipSource & { clip: GpuBuffer }): void {
+  checkMaxNorm('optimizer.clipFactor', a.maxNorm);
   gpu.kernel('optimizer', 'clipFactor').launch({
-    bindings: { partialsIn: a.partials, clipOut: a.clip },
+    bindings: { partialsIn: a.partials, clipState: a.clip },
     uniforms: { count: a.count, maxNorm: a.maxNorm },
-    minBytes: { partialsIn: 4 * Math.max(1, a.count), clipOut: 8 },
+    minBytes: { partialsIn: 4 * Math.max(1, a.count), clipState: 8 },
     workgroups: [1],
   });
 }
@@ -200,8 +211,27 @@ export function sumSquaresSegments(gpu: Gpu, a: { grad: GpuBuffer; partials: Gpu
   }
 }
 
+/** What the *Segments launchers share: arenas, segments and the clip factor. */
+interface SegmentsArgs {
+  param: GpuBuffer;
+  grad: GpuBuffer;
+  /**
+   * [clip factor, norm]: read as {@link clipFactor} wrote it, or, with
+   * `foldClip`, written by the launch itself.
+   */
+  clip: GpuBuffer;
+  /**
+   * Compute the factor in the update launch from these partials, as
+   * {@link clipFactor} does (same order, same bits), instead of reading it
+   * from `clip`: one dispatch fewer per step. The launch also stores
+   * [factor, norm] in `clip` for whatever reads it afterwards.
+   */
+  foldClip?: ClipSource;
+  segments: readonly OptimizerSegment[];
+}
+
 /** Hyper-parameters of one AdamW update of many parameters in arenas. */
-export interface AdamWSegmentsArgs extends Omit<AdamWStepArgs, 'n' | 'lr' | 'step'> {
+export interface AdamWSegmentsArgs extends SegmentsArgs, Omit<AdamWStepArgs, 'n' | 'lr' | 'step' | 'param' | 'grad' | 'clip'> {
   /** Each parameter's range, lr and own update count (`step`, from 1). */
   segments: readonly OptimizerSegment[];
 }
@@ -211,18 +241,24 @@ export interface AdamWSegmentsArgs extends Omit<AdamWStepArgs, 'n' | 'lr' | 'ste
  * dispatch, or one per chunk where an arena is larger than a binding, each
  * with the segment and chunk tables of its pieces.
  */
-function launchSegments(gpu: Gpu, kernel: string, entry: string, segments: readonly OptimizerSegment[], buffers: Record<string, GpuBuffer>, rest: { clip: GpuBuffer; uniforms: Record<string, number>; beta1?: number; beta2?: number }): void {
+function launchSegments(gpu: Gpu, kernel: string, entry: string, a: SegmentsArgs, buffers: Record<string, GpuBuffer>, rest: { uniforms: Record<string, number>; beta1?: number; beta2?: number }): void {
+  const { segments, foldClip: fold } = a;
   checkSegments(kernel, segments);
   checkSegmentFields(kernel, segments, true);
+  if (fold) checkMaxNorm(kernel, fold.maxNorm);
   const plan = segmentChunks(gpu, segments, Object.values(buffers));
   forEachSegmentChunk(gpu, plan, buffers, (views, pieces) => {
     const { table, chunks, end } = segmentTables(segments, pieces, rest.beta1, rest.beta2);
     const [segmentTable, chunkTable] = [gpu.upload(table, 'optimizer segments'), gpu.upload(chunks, 'optimizer chunks')];
     try {
-      gpu.kernel('optimizer', entry, { WG: THREADS }).launch({
-        bindings: { ...views, clip: rest.clip, segments: segmentTable, chunks: chunkTable },
-        uniforms: { chunks: chunks.length / 2, ...rest.uniforms },
-        minBytes: { ...Object.fromEntries(Object.keys(views).map((name) => [name, 4 * end])), clip: 8, segments: table.byteLength, chunks: chunks.byteLength },
+      gpu.kernel('optimizer', entry, { WG: THREADS, FOLD_CLIP: Boolean(fold) }).launch({
+        // Without foldClip the partials are not read: the segment table stands in.
+        bindings: { ...views, clipState: a.clip, partialsIn: fold?.partials ?? segmentTable, segments: segmentTable, chunks: chunkTable },
+        uniforms: { chunks: chunks.length / 2, clipCount: fold?.count ?? 0, maxNorm: fold?.maxNorm ?? 0, ...rest.uniforms },
+        minBytes: {
+          ...Object.fromEntries(Object.keys(views).map((name) => [name, 4 * end])),
+          clipState: 8, segments: table.byteLength, chunks: chunks.byteLength, ...(fold ? { partialsIn: 4 * Math.max(1, fold.count) } : {}),
+        },
         workgroups: foldWorkgroups(chunks.length / 2, gpu.maxWorkgroupsPerDimension),
       });
     } finally {
@@ -236,8 +272,7 @@ function launchSegments(gpu: Gpu, kernel: string, entry: string, segments: reado
 export function adamwSegments(gpu: Gpu, a: AdamWSegmentsArgs): void {
   const kernel = 'optimizer.adamwSegments';
   a.segments.forEach((s, k) => { if (s.step === undefined) throw new KernelLaunchError(kernel, `segment ${k} has no step`); });
-  launchSegments(gpu, kernel, 'adamwSegments', a.segments, { param: a.param, grad: a.grad, m: a.m, v: a.v }, {
-    clip: a.clip,
+  launchSegments(gpu, kernel, 'adamwSegments', a, { param: a.param, grad: a.grad, m: a.m, v: a.v }, {
     beta1: a.beta1,
     beta2: a.beta2,
     uniforms: {
@@ -252,6 +287,6 @@ export function adamwSegments(gpu: Gpu, a: AdamWSegmentsArgs): void {
 }
 
 /** {@link sgdStep}'s arithmetic over every segment, in one dispatch (one per chunk of arenas larger than a binding). */
-export function sgdSegments(gpu: Gpu, a: { param: GpuBuffer; grad: GpuBuffer; clip: GpuBuffer; segments: readonly OptimizerSegment[]; weightDecay: number }): void {
-  launchSegments(gpu, 'optimizer.sgdSegments', 'sgdSegments', a.segments, { param: a.param, grad: a.grad }, { clip: a.clip, uniforms: { weightDecay: a.weightDecay } });
+export function sgdSegments(gpu: Gpu, a: SegmentsArgs & { weightDecay: number }): void {
+  launchSegments(gpu, 'optimizer.sgdSegments', 'sgdSegments', a, { param: a.param, grad: a.grad }, { uniforms: { weightDecay: a.weightDecay } });
 }

@@ -17,12 +17,24 @@
 //   its own lr and bias corrections read from a segment table: the same f32
 //   inputs in the same expressions give the same bits as the per-parameter
 //   launches, in one dispatch instead of one per parameter.
+//   FOLD_CLIP (the *Segments entry points): instead of reading c from
+//   clipState, where a clipFactor dispatch left it, each workgroup computes
+//   c itself from the partials with clipFactor's own function (clipOf: the
+//   same additions in the same order, then the same sqrt, division and min),
+//   so c has the bits clipFactor would have written, and the step needs no
+//   clipFactor dispatch. The factor does not depend on the update, so every
+//   workgroup, and every launch of the step (one per arena or chunk), gets
+//   the same value.
 //
 // MEMORY LAYOUT
 //   param, grad, m, v: flat fp32 of one parameter (n elements).
-//   partials: one fp32 per parameter taking part in clipping, in a fixed
-//   order; clip: [c, ‖g‖] (two fp32), read by the update kernels, so the clip
-//   factor never travels to the CPU.
+//   partials (partialsIn where read): one fp32 per parameter taking part in
+//   clipping, in a fixed order; clip, clipState: [c, ‖g‖] (two fp32), read by
+//   the update kernels, so the clip factor never travels to the CPU. clipState
+//   is written by clipFactor, or, under FOLD_CLIP, by thread 0 of workgroup 0
+//   of each folding launch (the same two values each time), for what reads it
+//   after the step (the training monitor checks ‖g‖, a readback reports it);
+//   no thread of a folding launch reads it, so the write races with nothing.
 //   Segments (multi-parameter) entry points: param, grad, m, v are arenas,
 //   every parameter a contiguous range of them (the same offset in all four);
 //   segments[k] = { offset, n, lr, biasCorrection1, biasCorrection2, slot,
@@ -64,7 +76,9 @@
 //     partials[slot] (so a parameter's partial has the same bits), or, for a
 //     piece that does not end its parameter, stores its lanes.
 //   adamwSegments, sgdSegments: workgroup w (grid folded into 2D) updates the
-//     up to WG elements of chunks[w], one thread per element.
+//     up to WG elements of chunks[w], one thread per element. Under FOLD_CLIP
+//     thread 0 first computes c and hands it to the others through workgroup
+//     memory (a barrier, before any thread leaves).
 //   clipFactor: one thread adds partials[0 … count) in order.
 //   Every sum has a fixed order: the same gradients give the same bits.
 //
@@ -73,7 +87,13 @@
 //   7 words), SGD 12. sumSquares runs one workgroup per parameter: fine for
 //   adapter-sized parameters, slow for a single huge one. On small adapters
 //   the per-dispatch cost dominated (2 dispatches per parameter per step),
-//   hence the *Segments forms: 3 dispatches per step for any parameter count.
+//   hence the *Segments forms: 3 dispatches per step for any parameter count,
+//   2 with FOLD_CLIP. Folding costs each workgroup one serial sum of the
+//   partials (one per parameter with a gradient, read from cache) before its
+//   WG updates: negligible for adapters (tens of parameters, few workgroups,
+//   where the saved dispatch is what counts), but with a few hundred
+//   parameters over a large arena (full fine-tuning) that sum is of the order
+//   of the workgroup's own update work.
 
 struct AdamWParams {
   n: u32,
@@ -107,11 +127,15 @@ struct SegmentsAdamWParams {
   oneMinusBeta2: f32,
   eps: f32,
   weightDecay: f32,
+  clipCount: u32,
+  maxNorm: f32,
 }
 
 struct SegmentsSgdParams {
   chunks: u32,
   weightDecay: f32,
+  clipCount: u32,
+  maxNorm: f32,
 }
 
 struct Segment {
@@ -132,6 +156,8 @@ struct ClipParams {
 }
 
 override WG: u32 = 256u;
+// *Segments: compute the clip factor from the partials instead of reading clipState[0] (see the header).
+override FOLD_CLIP: bool = false;
 
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
@@ -143,7 +169,7 @@ override WG: u32 = 256u;
 @group(0) @binding(7) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(8) var<uniform> sum: SumParams;
 @group(0) @binding(9) var<storage, read> partialsIn: array<f32>;
-@group(0) @binding(10) var<storage, read_write> clipOut: array<f32>;
+@group(0) @binding(10) var<storage, read_write> clipState: array<f32>;
 @group(0) @binding(11) var<uniform> clipParams: ClipParams;
 @group(0) @binding(12) var<storage, read> segments: array<Segment>;
 @group(0) @binding(13) var<storage, read> chunks: array<vec2<u32>>;
@@ -152,10 +178,11 @@ override WG: u32 = 256u;
 @group(0) @binding(16) var<storage, read_write> lanes: array<f32>;
 
 var<workgroup> tree: array<f32, WG>;
+var<workgroup> workgroupClip: f32;
 
 // The AdamW arithmetic of element i, shared by adamwStep and adamwSegments.
-fn adamwAt(i: u32, lr: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, eps: f32, weightDecay: f32, biasCorrection1: f32, biasCorrection2: f32) {
-  let g = clip[0] * grad[i];
+fn adamwAt(i: u32, c: f32, lr: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, eps: f32, weightDecay: f32, biasCorrection1: f32, biasCorrection2: f32) {
+  let g = c * grad[i];
   let p = param[i] * (1.0 - lr * weightDecay);
   let mi = beta1 * m[i] + oneMinusBeta1 * g;
   let vi = beta2 * v[i] + oneMinusBeta2 * g * g;
@@ -166,8 +193,8 @@ fn adamwAt(i: u32, lr: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinus
 }
 
 // The SGD arithmetic of element i, shared by sgdStep and sgdSegments.
-fn sgdAt(i: u32, lr: f32, weightDecay: f32) {
-  param[i] = param[i] - lr * (clip[0] * grad[i] + weightDecay * param[i]);
+fn sgdAt(i: u32, c: f32, lr: f32, weightDecay: f32) {
+  param[i] = param[i] - lr * (c * grad[i] + weightDecay * param[i]);
 }
 
 // Thread t's running sum of squares over one piece of a segment: `carried`
@@ -201,14 +228,14 @@ fn treeSum(t: u32, s: f32) -> f32 {
 fn adamwStep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = gid.y * groups.x * WG + gid.x;
   if (i >= adamw.n) { return; }
-  adamwAt(i, adamw.lr, adamw.beta1, adamw.beta2, adamw.oneMinusBeta1, adamw.oneMinusBeta2, adamw.eps, adamw.weightDecay, adamw.biasCorrection1, adamw.biasCorrection2);
+  adamwAt(i, clip[0], adamw.lr, adamw.beta1, adamw.beta2, adamw.oneMinusBeta1, adamw.oneMinusBeta2, adamw.eps, adamw.weightDecay, adamw.biasCorrection1, adamw.biasCorrection2);
 }
 
 @compute @workgroup_size(WG)
 fn sgdStep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = gid.y * groups.x * WG + gid.x;
   if (i >= sgd.n) { return; }
-  sgdAt(i, sgd.lr, sgd.weightDecay);
+  sgdAt(i, clip[0], sgd.lr, sgd.weightDecay);
 }
 
 @compute @workgroup_size(WG)
@@ -245,26 +272,57 @@ fn chunkElement(w: u32, lane: u32, count: u32) -> vec2<u32> {
   return vec2<u32>(chunk.x, i);
 }
 
+// [c, ‖g‖] from partialsIn[0 … count): the one definition of the factor,
+// for clipFactor and the folding *Segments launches alike (the same
+// additions in the same order, so the same bits).
+fn clipOf(count: u32, maxNorm: f32) -> vec2<f32> {
+  var total = 0.0;
+  for (var i = 0u; i < count; i++) { total += partialsIn[i]; }
+  let norm = sqrt(total);
+  return vec2<f32>(min(1.0, maxNorm / (norm + 1e-6)), norm);
+}
+
+// The clip factor of a *Segments launch's workgroup `w`: clipState[0], or
+// with FOLD_CLIP computed by thread 0 with clipOf and shared through
+// workgroup memory; workgroup 0 also stores [c, ‖g‖] in clipState for the
+// dispatches after this one (no thread of a folding launch reads it). Every
+// thread of the workgroup must call it (a barrier).
+fn segmentsClip(lane: u32, w: u32, count: u32, maxNorm: f32) -> f32 {
+  if (!FOLD_CLIP) { return clipState[0]; }
+  if (lane == 0u) {
+    let c = clipOf(count, maxNorm);
+    workgroupClip = c.x;
+    if (w == 0u) {
+      clipState[0] = c.x;
+      clipState[1] = c.y;
+    }
+  }
+  workgroupBarrier();
+  return workgroupClip;
+}
+
 @compute @workgroup_size(WG)
 fn adamwSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let at = chunkElement(wid.y * groups.x + wid.x, lid.x, adamwSeg.chunks);
+  let w = wid.y * groups.x + wid.x;
+  let c = segmentsClip(lid.x, w, adamwSeg.clipCount, adamwSeg.maxNorm);
+  let at = chunkElement(w, lid.x, adamwSeg.chunks);
   if (at.x == NO_ELEMENT) { return; }
   let seg = segments[at.x];
-  adamwAt(at.y, seg.lr, adamwSeg.beta1, adamwSeg.beta2, adamwSeg.oneMinusBeta1, adamwSeg.oneMinusBeta2, adamwSeg.eps, adamwSeg.weightDecay, seg.biasCorrection1, seg.biasCorrection2);
+  adamwAt(at.y, c, seg.lr, adamwSeg.beta1, adamwSeg.beta2, adamwSeg.oneMinusBeta1, adamwSeg.oneMinusBeta2, adamwSeg.eps, adamwSeg.weightDecay, seg.biasCorrection1, seg.biasCorrection2);
 }
 
 @compute @workgroup_size(WG)
 fn sgdSegments(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let at = chunkElement(wid.y * groups.x + wid.x, lid.x, sgdSeg.chunks);
+  let w = wid.y * groups.x + wid.x;
+  let c = segmentsClip(lid.x, w, sgdSeg.clipCount, sgdSeg.maxNorm);
+  let at = chunkElement(w, lid.x, sgdSeg.chunks);
   if (at.x == NO_ELEMENT) { return; }
-  sgdAt(at.y, segments[at.x].lr, sgdSeg.weightDecay);
+  sgdAt(at.y, c, segments[at.x].lr, sgdSeg.weightDecay);
 }
 
 @compute @workgroup_size(1)
 fn clipFactor() {
-  var total = 0.0;
-  for (var i = 0u; i < clipParams.count; i++) { total += partialsIn[i]; }
-  let norm = sqrt(total);
-  clipOut[0] = min(1.0, clipParams.maxNorm / (norm + 1e-6));
-  clipOut[1] = norm;
+  let c = clipOf(clipParams.count, clipParams.maxNorm);
+  clipState[0] = c.x;
+  clipState[1] = c.y;
 }
