@@ -28,7 +28,7 @@ export type { SegmentPiece } from './ops/segment-chunks.js';
 export { axpby, activation, activationBackward, scaleBy, scaleColumns, fillWith, type Activation } from './ops/elementwise.js';
 export { columnSums, columnDots } from './ops/reduce.js';
 export { softmaxCrossEntropy } from './ops/softmax-xent.js';
-export { adamwStep, sgdStep, sumSquares, clipFactor, adamwSegments, sgdSegments, sumSquaresSegments, type AdamWStepArgs, type AdamWSegmentsArgs, type ClipSource, type OptimizerSegment } from './ops/optimizer.js';
+export { adamwStep, sgdStep, sumSquares, clipFactor, adamwSegments, sgdSegments, sumSquaresSegments, type AdamWStepArgs, type AdamWSegmentsArgs, type ClipSource, type OptimizerSegment, type SegmentsArgs } from './ops/optimizer.js';
 export { permute, copyColumns, stridesOf, permutedShape } from './ops/layout.js';
 export { softmaxForward, softmaxBackward } from './ops/softmax.js';
 export { attentionForward, attentionBackward, attentionUnsupported, attentionPreferred, ATTENTION_CPU_FAST_HEAD_DIM, ATTENTION_MAX_HEAD_DIM, type AttentionShape } from './ops/attention.js';

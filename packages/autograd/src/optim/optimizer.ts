@@ -19,7 +19,8 @@
  * kernels' tree and arithmetic (each partial written to the parameter's
  * slot in the global order, the factor summed from them as clipFactor
  * does), so the bits are those of the per-parameter path, which stays
- * behind `perParameter: true` as the reference. An arena is also split where it would pass the device's largest
+ * behind `perParameter: true` as the reference (with its clipFactor
+ * dispatch). An arena is also split where it would pass the device's largest
  * binding; a parameter larger than a binding (a word-embedding table under
  * full fine-tuning) gets an arena of its own, which the launchers bind chunk
  * by chunk, with the bits of one binding (so do the per-parameter launches).

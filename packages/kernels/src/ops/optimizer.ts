@@ -212,7 +212,7 @@ export function sumSquaresSegments(gpu: Gpu, a: { grad: GpuBuffer; partials: Gpu
 }
 
 /** What the *Segments launchers share: arenas, segments and the clip factor. */
-interface SegmentsArgs {
+export interface SegmentsArgs {
   param: GpuBuffer;
   grad: GpuBuffer;
   /**
@@ -227,6 +227,7 @@ interface SegmentsArgs {
    * [factor, norm] in `clip` for whatever reads it afterwards.
    */
   foldClip?: ClipSource;
+  /** Each parameter's range and lr. */
   segments: readonly OptimizerSegment[];
 }
 
