@@ -67,7 +67,10 @@
 //   vocab·D even for a small batch: fine for trainable small vocabularies;
 //   a frozen embedding (the MAD-X setting) never runs it. A chunked gather
 //   reads ids and runs tokens·D threads once per chunk, but moves each table
-//   row it copies once, as unchunked.
+//   row it copies once, as unchunked. Adding the extra tables in the gather
+//   spares writing and re-reading two tokens×D intermediates and four
+//   dispatches (two gathers, two adds): at adapter-training batch sizes the
+//   dispatches are what costs.
 
 struct GatherParams {
   tokens: u32,
