@@ -8,6 +8,18 @@ import { firstNonFinite, poisoned, randomArray, rng, useGpu } from './helpers.js
 const U = 2 ** -24;
 const THREADS = 256;
 
+/** Traced segments of a 70,001-value buffer: single values, lengths across 256, an empty one, and the whole buffer. */
+const TRACE_N = 70_001;
+const TRACE_SEGMENTS: Segment[] = [
+  { offset: 0, length: 1 },
+  { offset: 1, length: 255 },
+  { offset: 256, length: 257 },
+  { offset: 600, length: 50_000 },
+  { offset: 50_600, length: 19_401 },
+  { offset: 3, length: 0 },
+  { offset: 0, length: TRACE_N },
+];
+
 describe('fisher kernels', () => {
   const gpu = useGpu();
 
@@ -62,17 +74,9 @@ describe('fisher kernels', () => {
   it('computes per-segment traces within the tree-reduction bound of the float64 sum', async () => {
     const g = gpu();
     const random = rng(8);
-    const n = 70_001;
+    const n = TRACE_N;
     const values = randomArray(n, random).map(Math.abs);
-    const segments: Segment[] = [
-      { offset: 0, length: 1 },
-      { offset: 1, length: 255 },
-      { offset: 256, length: 257 },
-      { offset: 600, length: 50_000 },
-      { offset: 50_600, length: 19_401 },
-      { offset: 3, length: 0 },
-      { offset: 0, length: n },
-    ];
+    const segments = TRACE_SEGMENTS;
     const gv = g.upload(values);
     const gt = poisoned(g, segments.length);
     segmentTraces(g, { values: gv, traces: gt, segments });
@@ -153,19 +157,10 @@ describe('fisher kernels over buffers larger than a binding', () => {
 
   it('traces segments that span chunks (overlapping ones too) with the bits of one binding', async () => {
     const random = rng(42);
-    const n = 70_001;
+    const n = TRACE_N;
     const values = randomArray(n, random).map(Math.abs);
     // Segment 6 spans every chunk while segments 3 and 4 span some: three lane banks live at once.
-    const segments: Segment[] = [
-      { offset: 0, length: 1 },
-      { offset: 1, length: 255 },
-      { offset: 256, length: 257 },
-      { offset: 600, length: 50_000 },
-      { offset: 50_600, length: 19_401 },
-      { offset: 3, length: 0 },
-      { offset: 0, length: n },
-      { offset: 16_380, length: 9 },
-    ];
+    const segments: Segment[] = [...TRACE_SEGMENTS, { offset: 16_380, length: 9 }];
     const { got, dispatches } = await onBoth(async (g) => {
       const gv = g.upload(values);
       const gt = poisoned(g, segments.length);

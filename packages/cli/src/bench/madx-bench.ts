@@ -12,9 +12,10 @@
 import { Graph } from '@thaw/autograd';
 import {
   adapterModel, adapterType, checkStepFits, ClassificationHead, DEFAULT_LOG_EVERY, Encoder, Stack, stepLimits, SYNTHETIC_ENCODERS, TrainingStep, uniform,
-  type Adapter, type EncoderConfig, type StepModel, type StepReadout,
+  type Adapter, type EncoderConfig, type StepModel,
 } from '@thaw/adapters';
 import type { Gpu } from '@thaw/kernels';
+import { BENCH_OPTIMIZER, timeSteps, type TimedSteps } from './step-bench.js';
 
 /** The shapes `--shape` takes. */
 export type MadxShape = keyof typeof SYNTHETIC_ENCODERS;
@@ -49,17 +50,10 @@ export interface MadxBenchResult {
 }
 
 const CLASSES = 3;
-const OPTIMIZER = { lr: 1e-4, weightDecay: 0.01, maxGradNorm: 1.0 };
 
 interface Batch {
   ids: Int32Array;
   labels: Int32Array;
-}
-
-/** Throws on a non-finite loss or gradient norm (a broken kernel, not a slow one). */
-function checked(readout: StepReadout | undefined): void {
-  const bad = readout?.firstBad;
-  if (bad) throw new Error(`bench madx: ${bad.loss ? `loss ${bad.lossValue}` : `gradient norm ${bad.normValue}`} at step ${bad.step}`);
 }
 
 /** Builds the MAD-X model at `o.shape` (`o.sequence` within its positions), times `o.steps` training steps and `o.evalBatches` evaluation batches. */
@@ -106,21 +100,11 @@ export async function runMadxBench(gpu: Gpu, o: MadxBenchOptions): Promise<MadxB
     const parameters = [...stepModel.base, ...trained].reduce((s, p) => s + p.size, 0);
     const trainable = trained.reduce((s, p) => s + p.size, 0);
 
-    const stepper = new TrainingStep(graph, stepModel, { steps: o.warmup + o.steps + 1, ...OPTIMIZER, seed: 1, logEvery: DEFAULT_LOG_EVERY });
-    let msPerStep: number;
-    let dispatchesPerStep: number;
+    const stepper = new TrainingStep(graph, stepModel, { steps: o.warmup + o.steps + 1, ...BENCH_OPTIMIZER, seed: 1, logEvery: DEFAULT_LOG_EVERY });
+    let timed: TimedSteps;
     try {
-      let step = 0;
       o.onProgress?.('train');
-      for (let i = 0; i < o.warmup; i++) checked(await stepper.step(batch, step++));
-      if (stepper.pending) checked(await stepper.read());
-      await gpu.sync();
-      const dispatches = gpu.stats.dispatches;
-      const start = performance.now();
-      for (let i = 0; i < o.steps; i++) checked(await stepper.step(batch, step++));
-      if (stepper.pending) checked(await stepper.read());
-      msPerStep = (performance.now() - start) / o.steps;
-      dispatchesPerStep = (gpu.stats.dispatches - dispatches) / o.steps;
+      timed = await timeSteps(gpu, stepper, batch, o.warmup, o.steps, 'bench madx');
     } finally {
       stepper.dispose();
     }
@@ -137,7 +121,7 @@ export async function runMadxBench(gpu: Gpu, o: MadxBenchOptions): Promise<MadxB
     const evalMsPerBatch = (performance.now() - evalStart) / o.evalBatches;
     return {
       config, trainable, parameters, buildSeconds,
-      msPerStep, tokensPerSec: (o.batch * o.sequence) / (msPerStep / 1000), dispatchesPerStep,
+      msPerStep: timed.msPerStep, tokensPerSec: (o.batch * o.sequence) / (timed.msPerStep / 1000), dispatchesPerStep: timed.dispatchesPerStep,
       evalMsPerBatch, evalSequencesPerSec: o.batch / (evalMsPerBatch / 1000),
     };
   } finally {

@@ -70,7 +70,8 @@ export const STEP_BENCH_CONFIG: EncoderConfig = {
   maxPositionEmbeddings: 130, typeVocabSize: 1, layerNormEps: 1e-5, hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1, positionOffset: 2, padTokenId: 1,
 };
 const CLASSES = 8;
-const OPTIMIZER = { lr: 1e-4, weightDecay: 0.01, maxGradNorm: 1.0 };
+/** The benchmarks' optimizer: AdamW with weight decay and clipping at 1.0, as `thaw train`. */
+export const BENCH_OPTIMIZER = { lr: 1e-4, weightDecay: 0.01, maxGradNorm: 1.0 };
 const CONFIGS: readonly StepBenchConfig[] = ['full', 'frozen-base'];
 
 /** Token-classification batch: ids [batch, sequence] and one label per token. */
@@ -91,7 +92,7 @@ export async function runStepBench(gpu: Gpu, options: StepBenchOptions): Promise
     layers: STEP_BENCH_CONFIG.numHiddenLayers, hidden: STEP_BENCH_CONFIG.hiddenSize, heads: STEP_BENCH_CONFIG.numAttentionHeads,
     ffn: STEP_BENCH_CONFIG.intermediateSize, vocab: STEP_BENCH_CONFIG.vocabSize, positions: STEP_BENCH_CONFIG.maxPositionEmbeddings,
     padTokenId: STEP_BENCH_CONFIG.padTokenId, layerNormEps: STEP_BENCH_CONFIG.layerNormEps, dropout: STEP_BENCH_CONFIG.hiddenDropoutProb,
-    classes: CLASSES, batch: options.batch, sequence: options.sequence, ...OPTIMIZER,
+    classes: CLASSES, batch: options.batch, sequence: options.sequence, ...BENCH_OPTIMIZER,
     warmup: options.warmup, steps: options.steps, configs: [...CONFIGS],
   }, options.pythons ? { interpreters: options.pythons } : {});
   return thaw.map((r) => ({ ...r, peers: { torch: torchPeer(r, torch) } }));
@@ -110,10 +111,42 @@ function torchPeer(r: Omit<StepBenchResult, 'peers'>, torch: TorchRun | TorchMis
   };
 }
 
-/** Throws on a step whose loss or gradient norm was not finite (a broken kernel, not a slow one). */
-function checked(readout: StepReadout | undefined): void {
+/** Throws on a step whose loss or gradient norm was not finite (a broken kernel, not a slow one), naming the benchmark. */
+function checked(bench: string, readout: StepReadout | undefined): void {
   const bad = readout?.firstBad;
-  if (bad) throw new Error(`bench step: ${bad.loss ? `loss ${bad.lossValue}` : `gradient norm ${bad.normValue}`} at step ${bad.step}`);
+  if (bad) throw new Error(`${bench}: ${bad.loss ? `loss ${bad.lossValue}` : `gradient norm ${bad.normValue}`} at step ${bad.step}`);
+}
+
+/** What {@link timeSteps} measured: ms and work sent to the device per timed step, and the next step's index. */
+export interface TimedSteps {
+  msPerStep: number;
+  submitsPerStep: number;
+  dispatchesPerStep: number;
+  readbacksPerStep: number;
+  nextStep: number;
+}
+
+/**
+ * Runs `warmup` untimed steps of the trainer's step, then times `steps`
+ * more, ending with the readback the trainer makes before a checkpoint or
+ * at the end (every step's loss is back). Throws on a non-finite step,
+ * naming `bench`.
+ */
+export async function timeSteps<B>(gpu: Gpu, stepper: TrainingStep<B>, batch: B, warmup: number, steps: number, bench: string): Promise<TimedSteps> {
+  let step = 0;
+  for (let i = 0; i < warmup; i++) checked(bench, await stepper.step(batch, step++));
+  if (stepper.pending) checked(bench, await stepper.read());
+  await gpu.sync();
+  const { submits, dispatches, readbacks } = gpu.stats;
+  const start = performance.now();
+  for (let i = 0; i < steps; i++) checked(bench, await stepper.step(batch, step++));
+  if (stepper.pending) checked(bench, await stepper.read());
+  const msPerStep = (performance.now() - start) / steps;
+  const per = (n: number) => n / steps;
+  return {
+    msPerStep, submitsPerStep: per(gpu.stats.submits - submits), dispatchesPerStep: per(gpu.stats.dispatches - dispatches),
+    readbacksPerStep: per(gpu.stats.readbacks - readbacks), nextStep: step,
+  };
 }
 
 async function benchConfig(gpu: Gpu, name: StepBenchConfig, o: StepBenchOptions): Promise<Omit<StepBenchResult, 'peers'>> {
@@ -142,22 +175,11 @@ async function benchConfig(gpu: Gpu, name: StepBenchConfig, o: StepBenchOptions)
     loss: (b, mode) => crossEntropy(linear(encoder.forward({ ids: b.ids, batch: o.batch, sequence: o.sequence }, mode), head.weight, head.bias), b.labels),
   };
   // The trainer's step: linear decay over the bench's steps, as `thaw train` (no readback for the rate).
-  const stepper = new TrainingStep(graph, model, { steps: o.warmup + o.steps + 1, ...OPTIMIZER, seed: 1, logEvery: o.logEvery ?? DEFAULT_LOG_EVERY });
-  let step = 0;
+  const stepper = new TrainingStep(graph, model, { steps: o.warmup + o.steps + 1, ...BENCH_OPTIMIZER, seed: 1, logEvery: o.logEvery ?? DEFAULT_LOG_EVERY });
   try {
-    for (let i = 0; i < o.warmup; i++) checked(await stepper.step(batch, step++));
-    if (stepper.pending) checked(await stepper.read());
-    await gpu.sync();
-    const { submits, dispatches, readbacks } = gpu.stats;
-    const start = performance.now();
-    for (let i = 0; i < o.steps; i++) checked(await stepper.step(batch, step++));
-    // What the trainer reads before a checkpoint or at the end: every step's loss is back.
-    if (stepper.pending) checked(await stepper.read());
-    const msPerStep = (performance.now() - start) / o.steps;
-    const per = (n: number) => n / o.steps;
-    const counts = { submitsPerStep: per(gpu.stats.submits - submits), dispatchesPerStep: per(gpu.stats.dispatches - dispatches), readbacksPerStep: per(gpu.stats.readbacks - readbacks) };
-    const perKernel = await gpu.profile(() => stepper.record(batch, step++));
-    checked(await stepper.read());
+    const { nextStep, ...counts } = await timeSteps(gpu, stepper, batch, o.warmup, o.steps, 'bench step');
+    const perKernel = await gpu.profile(() => stepper.record(batch, nextStep));
+    checked('bench step', await stepper.read());
     const families = new Map<string, number>();
     for (const [kernel, ms] of perKernel) {
       const family = kernel.split('.')[0]!;
@@ -165,7 +187,7 @@ async function benchConfig(gpu: Gpu, name: StepBenchConfig, o: StepBenchOptions)
     }
     const gpuMs = [...families.values()].reduce((a, b) => a + b, 0);
     const kernelShare = Object.fromEntries([...families].sort((a, b) => b[1] - a[1]).map(([f, ms]) => [f, ms / gpuMs]));
-    return { name, tokensPerSec: tokens / (msPerStep / 1000), msPerStep, ...counts, trainableFraction: trainable / total, kernelShare };
+    return { name, tokensPerSec: tokens / (counts.msPerStep / 1000), ...counts, trainableFraction: trainable / total, kernelShare };
   } finally {
     stepper.dispose();
     encoder.dispose();

@@ -30,6 +30,11 @@ export interface AdamWStepArgs {
   step: number;
 }
 
+/** The AdamW uniforms both update kernels share (1 − β passed as computed in float64 on the host). */
+function adamwUniforms(a: { beta1: number; beta2: number; eps: number; weightDecay: number }): Record<string, number> {
+  return { beta1: a.beta1, beta2: a.beta2, oneMinusBeta1: 1 - a.beta1, oneMinusBeta2: 1 - a.beta2, eps: a.eps, weightDecay: a.weightDecay };
+}
+
 /**
  * One fused AdamW update (PyTorch's formula, decoupled weight decay). A
  * parameter larger than one binding is updated chunk by chunk.
@@ -40,18 +45,7 @@ export function adamwStep(gpu: Gpu, a: AdamWStepArgs): void {
   gpu.forEachChunk(a.n, 4, { param: a.param, grad: a.grad, m: a.m, v: a.v }, (views, { count: n }) => {
     gpu.kernel('optimizer', 'adamwStep', { WG: THREADS }).launch({
       bindings: { ...views, clip: a.clip },
-      uniforms: {
-        n,
-        lr: a.lr,
-        beta1: a.beta1,
-        beta2: a.beta2,
-        oneMinusBeta1: 1 - a.beta1,
-        oneMinusBeta2: 1 - a.beta2,
-        eps: a.eps,
-        weightDecay: a.weightDecay,
-        biasCorrection1: 1 - a.beta1 ** a.step,
-        biasCorrection2: 1 - a.beta2 ** a.step,
-      },
+      uniforms: { n, lr: a.lr, ...adamwUniforms(a), biasCorrection1: 1 - a.beta1 ** a.step, biasCorrection2: 1 - a.beta2 ** a.step },
       minBytes: { param: 4 * n, grad: 4 * n, m: 4 * n, v: 4 * n, clip: 8 },
       workgroups: grid(gpu, 'optimizer.adamwStep', n),
     });
@@ -276,14 +270,7 @@ export function adamwSegments(gpu: Gpu, a: AdamWSegmentsArgs): void {
   launchSegments(gpu, kernel, 'adamwSegments', a, { param: a.param, grad: a.grad, m: a.m, v: a.v }, {
     beta1: a.beta1,
     beta2: a.beta2,
-    uniforms: {
-      beta1: a.beta1,
-      beta2: a.beta2,
-      oneMinusBeta1: 1 - a.beta1,
-      oneMinusBeta2: 1 - a.beta2,
-      eps: a.eps,
-      weightDecay: a.weightDecay,
-    },
+    uniforms: adamwUniforms(a),
   });
 }
 

@@ -69,8 +69,9 @@
 //   reads ids and runs tokens·D threads once per chunk, but moves each table
 //   row it copies once, as unchunked. Adding the extra tables in the gather
 //   spares writing and re-reading two tokens×D intermediates and four
-//   dispatches (two gathers, two adds): at adapter-training batch sizes the
-//   dispatches are what costs.
+//   dispatches (two gathers, two adds). On lavapipe no step time difference
+//   showed through the run-to-run spread (docs/benchmarks.md); on a GPU,
+//   where a small model's step is bound by its dispatches, those count.
 
 struct GatherParams {
   tokens: u32,

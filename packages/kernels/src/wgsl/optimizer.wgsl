@@ -83,17 +83,17 @@
 //   Every sum has a fixed order: the same gradients give the same bits.
 //
 // WHAT BOUNDS IT
-//   Memory: AdamW moves 20 bytes per element (read p, g, m, v; write p, m, v:
+//   Memory: AdamW moves 28 bytes per element (read p, g, m, v; write p, m, v:
 //   7 words), SGD 12. sumSquares runs one workgroup per parameter: fine for
 //   adapter-sized parameters, slow for a single huge one. On small adapters
 //   the per-dispatch cost dominated (2 dispatches per parameter per step),
 //   hence the *Segments forms: 3 dispatches per step for any parameter count,
 //   2 with FOLD_CLIP. Folding costs each workgroup one serial sum of the
-//   partials (one per parameter with a gradient, read from cache) before its
-//   WG updates: negligible for adapters (tens of parameters, few workgroups,
-//   where the saved dispatch is what counts), but with a few hundred
-//   parameters over a large arena (full fine-tuning) that sum is of the order
-//   of the workgroup's own update work.
+//   partials (one add per parameter with a gradient, read from cache) by
+//   thread 0 before its WG threads update one element each. Counted, not
+//   timed: with tens of parameters (adapters) that is a few adds per
+//   workgroup; with a few hundred (full fine-tuning of a real model) as many
+//   serial adds as the update has arithmetic per thread, or more.
 
 struct AdamWParams {
   n: u32,
