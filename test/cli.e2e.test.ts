@@ -30,6 +30,15 @@ describe('thaw (built command)', () => {
     expect(human.stdout).toMatch(/one larger than a binding \(65536 bytes: THAW_MAX_BINDING_BYTES\) is bound in chunks/);
   });
 
+  it('a bad THAW_POLLING or THAW_MAX_BINDING_BYTES is a user error naming the variable, without a stack trace', async () => {
+    const polling = await thawWithEnv({ THAW_POLLING: 'fast' }, 'devices');
+    expect(polling.code).toBe(1);
+    expect(polling.stderr).toMatch(/^thaw: THAW_POLLING must be "paced" or "busy", got "fast"\n$/);
+    const cap = await thawWithEnv({ THAW_MAX_BINDING_BYTES: '5' }, 'devices');
+    expect(cap.code).toBe(1);
+    expect(cap.stderr).toMatch(/^thaw: THAW_MAX_BINDING_BYTES must be an integer number of bytes, a multiple of 16 and at least \d+ .*; got 5\n$/);
+  });
+
   it('kernels --json lists every kernel with reflected entry points', async () => {
     const { stdout, code } = await thaw('kernels', '--json');
     expect(code).toBe(0);

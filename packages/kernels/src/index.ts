@@ -13,8 +13,9 @@ export { GpuBuffer, BufferPool, sizeClass, type PoolStats } from './runtime/buff
 export { rowChunks, alignedRange, type RowChunk } from './runtime/chunks.js';
 export { Kernel, foldWorkgroups, specializationKey, type LaunchArgs, type Workgroups } from './runtime/kernel.js';
 export { packUniforms, type UniformValue } from './runtime/uniforms.js';
+export { setPolling, pollingMode, pollingFromEnv, pollCounts, SPIN_MS, type PollingMode } from './runtime/polling.js';
 export { gpuInstance, listAdapters, requestAdapter, resolveAdapterOptions, summarizeAdapter, type AdapterOptions, type AdapterSummary } from './runtime/adapter.js';
-export { NoAdapterError, KernelLaunchError, GpuError, DeviceLostError } from './runtime/errors.js';
+export { NoAdapterError, KernelLaunchError, GpuError, DeviceLostError, SettingError } from './runtime/errors.js';
 export { loadManifest } from './runtime/manifest-loader.js';
 export { mulberry32 } from './runtime/random.js';
 export { KernelCompileError } from './compiler/errors.js';

@@ -1,5 +1,5 @@
 /** Errors and exit codes of the thaw command. */
-import { KernelCompileError, KernelLaunchError, NoAdapterError } from '@thaw/kernels';
+import { KernelCompileError, KernelLaunchError, NoAdapterError, SettingError } from '@thaw/kernels';
 import { FileWriteError, InputFileError, OptionError, slurm } from '@thaw/adapters';
 
 /** A mistake the user can fix (bad option value, unknown name): exit code 1. */
@@ -22,7 +22,7 @@ const FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
 /** Exit code 1 for errors a user can act on, 2 for internal errors. */
 export function exitCodeOf(error: unknown): 1 | 2 {
   const code = (error as { code?: unknown } | null)?.code;
-  return error instanceof UsageError || error instanceof NoAdapterError || error instanceof OptionError ||
+  return error instanceof UsageError || error instanceof NoAdapterError || error instanceof SettingError || error instanceof OptionError ||
     (error instanceof slurm.SlurmError && USER_SLURM_ERRORS.has(error.kind)) ||
     error instanceof InputFileError || error instanceof FileWriteError || error instanceof KernelLaunchError || error instanceof KernelCompileError ||
     (typeof code === 'string' && (FULL_CODES.has(code) || (FILE_SYSTEM_CODES.has(code) && (error as { path?: unknown }).path !== undefined))) ? 1 : 2;

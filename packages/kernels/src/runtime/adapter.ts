@@ -6,6 +6,7 @@
  */
 import { create, globals } from 'webgpu';
 import { NoAdapterError } from './errors.js';
+import { pollingFromEnv, setPolling } from './polling.js';
 
 // Dawn's binding leaves the WebGPU enums (GPUBufferUsage, …) to the caller.
 Object.assign(globalThis, globals);
@@ -52,13 +53,19 @@ function dawnFlags(options: AdapterOptions): string[] {
   return flags;
 }
 
+/** A Dawn instance, after this process's way of waiting for Dawn is set from THAW_POLLING (see polling.ts). */
+function createInstance(flags: string[]): GPU {
+  setPolling(pollingFromEnv());
+  return create(flags);
+}
+
 /** The process's Dawn instance for these options (created once, never dropped). */
 export function gpuInstance(options: AdapterOptions = {}): GPU {
   const flags = dawnFlags(resolveAdapterOptions(options));
   const key = flags.join(' ');
   let instance = instances.get(key);
   if (!instance) {
-    instance = create(flags);
+    instance = createInstance(flags);
     instances.set(key, instance);
   }
   return instance;
@@ -92,9 +99,10 @@ export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
 export async function requestAdapter(options: AdapterOptions = {}): Promise<GPUAdapter> {
   const resolved = resolveAdapterOptions(options);
   const detail = Object.entries(resolved).map(([k, v]) => `${k}=${v}`).join(', ') || 'default backend';
+  const instance = gpuInstance(resolved);
   let adapter: GPUAdapter | null;
   try {
-    adapter = await gpuInstance(resolved).requestAdapter({ powerPreference: 'high-performance' });
+    adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
     // Dawn rejects an unknown adapter name with the list of adapters it has.
     const message = e instanceof Error ? e.message : String(e);
@@ -111,7 +119,7 @@ export async function requestAdapter(options: AdapterOptions = {}): Promise<GPUA
  * this asks a throwaway instance for an impossible name and reads the list.
  */
 export async function listAdapters(): Promise<{ backend: string; name: string }[]> {
-  const probe = create(['adapter=\u0001thaw-list-adapters']);
+  const probe = createInstance(['adapter=\u0001thaw-list-adapters']);
   try {
     await probe.requestAdapter();
     return [];

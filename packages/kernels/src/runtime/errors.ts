@@ -17,6 +17,14 @@ export class NoAdapterError extends Error {
   }
 }
 
+/** A runtime setting (an environment variable or a Gpu option) outside what it accepts; the message names it and what it takes. */
+export class SettingError extends Error {
+  constructor(readonly setting: string, message: string) {
+    super(message);
+    this.name = 'SettingError';
+  }
+}
+
 /** A kernel launch that cannot be correct: wrong binding, size, uniform or override. */
 export class KernelLaunchError extends Error {
   constructor(readonly kernel: string, reason: string) {

@@ -11,7 +11,7 @@
 import type { KernelManifest, OverrideValue } from '../compiler/manifest.js';
 import { requestAdapter, summarizeAdapter, type AdapterOptions, type AdapterSummary } from './adapter.js';
 import { BufferPool, GpuBuffer, sizeClass } from './buffer-pool.js';
-import { DeviceLostError, GpuError, KernelLaunchError } from './errors.js';
+import { DeviceLostError, GpuError, KernelLaunchError, SettingError } from './errors.js';
 import { Kernel, resolveOverrides, specializationKey, type DispatchRecorder } from './kernel.js';
 import { loadManifest } from './manifest-loader.js';
 import { rowChunks, type RowChunk } from './chunks.js';
@@ -557,7 +557,7 @@ export function bindingCapOf(options: { maxStorageBindingBytes?: number } = {}, 
   const least = Math.max(1024, 4 * alignBytes);
   if (!(Number.isInteger(given) && given >= least && given % 16 === 0)) {
     const source = options.maxStorageBindingBytes !== undefined ? 'maxStorageBindingBytes' : 'THAW_MAX_BINDING_BYTES';
-    throw new RangeError(`${source} must be an integer number of bytes, a multiple of 16 and at least ${least} (1 KiB, and 4 × this device's minStorageBufferOffsetAlignment of ${alignBytes}); got ${options.maxStorageBindingBytes ?? env}`);
+    throw new SettingError(source, `${source} must be an integer number of bytes, a multiple of 16 and at least ${least} (1 KiB, and 4 × this device's minStorageBufferOffsetAlignment of ${alignBytes}); got ${options.maxStorageBindingBytes ?? env}`);
   }
   return given;
 }
