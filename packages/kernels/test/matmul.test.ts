@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { activation as activationPass, axpby, columnSums, matmul, matmulVariant, type Activation, type MatmulVariant } from '../src/index.js';
-import { matmulReference } from '../src/reference/index.js';
+import { activation as activationPass, activationBackward, axpby, columnSums, matmul, matmulVariant, type Activation, type MatmulVariant } from '../src/index.js';
+import {
+  geluDerivativeReference, geluTanhDerivativeReference, matmulReference, reluDerivativeReference, swishDerivativeReference, tanhDerivativeReference,
+} from '../src/reference/index.js';
 import { firstNonFinite, fp32RowSums, poisoned, randomArray, relativeError, rng, useGpu } from './helpers.js';
 
 // fp32 against float64: relative Frobenius error ≤ 1e-5 at these sizes
@@ -239,5 +241,60 @@ describe.each(VARIANTS)('matmul (%s) with row sums of op(A)', (variant) => {
     expect(() => matmul(g, { a: ga, b: gb, c: gc, M, N, K, batch: 2, batchStrideB: 0, rowSums: sums, variant })).toThrow(/rowSums holds one product's M sums; a batch \(2 products\)/);
     expect(() => matmul(g, { a: ga, b: gb, c: gc, M, N, K, rowSums: short, variant })).toThrow(/binding 'sums' holds 32 bytes; this shape needs 36/);
     for (const buffer of [ga, gb, gc, sums, short]) g.release(buffer);
+  });
+});
+
+const DERIVATIVES: Record<Activation, (z: number) => number> = {
+  gelu: geluDerivativeReference, geluTanh: geluTanhDerivativeReference, relu: reluDerivativeReference, swish: swishDerivativeReference, tanh: tanhDerivativeReference,
+};
+
+// A linear layer's backward through its activation: dX = dz·W (A = dy stored
+// M×K) and dW = dzᵀ·X with db as row sums (A = dy stored K×M, transA).
+const A_GRAD_SHAPES: [number, number, number][] = [[37, 19, 53], [5, 1, 3], [64, 32, 128], [12, 260, 16]];
+
+describe.each(VARIANTS)('matmul (%s) over dz = dy · act\'(z) (aGrad)', (variant) => {
+  const gpu = useGpu();
+
+  for (const act of ACTIVATIONS) {
+    it(`${act}: C and row sums the bits of the product over activationBackward's dz, and within fp32 of float64`, async () => {
+      const g = gpu();
+      for (const [M, N, K] of A_GRAD_SHAPES) {
+        for (const transA of [false, true]) {
+          const random = rng(M * 13 + N * 5 + K + (transA ? 1 : 0) + act.length);
+          // z spans the activations' curved range; dy and B are never zero.
+          const z = randomArray(M * K, random).map((v) => 3 * v);
+          const [dy, b] = [randomArray(M * K, random), randomArray(K * N, random)];
+          const [gz, gdy, gb] = [g.upload(z), g.upload(dy), g.upload(b)];
+          const [fused, fusedSums, separate, separateSums, dz] = [poisoned(g, M * N), poisoned(g, M), poisoned(g, M * N), poisoned(g, M), poisoned(g, M * K)];
+          const shape = { M, N, K, transA, variant };
+          const before = g.stats.dispatches;
+          matmul(g, { a: gdy, b: gb, c: fused, ...shape, aGrad: { activation: act, z: gz }, ...(transA ? { rowSums: fusedSums } : {}) });
+          expect(g.stats.dispatches - before, 'dispatches').toBe(variant === 'subgroups' ? 1 : 2);
+          activationBackward(g, act, { x: gz, dy: gdy, out: dz, n: M * K });
+          matmul(g, { a: dz, b: gb, c: separate, ...shape, ...(transA ? { rowSums: separateSums } : {}) });
+          const [c, want] = [await g.read(fused), await g.read(separate)];
+          const label = `${M}×${N}×${K} transA=${transA}`;
+          expect(firstNonFinite(c), label).toBe(-1);
+          expect(Buffer.from(c.buffer).equals(Buffer.from(want.buffer)), `${label}: C against the separate pass`).toBe(true);
+          if (transA) {
+            const sums = await g.read(fusedSums);
+            expect(firstNonFinite(sums), label).toBe(-1);
+            expect(Buffer.from(sums.buffer).equals(Buffer.from((await g.read(separateSums)).buffer)), `${label}: row sums against the separate pass`).toBe(true);
+          }
+          const dz64 = Float64Array.from(dy, (v, i) => v * DERIVATIVES[act](z[i]!));
+          expect(relativeError(c, matmulReference({ a: dz64, b, M, N, K, transA })), `${label} against float64`).toBeLessThan(TOLERANCE);
+          for (const buffer of [gz, gdy, gb, fused, fusedSums, separate, separateSums, dz]) g.release(buffer);
+        }
+      }
+    });
+  }
+
+  it('refuses a z shorter than A, naming it', () => {
+    const g = gpu();
+    const random = rng(9);
+    const [M, N, K] = [6, 4, 8];
+    const [ga, gb, gc, short] = [g.upload(randomArray(M * K, random)), g.upload(randomArray(K * N, random)), g.alloc(4 * M * N), g.alloc(4 * (M * K - 1))];
+    expect(() => matmul(g, { a: ga, b: gb, c: gc, M, N, K, variant, aGrad: { activation: 'gelu', z: short } })).toThrow(/binding 'aGrad\.z' holds 188 bytes; A's layout needs 192/);
+    for (const buffer of [ga, gb, gc, short]) g.release(buffer);
   });
 });

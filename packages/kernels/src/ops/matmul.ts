@@ -4,7 +4,7 @@ import type { Gpu } from '../runtime/gpu.js';
 import type { OverrideValue } from '../compiler/manifest.js';
 import type { RowChunk } from '../runtime/chunks.js';
 import { KernelLaunchError } from '../runtime/errors.js';
-import { activation, axpby, type Activation } from './elementwise.js';
+import { activation, activationBackward, axpby, type Activation } from './elementwise.js';
 import { copyColumns } from './layout.js';
 
 /** The shape of C = op(A)·op(B), shared by the launcher and the reference. */
@@ -61,6 +61,17 @@ export interface MatmulArgs extends MatmulShape {
    * over dY: one dispatch fewer, a few adds per step of k. C is unchanged.
    */
   rowSums?: GpuBuffer;
+  /**
+   * A holds dy, the gradient of act(z) for the activation named here, and the
+   * product is taken over dz = dy · act'(z) instead: z (A's stored layout and
+   * size) is read where A is. The backward of a linear layer through its
+   * activation: dX = dz·W, dW = dzᵀ·X and db (rowSums) without a pass that
+   * writes dz. The subgroup schedule computes act' for each element of A as
+   * it loads it (its A_GRAD prologue); the portable schedule and a launch cut
+   * into blocks write dz with `activationBackward` first. Both call the same
+   * WGSL function, so C has the same bits either way.
+   */
+  aGrad?: { activation: Activation; z: GpuBuffer };
   /**
    * Which schedule: `subgroups` (matmul_subgroups.wgsl, threads share A by
    * subgroup broadcast), `portable` (matmul.wgsl), or `auto` (default):
@@ -154,6 +165,11 @@ export function matmul(gpu: Gpu, args: MatmulArgs): void {
   if (args.activation !== undefined && !(args.activation in ACTIVATION_CODE)) throw new KernelLaunchError(name, `unknown activation '${String(args.activation)}'`);
   if (args.pre && !args.activation) throw new KernelLaunchError(name, 'pre holds C before the activation; without one it would be a copy of C');
   if (args.rowSums && batch > 1) throw new KernelLaunchError(name, `rowSums holds one product's M sums; a batch (${batch} products) would need one set per item`);
+  const aFloats = (batch - 1) * (args.batchStrideA ?? M * K) + M * K;
+  if (args.aGrad) {
+    if (!(args.aGrad.activation in ACTIVATION_CODE)) throw new KernelLaunchError(name, `unknown aGrad activation '${String(args.aGrad.activation)}'`);
+    if (args.aGrad.z.bytes < 4 * aFloats) throw new KernelLaunchError(name, `binding 'aGrad.z' holds ${args.aGrad.z.bytes} bytes; A's layout needs ${4 * aFloats}`);
+  }
 
   // Which operands a single launch could not bind.
   const limit = gpu.maxStorageBindingBytes;
@@ -161,7 +177,8 @@ export function matmul(gpu: Gpu, args: MatmulArgs): void {
   const largeA = large(args.a);
   const largeB = large(args.b);
   const largeC = large(args.c) || large(args.pre) || large(args.addend) || large(args.rowSums);
-  const count = Number(largeA) + Number(largeB) + Number(largeC);
+  const count = Number(largeA) + Number(largeB) + Number(largeC) + Number(large(args.aGrad?.z));
+  if (args.aGrad && (variant === 'portable' || count > 0)) return throughDz(gpu, { ...args, variant }, args.aGrad, aFloats);
   if (count === 0) return launch(gpu, args, variant);
   const sizes = `A ${args.a.bindSize}, B ${args.b.bindSize}, C ${args.c.bindSize} bytes`;
   if (count > 1) throw new KernelLaunchError(name, `only one of A, B and C (with pre, addend and rowSums) may be larger than a binding (${limit} bytes on this device); here ${sizes}`);
@@ -174,6 +191,18 @@ export function matmul(gpu: Gpu, args: MatmulArgs): void {
   if (largeB && args.transB) splitN(gpu, chunked);
   else if (largeC || (largeA && !args.transA)) splitM(gpu, chunked);
   else splitK(gpu, chunked);
+}
+
+/** `aGrad` where the kernel does not apply it: dz = dy · act'(z) written by the elementwise pass, then the product over dz. */
+function throughDz(gpu: Gpu, args: ChunkedArgs, aGrad: NonNullable<MatmulArgs['aGrad']>, aFloats: number): void {
+  const { aGrad: _, ...rest } = args;
+  const dz = gpu.alloc(4 * aFloats, 'matmul.dz');
+  try {
+    activationBackward(gpu, aGrad.activation, { x: aGrad.z, dy: args.a, out: dz, n: aFloats });
+    matmul(gpu, { ...rest, a: dz });
+  } finally {
+    gpu.release(dz);
+  }
 }
 
 /** A matmul whose schedule is chosen and which has at most one large operand (batch 1). */
@@ -347,9 +376,14 @@ function launch(gpu: Gpu, args: MatmulArgs, variant: 'subgroups' | 'portable', r
       LATE_ACTIVATION: Boolean(args.activation) && (args.lateActivation ?? (variant === 'subgroups' && args.activation === 'gelu' && gpu.adapter.isFallbackAdapter)),
       ROW_SUMS: Boolean(args.rowSums),
       ROW_SUMS_RESUME: resumeRowSums,
+      // Only the subgroup schedule has the prologue; matmul() sends the portable one through dz.
+      ...(file === 'matmul_subgroups' ? { A_GRAD: args.aGrad ? ACTIVATION_CODE[args.aGrad.activation] : 0 } : {}),
     }).launch({
       // Unused read bindings take A (read-only twice is allowed).
-      bindings: { ...bindings, pre: orUnused(args.pre), addend: args.addend ?? args.a, sums: orUnused(args.rowSums) },
+      bindings: {
+        ...bindings, pre: orUnused(args.pre), addend: args.addend ?? args.a, sums: orUnused(args.rowSums),
+        ...(file === 'matmul_subgroups' ? { aPre: args.aGrad?.z ?? args.a } : {}),
+      },
       uniforms: { M, N, K, batchStrideA: strideA, batchStrideB: strideB, batchStrideC: strideC },
       minBytes: {
         a: ((batch - 1) * strideA + M * K) * f32,
@@ -359,6 +393,7 @@ function launch(gpu: Gpu, args: MatmulArgs, variant: 'subgroups' | 'portable', r
         ...(args.pre ? { pre: cBytes } : {}),
         ...(args.addend ? { addend: cBytes } : {}),
         ...(args.rowSums ? { sums: M * f32 } : {}),
+        ...(args.aGrad ? { aPre: ((batch - 1) * strideA + M * K) * f32 } : {}),
       },
       workgroups: [Math.ceil(N / cols), Math.ceil(M / rows), batch],
     });

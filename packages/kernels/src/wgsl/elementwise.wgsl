@@ -130,8 +130,7 @@ fn gelu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 fn geluBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
-  let v = x[i];
-  out[i] = dy[i] * (phi(v) + v * INV_SQRT_2PI * exp(-0.5 * v * v));
+  out[i] = activationGrad(ACT_GELU, x[i], dy[i]);
 }
 
 @compute @workgroup_size(WG)
@@ -152,15 +151,14 @@ fn tanh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 fn tanhBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
-  let t = tanhStable(x[i]);
-  out[i] = dy[i] * (1.0 - t * t);
+  out[i] = activationGrad(ACT_TANH, x[i], dy[i]);
 }
 
 @compute @workgroup_size(WG)
 fn reluBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
-  out[i] = select(0.0, dy[i], x[i] > 0.0);
+  out[i] = activationGrad(ACT_RELU, x[i], dy[i]);
 }
 
 @compute @workgroup_size(WG)
@@ -174,9 +172,7 @@ fn geluTanh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 fn geluTanhBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
-  let v = x[i];
-  let t = tanhStable(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
-  out[i] = dy[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * v * v));
+  out[i] = activationGrad(ACT_GELU_TANH, x[i], dy[i]);
 }
 
 @compute @workgroup_size(WG)
@@ -190,6 +186,5 @@ fn swish(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 fn swishBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = flatIndex(gid, groups);
   if (i >= size.n) { return; }
-  let s = sigmoid(x[i]);
-  out[i] = dy[i] * s * (1.0 + x[i] * (1.0 - s));
+  out[i] = activationGrad(ACT_SWISH, x[i], dy[i]);
 }

@@ -80,6 +80,19 @@
 //     per step of k next to the 32 FMAs; the thread with col0 = 0 stores them.
 //   ROW_SUMS_RESUME: start each sum from the value in `sums` (the
 //     launcher's K blocks), as in matmul.wgsl.
+//   A_GRAD: A holds dy, the gradient of act(z), and the product uses
+//     dz = dy · act'(z) in its place, z read from `aPre` in A's stored
+//     layout (act by the ACTIVATION codes; 0: off). Each loaded element of
+//     A is replaced by lib/activations.wgsl's activationGrad(act, z, dy),
+//     the function elementwise.wgsl's backward passes call, before anything
+//     else sees it (the broadcasts, the FMAs, the row sums), so C and the
+//     row sums have the bits of a product over that pass's output. A linear
+//     layer's backward through its activation (dX = dz·W, dW = dzᵀ·X, db =
+//     Σ dz) thus needs no pass writing dz: each product computes act' for
+//     the elements it loads. Here each element of A is loaded by one
+//     workgroup per column tile, so act' costs what the pass would when C
+//     has at most 4·WG columns (the step's dX and dW); wider products
+//     recompute it once per column tile.
 
 enable subgroups;
 
@@ -106,6 +119,8 @@ override LATE_ACTIVATION: bool = false;
 // Also store sums[m] = Σ_k op(A)[m, k], resuming the sums already there when ROW_SUMS_RESUME (see the header).
 override ROW_SUMS: bool = false;
 override ROW_SUMS_RESUME: bool = false;
+// A is dy; the product uses dy · act'(z), z from `aPre` (an ACTIVATION code; 0: off). See the header.
+override A_GRAD: u32 = 0u;
 // Threads per workgroup, at least 8 (the lanes A is broadcast from).
 override WG: u32 = 64u;
 
@@ -117,13 +132,30 @@ override WG: u32 = 64u;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>;
 @group(0) @binding(6) var<storage, read> addend: array<f32>;
 @group(0) @binding(7) var<storage, read_write> sums: array<f32>;
+@group(0) @binding(8) var<storage, read> aPre: array<vec4<f32>>;
 
 // activation(kind, v) and the constants ACT_*, shared with elementwise.wgsl:
 // import: lib/activations.wgsl
 
-// One element of A or B by flat index, as the unaligned path reads it.
-fn elementA(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
+// One element of A or B by flat index, as the unaligned path reads it;
+// with A_GRAD, A's element is dy · act'(z) (see the header).
+fn elementA(i: u32) -> f32 {
+  let v = a[i >> 2u][i & 3u];
+  if (A_GRAD != 0u) { return activationGrad(A_GRAD, aPre[i >> 2u][i & 3u], v); }
+  return v;
+}
 fn elementB(i: u32) -> f32 { return b[i >> 2u][i & 3u]; }
+
+// Vec4 q of A, as the aligned path reads it; with A_GRAD, each component is dy · act'(z).
+fn vectorA(q: u32) -> vec4<f32> {
+  let v = a[q];
+  if (A_GRAD != 0u) {
+    let z = aPre[q];
+    return vec4<f32>(activationGrad(A_GRAD, z.x, v.x), activationGrad(A_GRAD, z.y, v.y),
+                     activationGrad(A_GRAD, z.z, v.z), activationGrad(A_GRAD, z.w, v.w));
+  }
+  return v;
+}
 
 // op(A)[row, k] from batch base `base`, 0 outside the M×K matrix.
 fn readA(base: u32, row: u32, k: u32) -> f32 {
@@ -181,11 +213,11 @@ fn sliceOfA(base: u32, row0: u32, k0: u32, lane: u32, rowStart: u32) -> vec4<f32
     if (ALIGNED) {
       // K and M are multiples of 4: the 4 rows are all in range or all out.
       if (row >= params.M) { return vec4<f32>(); }
-      return a[((base + k * params.M + row) >> 2u)];
+      return vectorA((base + k * params.M + row) >> 2u);
     }
     return vec4<f32>(readA(base, row, k), readA(base, row + 1u, k), readA(base, row + 2u, k), readA(base, row + 3u, k));
   }
-  if (ALIGNED) { return a[rowStart + (k0 >> 2u)]; }
+  if (ALIGNED) { return vectorA(rowStart + (k0 >> 2u)); }
   let row = row0 + (lane & 7u);
   return vec4<f32>(readA(base, row, k0), readA(base, row, k0 + 1u), readA(base, row, k0 + 2u), readA(base, row, k0 + 3u));
 }

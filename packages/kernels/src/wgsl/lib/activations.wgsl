@@ -3,8 +3,10 @@
 // Imported (a line `// import: lib/activations.wgsl`, appended by the kernel
 // compiler) by elementwise.wgsl, whose entry points apply an activation as a
 // pass of its own, and by matmul.wgsl and matmul_subgroups.wgsl, whose
-// epilogue applies it to a product before the store. One text for both is
-// what makes the fused epilogue give the bits of the separate pass.
+// epilogue applies it to a product before the store; and the gradient
+// through it, activationGrad, by elementwise.wgsl's backward passes and
+// matmul_subgroups.wgsl's A_GRAD prologue. One text for both is what makes
+// the fused kernels give the bits of the separate passes.
 //
 // MATH
 //   activation(kind, v):
@@ -14,6 +16,7 @@
 //     ACT_RELU       max(v, 0)
 //     ACT_SWISH      v σ(v),  σ(v) = 1 / (1 + e^{−v})                (SiLU)
 //     ACT_TANH       tanh(v)
+//   activationGrad(kind, v, dy) = dy · act'(v), spelled out above it.
 //   kind is a constant at every call site (a literal or an override), so the
 //   compiler folds the selection away.
 //   Φ is computed as ½·erfc(−v/√2) with erfc from a 10-term Chebyshev-like
@@ -69,4 +72,30 @@ fn activation(kind: u32, v: f32) -> f32 {
   if (kind == ACT_SWISH) { return v * sigmoid(v); }
   if (kind == ACT_TANH) { return tanhStable(v); }
   return v;
+}
+
+// dy · act'(v): the gradient through act at its input v, given the gradient
+// dy of its output. elementwise.wgsl's *Backward passes and matmul_subgroups.wgsl's
+// A_GRAD prologue both call it, so both give the same bits.
+//   gelu:     dy · (Φ(v) + v·φ(v)),  φ(v) = e^{−v²/2} / √(2π)
+//   geluTanh: dy · (½ (1 + t) + ½ v (1 − t²) √(2/π) (1 + 3·0.044715 v²)),  t = tanh(√(2/π) (v + 0.044715 v³))
+//   relu:     dy if v > 0 else 0
+//   swish:    dy · σ(v) (1 + v (1 − σ(v)))
+//   tanh:     dy · (1 − tanh²(v))
+fn activationGrad(kind: u32, v: f32, dy: f32) -> f32 {
+  if (kind == ACT_GELU) { return dy * (phi(v) + v * INV_SQRT_2PI * exp(-0.5 * v * v)); }
+  if (kind == ACT_GELU_TANH) {
+    let t = tanhStable(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
+    return dy * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * v * v));
+  }
+  if (kind == ACT_RELU) { return select(0.0, dy, v > 0.0); }
+  if (kind == ACT_SWISH) {
+    let s = sigmoid(v);
+    return dy * s * (1.0 + v * (1.0 - s));
+  }
+  if (kind == ACT_TANH) {
+    let t = tanhStable(v);
+    return dy * (1.0 - t * t);
+  }
+  return dy;
 }
