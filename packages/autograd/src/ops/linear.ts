@@ -14,7 +14,11 @@
  * With `activation`, y = act(z), z = x·Wᵀ + b, computed in the matmul's
  * epilogue (one kernel: no pass over z to apply act, and no launch for it).
  * The kernel then also writes z, which the backward needs:
- *   dz = dy·act'(z)   (one elementwise pass)   then dx, dW, db from dz.
+ *   dz = dy·act'(z)   then dx, dW, db from dz.
+ * dz is never written: the dx and dW matmuls take dy and z and apply act'
+ * to each element of dy as they load it (matmul's `aGrad`), the bits of the
+ * elementwise pass they replace. Only a trainable bias on a frozen weight,
+ * whose columnSums has no such prologue, has the pass write dz.
  */
 import { activationBackward, columnSums, matmul, type Activation } from '@thaw/kernels';
 import {
@@ -58,25 +62,27 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor, options?: Linea
     // projections) is added in dx's matmul epilogue, not in a pass of its own.
     accumulates: [true, false, false],
     backward(dy, accumulated) {
-      let dz = dy;
-      if (activation) {
-        dz = graph.empty(shape, `${op}.dz`);
-        activationBackward(gpu, activation, { x: pre!.buffer, dy: dy.buffer, out: dz.buffer, n: y.size });
-      }
+      // The products' A operand: dy, read as dz = dy·act'(z) when there is an activation.
+      const aGrad = activation ? { aGrad: { activation, z: pre!.buffer } } : {};
       let dx: Tensor | undefined;
       let dw: Tensor | undefined;
       let db: Tensor | undefined;
       if (x.requiresGrad) {
         dx = graph.empty(x.shape, 'linear.dx');
         const sofar = accumulated?.[0];
-        matmul(gpu, { a: dz.buffer, b: weight.buffer, c: dx.buffer, M: rows, N: inFeatures, K: outFeatures, ...(sofar ? { addend: sofar.buffer } : {}) });
+        matmul(gpu, { a: dy.buffer, b: weight.buffer, c: dx.buffer, M: rows, N: inFeatures, K: outFeatures, ...aGrad, ...(sofar ? { addend: sofar.buffer } : {}) });
       }
       if (bias?.requiresGrad) db = graph.empty(bias.shape, 'linear.db');
       if (weight.requiresGrad) {
         dw = graph.empty(weight.shape, 'linear.dW');
         // db = the row sums of dzᵀ, in the same kernel.
-        matmul(gpu, { a: dz.buffer, b: x.buffer, c: dw.buffer, M: outFeatures, N: inFeatures, K: rows, transA: true, ...(db ? { rowSums: db.buffer } : {}) });
+        matmul(gpu, { a: dy.buffer, b: x.buffer, c: dw.buffer, M: outFeatures, N: inFeatures, K: rows, transA: true, ...aGrad, ...(db ? { rowSums: db.buffer } : {}) });
       } else if (db) {
+        let dz = dy;
+        if (activation) {
+          dz = graph.empty(shape, `${op}.dz`);
+          activationBackward(gpu, activation, { x: pre!.buffer, dy: dy.buffer, out: dz.buffer, n: y.size });
+        }
         columnSums(gpu, { x: dz.buffer, out: db.buffer, rows, cols: outFeatures });
       }
       return [dx, dw, db];
