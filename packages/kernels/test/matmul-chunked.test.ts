@@ -163,6 +163,27 @@ describe.each(VARIANTS)('matmul (%s) with one operand larger than a 64 KB bindin
       .toThrow(new RegExp(`a block of ${step} rows of 19996 bytes \\(the least that starts every view at a multiple of ${align} bytes\\) does not fit a binding of 65536 bytes`));
     for (const b of [big, small, out, batched, wide, column, row]) g.release(b);
   });
+
+  it('aGrad with A larger than a binding goes through dz: split M the bits of one launch, split K within fp32 of it', async () => {
+    // dX = dz·W of a linear whose activation input z is [1000, 36] (144 KB),
+    // and dW = dzᵀ·X with its bias gradient over 2100 rows (split K, A a view).
+    for (const { M, N, K, transA, splitK } of [{ M: 1000, N: 12, K: 36, transA: false, splitK: false }, { M: 24, N: 7, K: 2100, transA: true, splitK: true }]) {
+      const random = rng(M + N + K);
+      const host = { a: randomArray(M * K, random), z: randomArray(M * K, random).map((v) => 3 * v), b: randomArray(K * N, random) };
+      const run = async (g: Gpu) => {
+        const [a, z, b, c, sums] = [g.upload(host.a), g.upload(host.z), g.upload(host.b), poisoned(g, M * N), poisoned(g, M)];
+        matmul(g, { a, b, c, M, N, K, transA, variant, aGrad: { activation: 'gelu', z }, ...(transA ? { rowSums: sums } : {}) });
+        const out = { c: await g.read(c), sums: await g.read(sums) };
+        for (const buffer of [a, z, b, c, sums]) g.release(buffer);
+        return out;
+      };
+      const [chunked, whole] = [await run(limited()), await run(unlimited())];
+      expect(firstNonFinite(chunked.c)).toBe(-1);
+      if (splitK) expect(relativeError(chunked.c, whole.c)).toBeLessThan(TOLERANCE);
+      else expect(bits(chunked.c).equals(bits(whole.c)), 'C: the bits of one launch').toBe(true);
+      if (transA) expect(bits(chunked.sums).equals(bits(whole.sums)), 'row sums: the bits of one launch').toBe(true);
+    }
+  });
 });
 
 // A limit that is no power of two (THAW_MAX_BINDING_BYTES takes any multiple
