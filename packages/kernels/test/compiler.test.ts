@@ -149,7 +149,7 @@ describe('compileKernels (Tint on the null backend)', () => {
     const functionsOf = (text: string) => [...text.matchAll(/^fn (\w+)\(/gm)].map((m) => m[1]!);
     const shared = new Set<string>();
     for (const library of await readdir(new URL('lib/', wgsl))) functionsOf(await readFile(new URL(`lib/${library}`, wgsl), 'utf8')).forEach((f) => shared.add(f));
-    expect(shared).toEqual(new Set(['lowbias32', 'dropoutKey', 'keepWith', 'dropWith', 'erfcPositive', 'phi', 'tanhStable', 'sigmoid', 'activation']));
+    expect(shared).toEqual(new Set(['lowbias32', 'dropoutKey', 'keepWith', 'dropWith', 'erfcPositive', 'phi', 'tanhStable', 'sigmoid', 'activation', 'activationGrad']));
     for (const file of (await readdir(wgsl)).filter((f) => f.endsWith('.wgsl'))) {
       const redefined = functionsOf(await readFile(new URL(file, wgsl), 'utf8')).filter((f) => shared.has(f));
       expect(redefined, file).toEqual([]);
